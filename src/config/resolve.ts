@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import type { Estate, Declared } from './estate.js';
+import { positionOf } from './parse.js';
+import { resolveLocalPath } from './paths.js';
+import type {
+  Auth as AuthSpec,
+  Connection,
+  Exclusions as ExclusionsSpec,
+  HookStep,
+  Hooks as HooksSpec,
+  IpRemap as IpRemapSpec,
+  PolicyDocument,
+  ReplicaDocument,
+  TargetHost,
+} from './schema-types.js';
+import {
+  DEFAULT_CIPHERS,
+  HOOK_PHASES,
+  type Auth,
+  type Endpoint,
+  type Exclusions,
+  type Hook,
+  type HookPhase,
+  type IpRemap,
+  type Policy,
+  type Replica,
+  type Spec,
+} from './spec.js';
+import { parseDuration, parseRate } from './units.js';
+
+/** Used by replicas whose policy is named nowhere: sync on demand, one recovery point. */
+export const MANUAL_POLICY: Policy = {
+  name: 'manual',
+  snapshot: { provider: 'auto', minFreePercent: 15 },
+  retention: { recoveryPoints: 1 },
+  autoInstallPackages: false,
+  parallelStreams: 1,
+};
+
+/** Turns a checked estate into the Spec: defaults applied, references followed, paths made absolute. */
+export function resolveEstate(estate: Estate, files: readonly string[]): Spec {
+  const replicas = [...estate.replicas.values()].map((r) => resolveReplica(r, estate));
+  replicas.sort((a, b) => a.name.localeCompare(b.name));
+  return deepFreeze({ replicas, files: [...files] });
+}
+
+function resolveReplica(declared: Declared<ReplicaDocument>, estate: Estate): Replica {
+  const spec = declared.doc.spec;
+  const defaults = estate.defaults?.doc.spec;
+  const defaultsDir = estate.defaults?.parsed.source.baseDir ?? process.cwd();
+  const origin = estate.origins.get(spec.origin)!;
+  const env = estate.environments.get(spec.environment)!;
+  const host = (spec.host === undefined ? env.doc.spec.hosts[0] : env.doc.spec.hosts.find((h) => h.name === spec.host))!;
+  const policyName = spec.policy ?? defaults?.policy;
+  const policy = policyName === undefined ? MANUAL_POLICY : resolvePolicy(estate.policies.get(policyName)!.doc);
+  const targetKind = env.doc.spec.targetKind ?? 'directory';
+  const exclude = mergeExclusions([defaults?.exclude, origin.doc.spec.exclude, spec.exclude]);
+  const root = origin.doc.spec.root ?? '/';
+  const target =
+    targetKind === 'directory'
+      ? { endpoint: endpoint(host.name, host.address, host.connection, defaults?.connection, env, defaultsDir), path: targetPath(declared, host) }
+      : { endpoint: endpoint(host.name, host.address, host.connection, defaults?.connection, env, defaultsDir), disks: spec.disks ?? [] };
+
+  const dataShape = { root, exclude, targetKind, path: 'path' in target ? target.path : undefined, disks: 'disks' in target ? target.disks : undefined };
+  return {
+    name: declared.doc.metadata.name,
+    labels: declared.doc.metadata.labels ?? {},
+    mode: spec.mode ?? defaults?.mode ?? 'dr',
+    suspend: spec.suspend ?? false,
+    origin: {
+      name: origin.doc.metadata.name,
+      labels: origin.doc.metadata.labels ?? {},
+      endpoint: endpoint(origin.doc.metadata.name, origin.doc.spec.address, origin.doc.spec.connection, defaults?.connection, origin, defaultsDir),
+      root,
+    },
+    environment: {
+      name: env.doc.metadata.name,
+      targetKind,
+      transfer: env.doc.spec.transfer ?? 'direct',
+      ...(env.doc.spec.network ? { network: env.doc.spec.network } : {}),
+    },
+    target,
+    policy,
+    exclude,
+    hooks: mergeHooks(
+      [
+        { hooks: defaults?.hooks, baseDir: defaultsDir },
+        { hooks: spec.hooks, baseDir: declared.parsed.source.baseDir },
+      ],
+    ),
+    ipRemap: mergeIpRemap(env.doc.spec.ipRemap, spec.ipRemap),
+    specHash: hashOf(dataShape),
+    source: { file: declared.parsed.source.name, line: positionOf(declared.parsed, []).line },
+  };
+}
+
+function targetPath(declared: Declared<ReplicaDocument>, host: TargetHost): string {
+  return declared.doc.spec.path ?? `${host.path!.replace(/\/+$/, '')}/${declared.doc.metadata.name}`;
+}
+
+/** Field by field, the host's own connection settings win over the defaults. */
+function endpoint(
+  name: string,
+  address: string,
+  own: Connection | undefined,
+  defaults: Connection | undefined,
+  declaredIn: Declared<unknown>,
+  defaultsDir: string,
+): Endpoint {
+  const ownDir = declaredIn.parsed.source.baseDir;
+  const pick = <K extends keyof Connection>(key: K): { value: Connection[K]; dir: string } | undefined =>
+    own?.[key] !== undefined ? { value: own[key], dir: ownDir } : defaults?.[key] !== undefined ? { value: defaults[key], dir: defaultsDir } : undefined;
+  const auth = pick('auth');
+  const knownHosts = pick('knownHostsFile');
+  return {
+    name,
+    address,
+    port: pick('port')?.value ?? 22,
+    user: pick('user')?.value ?? 'root',
+    sudo: pick('sudo')?.value ?? false,
+    auth: auth ? resolveAuth(auth.value!, auth.dir) : { kind: 'default' },
+    knownHostsFile: resolveLocalPath(knownHosts?.value ?? '~/.ssh/known_hosts', knownHosts?.dir ?? ownDir),
+    ciphers: pick('ciphers')?.value ?? DEFAULT_CIPHERS,
+    connectTimeoutMs: parseDuration(pick('connectTimeout')?.value ?? '15s')!,
+  };
+}
+
+function resolveAuth(auth: AuthSpec, baseDir: string): Auth {
+  const passphrase = auth.passphraseEnv !== undefined ? { passphraseEnv: auth.passphraseEnv } : {};
+  if (auth.keyFile !== undefined) return { kind: 'keyFile', path: resolveLocalPath(auth.keyFile, baseDir), ...passphrase };
+  if (auth.keyEnv !== undefined) return { kind: 'keyEnv', variable: auth.keyEnv, ...passphrase };
+  if (auth.agent === true) return { kind: 'agent' };
+  return { kind: 'agent', socket: resolveLocalPath(auth.agent!, baseDir) };
+}
+
+function resolvePolicy(doc: PolicyDocument): Policy {
+  const spec = doc.spec;
+  const schedule = spec.schedule;
+  return {
+    name: doc.metadata.name,
+    ...(schedule?.interval !== undefined ? { schedule: { kind: 'interval' as const, intervalMs: parseDuration(schedule.interval)! } } : {}),
+    ...(schedule?.cron !== undefined ? { schedule: { kind: 'cron' as const, cron: schedule.cron, timezone: schedule.timezone ?? 'UTC' } } : {}),
+    ...(spec.rpo !== undefined ? { rpoMs: parseDuration(spec.rpo)! } : {}),
+    snapshot: { provider: spec.snapshot?.provider ?? 'auto', minFreePercent: spec.snapshot?.minFreePercent ?? 15 },
+    ...(spec.bandwidthLimit !== undefined ? { bandwidthBytesPerSecond: parseRate(spec.bandwidthLimit)! } : {}),
+    retention: {
+      recoveryPoints: spec.retention?.recoveryPoints ?? 1,
+      ...(spec.retention?.maxAge !== undefined ? { maxAgeMs: parseDuration(spec.retention.maxAge)! } : {}),
+    },
+    autoInstallPackages: spec.autoInstallPackages ?? false,
+    parallelStreams: spec.parallelStreams ?? 1,
+  };
+}
+
+/** Exclusions add up: the defaults', the origin's and the replica's all apply. */
+function mergeExclusions(lists: readonly (ExclusionsSpec | undefined)[]): Exclusions {
+  const union = (key: keyof ExclusionsSpec): string[] => [...new Set(lists.flatMap((l) => l?.[key] ?? []))];
+  return { volumes: union('volumes'), mounts: union('mounts'), paths: union('paths') };
+}
+
+/** Hooks add up per phase: the defaults' run first, then the replica's. */
+function mergeHooks(sources: readonly { hooks: HooksSpec | undefined; baseDir: string }[]): Record<HookPhase, Hook[]> {
+  const out = Object.fromEntries(HOOK_PHASES.map((p) => [p, [] as Hook[]])) as Record<HookPhase, Hook[]>;
+  for (const { hooks, baseDir } of sources) {
+    for (const phase of HOOK_PHASES) {
+      for (const step of hooks?.[phase] ?? []) out[phase].push(resolveHook(step, baseDir));
+    }
+  }
+  return out;
+}
+
+function resolveHook(step: HookStep, baseDir: string): Hook {
+  return {
+    ...(step.script !== undefined ? { script: resolveLocalPath(step.script, baseDir) } : {}),
+    ...(step.command !== undefined ? { command: step.command } : {}),
+    on: step.on ?? 'origin',
+    timeoutMs: parseDuration(step.timeout ?? '10m')!,
+    sudo: step.sudo ?? false,
+    continueOnError: step.continueOnError ?? false,
+  };
+}
+
+/** The replica's address rules come first (they win); its other settings replace the environment's. */
+function mergeIpRemap(env: IpRemapSpec | undefined, own: IpRemapSpec | undefined): IpRemap {
+  const pick = <K extends keyof IpRemapSpec>(key: K): IpRemapSpec[K] => own?.[key] ?? env?.[key];
+  const gateway = pick('gateway');
+  const dns = pick('dns');
+  const searchDomains = pick('searchDomains');
+  const hostname = own?.hostname;
+  return {
+    networks: pick('networks') ?? [],
+    addresses: [...(own?.addresses ?? []), ...(env?.addresses ?? [])],
+    ...(gateway !== undefined ? { gateway } : {}),
+    ...(dns !== undefined ? { dns } : {}),
+    ...(searchDomains !== undefined ? { searchDomains } : {}),
+    ...(hostname !== undefined ? { hostname } : {}),
+  };
+}
+
+export function hashOf(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,135 @@
+import type { HookStep, ReplicaDiskMap, SiteNetwork } from './schema-types.js';
+
+/**
+ * The resolved, validated estate: what `load` returns and every later stage reads.
+ * Defaults are applied and references replaced by the things they name.
+ */
+export interface Spec {
+  readonly replicas: readonly Replica[];
+  /** Every file that contributed, in order. */
+  readonly files: readonly string[];
+}
+
+export type Mode = 'migration' | 'dr' | 'backup';
+export type SnapshotProvider = 'auto' | 'lvm' | 'btrfs' | 'fsfreeze' | 'none';
+export type HookPhase =
+  | 'preSnapshot'
+  | 'postSnapshot'
+  | 'preSync'
+  | 'postSync'
+  | 'preFixup'
+  | 'postFixup'
+  | 'preFailover'
+  | 'postFailover';
+
+export const HOOK_PHASES: readonly HookPhase[] = [
+  'preSnapshot',
+  'postSnapshot',
+  'preSync',
+  'postSync',
+  'preFixup',
+  'postFixup',
+  'preFailover',
+  'postFailover',
+];
+
+export type Auth =
+  | { readonly kind: 'keyFile'; readonly path: string; readonly passphraseEnv?: string }
+  | { readonly kind: 'keyEnv'; readonly variable: string; readonly passphraseEnv?: string }
+  | { readonly kind: 'agent'; readonly socket?: string }
+  /** Nothing configured: like OpenSSH, try the agent, then ~/.ssh/id_ed25519 and id_rsa. */
+  | { readonly kind: 'default' };
+
+/** How rmm reaches one host over SSH. */
+export interface Endpoint {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly user: string;
+  readonly sudo: boolean;
+  readonly auth: Auth;
+  readonly knownHostsFile: string;
+  readonly ciphers: readonly string[];
+  readonly connectTimeoutMs: number;
+}
+
+export interface Hook {
+  readonly script?: string;
+  readonly command?: readonly string[];
+  readonly on: NonNullable<HookStep['on']>;
+  readonly timeoutMs: number;
+  readonly sudo: boolean;
+  readonly continueOnError: boolean;
+}
+
+export type Schedule =
+  | { readonly kind: 'interval'; readonly intervalMs: number }
+  | { readonly kind: 'cron'; readonly cron: string; readonly timezone: string };
+
+export interface Policy {
+  readonly name: string;
+  readonly schedule?: Schedule;
+  readonly rpoMs?: number;
+  readonly snapshot: { readonly provider: SnapshotProvider; readonly minFreePercent: number };
+  readonly bandwidthBytesPerSecond?: number;
+  readonly retention: { readonly recoveryPoints: number; readonly maxAgeMs?: number };
+  readonly autoInstallPackages: boolean;
+  readonly parallelStreams: number;
+}
+
+export interface Exclusions {
+  readonly volumes: readonly string[];
+  readonly mounts: readonly string[];
+  readonly paths: readonly string[];
+}
+
+export interface IpRemap {
+  readonly networks: readonly { readonly from: string; readonly to: string }[];
+  readonly addresses: readonly { readonly from: string; readonly to: string }[];
+  readonly gateway?: string;
+  readonly dns?: readonly string[];
+  readonly searchDomains?: readonly string[];
+  readonly hostname?: string;
+}
+
+export interface Replica {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly mode: Mode;
+  readonly suspend: boolean;
+  readonly origin: {
+    readonly name: string;
+    readonly labels: Readonly<Record<string, string>>;
+    readonly endpoint: Endpoint;
+    readonly root: string;
+  };
+  readonly environment: {
+    readonly name: string;
+    readonly targetKind: 'directory' | 'disks';
+    readonly transfer: 'direct' | 'relay';
+    readonly network?: SiteNetwork;
+  };
+  readonly target: {
+    readonly endpoint: Endpoint;
+    /** Directory targets: where the replica's recovery points live on the landing host. */
+    readonly path?: string;
+    /** Disks targets: which landing-host disk receives which origin disk. */
+    readonly disks?: readonly ReplicaDiskMap[];
+  };
+  readonly policy: Policy;
+  readonly exclude: Exclusions;
+  readonly hooks: Readonly<Record<HookPhase, readonly Hook[]>>;
+  readonly ipRemap: IpRemap;
+  /** A hash of everything that shapes the copied data; recorded on the target as the replica's generation. */
+  readonly specHash: string;
+  /** Where the Replica document was written, for messages. */
+  readonly source: { readonly file: string; readonly line: number };
+}
+
+export const DEFAULT_CIPHERS: readonly string[] = [
+  'aes128-gcm@openssh.com',
+  'aes256-gcm@openssh.com',
+  'aes128-ctr',
+  'aes256-ctr',
+  'chacha20-poly1305@openssh.com',
+];

@@ -1,0 +1,27 @@
+export { shellJoin, shellQuote } from './quote.js';
+export {
+  appendKnownHost,
+  checkHostKey,
+  fingerprint,
+  parseKnownHosts,
+  verifyHostKey,
+  type HostKeyCheck,
+  type HostKeyFingerprint,
+  type KnownHostEntry,
+} from './known-hosts.js';
+export * from './errors.js';
+export { exitCodeMeaning } from './exit-codes.js';
+export type { AuthOptions } from './auth.js';
+export {
+  DEFAULT_CIPHERS,
+  openSession,
+  SshSession,
+  type CommandOptions,
+  type ExecOptions,
+  type ExecResult,
+  type ExitStatus,
+  type RemoteProcess,
+  type SessionInfo,
+  type SessionOptions,
+} from './session.js';
+export { createSessionPool, type SessionPool } from './pool.js';

@@ -1,0 +1,293 @@
+/**
+ * An SSH session to one host: run commands built from argv (optionally under sudo), stream
+ * through a channel, and read and atomically write remote files.
+ */
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Client, ClientChannel } from 'ssh2';
+import { connect, type SessionInfo, type SessionOptions } from './connect.js';
+import { ConnectError, RemoteCommandError, SudoError, TimeoutError, truncateOutput } from './errors.js';
+import { signalNumber } from './exit-codes.js';
+import { shellJoin } from './quote.js';
+
+export { DEFAULT_CIPHERS, type SessionInfo, type SessionOptions } from './connect.js';
+
+export interface CommandOptions {
+  /** Overrides the session's `sudo` setting for this command. */
+  sudo?: boolean;
+  /** Passed as an `env NAME=VALUE` prefix (sshd drops most env requests). */
+  env?: Readonly<Record<string, string>>;
+}
+
+export interface ExecOptions extends CommandOptions {
+  stdin?: string | Buffer;
+  timeoutMs?: number;
+  /** Exit codes that count as success; default [0]. */
+  okCodes?: readonly number[];
+  /** Return whatever the exit code, instead of rejecting. */
+  allowFailure?: boolean;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  /** 128 + the signal number when the command was killed by a signal, as sh reports it. */
+  exitCode: number;
+  signal: string | null;
+}
+
+export interface ExitStatus {
+  exitCode: number | null;
+  signal: string | null;
+  /** The tail of stderr, also for processes whose stderr a caller streams elsewhere. */
+  stderr: string;
+}
+
+export interface RemoteProcess {
+  /** stdin (write) and stdout (read) of the remote command, with flow control. */
+  channel: ClientChannel;
+  stderr: Readable;
+  command: string;
+  /**
+   * Resolves when the channel closes, which ssh2 only reports after stdout has been read to its
+   * end: pipe or resume `channel`, or this never settles. Never rejects.
+   */
+  exit: Promise<ExitStatus>;
+  /** Like `exit`, but rejects with RemoteCommandError (or SudoError) unless the code is in okCodes. */
+  wait(okCodes?: readonly number[]): Promise<ExitStatus>;
+  /** Signals the remote command, then closes the channel. */
+  kill(signal?: string): void;
+}
+
+// OpenSSH's sshd allows 10 channels per connection (MaxSessions); above that, opens fail.
+const MAX_CHANNELS = 8;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export async function openSession(opts: SessionOptions): Promise<SshSession> {
+  const { client, info } = await connect(opts);
+  return new SshSession(client, info, opts.sudo ?? false);
+}
+
+export class SshSession {
+  #closed = false;
+  #lost: Error | undefined;
+  #slots = new Slots(MAX_CHANNELS);
+
+  constructor(
+    private readonly client: Client,
+    readonly info: SessionInfo,
+    private readonly sudoByDefault: boolean,
+  ) {
+    // After login, errors (keepalive timeout, reset) end the connection; commands see it as closed.
+    client.on('error', (err) => (this.#lost = err));
+    client.once('close', () => (this.#closed = true));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The command string sent to the server for argv, with the sudo and env prefixes. */
+  command(argv: readonly string[], opts: CommandOptions = {}): string {
+    if (argv.length === 0) throw new RangeError('empty argv');
+    const prefix: string[] = [];
+    if ((opts.sudo ?? this.sudoByDefault) && this.info.user !== 'root') prefix.push('sudo', '-n', '--');
+    const env = Object.entries(opts.env ?? {});
+    if (env.length > 0) {
+      for (const [name] of env) if (!ENV_NAME.test(name)) throw new RangeError(`invalid environment variable name: ${name}`);
+      prefix.push('env', ...env.map(([name, value]) => `${name}=${value}`));
+    }
+    return shellJoin([...prefix, ...argv]);
+  }
+
+  async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const raw = await this.#run(argv, opts);
+    return { ...raw, stdout: raw.stdout.toString('utf8') };
+  }
+
+  async spawn(argv: readonly string[], opts: CommandOptions = {}): Promise<RemoteProcess> {
+    const command = this.command(argv, opts);
+    const channel = await this.#open(command);
+    const stderr = collectTail(channel.stderr);
+    const exit = new Promise<ExitStatus>((resolve) => {
+      onClose(channel, (exitCode, signal) => resolve({ exitCode, signal, stderr: stderr() }));
+    });
+    return {
+      channel,
+      stderr: channel.stderr,
+      command,
+      exit,
+      wait: async (okCodes = [0]) => {
+        const status = await exit;
+        if (status.exitCode !== null && okCodes.includes(status.exitCode)) return status;
+        throw this.#failure(argv, command, opts, { ...status, stdout: '' });
+      },
+      kill: (signal = 'TERM') => {
+        channel.signal(signal);
+        channel.close();
+      },
+    };
+  }
+
+  async readFile(path: string, opts: CommandOptions = {}): Promise<Buffer> {
+    return (await this.#run(['cat', '--', path], opts)).stdout;
+  }
+
+  /** Writes beside the file, fsyncs, renames over it. Keeps an existing file's mode and owner unless `mode` is given. */
+  async writeFileAtomic(path: string, data: string | Buffer, opts: CommandOptions & { mode?: number } = {}): Promise<void> {
+    const dir = posix.dirname(path);
+    const tmp = posix.join(dir, `.${posix.basename(path)}.rmm-${randomBytes(6).toString('hex')}`);
+    const mode = opts.mode === undefined ? '' : opts.mode.toString(8);
+    await this.#run(['sh', '-c', WRITE_ATOMIC, 'rmm-write', tmp, path, mode, dir], { ...opts, stdin: data });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await new Promise<void>((resolve) => {
+      this.client.once('close', () => resolve());
+      this.client.end();
+    });
+  }
+
+  async #open(command: string): Promise<ClientChannel> {
+    await this.#slots.acquire();
+    try {
+      const channel = await new Promise<ClientChannel>((resolve, reject) => {
+        const fail = (err: Error) => reject(this.#closed ? this.#closedError() : this.#openError(err));
+        if (this.#closed) return reject(this.#closedError());
+        try {
+          this.client.exec(command, (err, ch) => (err ? fail(err) : resolve(ch)));
+        } catch (err) {
+          fail(err as Error); // ssh2 throws "Not connected" once the socket is gone
+        }
+      });
+      channel.once('close', () => this.#slots.release());
+      return channel;
+    } catch (err) {
+      this.#slots.release();
+      throw err;
+    }
+  }
+
+  async #run(argv: readonly string[], opts: ExecOptions): Promise<Omit<ExecResult, 'stdout'> & { stdout: Buffer }> {
+    const command = this.command(argv, opts);
+    const channel = await this.#open(command);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+    channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+
+    const status = await new Promise<{ exitCode: number | null; signal: string | null }>((resolve, reject) => {
+      const timer =
+        opts.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              // TERM, not KILL: sudo relays TERM to the command but cannot relay KILL.
+              channel.signal('TERM');
+              channel.close();
+              const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString('utf8');
+              reject(new TimeoutError({ host: this.info.host, command, timeoutMs: opts.timeoutMs ?? 0, stdout: text(stdout), stderr: text(stderr) }));
+            }, opts.timeoutMs);
+      onClose(channel, (exitCode, signal) => {
+        clearTimeout(timer);
+        resolve({ exitCode, signal });
+      });
+      channel.end(opts.stdin);
+    });
+
+    const out = { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') };
+    if (status.exitCode === null && status.signal === null && this.#closed) throw this.#closedError();
+    const exitCode = status.exitCode ?? 128 + (signalNumber(status.signal ?? '') ?? 0);
+    const ok = opts.allowFailure || (status.exitCode !== null && (opts.okCodes ?? [0]).includes(status.exitCode));
+    if (ok) return { ...out, exitCode, signal: status.signal };
+    throw this.#failure(argv, command, opts, { ...status, stdout: out.stdout.toString('utf8'), stderr: out.stderr });
+  }
+
+  #failure(
+    argv: readonly string[],
+    command: string,
+    opts: CommandOptions,
+    status: { exitCode: number | null; signal: string | null; stdout: string; stderr: string },
+  ): Error {
+    const { host, user } = this.info;
+    const sudo = (opts.sudo ?? this.sudoByDefault) && user !== 'root';
+    const reason = sudo ? sudoFailure(status.exitCode, status.stderr) : undefined;
+    if (reason) return new SudoError({ host, user, reason, command, stderr: truncateOutput(status.stderr) });
+    return new RemoteCommandError({ host, command, argv, ...status });
+  }
+
+  #closedError(): ConnectError {
+    const { host, port } = this.info;
+    return new ConnectError({ host, port, reason: 'closed', ...(this.#lost ? { detail: this.#lost.message } : {}) }, { cause: this.#lost });
+  }
+
+  #openError(err: Error): ConnectError {
+    const { host, port } = this.info;
+    return new ConnectError({ host, port, reason: 'other', detail: `cannot open a channel: ${err.message}` }, { cause: err });
+  }
+}
+
+// $1 temp file, $2 destination, $3 octal mode or empty, $4 destination's directory.
+const WRITE_ATOMIC = `set -e
+trap 'rm -f -- "$1"' EXIT
+umask 077
+cat > "$1"
+if [ -n "$3" ]; then chmod "$3" "$1"
+elif [ -e "$2" ]; then chmod "$(stat -c %a -- "$2")" "$1"; chown "$(stat -c %u:%g -- "$2")" "$1" 2>/dev/null || :
+else chmod 644 "$1"; fi
+sync -- "$1" 2>/dev/null || sync
+mv -f -- "$1" "$2"
+trap - EXIT
+sync -- "$4" 2>/dev/null || sync`;
+
+function sudoFailure(exitCode: number | null, stderr: string): SudoError['facts']['reason'] | undefined {
+  if (/sudo: (a password is required|a terminal is required)/.test(stderr)) return 'password-required';
+  if (/is not in the sudoers file|is not allowed to execute/.test(stderr)) return 'not-permitted';
+  if (exitCode === 127 && /sudo: (command )?not found/.test(stderr)) return 'sudo-missing';
+  return undefined;
+}
+
+/** ssh2 gives the exit status in 'exit' (optional in the protocol) and reports 'close' after it. */
+function onClose(channel: ClientChannel, done: (exitCode: number | null, signal: string | null) => void): void {
+  let exitCode: number | null = null;
+  let signal: string | null = null;
+  channel.on('exit', (code: number | null, sig?: string) => {
+    exitCode = code ?? null;
+    signal = sig ?? null;
+  });
+  channel.once('close', () => done(exitCode, signal));
+}
+
+function collectTail(stream: Readable, max = 64 * 1024): () => string {
+  let tail = Buffer.alloc(0);
+  stream.on('data', (chunk: Buffer) => {
+    tail = Buffer.concat([tail, chunk]);
+    if (tail.length > 2 * max) tail = tail.subarray(-max);
+  });
+  return () => tail.subarray(-max).toString('utf8');
+}
+
+/** A counting semaphore for channels. */
+class Slots {
+  #free: number;
+  #waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
