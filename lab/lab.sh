@@ -146,9 +146,11 @@ build_rootfs() { # DIR MIRROR
   DEBIAN_FRONTEND=noninteractive debootstrap --variant="$IMAGE_VARIANT" --include="$IMAGE_PACKAGES" \
     "$IMAGE_SUITE" "$dir" "$mirror"
   chroot "$dir" apt-get clean
-  # Every host gets its own host keys and machine id; /dev is a tmpfs on a running host.
+  # Every host gets its own host keys and machine id; /dev is a tmpfs on a running host; the
+  # build machine's resolver means nothing in the lab.
   rm -f "$dir"/etc/ssh/ssh_host_*
   : >"$dir/etc/machine-id"
+  : >"$dir/etc/resolv.conf"
   rm -rf "${dir:?}"/dev/* "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin \
     "$dir"/var/cache/debconf/*-old "$dir"/var/log/*.log "$dir"/var/log/apt/*
   mkdir -p "$dir/var/lib/apt/lists/partial"
@@ -183,6 +185,7 @@ ensure_image() {
   flock -w 1800 8 || die "another lab.sh is building an image ($CACHE/.lock)"
   if [[ -f "$CACHE/rootfs-$hash.tar.$ext" ]]; then # built while we waited
     IMAGE="$CACHE/rootfs-$hash.tar.$ext"
+    log "image: built by another lab.sh: $IMAGE"
     exec 8>&-
     return
   fi
@@ -200,6 +203,9 @@ ensure_image() {
   tar --numeric-owner --xattrs --xattrs-include='*' --acls -C "$build/rootfs" -caf "$build/rootfs.tar.$ext" .
   mv "$build/rootfs.tar.$ext" "$CACHE/rootfs-$hash.tar.$ext"
   cleanup_builds
+  for f in "$CACHE"/rootfs-*.tar.*; do # images of older recipes
+    [[ "$f" == "$CACHE/rootfs-$hash.tar.$ext" ]] || rm -f "$f"
+  done
   exec 8>&-
   IMAGE="$CACHE/rootfs-$hash.tar.$ext"
   log "image: built $IMAGE ($(du -h "$IMAGE" | cut -f1)) in $((SECONDS - started))s"
@@ -224,12 +230,12 @@ cmd_image() {
 
 # ---------------------------------------------------------------------------------------- down
 
-# Mount points at or below DIR, deepest first (findmnt escapes odd characters as \xNN).
+# Mount points below DIR, deepest first (findmnt escapes odd characters as \xNN).
 mounts_under() {
   local dir="$1" target
   findmnt -rn -o TARGET | while IFS= read -r target; do
     target="$(printf '%b' "$target")"
-    [[ "$target" == "$dir" || "$target" == "$dir"/* ]] && printf '%s\n' "$target"
+    [[ "$target" == "$dir"/* ]] && printf '%s\n' "$target"
   done | awk '{ print length($0) "\t" $0 }' | sort -rn | cut -f2-
 }
 
@@ -247,12 +253,14 @@ unmount_under() {
   [[ -z "$(mounts_under "$dir")" ]] || die "could not unmount: $(mounts_under "$dir" | tr '\n' ' ')"
 }
 
-# PIDs of processes chrooted below the lab's host roots or living in a lab network namespace.
+# PIDs of processes chrooted (or working, like the tar of a killed `up`) below the lab's host
+# roots, or living in a lab network namespace.
 lab_pids() {
-  local p root ns
+  local p root cwd ns
   for p in /proc/[0-9]*; do
     root="$(readlink "$p/root" 2>/dev/null)" || continue
-    [[ "$root" == "$STATE/hosts/"* ]] && printf '%s\n' "${p#/proc/}"
+    cwd="$(readlink "$p/cwd" 2>/dev/null)" || cwd=""
+    [[ "$root" == "$STATE/hosts/"* || "$cwd" == "$STATE/hosts/"* ]] && printf '%s\n' "${p#/proc/}"
   done
   for ns in $(lab_netns); do ip netns pids "$ns" 2>/dev/null || true; done
 }
@@ -275,20 +283,29 @@ lab_loops() {
 }
 
 kill_lab_processes() {
-  local pidfile pid i pids
+  local pidfile pid pids
   for pidfile in "$STATE"/hosts/*/sshd.pid; do
     [[ -f "$pidfile" ]] || continue
     pid="$(cat "$pidfile")"
-    [[ "$pid" =~ ^[0-9]+$ ]] && kill -TERM "$pid" 2>/dev/null || true
+    if [[ "$pid" =~ ^[0-9]+$ ]]; then kill -TERM "$pid" 2>/dev/null || true; fi
   done
-  for i in $(seq 1 50); do
-    pids="$(lab_pids | sort -u | grep -vx "$$" || true)"
+  for _ in $(seq 1 50); do
+    pids="$(lab_pids | sort -u | grep -vxF -e "$$" -e "$PPID" || true)"
     [[ -z "$pids" ]] && return 0
     # shellcheck disable=SC2086 # a list of pids
     kill -KILL $pids 2>/dev/null || true
     sleep 0.1
   done
   die "processes of the lab survive SIGKILL: $(lab_pids | sort -u | tr '\n' ' ')"
+}
+
+# A detached loop device that is still busy (lazily unmounted) goes away when released.
+wait_loops_released() {
+  for _ in $(seq 1 100); do
+    [[ -z "$(lab_loops)" ]] && return 0
+    sleep 0.1
+  done
+  die "loop devices remain: $(lab_loops | tr '\n' ' ')"
 }
 
 cmd_down() {
@@ -310,7 +327,7 @@ lab_down() {
   [[ -z "$(mounts_under "$STATE")" ]] || die "mounts remain under $STATE"
   rm -rf --one-file-system "$STATE"
   [[ "$disks" == "$STATE"/* ]] || rm -rf --one-file-system "$disks"
-  [[ -z "$(lab_loops)" ]] || die "loop devices remain: $(lab_loops | tr '\n' ' ')"
+  wait_loops_released
   [[ -z "$(lab_netns)" ]] || die "network namespaces remain: $(lab_netns | tr '\n' ' ')"
   [[ -z "$(lab_links)" ]] || die "links remain: $(lab_links | tr '\n' ' ')"
 }
@@ -325,8 +342,9 @@ make_bridge() {
 }
 
 disable_ipv6() { # IFNAME [NETNS]: the lab is IPv4 only; no router solicitations, no DAD delay
-  local ifname="$1" ns="${2:-}" knob="/proc/sys/net/ipv6/conf/$1/disable_ipv6"
+  local ns="${2:-}" knob="/proc/sys/net/ipv6/conf/$1/disable_ipv6"
   if [[ -n "$ns" ]]; then
+    # shellcheck disable=SC2016 # expanded by the inner sh
     nsenter --net="/run/netns/$ns" sh -c '[ ! -w "$1" ] || echo 1 >"$1"' sh "$knob"
   elif [[ -w "$knob" ]]; then
     echo 1 >"$knob"
@@ -390,6 +408,22 @@ write_fstab() { # HOST
   } >"$root/etc/fstab"
 }
 
+# ifupdown syntax, as on a Debian server (the image has no ifupdown: the file is for rmm's fixups).
+write_network_config() { # HOST
+  local host="$1"
+  mkdir -p "$(host_root "$host")/etc/network/interfaces.d"
+  cat >"$(host_root "$host")/etc/network/interfaces" <<EOF
+source /etc/network/interfaces.d/*
+
+auto lo
+iface lo inet loopback
+
+auto eth0
+iface eth0 inet static
+    address ${HOST_ADDRESS[$host]}/$NET_PREFIX_LEN
+EOF
+}
+
 write_sshd_config() { # HOST
   local host="$1"
   cat >"$(host_root "$host")/etc/ssh/sshd_config" <<EOF
@@ -430,6 +464,7 @@ configure_host() { # HOST
     for h in "${HOSTS[@]}"; do printf '%s\t%s\n' "${HOST_ADDRESS[$h]}" "$h"; done
   } >"$root/etc/hosts"
   write_fstab "$host"
+  write_network_config "$host"
   for t in ed25519 ecdsa rsa; do
     ssh-keygen -q -t "$t" -N '' -C "root@$host" -f "$root/etc/ssh/ssh_host_${t}_key"
   done
@@ -468,9 +503,23 @@ mount_api_filesystems() { # HOST
   mkdir -m 1777 "$dev/shm"
   mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$dev/pts"
   mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$dev/shm"
+  add_block_devices "$host"
   mount -t tmpfs -o nosuid,nodev,mode=0755,size=64m run "$root/run"
   mkdir -m 0755 "$root/run/sshd"
   mkdir -m 1777 "$root/run/lock"
+}
+
+# The host's own disks (the loop devices under its volumes), so blkid, lsblk, xfs_info work.
+add_block_devices() { # HOST
+  local host="$1" root vol mp fstype size source
+  root="$(host_root "$host")"
+  for vol in ${HOST_VOLUMES[$host]}; do
+    IFS=: read -r mp fstype size <<<"$vol"
+    source="$(findmnt -n -o SOURCE --mountpoint "$root${mp%/}")"
+    [[ -b "$source" && ! -e "$root$source" ]] || continue
+    mknod -m 0660 "$root$source" b "$((16#$(stat -c '%t' "$source")))" "$((16#$(stat -c '%T' "$source")))"
+    chgrp disk "$root$source" 2>/dev/null || true
+  done
 }
 
 start_sshd() { # HOST
@@ -478,6 +527,7 @@ start_sshd() { # HOST
   dir="$(host_dir "$host")"
   root="$(host_root "$host")"
   # ip netns exec gives sshd its own mount namespace; unshare --uts its own hostname.
+  # shellcheck disable=SC2016 # expanded by the inner sh
   setsid ip netns exec "$(host_netns "$host")" unshare --uts -- \
     sh -c 'hostname "$1" && exec env -i PATH="$3" LANG=C.UTF-8 chroot "$2" /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config' \
     sh "$host" "$root" "$CHROOT_PATH" \
@@ -486,14 +536,15 @@ start_sshd() { # HOST
 }
 
 wait_for_sshd() { # HOST
-  local host="$1" dir pid addr i
+  local host="$1" dir pid addr
   dir="$(host_dir "$host")"
   pid="$(cat "$dir/sshd.pid")"
   addr="${HOST_ADDRESS[$host]}"
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     if ! kill -0 "$pid" 2>/dev/null; then
       die "sshd of $host exited; $dir/sshd.log:"$'\n'"$(tail -n 20 "$dir/sshd.log")"
     fi
+    # shellcheck disable=SC2016 # expanded by the inner bash
     if timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' bash "$addr" "$SSH_PORT" 2>/dev/null; then
       return 0
     fi
@@ -631,7 +682,7 @@ cmd_exec() { # HOST -- CMD...
   (($#)) || die "usage: lab.sh exec HOST -- CMD..."
   if pid="$(sshd_pid "$host")"; then
     # The same namespaces, hostname and root as an ssh session on the host.
-    exec nsenter --target "$pid" --net --uts --mount --root --wd=/ -- env PATH="$CHROOT_PATH" "$@"
+    exec nsenter --target "$pid" --net --uts --mount --root --wd -- env PATH="$CHROOT_PATH" "$@"
   fi
   ip netns list | grep -qw "$(host_netns "$host")" || die "host $host is not up"
   exec ip netns exec "$(host_netns "$host")" chroot "$(host_root "$host")" env PATH="$CHROOT_PATH" "$@"

@@ -40,7 +40,7 @@ export class ConfigError extends InputError {
   }
 }
 
-/** A short, single-line rendering of a user's value for messages. */
+/** A short, single-line rendering of a user's value for messages: 'text', 42, true, null, a list, a mapping. */
 export function showValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
@@ -50,6 +50,20 @@ export function showValue(value: unknown): string {
   }
   if (typeof value === 'object') return Array.isArray(value) ? 'a list' : 'a mapping';
   return String(value);
+}
+
+/** Like showValue, but says the type of a scalar too, for type mismatches: the string '22', the number 3. */
+export function showTyped(value: unknown): string {
+  if (typeof value === 'string') return `the string ${showValue(value)}`;
+  if (typeof value === 'number') return `the number ${showValue(value)}`;
+  if (typeof value === 'boolean') return `the boolean ${showValue(value)}`;
+  return showValue(value);
+}
+
+/** 'a', 'a or b', 'a, b or c'. */
+export function oneOfList(items: readonly string[]): string {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]!}`;
 }
 
 export function fieldPath(path: readonly (string | number)[]): string {

@@ -1,5 +1,3 @@
-import { isIP } from 'node:net';
-
 export interface IpAddress {
   readonly family: 4 | 6;
   /** The address as an unsigned integer (32 or 128 bits). */
@@ -16,90 +14,139 @@ export function bitsOf(family: 4 | 6): number {
   return family === 4 ? 32 : 128;
 }
 
+/** Parses a dotted-quad or RFC 4291 IPv6 text; zone ids (fe80::1%eth0) and leading zeros (010.0.0.1) are refused. */
 export function parseIp(text: string): IpAddress | undefined {
-  const family = isIP(text);
-  if (family === 4) {
-    return { family, value: text.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n) };
+  if (text.includes(':')) {
+    const value = parseIpv6(text);
+    return value === undefined ? undefined : { family: 6, value };
   }
-  if (family === 6) {
-    if (text.includes('%')) return undefined; // zone ids have no place in a remap
-    let groups = expandIpv6(text);
-    return { family, value: groups.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n) };
-  }
-  return undefined;
+  const value = parseIpv4(text);
+  return value === undefined ? undefined : { family: 4, value };
 }
 
-function expandIpv6(text: string): number[] {
-  let head = text;
-  let tail: number[] = [];
-  // An embedded IPv4 tail (::ffff:10.0.0.1) counts as two groups.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const v = parseIp(v4[1]!)!.value;
-    tail = [Number(v >> 16n), Number(v & 0xffffn)];
-    head = text.slice(0, -v4[1]!.length).replace(/:$/, text.endsWith('::' + v4[1]) ? ':' : '');
+function parseIpv4(text: string): bigint | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  let value = 0n;
+  for (const part of parts) {
+    // A leading zero reads as octal to some tools (inet_aton): refuse it rather than guess.
+    if (!/^(0|[1-9]\d{0,2})$/.test(part) || Number(part) > 255) return undefined;
+    value = (value << 8n) | BigInt(part);
   }
-  const [left, right] = head.includes('::') ? head.split('::') : [head, undefined];
-  const parse = (s: string | undefined): number[] => (s ? s.split(':').filter(Boolean).map((g) => parseInt(g, 16)) : []);
-  const l = parse(left);
-  const r = [...parse(right), ...tail];
-  const fill = right === undefined && !head.includes('::') ? [] : new Array<number>(8 - l.length - r.length).fill(0);
-  return [...l, ...fill, ...r];
+  return value;
 }
 
+function parseIpv6(text: string): bigint | undefined {
+  const split = splitEmbeddedIpv4(text);
+  if (!split) return undefined;
+  const { body, trailing } = split;
+  const halves = body.split('::');
+  if (halves.length > 2) return undefined;
+  const head = hexGroups(halves[0]!);
+  const tail = halves.length === 2 ? hexGroups(halves[1]!) : [];
+  if (head === undefined || tail === undefined) return undefined;
+  const written = head.length + tail.length + trailing.length;
+  // Without '::' all eight groups are written; with it, '::' stands for at least one group.
+  if (halves.length === 1 ? written !== 8 : written > 7) return undefined;
+  const groups = [...head, ...new Array<number>(8 - written).fill(0), ...tail, ...trailing];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
+}
+
+/** Splits off an embedded IPv4 tail (::ffff:10.0.0.1), which counts as the last two groups. */
+function splitEmbeddedIpv4(text: string): { body: string; trailing: number[] } | undefined {
+  const lastColon = text.lastIndexOf(':');
+  const last = text.slice(lastColon + 1);
+  if (!last.includes('.')) return { body: text, trailing: [] };
+  const v4 = parseIpv4(last);
+  if (v4 === undefined) return undefined;
+  let body = text.slice(0, lastColon + 1);
+  if (!body.endsWith('::')) body = body.slice(0, -1);
+  return { body, trailing: [Number(v4 >> 16n), Number(v4 & 0xffffn)] };
+}
+
+function hexGroups(side: string): number[] | undefined {
+  if (side === '') return [];
+  const out: number[] = [];
+  for (const part of side.split(':')) {
+    if (!/^[0-9A-Fa-f]{1,4}$/.test(part)) return undefined;
+    out.push(parseInt(part, 16));
+  }
+  return out;
+}
+
+/** RFC 5952 text: lower case, the longest run of two or more zero groups as '::', IPv4-mapped as ::ffff:a.b.c.d. */
 export function formatIp(ip: IpAddress): string {
-  if (ip.family === 4) {
-    return [24n, 16n, 8n, 0n].map((s) => String((ip.value >> s) & 0xffn)).join('.');
-  }
+  if (ip.family === 4) return formatIpv4(ip.value);
+  if (ip.value >> 32n === 0xffffn) return `::ffff:${formatIpv4(ip.value & 0xffffffffn)}`;
   const groups = Array.from({ length: 8 }, (_, i) => Number((ip.value >> BigInt((7 - i) * 16)) & 0xffffn));
-  // The longest run of two or more zero groups becomes '::' (RFC 5952).
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
+  const run = longestZeroRun(groups);
+  const hex = groups.map((g) => g.toString(16));
+  if (run.length < 2) return hex.join(':');
+  return `${hex.slice(0, run.start).join(':')}::${hex.slice(run.start + run.length).join(':')}`;
+}
+
+function formatIpv4(value: bigint): string {
+  return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join('.');
+}
+
+/** The first of the longest runs of zero groups. */
+function longestZeroRun(groups: readonly number[]): { start: number; length: number } {
+  let best = { start: -1, length: 0 };
+  let start = -1;
+  for (let i = 0; i <= groups.length; i++) {
+    if (i < groups.length && groups[i] === 0) {
+      if (start === -1) start = i;
       continue;
     }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
+    if (start !== -1 && i - start > best.length) best = { start, length: i - start };
+    start = -1;
   }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart === -1) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
+  return best;
 }
 
-/** Parses `addr/prefix`. `strict` also demands that no host bits are set (10.0.0.1/24 is refused). */
+/**
+ * Parses `addr/prefix` and demands that no host bits are set (10.0.0.1/24 is refused), because a remap
+ * rule written that way is almost always a typo for a different network. The problem, when there is one,
+ * is a clause that completes "… is not a valid network: ".
+ */
 export function parseCidr(text: string): { cidr?: Cidr; problem?: string } {
   const slash = text.indexOf('/');
-  if (slash === -1) return { problem: 'has no /prefix' };
-  const ip = parseIp(text.slice(0, slash));
-  if (!ip) return { problem: `'${text.slice(0, slash)}' is not an IP address` };
+  if (slash === -1) return { problem: 'it has no /prefix' };
+  const address = text.slice(0, slash);
+  const ip = parseIp(address);
+  if (!ip) return { problem: `'${address}' is not an IPv4 or IPv6 address` };
   const prefixText = text.slice(slash + 1);
+  const bits = bitsOf(ip.family);
+  if (!/^(0|[1-9]\d{0,2})$/.test(prefixText) || Number(prefixText) > bits) {
+    return { problem: `the prefix /${prefixText} is out of range for IPv${ip.family} (0 to ${bits})` };
+  }
   const prefix = Number(prefixText);
-  if (!/^\d{1,3}$/.test(prefixText) || prefix > bitsOf(ip.family)) {
-    return { problem: `the prefix /${prefixText} is out of range for IPv${ip.family} (0 to ${bitsOf(ip.family)})` };
+  const network = ip.value & networkMask(ip.family, prefix);
+  if (network !== ip.value) {
+    return { problem: `host bits are set after the first ${prefix} bits (did you mean ${formatIp({ family: ip.family, value: network })}/${prefix}?)` };
   }
-  const hostMask = (1n << BigInt(bitsOf(ip.family) - prefix)) - 1n;
-  if ((ip.value & hostMask) !== 0n) {
-    const network = formatIp({ family: ip.family, value: ip.value & ~hostMask });
-    return { problem: `has host bits set (the network is ${network}/${prefix})` };
-  }
-  return { cidr: { family: ip.family, network: ip.value, prefix } };
+  return { cidr: { family: ip.family, network, prefix } };
+}
+
+function networkMask(family: 4 | 6, prefix: number): bigint {
+  const bits = BigInt(bitsOf(family));
+  const all = (1n << bits) - 1n;
+  return (all << (bits - BigInt(prefix))) & all;
+}
+
+export function formatCidr(cidr: Cidr): string {
+  return `${formatIp({ family: cidr.family, value: cidr.network })}/${cidr.prefix}`;
 }
 
 export function cidrContains(cidr: Cidr, ip: IpAddress): boolean {
   if (cidr.family !== ip.family) return false;
-  const shift = BigInt(bitsOf(cidr.family) - cidr.prefix);
-  return ip.value >> shift === cidr.network >> shift;
+  return (ip.value & networkMask(cidr.family, cidr.prefix)) === cidr.network;
 }
 
+/** Two networks overlap exactly when one contains the other. */
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   if (a.family !== b.family) return false;
-  const shift = BigInt(bitsOf(a.family) - Math.min(a.prefix, b.prefix));
-  return a.network >> shift === b.network >> shift;
+  const shorter = Math.min(a.prefix, b.prefix);
+  const mask = networkMask(a.family, shorter);
+  return (a.network & mask) === (b.network & mask);
 }

@@ -56,13 +56,27 @@ export interface RemoteProcess {
   exit: Promise<ExitStatus>;
   /** Like `exit`, but rejects with RemoteCommandError (or SudoError) unless the code is in okCodes. */
   wait(okCodes?: readonly number[]): Promise<ExitStatus>;
-  /** Signals the remote command, then closes the channel. */
+  /**
+   * Signals the remote command (sshd delivers it only for non-root logins) and sends EOF, which
+   * ends a command that reads stdin, such as rsync; closes the channel 2 s later if still open.
+   */
   kill(signal?: string): void;
 }
 
 // OpenSSH's sshd allows 10 channels per connection (MaxSessions); above that, opens fail.
 const MAX_CHANNELS = 8;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// Timeouts are enforced on the remote side with coreutils `timeout`: sshd refuses signal requests
+// for root logins (root sessions run without privilege separation), and closing a channel does
+// not stop a command that neither reads nor writes. 124: timed out; 137: needed the KILL.
+const KILL_AFTER_S = 5;
+const TIMED_OUT_CODES: readonly number[] = [124, 137];
+const BACKSTOP_MS = (KILL_AFTER_S + 5) * 1000;
+
+function withRemoteTimeout(argv: readonly string[], timeoutMs: number): string[] {
+  return ['timeout', '-k', String(KILL_AFTER_S), String(timeoutMs / 1000), ...argv];
+}
 
 export async function openSession(opts: SessionOptions): Promise<SshSession> {
   const { client, info } = await connect(opts);
@@ -123,10 +137,7 @@ export class SshSession {
         if (status.exitCode !== null && okCodes.includes(status.exitCode)) return status;
         throw this.#failure(argv, command, opts, { ...status, stdout: '' });
       },
-      kill: (signal = 'TERM') => {
-        channel.signal(signal);
-        channel.close();
-      },
+      kill: (signal = 'TERM') => terminate(channel, signal),
     };
   }
 
@@ -140,6 +151,11 @@ export class SshSession {
     const tmp = posix.join(dir, `.${posix.basename(path)}.rmm-${randomBytes(6).toString('hex')}`);
     const mode = opts.mode === undefined ? '' : opts.mode.toString(8);
     await this.#run(['sh', '-c', WRITE_ATOMIC, 'rmm-write', tmp, path, mode, dir], { ...opts, stdin: data });
+  }
+
+  /** The underlying ssh2 client, for other transport modules (tunnels); nothing outside transport/ uses it. */
+  sshClient(): Client {
+    return this.client;
   }
 
   async close(): Promise<void> {
@@ -171,38 +187,45 @@ export class SshSession {
   }
 
   async #run(argv: readonly string[], opts: ExecOptions): Promise<Omit<ExecResult, 'stdout'> & { stdout: Buffer }> {
-    const command = this.command(argv, opts);
+    const { timeoutMs } = opts;
+    const command = this.command(timeoutMs === undefined ? argv : withRemoteTimeout(argv, timeoutMs), opts);
+    const started = Date.now();
     const channel = await this.#open(command);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     channel.on('data', (chunk: Buffer) => stdout.push(chunk));
     channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString('utf8');
+    const timedOut = () =>
+      new TimeoutError({ host: this.info.host, command, timeoutMs: timeoutMs ?? 0, stdout: text(stdout), stderr: text(stderr) });
 
     const status = await new Promise<{ exitCode: number | null; signal: string | null }>((resolve, reject) => {
-      const timer =
-        opts.timeoutMs === undefined
+      // The remote `timeout` should end it first; this covers a host that stopped answering.
+      const backstop =
+        timeoutMs === undefined
           ? undefined
           : setTimeout(() => {
-              // TERM, not KILL: sudo relays TERM to the command but cannot relay KILL.
-              channel.signal('TERM');
-              channel.close();
-              const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString('utf8');
-              reject(new TimeoutError({ host: this.info.host, command, timeoutMs: opts.timeoutMs ?? 0, stdout: text(stdout), stderr: text(stderr) }));
-            }, opts.timeoutMs);
+              terminate(channel, 'TERM');
+              reject(timedOut());
+            }, timeoutMs + BACKSTOP_MS);
       onClose(channel, (exitCode, signal) => {
-        clearTimeout(timer);
+        clearTimeout(backstop);
         resolve({ exitCode, signal });
       });
       channel.end(opts.stdin);
     });
 
-    const out = { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') };
+    if (timeoutMs !== undefined && TIMED_OUT_CODES.includes(status.exitCode ?? -1) && Date.now() - started >= timeoutMs) {
+      throw timedOut();
+    }
+    const out = { stdout: Buffer.concat(stdout), stderr: text(stderr) };
     if (status.exitCode === null && status.signal === null && this.#closed) throw this.#closedError();
     const exitCode = status.exitCode ?? 128 + (signalNumber(status.signal ?? '') ?? 0);
     const ok = opts.allowFailure || (status.exitCode !== null && (opts.okCodes ?? [0]).includes(status.exitCode));
     if (ok) return { ...out, exitCode, signal: status.signal };
     throw this.#failure(argv, command, opts, { ...status, stdout: out.stdout.toString('utf8'), stderr: out.stderr });
   }
+
 
   #failure(
     argv: readonly string[],
@@ -246,6 +269,23 @@ function sudoFailure(exitCode: number | null, stderr: string): SudoError['facts'
   if (/is not in the sudoers file|is not allowed to execute/.test(stderr)) return 'not-permitted';
   if (exitCode === 127 && /sudo: (command )?not found/.test(stderr)) return 'sudo-missing';
   return undefined;
+}
+
+/**
+ * Signals the command, sends EOF, and closes the channel if it has not closed after a grace
+ * period. ssh2's `channel.signal()` silently does nothing once stdin is ended (it checks
+ * `writable`), so the request goes to the protocol directly. sshd delivers it with killpg() as
+ * the login user, and not at all for root logins, where EOF ends a command that reads stdin.
+ * Closing at once would lose the exit status: sshd cannot send it on a closed channel.
+ */
+function terminate(channel: ClientChannel, signal: string, graceMs = 2_000): void {
+  const internals = channel as unknown as { _client: { _protocol: { signal(id: number, name: string): void } }; outgoing: { id: number; state: string } };
+  if (internals.outgoing.state === 'open' || internals.outgoing.state === 'eof') {
+    internals._client._protocol.signal(internals.outgoing.id, signal);
+  }
+  if (!channel.writableEnded) channel.end();
+  const timer = setTimeout(() => channel.close(), graceMs);
+  channel.once('close', () => clearTimeout(timer));
 }
 
 /** ssh2 gives the exit status in 'exit' (optional in the protocol) and reports 'close' after it. */

@@ -1,6 +1,10 @@
 import type { Command } from '../command.js';
+import { applyCommand } from './apply.js';
+import { discoverCommand } from './discover.js';
 import { watchCommand } from './pending.js';
+import { planCommand } from './plan.js';
+import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
 import { versionCommand } from './version.js';
 
-export const commands: readonly Command[] = [validateCommand, watchCommand, versionCommand];
+export const commands: readonly Command[] = [validateCommand, planCommand, applyCommand, watchCommand, statusCommand, discoverCommand, versionCommand];

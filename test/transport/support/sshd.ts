@@ -66,7 +66,7 @@ const tryRun = (cmd: string, args: string[]) => {
 function removeLeftovers(): void {
   tryRun('ip', ['netns', 'del', NETNS]);
   tryRun('ip', ['link', 'del', VETH_HOST]);
-  for (const user of Object.values(USERS)) tryRun('userdel', [user]);
+  for (const user of Object.values(USERS)) tryRun('userdel', ['-f', user]); // -f: even with processes left
   rmSync(SUDOERS, { force: true });
 }
 

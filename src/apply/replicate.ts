@@ -1,0 +1,211 @@
+import { posix } from 'node:path';
+import type { Replica } from '../config/spec.js';
+import { RmmError } from '../errors.js';
+import { discoverOrigin } from '../observe/origin.js';
+import { readRecord, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
+import { selectFilesystems } from '../snapshot/select.js';
+import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
+import { openPushChannel, type PushChannel } from '../sync/channel.js';
+import { addStats, parseProgress, parseRsyncStats, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
+import { RemoteCommandError, type SshSession } from '../transport/index.js';
+import type { EventSink } from './events.js';
+import { lockReplica } from './lock.js';
+import { currentPoint } from '../plan/plan.js';
+
+export interface ReplicateContext {
+  readonly origin: SshSession;
+  readonly target: SshSession;
+  readonly runId: string;
+  readonly holder: string;
+  readonly emit: EventSink;
+  /** Opens the path rsync takes from origin to target: direct, or through rmm for relay. */
+  readonly openChannel: (origin: SshSession, target: SshSession) => Promise<PushChannel>;
+  readonly now?: () => Date;
+}
+
+const PARTIAL = '.partial';
+
+/** Layout of a directory replica on its landing host. */
+export function replicaLayout(path: string) {
+  return {
+    points: posix.join(path, 'points'),
+    point: (id: string) => posix.join(path, 'points', id),
+    partial: posix.join(path, 'points', PARTIAL),
+    current: posix.join(path, 'current'),
+    lock: posix.join(path, '.rmm', 'lock'),
+  };
+}
+
+/**
+ * One sync of one directory replica: lock, snapshot, copy into a new recovery point next to the
+ * last consistent one, switch `current`, record, prune. A failure anywhere leaves the last
+ * consistent point and `current` as they were, and the record not consistent for the new point.
+ */
+export async function replicate(replica: Replica, ctx: ReplicateContext): Promise<RecoveryPoint> {
+  const now = ctx.now ?? (() => new Date());
+  const path = replica.target.path!;
+  const layout = replicaLayout(path);
+  const { origin, target, emit } = ctx;
+  const step = (name: string, detail?: string): void => emit({ type: 'step', replica: replica.name, step: name, ...(detail ? { detail } : {}) });
+
+  step('lock', `${target.info.host}:${layout.lock}`);
+  const lock = await lockReplica(target, layout.lock, replica.name, ctx.holder);
+  try {
+    step('discover', replica.origin.endpoint.address);
+    const facts = await discoverOrigin(origin, replica.origin.root);
+    const selection = selectFilesystems(facts, replica.origin.root, replica.exclude, replica.policy.snapshot, replica.origin.name);
+    const previous = await readRecord(target, path);
+    const last = currentPoint(previous);
+    const startedAt = now().toISOString();
+    const id = pointId(now());
+    const pending: RecoveryPoint = { id, specHash: replica.specHash, startedAt, snapshots: {}, pointInTime: false };
+    const base: Omit<ReplicaRecord, 'state' | 'updatedAt'> = {
+      schemaVersion: 1,
+      replica: replica.name,
+      origin: { name: replica.origin.name, hostname: facts.hostname, machineId: facts.machineId },
+      specHash: replica.specHash,
+      runId: ctx.runId,
+      points: previous?.points ?? [],
+    };
+    await writeRecord(target, path, { ...base, state: 'in-progress', updatedAt: startedAt, pending });
+
+    try {
+      const removed = await cleanLeftoverSnapshots(origin, selection.units.filter((u) => u.provider === 'btrfs').map((u) => u.fs.mountPoint), replica.name);
+      if (removed.length > 0) step('clean', `removed ${removed.length} snapshot(s) left by an interrupted run`);
+      const { stats, snapshots, pointInTime } = await copyFromSnapshots(replica, ctx, selection.units, layout, last);
+      const point: RecoveryPoint = { ...pending, snapshots, pointInTime, finishedAt: now().toISOString(), stats: summary(stats) };
+
+      step('switch', `current -> points/${id}`);
+      await target.exec(['sh', '-c', PROMOTE, 'rmm-promote', layout.partial, layout.point(id), layout.current, `points/${id}`], { sudo: true });
+      const { kept, dropped } = retain([...base.points, point], replica.policy.retention, now());
+      const state = point.pointInTime ? 'consistent' : 'inconsistent';
+      await writeRecord(target, path, { ...base, points: kept, state, updatedAt: now().toISOString() });
+      if (dropped.length > 0) {
+        step('prune', dropped.map((p) => p.id).join(', '));
+        await target.exec(['rm', '-rf', '--', ...dropped.map((p) => layout.point(p.id))], { sudo: true });
+      }
+      return point;
+    } catch (err) {
+      // The point being written stays in .partial for the next run to resume; the last consistent one is untouched.
+      await writeRecord(target, path, { ...base, state: 'failed', updatedAt: now().toISOString(), pending, error: (err as Error).message }).catch(() => {});
+      throw err;
+    }
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+async function copyFromSnapshots(
+  replica: Replica,
+  ctx: ReplicateContext,
+  units: ReturnType<typeof selectFilesystems>['units'],
+  layout: ReturnType<typeof replicaLayout>,
+  last: RecoveryPoint | undefined,
+): Promise<{ stats: RsyncStats; snapshots: Record<string, string>; pointInTime: boolean }> {
+  const { origin, target, emit } = ctx;
+  const views: SnapshotView[] = [];
+  let channel: PushChannel | undefined;
+  try {
+    for (const unit of units) {
+      emit({ type: 'step', replica: replica.name, step: 'snapshot', detail: `${unit.fs.mountPoint} (${unit.provider})` });
+      views.push(await takeSnapshot(origin, unit, replica.name, ctx.runId));
+    }
+    channel = await ctx.openChannel(origin, target);
+    await target.exec(['mkdir', '-p', '--', layout.partial], { sudo: true });
+    let stats = ZERO_STATS;
+    for (const view of views) {
+      const s = await copyOne(replica, ctx, view, channel, layout, last);
+      emit({ type: 'filesystem.done', replica: replica.name, mountPoint: view.unit.fs.mountPoint, files: s.files, bytesSent: s.bytesSent, bytesTotal: s.bytesTotal });
+      stats = addStats(stats, s);
+    }
+    return {
+      stats,
+      snapshots: Object.fromEntries(views.map((v) => [v.unit.fs.mountPoint, v.unit.provider])),
+      pointInTime: views.every((v) => v.pointInTime),
+    };
+  } finally {
+    for (const view of views.reverse()) {
+      emit({ type: 'step', replica: replica.name, step: 'release', detail: view.unit.fs.mountPoint });
+      await view.release().catch((err: Error) => emit({ type: 'step', replica: replica.name, step: 'release-failed', detail: err.message }));
+    }
+    await channel?.close().catch(() => {});
+  }
+}
+
+async function copyOne(
+  replica: Replica,
+  ctx: ReplicateContext,
+  view: SnapshotView,
+  channel: PushChannel,
+  layout: ReturnType<typeof replicaLayout>,
+  last: RecoveryPoint | undefined,
+): Promise<RsyncStats> {
+  const unit = view.unit;
+  const dest = targetDir(layout.partial, unit.relativePath);
+  const options = rsyncOptions({
+    excludePaths: replica.exclude.paths,
+    nestedMounts: unit.nestedMounts,
+    relativePath: unit.relativePath,
+    ...(replica.policy.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: replica.policy.bandwidthBytesPerSecond } : {}),
+    ...(last ? { linkDest: targetDir(layout.point(last.id), unit.relativePath) } : {}),
+  });
+  const argv = [
+    'rsync',
+    ...RSYNC_BASE,
+    '--exclude=/.rmm-snap.*',
+    ...options,
+    '-e',
+    channel.rsh,
+    ...(channel.rsyncPath ? ['--rsync-path', channel.rsyncPath] : []),
+    '--mkpath',
+    `${view.sourcePath.replace(/\/$/, '')}/`,
+    `${channel.destinationPrefix}${dest}/`,
+  ];
+  ctx.emit({ type: 'step', replica: replica.name, step: 'sync', detail: `${unit.fs.mountPoint} -> ${ctx.target.info.host}:${dest}` });
+  const proc = await ctx.origin.spawn(argv, { sudo: true });
+  let output = '';
+  let pendingLine = '';
+  proc.channel.on('data', (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    output += text;
+    if (output.length > 1 << 20) output = output.slice(-(1 << 19));
+    const lines = (pendingLine + text).split(/[\r\n]/);
+    pendingLine = lines.pop() ?? '';
+    for (const line of lines) {
+      const p = parseProgress(line);
+      if (p) ctx.emit({ type: 'progress', replica: replica.name, mountPoint: unit.fs.mountPoint, ...p });
+    }
+  });
+  try {
+    // 24: files vanished while copying; only possible without a snapshot, and the record says so.
+    await proc.wait(view.pointInTime ? [0] : [0, 24]);
+  } catch (err) {
+    if (err instanceof RemoteCommandError) throw new RmmError('sync.rsync', `copying ${unit.fs.mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
+    throw err;
+  }
+  return parseRsyncStats(output);
+}
+
+// $1 partial dir, $2 final point dir, $3 current symlink, $4 its relative target.
+// rename() of a symlink over the old one is atomic: `current` is always one whole point.
+const PROMOTE = `set -e
+mv -T -- "$1" "$2"
+ln -sfn -- "$4" "$3.rmm-new"
+mv -T -- "$3.rmm-new" "$3"
+sync`;
+
+function pointId(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+function summary(stats: RsyncStats): NonNullable<RecoveryPoint['stats']> {
+  return { files: stats.files, filesTransferred: stats.filesTransferred, bytesTotal: stats.bytesTotal, bytesSent: stats.bytesSent, bytesReceived: stats.bytesReceived };
+}
+
+/** Which points to keep: the newest N, minus those older than maxAge; the newest is always kept. */
+export function retain(points: readonly RecoveryPoint[], retention: Replica['policy']['retention'], now: Date): { kept: RecoveryPoint[]; dropped: RecoveryPoint[] } {
+  const newestFirst = [...points].reverse();
+  const kept = newestFirst.filter((p, i) => i === 0 || (i < retention.recoveryPoints && (retention.maxAgeMs === undefined || now.getTime() - Date.parse(p.startedAt) <= retention.maxAgeMs)));
+  const dropped = newestFirst.filter((p) => !kept.includes(p));
+  return { kept: kept.reverse(), dropped };
+}

@@ -1,0 +1,67 @@
+import { formatDiagnostic } from '../../config/diagnostics.js';
+import { loadSpec } from '../../config/load.js';
+import type { Spec } from '../../config/spec.js';
+import { observe, type Observed } from '../../observe/observe.js';
+import { makePlan, type Plan, type PlannedAction } from '../../plan/plan.js';
+import { createSessionPool, type SessionPool } from '../../transport/index.js';
+import { fileArgs, type CommandContext } from '../command.js';
+import { UsageError } from '../errors.js';
+
+export const ENGINE_OPTIONS = {
+  parallelism: { type: 'string' },
+  'trust-new-host-keys': { type: 'boolean' },
+  'sync-now': { type: 'string', multiple: true },
+} as const;
+
+export const ENGINE_HELP = [
+  '  --parallelism N         replicas handled at once (default 4)',
+  '  --trust-new-host-keys   add unknown host keys to the known_hosts file (a changed key is always refused)',
+  '  --sync-now REPLICA      sync this replica even if its schedule is not due (repeatable; "all" for every one)',
+].join('\n');
+
+export interface EngineRun {
+  readonly spec: Spec;
+  readonly pool: SessionPool;
+  readonly observed: Observed;
+  readonly plan: Plan;
+  readonly parallelism: number;
+  readonly trustNewHostKeys: boolean;
+}
+
+/** Load (nothing connects before the files are valid), observe, plan: what plan, apply and status share. */
+export async function loadObservePlan(ctx: CommandContext): Promise<EngineRun> {
+  const args = fileArgs(ctx);
+  if (args.length === 0) throw new UsageError('needs at least one -f FILE');
+  const parallelism = Number(ctx.values.parallelism ?? 4);
+  if (!Number.isInteger(parallelism) || parallelism < 1) throw new UsageError('--parallelism must be a whole number of at least 1');
+  const { spec, warnings } = await loadSpec(args);
+  if (ctx.output === 'text') for (const w of warnings) ctx.stderr.write(`${formatDiagnostic(w)}\n`);
+  const trustNewHostKeys = ctx.values['trust-new-host-keys'] === true;
+  const pool = createSessionPool();
+  try {
+    const observed = await observe(spec, pool, { parallelism, trustNewHostKeys });
+    const syncNow = (ctx.values['sync-now'] as string[] | undefined) ?? [];
+    for (const name of syncNow)
+      if (name !== 'all' && !spec.replicas.some((r) => r.name === name)) throw new UsageError(`--sync-now: no replica named '${name}'`);
+    const plan = makePlan(spec, observed, new Date(), { syncNow: syncNow.includes('all') ? 'all' : new Set(syncNow) });
+    return { spec, pool, observed, plan, parallelism, trustNewHostKeys };
+  } catch (err) {
+    await pool.closeAll();
+    throw err;
+  }
+}
+
+const SYMBOL: Record<PlannedAction['kind'], string> = { sync: '~', none: ' ', blocked: '!' };
+
+export function renderPlan(plan: Plan): string {
+  const lines: string[] = [];
+  for (const a of plan.actions) {
+    lines.push(`${SYMBOL[a.kind]} replica ${a.replica}: ${a.kind === 'none' ? 'no changes' : a.kind}`);
+    for (const r of a.reasons) lines.push(`    ${r}`);
+    for (const fs of a.filesystems ?? []) lines.push(`    copy ${fs.mountPoint} (${fs.fsType}) from a ${fs.provider} snapshot`);
+    for (const s of a.skipped ?? []) lines.push(`    skip ${s.mountPoint} (${s.reason})`);
+  }
+  const count = (k: PlannedAction['kind']): number => plan.actions.filter((a) => a.kind === k).length;
+  lines.push('', `Plan: ${count('sync')} to sync, ${count('none')} unchanged, ${count('blocked')} blocked.`);
+  return `${lines.join('\n')}\n`;
+}

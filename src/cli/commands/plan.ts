@@ -1,0 +1,19 @@
+import { hasChanges } from '../../plan/plan.js';
+import { EXIT, FILE_HELP, FILE_OPTION, OUTPUT_HELP, writeJson, type Command } from '../command.js';
+import { ENGINE_HELP, ENGINE_OPTIONS, loadObservePlan, renderPlan } from './engine.js';
+
+export const planCommand: Command = {
+  name: 'plan',
+  summary: 'show what apply would do: observe origins and targets, change nothing',
+  usage: 'rmm plan -f FILE [--parallelism N] [-o json]',
+  details: [FILE_HELP, OUTPUT_HELP, ENGINE_HELP, '', 'Exit codes: 0 no changes, 3 changes pending, 1 error (a replica is blocked), 2 invalid input.'].join('\n'),
+  options: { ...FILE_OPTION, ...ENGINE_OPTIONS },
+  async run(ctx) {
+    const run = await loadObservePlan(ctx);
+    await run.pool.closeAll();
+    if (ctx.output === 'json') writeJson(ctx, run.plan);
+    else ctx.stdout.write(renderPlan(run.plan));
+    if (run.plan.actions.some((a) => a.kind === 'blocked')) return EXIT.error;
+    return hasChanges(run.plan) ? EXIT.changesPending : EXIT.ok;
+  },
+};

@@ -1,0 +1,39 @@
+import type { Replica, Spec } from '../config/spec.js';
+import type { OriginFacts } from './facts.js';
+import { discoverOrigin } from './origin.js';
+import { readRecord, type ReplicaRecord } from '../record/record.js';
+import type { SessionPool } from '../transport/index.js';
+import { endpointSession } from '../apply/sessions.js';
+import { mapBounded } from '../util/bounded.js';
+
+/** What one replica looks like in the world right now. */
+export interface ObservedReplica {
+  readonly replica: string;
+  readonly origin: { readonly facts: OriginFacts } | { readonly error: string };
+  readonly target: { readonly record: ReplicaRecord | undefined } | { readonly error: string };
+}
+
+export interface Observed {
+  readonly at: string;
+  readonly replicas: ReadonlyMap<string, ObservedReplica>;
+}
+
+/** Reads every replica's origin and target, hosts in parallel with a bound. Read-only. */
+export async function observe(spec: Spec, pool: SessionPool, opts: { parallelism: number; trustNewHostKeys: boolean }): Promise<Observed> {
+  const results = await mapBounded(spec.replicas, opts.parallelism, (r) => observeReplica(r, pool, opts.trustNewHostKeys));
+  return { at: new Date().toISOString(), replicas: new Map(results.map((o) => [o.replica, o])) };
+}
+
+async function observeReplica(replica: Replica, pool: SessionPool, trustNewHostKeys: boolean): Promise<ObservedReplica> {
+  const [origin, target] = await Promise.all([
+    endpointSession(pool, replica.origin.endpoint, trustNewHostKeys)
+      .then(async (s) => ({ facts: await discoverOrigin(s, replica.origin.root) }))
+      .catch((err: Error) => ({ error: err.message })),
+    replica.target.path === undefined
+      ? Promise.resolve({ error: 'disks targets are not supported yet' })
+      : endpointSession(pool, replica.target.endpoint, trustNewHostKeys)
+          .then(async (s) => ({ record: await readRecord(s, replica.target.path!) }))
+          .catch((err: Error) => ({ error: err.message })),
+  ]);
+  return { replica: replica.name, origin, target };
+}

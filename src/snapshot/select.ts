@@ -1,0 +1,94 @@
+import { posix } from 'node:path';
+import type { Exclusions, SnapshotProvider } from '../config/spec.js';
+import type { Filesystem, OriginFacts } from '../observe/facts.js';
+import { matchesAny } from '../util/glob.js';
+import { InsufficientSnapshotSpaceError, SnapshotError } from './errors.js';
+
+export type ConcreteProvider = Exclude<SnapshotProvider, 'auto'>;
+
+/** One filesystem to copy, and how its point-in-time view is taken. */
+export interface CopyUnit {
+  readonly fs: Filesystem;
+  readonly provider: ConcreteProvider;
+  /** Mount point relative to the origin root ('' for the root filesystem itself). */
+  readonly relativePath: string;
+  /** Mount points inside this filesystem (relative to it) whose contents another unit copies or nobody does. */
+  readonly nestedMounts: readonly string[];
+}
+
+export interface Selection {
+  readonly units: readonly CopyUnit[];
+  readonly excluded: readonly { readonly fs: Filesystem; readonly reason: string }[];
+}
+
+/** Decides what to copy and how to snapshot it. Pure: the plan shows its result, apply follows it. */
+export function selectFilesystems(
+  facts: OriginFacts,
+  root: string,
+  exclude: Exclusions,
+  snapshot: { provider: SnapshotProvider; minFreePercent: number },
+  host: string,
+): Selection {
+  const rootFs = facts.filesystems.find((f) => f.mountPoint === root);
+  if (!rootFs) throw new SnapshotError('snapshot.no_root', `${host}: no local filesystem is mounted at ${root}`);
+  const excluded: { fs: Filesystem; reason: string }[] = [];
+  const kept: Filesystem[] = [];
+  for (const fs of facts.filesystems) {
+    const reason = exclusionReason(fs, exclude);
+    if (reason && fs === rootFs) throw new SnapshotError('snapshot.root_excluded', `${host}: the root filesystem ${fs.source} is excluded by ${reason}; a replica needs its root`);
+    if (reason) excluded.push({ fs, reason });
+    else kept.push(fs);
+  }
+  const relative = (mount: string): string => posix.relative(root, mount);
+  const units = kept.map((fs): CopyUnit => {
+    const nested = facts.filesystems
+      .filter((other) => other !== fs && isInside(other.mountPoint, fs.mountPoint))
+      .map((other) => posix.relative(fs.mountPoint, other.mountPoint));
+    return { fs, provider: chooseProvider(fs, snapshot, facts, host), relativePath: relative(fs.mountPoint), nestedMounts: nested };
+  });
+  return { units, excluded };
+}
+
+function exclusionReason(fs: Filesystem, exclude: Exclusions): string | undefined {
+  for (const v of exclude.volumes) {
+    if (matchesAny(fs.source, [v]) || (fs.lvmName !== undefined && matchesAny(fs.lvmName, [v]))) return `exclude.volumes ${v}`;
+  }
+  for (const m of exclude.mounts) if (matchesAny(fs.mountPoint, [m])) return `exclude.mounts ${m}`;
+  return undefined;
+}
+
+function isInside(path: string, parent: string): boolean {
+  return parent === '/' ? path !== '/' : path.startsWith(`${parent}/`);
+}
+
+function chooseProvider(
+  fs: Filesystem,
+  snapshot: { provider: SnapshotProvider; minFreePercent: number },
+  facts: OriginFacts,
+  host: string,
+): ConcreteProvider {
+  const wanted = snapshot.provider;
+  const provider: ConcreteProvider =
+    wanted !== 'auto' ? wanted : fs.fsType === 'btrfs' && facts.tools.btrfs ? 'btrfs' : fs.lvmName && facts.tools.lvcreate ? 'lvm' : 'fsfreeze';
+  if (provider === 'btrfs' && fs.fsType !== 'btrfs')
+    throw new SnapshotError('snapshot.unsuitable', `${host}: ${fs.mountPoint} is ${fs.fsType}, not btrfs; use provider auto, fsfreeze or lvm`);
+  if (provider === 'lvm' && !fs.lvmName)
+    throw new SnapshotError('snapshot.unsuitable', `${host}: ${fs.mountPoint} is not on an LVM logical volume; use provider auto or fsfreeze`);
+  const tool = { btrfs: 'btrfs', lvm: 'lvcreate', fsfreeze: 'fsfreeze', none: undefined }[provider];
+  if (tool && !facts.tools[tool])
+    throw new SnapshotError('snapshot.tool_missing', `${host}: provider ${provider} for ${fs.mountPoint} needs '${tool}', which is not installed`);
+  if ((provider === 'btrfs' || provider === 'lvm') && fs.sizeBytes > 0) {
+    const freePercent = (fs.availableBytes / fs.sizeBytes) * 100;
+    if (freePercent < snapshot.minFreePercent) {
+      throw new InsufficientSnapshotSpaceError({
+        host,
+        mountPoint: fs.mountPoint,
+        freePercent,
+        requiredPercent: snapshot.minFreePercent,
+        availableBytes: fs.availableBytes,
+        sizeBytes: fs.sizeBytes,
+      });
+    }
+  }
+  return provider;
+}

@@ -1,0 +1,107 @@
+import type { Endpoint } from '../config/spec.js';
+import type { SshSession } from '../transport/index.js';
+
+/**
+ * The SSH path rsync takes from the origin to the target for one run: an ephemeral key made on the
+ * origin (its private half never leaves it), authorized on the target for this run only, and a
+ * known_hosts that pins the target's host keys as rmm itself verified them.
+ */
+export interface PushChannel {
+  /** The `-e` command rsync runs on the origin. */
+  readonly rsh: string;
+  /** `user@host:` prefix for the destination. */
+  readonly destinationPrefix: string;
+  /** `--rsync-path` for the target, when the target user needs sudo. */
+  readonly rsyncPath?: string;
+  close(): Promise<void>;
+}
+
+const HOST_ALIAS = 'rmm-target';
+
+export function ephemeralMarker(replica: string): string {
+  return `rmm-ephemeral:${replica}:`;
+}
+
+function workDir(replica: string, runId: string): string {
+  return `/tmp/.rmm-${replica}.${runId}`;
+}
+
+/** Opens the path; `via` is where the origin reaches the target's sshd (a tunnel for relay). */
+export async function openPushChannel(opts: {
+  origin: SshSession;
+  target: SshSession;
+  targetEndpoint: Endpoint;
+  replica: string;
+  runId: string;
+  via?: { host: string; port: number };
+}): Promise<PushChannel> {
+  const { origin, target, targetEndpoint, replica, runId } = opts;
+  await removeEphemeralAccess(origin, target, replica);
+  const dir = workDir(replica, runId);
+  const hostKeys = await readHostKeys(target);
+  await origin.exec(['mkdir', '-m', '700', '--', dir], { sudo: true });
+  await origin.exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `${ephemeralMarker(replica)}${runId}`, '-f', `${dir}/key`], { sudo: true });
+  const publicKey = (await origin.exec(['cat', '--', `${dir}/key.pub`], { sudo: true })).stdout.trim();
+  await origin.writeFileAtomic(`${dir}/known_hosts`, hostKeys.map((k) => `${HOST_ALIAS} ${k.type} ${k.base64}\n`).join(''), { sudo: true, mode: 0o600 });
+  await target.exec(['sh', '-c', AUTHORIZE, 'rmm-authorize', `restrict ${publicKey}`], { sudo: false });
+
+  const host = opts.via?.host ?? targetEndpoint.address;
+  const port = opts.via?.port ?? targetEndpoint.port;
+  const rsh = [
+    'ssh',
+    '-i', `${dir}/key`,
+    '-p', String(port),
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'BatchMode=yes',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', `UserKnownHostsFile=${dir}/known_hosts`,
+    '-o', `HostKeyAlias=${HOST_ALIAS}`,
+    '-o', `HostKeyAlgorithms=${hostKeys.map((k) => k.type).join(',')}`,
+    '-o', `Ciphers=${targetEndpoint.ciphers.filter((c) => !c.endsWith('-cbc')).join(',')}`,
+    '-o', 'ServerAliveInterval=10',
+    '-o', 'ConnectTimeout=15',
+  ].join(' ');
+  const needsSudo = targetEndpoint.user !== 'root' && targetEndpoint.sudo;
+  return {
+    rsh,
+    destinationPrefix: `${targetEndpoint.user}@${host.includes(':') ? `[${host}]` : host}:`,
+    ...(needsSudo ? { rsyncPath: 'sudo -n rsync' } : {}),
+    close: () => removeEphemeralAccess(origin, target, replica),
+  };
+}
+
+/** Removes every ephemeral key of this replica from the target and its work folders from the origin. */
+export async function removeEphemeralAccess(origin: SshSession, target: SshSession, replica: string): Promise<void> {
+  await target.exec(['sh', '-c', REVOKE, 'rmm-revoke', ephemeralMarker(replica)], { sudo: false });
+  await origin.exec(['sh', '-c', 'rm -rf -- /tmp/.rmm-"$1".*', 'rmm-clean', replica], { sudo: true });
+}
+
+async function readHostKeys(target: SshSession): Promise<{ type: string; base64: string }[]> {
+  // The session to the target was verified against the operator's known_hosts, so what it reports
+  // about its own keys is as trustworthy as that check.
+  const { stdout } = await target.exec(['sh', '-c', 'cat /etc/ssh/ssh_host_*_key.pub'], { sudo: false });
+  return stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((p) => p.length >= 2 && /^(ssh-|ecdsa-)/.test(p[0]!))
+    .map((p) => ({ type: p[0]!, base64: p[1]! }));
+}
+
+// Run as the target user, so the file keeps its owner. flock: replicas sharing a target run in parallel.
+// $1 the authorized_keys line.
+const AUTHORIZE = `set -e
+umask 077
+mkdir -p "$HOME/.ssh"
+exec 9>>"$HOME/.ssh/.rmm.lock"
+flock 9
+printf '%s\\n' "$1" >> "$HOME/.ssh/authorized_keys"`;
+
+// $1 the marker of this replica's keys.
+const REVOKE = `set -e
+f="$HOME/.ssh/authorized_keys"
+[ -f "$f" ] || exit 0
+exec 9>>"$HOME/.ssh/.rmm.lock"
+flock 9
+grep -vF -- "$1" "$f" > "$f.rmm-tmp" || :
+chmod 600 "$f.rmm-tmp"
+mv -f -- "$f.rmm-tmp" "$f"`;

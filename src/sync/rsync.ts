@@ -1,0 +1,105 @@
+import { posix } from 'node:path';
+
+/** Options every copy uses: archive, hard links, ACLs, xattrs, sparse files, numeric owners, one filesystem. */
+export const RSYNC_BASE = ['-aHAXS', '--numeric-ids', '--one-file-system', '--delete', '--stats', '--info=progress2'];
+
+export interface RsyncPlan {
+  /** Paths (rsync patterns) anchored at the origin root, from the spec. */
+  readonly excludePaths: readonly string[];
+  /** Mount points inside this filesystem, relative to it: their contents are copied separately or not at all. */
+  readonly nestedMounts: readonly string[];
+  /** This filesystem's mount point relative to the origin root ('' for root). */
+  readonly relativePath: string;
+  readonly bandwidthBytesPerSecond?: number;
+  /** The previous recovery point's copy of this filesystem, for --link-dest. */
+  readonly linkDest?: string;
+}
+
+/** Options specific to one filesystem's copy: exclusions re-anchored at its mount point, link-dest, bandwidth. */
+export function rsyncOptions(plan: RsyncPlan): string[] {
+  const args: string[] = [];
+  for (const nested of plan.nestedMounts) args.push(`--exclude=/${nested}/*`);
+  for (const pattern of plan.excludePaths) {
+    const anchored = reanchor(pattern, plan.relativePath);
+    if (anchored !== undefined) args.push(`--exclude=${anchored}`);
+  }
+  if (plan.bandwidthBytesPerSecond !== undefined) args.push(`--bwlimit=${Math.max(1, Math.floor(plan.bandwidthBytesPerSecond / 1024))}`);
+  if (plan.linkDest !== undefined) args.push(`--link-dest=${plan.linkDest}`);
+  return args;
+}
+
+/**
+ * A pattern anchored at the origin root, seen from a filesystem mounted at `relativePath`.
+ * Unanchored patterns apply everywhere; anchored ones only where they fall inside this filesystem.
+ */
+export function reanchor(pattern: string, relativePath: string): string | undefined {
+  if (!pattern.startsWith('/')) return pattern;
+  if (relativePath === '') return pattern;
+  const prefix = `/${relativePath}`;
+  if (pattern === prefix || pattern === `${prefix}/`) return undefined; // the whole filesystem: exclude.mounts says that
+  if (pattern.startsWith(`${prefix}/`)) return pattern.slice(prefix.length);
+  return undefined;
+}
+
+export function targetDir(pointDir: string, relativePath: string): string {
+  return relativePath === '' ? pointDir : posix.join(pointDir, relativePath);
+}
+
+export interface RsyncStats {
+  readonly files: number;
+  readonly filesTransferred: number;
+  readonly bytesTotal: number;
+  readonly bytesTransferred: number;
+  readonly literalBytes: number;
+  readonly matchedBytes: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+}
+
+/** Parses rsync's --stats block (numbers may carry thousands separators). */
+export function parseRsyncStats(output: string): RsyncStats {
+  const num = (label: string): number => {
+    const m = new RegExp(`^${label}: ([\\d,.]+)`, 'm').exec(output);
+    return m ? Number(m[1]!.replace(/[,.](?=\d{3}\b)/g, '')) : 0;
+  };
+  return {
+    files: num('Number of files'),
+    filesTransferred: num('Number of regular files transferred'),
+    bytesTotal: num('Total file size'),
+    bytesTransferred: num('Total transferred file size'),
+    literalBytes: num('Literal data'),
+    matchedBytes: num('Matched data'),
+    bytesSent: num('Total bytes sent'),
+    bytesReceived: num('Total bytes received'),
+  };
+}
+
+export function addStats(a: RsyncStats, b: RsyncStats): RsyncStats {
+  const keys = Object.keys(a) as (keyof RsyncStats)[];
+  return Object.fromEntries(keys.map((k) => [k, a[k] + b[k]])) as unknown as RsyncStats;
+}
+
+export const ZERO_STATS: RsyncStats = {
+  files: 0,
+  filesTransferred: 0,
+  bytesTotal: 0,
+  bytesTransferred: 0,
+  literalBytes: 0,
+  matchedBytes: 0,
+  bytesSent: 0,
+  bytesReceived: 0,
+};
+
+export interface RsyncProgress {
+  readonly bytes: number;
+  readonly percent: number;
+  readonly rate: string;
+  readonly eta: string;
+}
+
+/** Parses one --info=progress2 line: `  1,234,567  45%   12.34MB/s    0:00:10 (xfr#10, to-chk=5/100)`. */
+export function parseProgress(line: string): RsyncProgress | undefined {
+  const m = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d{2}:\d{2})/.exec(line);
+  if (!m) return undefined;
+  return { bytes: Number(m[1]!.replace(/,/g, '')), percent: Number(m[2]), rate: m[3]!, eta: m[4]! };
+}

@@ -1,0 +1,70 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+
+/** Everything a replica must preserve about one file, keyed by its path relative to the tree root. */
+export interface Entry {
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeSec: number;
+  sha256?: string;
+  link?: string;
+  rdev?: number;
+  sparse?: boolean;
+  /** Paths in the tree that share this file's inode, as a sorted list: hard links kept within the tree. */
+  hardLinks?: string;
+}
+
+/** Walks a tree (not crossing into `skip` paths) and describes it; ACLs and xattrs come from getfacl/getfattr dumps. */
+export function describeTree(root: string, skip: readonly string[] = []): { entries: Map<string, Entry>; acls: string; xattrs: string } {
+  const entries = new Map<string, Entry>();
+  const inodes = new Map<number, string[]>();
+  const walk = (rel: string): void => {
+    const abs = path.join(root, rel);
+    const st = lstatSync(abs, { bigint: false });
+    const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isCharacterDevice() ? 'chr' : st.isBlockDevice() ? 'blk' : st.isFIFO() ? 'fifo' : 'other';
+    const e: Entry = { type, mode: st.mode, uid: st.uid, gid: st.gid, size: type === 'dir' ? 0 : st.size, mtimeSec: type === 'dir' ? 0 : Math.floor(st.mtimeMs / 1000) };
+    if (type === 'file') {
+      e.sha256 = createHash('sha256').update(readFileSync(abs)).digest('hex');
+      e.sparse = st.size > 64 * 1024 && st.blocks * 512 < st.size / 2;
+      if (st.nlink > 1) inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), rel]);
+    }
+    if (type === 'symlink') e.link = readlinkSync(abs);
+    if (type === 'chr' || type === 'blk') e.rdev = st.rdev;
+    entries.set(rel || '.', e);
+    if (type === 'dir' && !skip.includes(rel)) for (const name of readdirSync(abs).sort()) walk(rel ? `${rel}/${name}` : name);
+  };
+  walk('');
+  for (const group of inodes.values()) {
+    const key = [...group].sort().join('|');
+    for (const rel of group) entries.get(rel)!.hardLinks = key;
+  }
+  const dump = (cmd: string, args: string[]): string =>
+    execFileSync(cmd, args, { cwd: root, maxBuffer: 1 << 28, encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => !skip.some((s) => l.startsWith(`# file: ${s}/`) || l.startsWith(`# file: ./${s}/`)))
+      .join('\n');
+  return {
+    entries,
+    acls: dump('getfacl', ['-R', '-P', '-s', '.']),
+    xattrs: dump('getfattr', ['-R', '-P', '-d', '-m', '-', '.']),
+  };
+}
+
+/** Differences between two trees, as readable lines (empty when identical). */
+export function diffTrees(a: ReturnType<typeof describeTree>, b: ReturnType<typeof describeTree>): string[] {
+  const out: string[] = [];
+  for (const [rel, ea] of a.entries) {
+    const eb = b.entries.get(rel);
+    if (!eb) out.push(`missing on target: ${rel}`);
+    else if (JSON.stringify(ea) !== JSON.stringify(eb)) out.push(`differs: ${rel}: ${JSON.stringify(ea)} vs ${JSON.stringify(eb)}`);
+  }
+  for (const rel of b.entries.keys()) if (!a.entries.has(rel)) out.push(`extra on target: ${rel}`);
+  if (a.acls !== b.acls) out.push('ACLs differ');
+  if (a.xattrs !== b.xattrs) out.push('xattrs differ');
+  return out;
+}
