@@ -22,6 +22,7 @@ export function loadSources(files: readonly SourceFile[], readProblems: readonly
   for (const file of files) {
     const parsed = parseSource(file);
     diagnostics.push(...parsed.diagnostics);
+    for (const name of parsed.brokenNames) invalidNames.add(name);
     for (const doc of parsed.documents) {
       const problems = validateDocument(doc);
       diagnostics.push(...problems);

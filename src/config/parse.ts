@@ -1,11 +1,26 @@
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
+import {
+  Composer,
+  LineCounter,
+  Parser,
+  isCollection,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  visit,
+  type Alias,
+  type CST,
+  type Document,
+  type Node,
+  type YAMLError,
+} from 'yaml';
 import type { Diagnostic } from './diagnostics.js';
 import type { SourceFile } from './source.js';
 
 /** One YAML document of a file, with what is needed to point back into the text. */
 export interface ParsedDocument {
   readonly source: SourceFile;
-  /** 0-based position of the document in its file. */
+  /** 0-based position of the document among the documents of its file that could be read. */
   readonly index: number;
   readonly doc: Document.Parsed;
   readonly lineCounter: LineCounter;
@@ -21,55 +36,209 @@ export interface Position {
 const MAX_ALIAS_COUNT = 100;
 const MAX_DEPTH = 64;
 
-export function parseSource(source: SourceFile): { documents: ParsedDocument[]; diagnostics: Diagnostic[] } {
-  const lineCounter = new LineCounter();
-  const diagnostics: Diagnostic[] = [];
-  const documents: ParsedDocument[] = [];
-  const problem = (offset: number, message: string): void => {
-    const { line, col } = lineCounter.linePos(offset);
-    diagnostics.push({ file: source.name, line, column: col, field: '', message, severity: 'error' });
-  };
-
-  const parsed = parseAllDocuments(source.text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const docs = Array.isArray(parsed) ? parsed : [];
-  for (const [index, doc] of docs.entries()) {
-    for (const err of doc.errors) problem(err.pos[0], yamlMessage(err.code, err.message, source.text, err.pos[0]));
-    if (doc.errors.length > 0) continue;
-    if (doc.contents === null) continue; // an empty document between two '---' lines
-    const depthProblem = tooDeep(doc.contents as Node);
-    if (depthProblem !== undefined) {
-      problem(depthProblem, `the document is nested deeper than ${MAX_DEPTH} levels`);
-      continue;
-    }
-    let value: unknown;
-    try {
-      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-    } catch (err) {
-      problem(doc.range[0], `the document cannot be expanded: ${cleanYamlMessage((err as Error).message)}`);
-      continue;
-    }
-    documents.push({ source, index, doc, lineCounter, value });
-  }
-  if (diagnostics.length === 0 && documents.length === 0) {
-    diagnostics.push({
-      file: source.name,
-      line: 0,
-      column: 0,
-      field: '',
-      message: 'the file holds no YAML documents',
-      severity: 'error',
-    });
-  }
-  return { documents, diagnostics };
+interface Problem {
+  readonly offset: number;
+  readonly message: string;
 }
 
-function yamlMessage(code: string, message: string, text: string, offset: number): string {
-  if (code === 'TAB_AS_INDENT') return 'a tab is used for indentation; YAML allows only spaces';
-  if (code === 'DUPLICATE_KEY') {
-    const key = /^[^:\n]*/.exec(text.slice(offset))?.[0].trim();
-    return `the key '${key}' appears twice in the same mapping`;
+export interface ParseResult {
+  readonly documents: ParsedDocument[];
+  readonly diagnostics: Diagnostic[];
+  /** `Kind/name` of documents that could not be read, so that references to them are not reported too. */
+  readonly brokenNames: string[];
+}
+
+export function parseSource(source: SourceFile): ParseResult {
+  const lineCounter = new LineCounter();
+  const problems: Problem[] = [];
+  const documents: ParsedDocument[] = [];
+  const brokenNames: string[] = [];
+
+  const tokens = Array.from(new Parser(lineCounter.addNewLine).parse(source.text));
+  const { shallow, tooDeep } = dropTooDeep(tokens);
+  for (const offset of tooDeep) problems.push({ offset, message: `the document is nested deeper than ${MAX_DEPTH} levels` });
+
+  const docs = Array.from(new Composer({ uniqueKeys: true }).compose(shallow));
+  for (const doc of docs) {
+    if (doc.errors.length > 0) {
+      problems.push(...syntaxProblems(doc, source.text, lineCounter));
+      brokenNames.push(...declaredName(doc));
+      continue;
+    }
+    if (isEmptyDocument(doc)) continue;
+    const expanded = expand(doc);
+    if ('problem' in expanded) {
+      problems.push(expanded.problem);
+      brokenNames.push(...declaredName(doc));
+    } else documents.push({ source, index: documents.length, doc, lineCounter, value: expanded.value });
   }
-  return `YAML syntax: ${cleanYamlMessage(message)}`;
+
+  const diagnostics = problems.map((p): Diagnostic => {
+    const { line, col } = lineCounter.linePos(p.offset);
+    return { file: source.name, line, column: col, field: '', message: p.message, severity: 'error' };
+  });
+  if (diagnostics.length === 0 && documents.length === 0) {
+    const message = source.text.trim() === '' ? 'the file is empty' : 'the file holds only comments, no YAML document';
+    diagnostics.push({ file: source.name, line: 0, column: 0, field: '', message, severity: 'error' });
+  }
+  return { documents, diagnostics, brokenNames };
+}
+
+/** Read from the syntax tree, without expanding aliases: `Kind/name`, when the document states both. */
+function declaredName(doc: Document.Parsed): string[] {
+  const kind: unknown = doc.get('kind');
+  const name: unknown = doc.getIn(['metadata', 'name']);
+  return typeof kind === 'string' && typeof name === 'string' ? [`${kind}/${name}`] : [];
+}
+
+/**
+ * Leaves out documents nested deeper than MAX_DEPTH before they are composed: yaml composes recursively,
+ * and a stack overflow there can leave V8 unable to compile regular expressions for the rest of the process.
+ */
+function dropTooDeep(tokens: readonly CST.Token[]): { shallow: CST.Token[]; tooDeep: number[] } {
+  const shallow: CST.Token[] = [];
+  const tooDeep: number[] = [];
+  let dropped = false;
+  for (const token of tokens) {
+    if (token.type === 'doc-end' && dropped) continue;
+    dropped = false;
+    const deepAt = token.type === 'document' ? tooDeepAt(token) : undefined;
+    if (deepAt === undefined) shallow.push(token);
+    else {
+      tooDeep.push(deepAt);
+      dropped = true;
+    }
+  }
+  return { shallow, tooDeep };
+}
+
+function tooDeepAt(doc: CST.Document): number | undefined {
+  const stack: Array<[CST.Token | null | undefined, number]> = [[doc.value, 0]];
+  while (stack.length > 0) {
+    const [token, depth] = stack.pop()!;
+    if (!token) continue;
+    if (token.type !== 'block-map' && token.type !== 'block-seq' && token.type !== 'flow-collection') continue;
+    if (depth >= MAX_DEPTH) return token.offset;
+    for (const item of token.items) stack.push([item.key, depth + 1], [item.value, depth + 1]);
+  }
+  return undefined;
+}
+
+/** A document that holds nothing but comments, such as the part after a trailing '---'. */
+function isEmptyDocument(doc: Document.Parsed): boolean {
+  const contents = doc.contents;
+  return contents === null || (isScalar(contents) && contents.value === null && contents.source === '');
+}
+
+function expand(doc: Document.Parsed): { value: unknown } | { problem: Problem } {
+  const unresolved = aliases(doc).find((alias) => alias.resolve(doc) === undefined);
+  if (unresolved) {
+    return { problem: { offset: unresolved.range![0], message: `the alias *${unresolved.source} has no anchor &${unresolved.source} before it` } };
+  }
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) };
+  } catch (err) {
+    const offset = aliases(doc)[0]?.range?.[0] ?? doc.range[0];
+    const message = /alias count/i.test((err as Error).message)
+      ? "the aliases of this document expand to too much data; rmm refuses it as a possible 'billion laughs' attack"
+      : `the document cannot be expanded: ${cleanYamlMessage((err as Error).message)}`;
+    return { problem: { offset, message } };
+  }
+}
+
+function aliases(doc: Document.Parsed): Alias[] {
+  const found: Alias[] = [];
+  visit(doc, { Alias: (_, node) => void found.push(node) });
+  return found;
+}
+
+/** The syntax errors of a document in the user's terms; one per line, as the rest of a line is noise. */
+function syntaxProblems(doc: Document.Parsed, text: string, lineCounter: LineCounter): Problem[] {
+  const codes = new Set(doc.errors.map((e) => e.code));
+  const seenLines = new Set<number>();
+  const out: Problem[] = [];
+  for (const err of doc.errors) {
+    // Both are raised for one over-indented key; the multi-line one says what happened.
+    if (err.code === 'BLOCK_AS_IMPLICIT_KEY' && codes.has('MULTILINE_IMPLICIT_KEY')) continue;
+    const problem = syntaxProblem(err, doc, text, lineCounter);
+    const line = lineCounter.linePos(problem.offset).line;
+    if (seenLines.has(line)) continue;
+    seenLines.add(line);
+    out.push(problem);
+  }
+  return out;
+}
+
+function syntaxProblem(err: YAMLError, doc: Document.Parsed, text: string, lineCounter: LineCounter): Problem {
+  const offset = err.pos[0];
+  switch (err.code) {
+    case 'TAB_AS_INDENT':
+      return { offset, message: 'a tab is used for indentation; YAML allows only spaces' };
+    case 'DUPLICATE_KEY':
+      return { offset, message: duplicateKeyMessage(doc, offset, lineCounter) };
+    case 'MULTILINE_IMPLICIT_KEY':
+      return {
+        offset: lineContentStart(text, err.pos[1]),
+        message: 'bad indentation: this key is indented more than the keys above it, so YAML reads it as part of the value before',
+      };
+    case 'BLOCK_AS_IMPLICIT_KEY':
+      return { offset, message: "a second 'key: value' on the same line; start it on its own line, indented, or quote the value" };
+    default:
+      return unclosed(err, doc) ?? { offset, message: `YAML syntax: ${cleanYamlMessage(err.message)}` };
+  }
+}
+
+/** An unterminated quote or flow collection is reported where it was opened, not where the file ends. */
+function unclosed(err: YAMLError, doc: Document.Parsed): Problem | undefined {
+  const at = err.pos[0];
+  const opens = (node: Node): boolean => node.range !== undefined && node.range !== null && node.range[0] < at && node.range[1] >= at;
+  if (err.code === 'MISSING_CHAR' && /quote/.test(err.message)) {
+    const quoted = innermost(doc, (n) => isScalar(n) && (n.type === 'QUOTE_DOUBLE' || n.type === 'QUOTE_SINGLE') && opens(n));
+    if (!quoted) return undefined;
+    const mark = (quoted as { type?: string }).type === 'QUOTE_DOUBLE' ? '"' : "'";
+    return { offset: quoted.range![0], message: `the quote ${mark} opened here is never closed` };
+  }
+  if (/flow (sequence|map)/i.test(err.message)) {
+    const flow = innermost(doc, (n) => isCollection(n) && n.flow === true && opens(n));
+    if (!flow) return undefined;
+    const [what, open, close] = isSeq(flow) ? ['list', '[', ']'] : ['mapping', '{', '}'];
+    return { offset: flow.range![0], message: `the ${what} opened with '${open}' here has no closing '${close}' (or a line inside it is not indented enough)` };
+  }
+  return undefined;
+}
+
+/** The node matching `test` that starts last, which is the innermost of nested ones. */
+function innermost(doc: Document.Parsed, test: (node: Node) => boolean): Node | undefined {
+  let best: Node | undefined;
+  visit(doc, {
+    Node: (_, node) => {
+      if (test(node) && (!best || node.range![0] > best.range![0])) best = node;
+    },
+  });
+  return best;
+}
+
+function duplicateKeyMessage(doc: Document.Parsed, offset: number, lineCounter: LineCounter): string {
+  let message: string | undefined;
+  visit(doc, {
+    Map: (_, map) => {
+      const index = map.items.findIndex((p) => (p.key as Node | null)?.range?.[0] === offset);
+      if (index === -1) return undefined;
+      const key = map.items[index]!.key;
+      const name = isScalar(key) ? String(key.value) : String(key);
+      const first = map.items.find((p, i) => i < index && isScalar(p.key) && String(p.key.value) === name);
+      const where = first ? ` (first at line ${lineCounter.linePos((first.key as Node).range![0]).line})` : '';
+      message = `the key '${name}' appears twice in the same mapping${where}`;
+      return visit.BREAK;
+    },
+  });
+  return message ?? 'a key appears twice in the same mapping';
+}
+
+function lineContentStart(text: string, offset: number): number {
+  let start = text.lastIndexOf('\n', offset - 1) + 1;
+  while (text[start] === ' ') start++;
+  return start;
 }
 
 function cleanYamlMessage(message: string): string {
@@ -77,20 +246,10 @@ function cleanYamlMessage(message: string): string {
   return first.replace(/ at line \d+, column \d+:?$/, '').replace(/\.$/, '');
 }
 
-function tooDeep(root: Node): number | undefined {
-  const stack: Array<[unknown, number]> = [[root, 0]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
-    if (depth > MAX_DEPTH) return (node as Node).range?.[0] ?? 0;
-    if (isMap(node)) for (const pair of node.items) stack.push([pair.value, depth + 1]);
-    else if (isSeq(node)) for (const item of node.items) stack.push([item, depth + 1]);
-  }
-  return undefined;
-}
-
 /**
  * Where `path` was written in the document. With `key`, points at the last key itself (for unknown or
- * misplaced fields); otherwise at its value. A path that does not exist points at its deepest existing parent.
+ * misplaced fields); otherwise at its value, or at its key when nothing is written after it.
+ * A path that does not exist points at its deepest existing parent.
  */
 export function positionOf(parsed: ParsedDocument, path: readonly (string | number)[], key = false): Position {
   let node: unknown = parsed.doc.contents;
@@ -101,12 +260,14 @@ export function positionOf(parsed: ParsedDocument, path: readonly (string | numb
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment));
       if (!pair) break;
       const keyOffset = (pair.key as Node).range?.[0];
-      if (last && key && keyOffset !== undefined) {
-        offset = keyOffset;
-        break;
+      const value = pair.value as Node | null;
+      if ((last && key) || isBlank(value)) {
+        offset = keyOffset ?? offset;
+        if (last && key) break;
+      } else {
+        offset = value?.range?.[0] ?? keyOffset ?? offset;
       }
-      node = pair.value;
-      offset = (pair.value as Node | null)?.range?.[0] ?? keyOffset ?? offset;
+      node = value;
     } else if (isSeq(node) && typeof segment === 'number') {
       const item = node.items[segment] as Node | undefined;
       if (!item) break;
@@ -118,4 +279,9 @@ export function positionOf(parsed: ParsedDocument, path: readonly (string | numb
   }
   const { line, col } = parsed.lineCounter.linePos(offset);
   return { line, column: col };
+}
+
+/** `key:` with nothing after it: the value's range is wherever the next token starts, so point at the key. */
+function isBlank(node: Node | null): boolean {
+  return node === null || (isScalar(node) && node.value === null && node.source === '');
 }

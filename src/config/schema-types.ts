@@ -213,7 +213,7 @@ export interface Connection {
  */
 export interface Exclusions {
   /**
-   * Block devices not to copy, by device path (/dev/sdc, /dev/mapper/asm*) or LVM volume (vg_asm/*, vg0/lv_scratch); globs allowed. Their filesystems are skipped and their fstab lines are disabled on the target.
+   * Block devices not to copy, by device path (/dev/sdc, /dev/mapper/asm*) or LVM volume (vg_asm/*, vg0/lv_scratch); globs allowed. Their filesystems are skipped.
    */
   volumes?: string[];
   /**

@@ -1,66 +1,85 @@
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { Cron } from 'croner';
-import { parseCidr, parseIp, cidrsOverlap, type Cidr } from '../net/ip.js';
+import { cidrsOverlap, ipProblem, parseCidr, parseIp, type Cidr } from '../net/ip.js';
 import { showValue, type Diagnostic } from './diagnostics.js';
 import { describeLocation, diagnosticAt, type Declared, type Estate } from './estate.js';
 import { resolveLocalPath } from './paths.js';
-import type { Auth, Exclusions, HookStep, Hooks, IpRemap, PolicySpec, ReplicaDocument, TargetHost } from './schema-types.js';
-import { didYouMean } from './suggest.js';
+import type {
+  Auth,
+  EnvironmentSpec,
+  Exclusions,
+  HookStep,
+  Hooks,
+  IpRemap,
+  PolicySpec,
+  ReplicaDocument,
+  ReplicaSpec,
+  TargetHost,
+} from './schema-types.js';
+import { closest } from './suggest.js';
 import { parseDuration } from './units.js';
 
 type Path = (string | number)[];
-type Report = (path: Path, message: string, severity?: Diagnostic['severity']) => void;
+interface ReportOptions {
+  readonly severity?: Diagnostic['severity'];
+  /** Point at the key: for fields that should not be there, or that miss something inside. */
+  readonly atKey?: boolean;
+}
+type Report = (path: Path, message: string, options?: ReportOptions) => void;
+type Reporter = (where: Declared<unknown>) => Report;
 
 /** Checks that need more than one field or document: references, networks, conflicts, schedules. */
 export function checkEstate(estate: Estate): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const reporter =
-    (where: Declared<unknown>): Report =>
-    (path, message, severity = 'error') =>
-      out.push(diagnosticAt(where, path, message, severity));
+  const reporter: Reporter = (where) => (at, message, options = {}) =>
+    out.push(diagnosticAt(where, at, message, options.severity ?? 'error', options.atKey ?? false));
 
-  if (estate.defaults) {
-    const report = reporter(estate.defaults);
-    const spec = estate.defaults.doc.spec;
-    checkConnection(spec.connection?.auth, ['spec', 'connection', 'auth'], report);
-    checkDuration(spec.connection?.connectTimeout, ['spec', 'connection', 'connectTimeout'], report);
-    checkExclusions(spec.exclude, ['spec', 'exclude'], report);
-    checkHooks(spec.hooks, ['spec', 'hooks'], estate.defaults, report);
-    if (spec.policy !== undefined && dangling(estate, 'Policy', spec.policy, estate.policies))
-      report(['spec', 'policy'], `no Policy named '${spec.policy}'${didYouMean(spec.policy, namesOf(estate, 'Policy', estate.policies))}`);
-  }
+  if (estate.defaults) checkDefaults(estate, reporter(estate.defaults));
   for (const origin of estate.origins.values()) {
     const report = reporter(origin);
     const spec = origin.doc.spec;
-    checkConnection(spec.connection?.auth, ['spec', 'connection', 'auth'], report);
-    checkDuration(spec.connection?.connectTimeout, ['spec', 'connection', 'connectTimeout'], report);
+    checkConnection(spec.connection, ['spec', 'connection'], report);
     checkExclusions(spec.exclude, ['spec', 'exclude'], report);
   }
-  for (const env of estate.environments.values()) {
-    const report = reporter(env);
-    const spec = env.doc.spec;
-    const hostNames = new Map<string, number>();
-    spec.hosts.forEach((host, i) => {
-      const at: Path = ['spec', 'hosts', i];
-      const first = hostNames.get(host.name);
-      if (first !== undefined) report([...at, 'name'], `duplicate host name '${host.name}'; it is also host ${first}`);
-      else hostNames.set(host.name, i);
-      checkConnection(host.connection?.auth, [...at, 'connection', 'auth'], report);
-      checkDuration(host.connection?.connectTimeout, [...at, 'connection', 'connectTimeout'], report);
-      if (host.path === '/') report([...at, 'path'], "'/' would put replicas over the landing host's own root; use a folder such as /srv/replicas");
-      if ((spec.targetKind ?? 'directory') === 'disks' && host.path !== undefined)
-        report([...at, 'path'], 'path is for directory targets; this environment has targetKind: disks');
-    });
-    spec.network?.subnets?.forEach((s, i) => checkCidr(s, ['spec', 'network', 'subnets', i], report));
-    checkIp(spec.network?.gateway, ['spec', 'network', 'gateway'], report);
-    spec.network?.dns?.forEach((d, i) => checkIp(d, ['spec', 'network', 'dns', i], report));
-    checkIpRemap(spec.ipRemap, ['spec', 'ipRemap'], report);
-    if (spec.ipRemap?.hostname !== undefined)
-      report(['spec', 'ipRemap', 'hostname'], 'a hostname belongs to one replica; set it in the Replica ipRemap');
-  }
+  for (const env of estate.environments.values()) checkEnvironment(env.doc.spec, reporter(env));
   for (const policy of estate.policies.values()) checkPolicy(policy.doc.spec, reporter(policy));
   checkReplicas(estate, reporter);
   return out;
+}
+
+function checkDefaults(estate: Estate, report: Report): void {
+  const defaults = estate.defaults!;
+  const spec = defaults.doc.spec;
+  checkConnection(spec.connection, ['spec', 'connection'], report);
+  checkExclusions(spec.exclude, ['spec', 'exclude'], report);
+  checkHooks(spec.hooks, ['spec', 'hooks'], defaults, report);
+  if (spec.policy !== undefined && dangling(estate, 'Policy', spec.policy, estate.policies))
+    report(['spec', 'policy'], noSuch(estate, 'Policy', spec.policy, estate.policies));
+}
+
+function checkEnvironment(spec: EnvironmentSpec, report: Report): void {
+  const targetKind = spec.targetKind ?? 'directory';
+  const hostNames = new Map<string, number>();
+  spec.hosts.forEach((host, i) => {
+    const at: Path = ['spec', 'hosts', i];
+    const first = hostNames.get(host.name);
+    if (first !== undefined) report([...at, 'name'], `duplicate host name '${host.name}'; hosts[${first}] has it already`);
+    else hostNames.set(host.name, i);
+    checkConnection(host.connection, [...at, 'connection'], report);
+    if (host.path !== undefined && normalizeFolder(host.path) === '/')
+      report([...at, 'path'], "'/' would put replicas over the landing host's own root; use a folder such as /srv/replicas");
+    if (targetKind === 'disks' && host.path !== undefined)
+      report([...at, 'path'], 'path is for directory targets; this environment has targetKind: disks', { atKey: true });
+    if (targetKind === 'directory' && host.disks !== undefined)
+      report([...at, 'disks'], 'disks is for disks targets; this environment has targetKind: directory', { atKey: true });
+  });
+  spec.network?.subnets?.forEach((s, i) => checkCidr(s, ['spec', 'network', 'subnets', i], report));
+  checkIp(spec.network?.gateway, ['spec', 'network', 'gateway'], report);
+  spec.network?.dns?.forEach((d, i) => checkIp(d, ['spec', 'network', 'dns', i], report));
+  checkIpRemap(spec.ipRemap, ['spec', 'ipRemap'], report);
+  if (spec.ipRemap?.hostname !== undefined)
+    report(['spec', 'ipRemap', 'hostname'], 'a hostname belongs to one replica; set it in the Replica ipRemap', { atKey: true });
 }
 
 /** A reference is dangling when nothing of that kind and name was written, valid or not. */
@@ -68,134 +87,208 @@ function dangling(estate: Estate, kind: string, name: string, known: ReadonlyMap
   return !known.has(name) && !estate.invalidNames.has(`${kind}/${name}`);
 }
 
-/** Names a misspelt reference could have meant: valid documents of that kind and invalid ones too. */
+/** Names a reference could have meant: valid documents of that kind and invalid ones too. */
 function namesOf(estate: Estate, kind: string, known: ReadonlyMap<string, unknown>): string[] {
   const invalid = [...estate.invalidNames].filter((n) => n.startsWith(`${kind}/`)).map((n) => n.slice(kind.length + 1));
   return [...known.keys(), ...invalid];
 }
 
-function checkReplicas(estate: Estate, reporter: (where: Declared<unknown>) => Report): void {
-  const places = new Map<string, { where: Declared<ReplicaDocument>; path: Path; place: string }[]>();
+function noSuch(estate: Estate, kind: string, name: string, known: ReadonlyMap<string, unknown>): string {
+  return `no ${kind} named '${name}'${hintOrList(name, namesOf(estate, kind, known), `no ${kind} is defined`)}`;
+}
+
+/** A did-you-mean when one name is close, else the names themselves when they are few. */
+function hintOrList(word: string, candidates: readonly string[], none: string): string {
+  const hint = closest(word, candidates);
+  if (hint) return ` (did you mean '${hint}'?)`;
+  if (candidates.length === 0) return `; ${none}`;
+  return candidates.length <= 8 ? ` (defined: ${candidates.join(', ')})` : '';
+}
+
+/** Where one replica writes on a landing host: a folder, or one of the host's disks. */
+interface Place {
+  readonly replica: Declared<ReplicaDocument>;
+  /** Position of the replica among all replicas as written: the first written keeps its place. */
+  readonly order: number;
+  readonly path: Path;
+  readonly hostKey: string;
+  readonly hostName: string;
+  readonly folder?: string;
+  readonly derived?: boolean;
+  readonly disk?: string;
+}
+
+function checkReplicas(estate: Estate, reporter: Reporter): void {
+  const places: Place[] = [];
+  let order = 0;
   for (const replica of estate.replicas.values()) {
     const report = reporter(replica);
     const spec = replica.doc.spec;
-    if (dangling(estate, 'Origin', spec.origin, estate.origins))
-      report(['spec', 'origin'], `no Origin named '${spec.origin}'${didYouMean(spec.origin, namesOf(estate, 'Origin', estate.origins))}`);
+    if (dangling(estate, 'Origin', spec.origin, estate.origins)) report(['spec', 'origin'], noSuch(estate, 'Origin', spec.origin, estate.origins));
     if (spec.policy !== undefined && dangling(estate, 'Policy', spec.policy, estate.policies))
-      report(['spec', 'policy'], `no Policy named '${spec.policy}'${didYouMean(spec.policy, namesOf(estate, 'Policy', estate.policies))}`);
+      report(['spec', 'policy'], noSuch(estate, 'Policy', spec.policy, estate.policies));
     checkExclusions(spec.exclude, ['spec', 'exclude'], report);
     checkHooks(spec.hooks, ['spec', 'hooks'], replica, report);
     checkIpRemap(spec.ipRemap, ['spec', 'ipRemap'], report);
-
-    const env = estate.environments.get(spec.environment);
-    if (!env) {
-      if (dangling(estate, 'Environment', spec.environment, estate.environments))
-        report(['spec', 'environment'], `no Environment named '${spec.environment}'${didYouMean(spec.environment, namesOf(estate, 'Environment', estate.environments))}`);
-      continue;
-    }
-    const hosts = env.doc.spec.hosts;
-    let host: TargetHost | undefined;
-    if (spec.host !== undefined) {
-      host = hosts.find((h) => h.name === spec.host);
-      if (!host)
-        report(['spec', 'host'], `environment '${spec.environment}' has no host '${spec.host}'${didYouMean(spec.host, hosts.map((h) => h.name))}`);
-    } else if (hosts.length === 1) {
-      host = hosts[0];
-    } else {
-      report(['spec'], `missing required field 'host': environment '${spec.environment}' has ${hosts.length} hosts (${hosts.map((h) => h.name).join(', ')})`);
-    }
-    if (!host) continue;
-
-    const hostKey = `${host.address}:${host.connection?.port ?? estate.defaults?.doc.spec.connection?.port ?? 22}`;
-    const kind = env.doc.spec.targetKind ?? 'directory';
-    if (kind === 'directory') {
-      if (spec.disks) report(['spec', 'disks'], `disks is for disks targets; environment '${env.doc.metadata.name}' has targetKind: directory`);
-      const path = spec.path ?? (host.path !== undefined ? `${host.path.replace(/\/+$/, '')}/${replica.doc.metadata.name}` : undefined);
-      if (path === undefined) {
-        report(['spec'], `missing required field 'path': landing host '${host.name}' has no path for replicas`);
-        continue;
-      }
-      if (normalize(path) === '/') {
-        report(['spec', 'path'], "'/' would put the replica over the landing host's own root");
-        continue;
-      }
-      addPlace(places, hostKey, { where: replica, path: spec.path ? ['spec', 'path'] : ['spec', 'environment'], place: normalize(path) });
-    } else {
-      if (spec.path !== undefined) report(['spec', 'path'], `path is for directory targets; environment '${env.doc.metadata.name}' has targetKind: disks`);
-      if (!spec.disks) {
-        report(['spec'], "missing required field 'disks': a disks target needs to know which disk receives which origin disk");
-        continue;
-      }
-      spec.disks.forEach((map, i) => {
-        if (host.disks && !host.disks.includes(map.target))
-          report(['spec', 'disks', i, 'target'], `landing host '${host.name}' lists no disk '${map.target}'${didYouMean(map.target, host.disks)}`);
-        addPlace(places, hostKey, { where: replica, path: ['spec', 'disks', i, 'target'], place: `disk:${map.target}` });
-      });
-    }
+    places.push(...targetPlaces(estate, replica, order++, report));
   }
   reportConflicts(places, reporter);
 }
 
-function addPlace(
-  places: Map<string, { where: Declared<ReplicaDocument>; path: Path; place: string }[]>,
-  hostKey: string,
-  entry: { where: Declared<ReplicaDocument>; path: Path; place: string },
-): void {
-  const list = places.get(hostKey) ?? [];
-  list.push(entry);
-  places.set(hostKey, list);
+/** Checks the replica's target against its environment; returns where it writes, if that is known. */
+function targetPlaces(estate: Estate, replica: Declared<ReplicaDocument>, order: number, report: Report): Place[] {
+  const spec = replica.doc.spec;
+  const env = estate.environments.get(spec.environment);
+  if (!env) {
+    if (dangling(estate, 'Environment', spec.environment, estate.environments))
+      report(['spec', 'environment'], noSuch(estate, 'Environment', spec.environment, estate.environments));
+    return [];
+  }
+  const host = landingHost(spec, env.doc.metadata.name, env.doc.spec.hosts, report);
+  if (!host) return [];
+  const port = host.connection?.port ?? estate.defaults?.doc.spec.connection?.port ?? 22;
+  const base = { replica, order, hostKey: `${host.address}:${port}`, hostName: host.name };
+  const envName = env.doc.metadata.name;
+  if ((env.doc.spec.targetKind ?? 'directory') === 'directory') {
+    if (spec.disks) report(['spec', 'disks'], `disks is for disks targets; environment '${envName}' has targetKind: directory`, { atKey: true });
+    const folder = spec.path ?? (host.path !== undefined ? `${host.path.replace(/\/+$/, '')}/${replica.doc.metadata.name}` : undefined);
+    if (folder === undefined) {
+      report(['spec'], `missing required field 'path': landing host '${host.name}' has no path for replicas either`, { atKey: true });
+      return [];
+    }
+    if (normalizeFolder(folder) === '/') {
+      report(['spec', 'path'], "'/' would put the replica over the landing host's own root");
+      return [];
+    }
+    const at: Path = spec.path !== undefined ? ['spec', 'path'] : ['spec', 'environment'];
+    return [{ ...base, path: at, folder: normalizeFolder(folder), derived: spec.path === undefined }];
+  }
+  if (spec.path !== undefined) report(['spec', 'path'], `path is for directory targets; environment '${envName}' has targetKind: disks`, { atKey: true });
+  if (!spec.disks) {
+    report(['spec'], "missing required field 'disks': a disks target needs to know which disk receives which origin disk", { atKey: true });
+    return [];
+  }
+  const used = new Map<string, number>();
+  const out: Place[] = [];
+  spec.disks.forEach((map, i) => {
+    const at: Path = ['spec', 'disks', i, 'target'];
+    if (host.disks && !host.disks.includes(map.target))
+      report(at, `landing host '${host.name}' lists no disk '${map.target}' (its disks: ${host.disks.join(', ')})`);
+    const first = used.get(map.target);
+    if (first !== undefined) report(at, `'${map.target}' is already the target of disks[${first}]`);
+    else {
+      used.set(map.target, i);
+      out.push({ ...base, path: at, disk: map.target });
+    }
+  });
+  return out;
 }
 
-/** Two replicas must never write to the same folder (or one inside the other) or the same disk of one host. */
-function reportConflicts(
-  places: Map<string, { where: Declared<ReplicaDocument>; path: Path; place: string }[]>,
-  reporter: (where: Declared<unknown>) => Report,
-): void {
-  for (const [hostKey, list] of places) {
-    // Sorted, a folder sits right before the folders inside it, so neighbours are enough to find overlaps.
-    const sorted = [...list].sort((a, b) => (a.place < b.place ? -1 : a.place > b.place ? 1 : 0));
-    for (let i = 1; i < sorted.length; i++) {
-      const a = sorted[i - 1]!;
-      const b = sorted[i]!;
-      const overlap = a.place === b.place || (!a.place.startsWith('disk:') && b.place.startsWith(`${a.place}/`));
-      if (!overlap || a.where === b.where) continue;
-      const [first, second] = order(a, b);
-      const what = second.place.startsWith('disk:') ? `disk ${second.place.slice(5)}` : second.place;
-      reporter(second.where)(
-        second.path,
-        `replica '${second.where.doc.metadata.name}' writes to ${what} on ${hostKey}, where replica '${first.where.doc.metadata.name}' (${describeLocation(first.where)}) also writes`,
-      );
+function landingHost(spec: ReplicaSpec, envName: string, hosts: readonly TargetHost[], report: Report): TargetHost | undefined {
+  if (spec.host !== undefined) {
+    const host = hosts.find((h) => h.name === spec.host);
+    const names = hosts.map((h) => h.name);
+    if (!host) report(['spec', 'host'], `environment '${envName}' has no host '${spec.host}'${hintOrList(spec.host, names, 'it has no hosts')}`);
+    return host;
+  }
+  if (hosts.length === 1) return hosts[0];
+  const names = hosts.map((h) => h.name).join(', ');
+  report(['spec'], `missing required field 'host': environment '${envName}' has ${hosts.length} landing hosts (${names})`, { atKey: true });
+  return undefined;
+}
+
+/**
+ * Two replicas must never write to the same folder of one host, nor one inside the other's, nor to the
+ * same disk. The replica written later gets the error; the first written keeps its place.
+ */
+function reportConflicts(places: readonly Place[], reporter: Reporter): void {
+  const byHost = new Map<string, Place[]>();
+  for (const p of places) byHost.set(p.hostKey, [...(byHost.get(p.hostKey) ?? []), p]);
+  for (const list of byHost.values()) {
+    for (const [a, b] of [...folderClashes(list.filter((p) => p.folder !== undefined)), ...diskClashes(list.filter((p) => p.disk !== undefined))]) {
+      const [first, later] = a.order < b.order ? [a, b] : [b, a];
+      reporter(later.replica)(later.path, clashMessage(later, first));
     }
   }
 }
 
-/** The one written first keeps its place; the error goes to the later one. */
-function order<T extends { where: Declared<unknown> }>(a: T, b: T): [T, T] {
-  const key = (x: T): [string, number] => [x.where.parsed.source.name, x.where.parsed.index];
-  const [fa, ia] = key(a);
-  const [fb, ib] = key(b);
-  return fa < fb || (fa === fb && ia <= ib) ? [a, b] : [b, a];
+/**
+ * Sorted by path segments, the folders inside a folder come right after it; a stack of the open
+ * folders finds each folder's nearest enclosing one in O(n log n) overall.
+ */
+function folderClashes(list: readonly Place[]): [Place, Place][] {
+  const segmentsOf = new Map(list.map((p) => [p, p.folder!.split('/').filter(Boolean)]));
+  const sorted = [...list].sort((a, b) => compareSegments(segmentsOf.get(a)!, segmentsOf.get(b)!) || a.order - b.order);
+  const open: Place[] = [];
+  const clashes: [Place, Place][] = [];
+  for (const place of sorted) {
+    const segments = segmentsOf.get(place)!;
+    while (open.length > 0 && !startsWith(segments, segmentsOf.get(open[open.length - 1]!)!)) open.pop();
+    const outer = open[open.length - 1];
+    if (outer) clashes.push([outer, place]);
+    // Of several replicas on one folder, each later one clashes with the first, not with its neighbour.
+    if (!outer || outer.folder !== place.folder) open.push(place);
+  }
+  return clashes;
 }
 
-function normalize(path: string): string {
-  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-  return `/${parts.join('/')}`;
+function diskClashes(list: readonly Place[]): [Place, Place][] {
+  const owners = new Map<string, Place>();
+  const clashes: [Place, Place][] = [];
+  for (const place of [...list].sort((a, b) => a.order - b.order)) {
+    const owner = owners.get(place.disk!);
+    if (owner) clashes.push([owner, place]);
+    else owners.set(place.disk!, place);
+  }
+  return clashes;
 }
 
-function checkConnection(auth: Auth | undefined, at: Path, report: Report): void {
+function compareSegments(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+function startsWith(segments: readonly string[], prefix: readonly string[]): boolean {
+  return prefix.length <= segments.length && prefix.every((s, i) => segments[i] === s);
+}
+
+function clashMessage(later: Place, first: Place): string {
+  const other = `replica '${first.replica.doc.metadata.name}' (${describeLocation(first.replica)})`;
+  const host = `${later.hostKey} (landing host ${later.hostName})`;
+  const name = `replica '${later.replica.doc.metadata.name}'`;
+  if (later.disk !== undefined) return `${name} writes to disk ${later.disk} of ${host}, as does ${other}`;
+  const folder = `${later.folder}${later.derived ? " (the host's path plus the replica's name)" : ''}`;
+  if (later.folder === first.folder) return `${name} writes to ${folder} on ${host}, the folder of ${other}`;
+  if (later.folder!.startsWith(`${first.folder}/`))
+    return `${name} writes to ${folder} on ${host}, inside ${first.folder}, the folder of ${other}`;
+  return `${name} writes to ${folder} on ${host}, which holds ${first.folder}, the folder of ${other}`;
+}
+
+function normalizeFolder(folder: string): string {
+  const normal = path.posix.normalize(folder);
+  return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
+}
+
+function checkConnection(connection: { auth?: Auth; connectTimeout?: string } | undefined, at: Path, report: Report): void {
+  checkDuration(connection?.connectTimeout, [...at, 'connectTimeout'], report);
+  const auth = connection?.auth;
   if (!auth) return;
+  const authAt = [...at, 'auth'];
   const chosen = (['keyFile', 'keyEnv', 'agent'] as const).filter((k) => auth[k] !== undefined);
-  if (chosen.length === 0) report(at, 'auth needs one of keyFile, keyEnv or agent');
-  if (chosen.length > 1) report([...at, chosen[1]!], `auth takes one of keyFile, keyEnv or agent, not both ${chosen.join(' and ')}`);
+  if (chosen.length === 0) report(authAt, 'auth needs one of keyFile, keyEnv or agent', { atKey: true });
+  if (chosen.length > 1)
+    report([...authAt, chosen[1]!], `auth takes one of keyFile, keyEnv or agent, not ${chosen.join(' and ')} together`, { atKey: true });
   if (auth.agent !== undefined && auth.passphraseEnv !== undefined)
-    report([...at, 'passphraseEnv'], 'passphraseEnv is for key files; an agent holds unlocked keys');
+    report([...authAt, 'passphraseEnv'], 'passphraseEnv is for key files; an agent holds unlocked keys', { atKey: true });
 }
 
 function checkDuration(value: string | undefined, at: Path, report: Report): number | undefined {
   if (value === undefined) return undefined;
   const ms = parseDuration(value);
   if (ms === undefined) return undefined; // the schema already reported the shape
-  if (ms === 0) report(at, `must be longer than ${value}`);
+  if (ms === 0) report(at, `must be longer than zero, not ${showValue(value)}`);
   return ms;
 }
 
@@ -206,95 +299,113 @@ function checkCidr(value: string | undefined, at: Path, report: Report): Cidr | 
   return cidr;
 }
 
-function checkIp(value: string | undefined, at: Path, report: Report): void {
-  if (value !== undefined && !parseIp(value)) report(at, `${showValue(value)} is not a valid IP address`);
+/** Returns the address when it is one, after reporting why not otherwise. */
+function checkIp(value: string | undefined, at: Path, report: Report): ReturnType<typeof parseIp> {
+  if (value === undefined) return undefined;
+  const problem = ipProblem(value);
+  if (problem) report(at, `${showValue(value)} is not an IPv4 or IPv6 address (${problem})`);
+  return parseIp(value);
 }
 
 function checkIpRemap(remap: IpRemap | undefined, at: Path, report: Report): void {
   if (!remap) return;
   const froms: { cidr: Cidr; index: number }[] = [];
   remap.networks?.forEach((pair, i) => {
-    const from = checkCidr(pair.from, [...at, 'networks', i, 'from'], report);
-    const to = checkCidr(pair.to, [...at, 'networks', i, 'to'], report);
+    const here: Path = [...at, 'networks', i];
+    const from = checkCidr(pair.from, [...here, 'from'], report);
+    const to = checkCidr(pair.to, [...here, 'to'], report);
     if (!from || !to) return;
-    if (from.family !== to.family) report([...at, 'networks', i, 'to'], `maps an IPv${from.family} network to an IPv${to.family} network`);
+    if (from.family !== to.family) report([...here, 'to'], `maps an IPv${from.family} network to an IPv${to.family} network`);
     else if (from.prefix !== to.prefix)
-      report([...at, 'networks', i, 'to'], `prefix /${to.prefix} differs from the /${from.prefix} it replaces; a network remap keeps each host part, so both sides need the same prefix length`);
+      report([...here, 'to'], `prefix /${to.prefix} differs from the /${from.prefix} it replaces; a network remap keeps each host part, so both sides need the same prefix length`);
     const clash = froms.find((f) => cidrsOverlap(f.cidr, from));
-    if (clash) report([...at, 'networks', i, 'from'], `${pair.from} overlaps networks[${clash.index}].from; an address must match one rule only`);
+    if (clash)
+      report([...here, 'from'], `${showValue(pair.from)} overlaps networks[${clash.index}].from (${showValue(remap.networks![clash.index]!.from)}); an address must match one rule only`);
     froms.push({ cidr: from, index: i });
   });
   const seen = new Map<string, number>();
   remap.addresses?.forEach((pair, i) => {
-    const from = parseIp(pair.from);
-    const to = parseIp(pair.to);
-    if (!from) report([...at, 'addresses', i, 'from'], `${showValue(pair.from)} is not a valid IP address`);
-    if (!to) report([...at, 'addresses', i, 'to'], `${showValue(pair.to)} is not a valid IP address`);
-    if (from && to && from.family !== to.family) report([...at, 'addresses', i, 'to'], `maps an IPv${from.family} address to an IPv${to.family} address`);
-    if (from) {
-      const key = `${from.family}:${from.value}`;
-      const first = seen.get(key);
-      if (first !== undefined) report([...at, 'addresses', i, 'from'], `${pair.from} is already remapped by addresses[${first}]`);
-      else seen.set(key, i);
-    }
+    const here: Path = [...at, 'addresses', i];
+    const from = checkIp(pair.from, [...here, 'from'], report);
+    const to = checkIp(pair.to, [...here, 'to'], report);
+    if (from && to && from.family !== to.family) report([...here, 'to'], `maps an IPv${from.family} address to an IPv${to.family} address`);
+    if (!from) return;
+    const key = `${from.family}:${from.value}`;
+    const first = seen.get(key);
+    if (first !== undefined) report([...here, 'from'], `${showValue(pair.from)} is already remapped by addresses[${first}]`);
+    else seen.set(key, i);
   });
   checkIp(remap.gateway, [...at, 'gateway'], report);
   remap.dns?.forEach((d, i) => checkIp(d, [...at, 'dns', i], report));
 }
 
-/** Patterns that would exclude the root filesystem, and with it the whole server. */
-const WHOLE_ROOT = new Set(['/', '/*', '/**', '/***', '*', '**', '***']);
+/** Mount points and patterns that would exclude the root filesystem, and with it the whole server. */
+const WHOLE_ROOT_MOUNTS = new Set(['/', '/*', '/**']);
+const WHOLE_ROOT_PATHS = new Set(['/', '/*', '/**', '/***', '*', '**', '***']);
 
 function checkExclusions(exclude: Exclusions | undefined, at: Path, report: Report): void {
   exclude?.mounts?.forEach((m, i) => {
-    if (m === '/' || m === '/**' || m === '**') report([...at, 'mounts', i], `excludes the root filesystem ${showValue(m)}; a replica without / is not a server`);
+    if (WHOLE_ROOT_MOUNTS.has(m)) report([...at, 'mounts', i], `${showValue(m)} would exclude the root filesystem; a replica without it is not a server`);
   });
   exclude?.paths?.forEach((p, i) => {
-    if (WHOLE_ROOT.has(p)) report([...at, 'paths', i], `${showValue(p)} excludes every file of the root filesystem`);
+    if (WHOLE_ROOT_PATHS.has(p)) report([...at, 'paths', i], `${showValue(p)} would exclude every file of the root filesystem`);
   });
 }
 
 function checkHooks(hooks: Hooks | undefined, at: Path, where: Declared<unknown>, report: Report): void {
-  if (!hooks) return;
-  for (const [phase, list] of Object.entries(hooks) as [string, HookStep[] | undefined][]) {
+  for (const [phase, list] of Object.entries(hooks ?? {}) as [string, HookStep[] | undefined][]) {
     list?.forEach((hook, i) => {
       const here: Path = [...at, phase, i];
-      if ((hook.script === undefined) === (hook.command === undefined)) {
-        report(here, 'a hook needs exactly one of script or command');
-        return;
-      }
+      if (hook.script === undefined && hook.command === undefined) report(here, 'a hook needs a script or a command');
+      if (hook.script !== undefined && hook.command !== undefined) report([...here, 'command'], 'a hook takes a script or a command, not both', { atKey: true });
       checkDuration(hook.timeout, [...here, 'timeout'], report);
-      if (hook.script !== undefined) {
-        const file = resolveLocalPath(hook.script, where.parsed.source.baseDir);
-        if (!existsSync(file)) report([...here, 'script'], `the script ${showValue(hook.script)} does not exist (looked for ${file})`);
-      }
+      if (hook.script !== undefined) checkScript(hook.script, [...here, 'script'], where, report);
     });
   }
 }
 
+/** Scripts are looked for next to the YAML file; the message names the path as seen from where rmm runs. */
+function checkScript(script: string, at: Path, where: Declared<unknown>, report: Report): void {
+  const file = resolveLocalPath(script, where.parsed.source.baseDir);
+  const shown = script.startsWith('~') || path.isAbsolute(script) ? file : path.join(path.dirname(where.parsed.source.name), script);
+  const info = statSync(file, { throwIfNoEntry: false });
+  if (!info) report(at, `the script ${showValue(script)} does not exist (looked for ${shown})`);
+  else if (!info.isFile()) report(at, `the script ${showValue(script)} is not a file (${shown})`);
+}
+
 function checkPolicy(spec: PolicySpec, report: Report): void {
   const schedule = spec.schedule;
-  let intervalMs: number | undefined;
-  if (schedule) {
-    if ((schedule.interval === undefined) === (schedule.cron === undefined))
-      report(['spec', 'schedule'], 'a schedule needs exactly one of interval or cron');
-    intervalMs = checkDuration(schedule.interval, ['spec', 'schedule', 'interval'], report);
-    if (schedule.timezone !== undefined && !validTimezone(schedule.timezone))
-      report(['spec', 'schedule', 'timezone'], `${showValue(schedule.timezone)} is not an IANA timezone (such as UTC or Europe/Paris)`);
-    if (schedule.cron !== undefined) {
-      try {
-        new Cron(schedule.cron, { paused: true, timezone: validTimezone(schedule.timezone ?? 'UTC') ? schedule.timezone : undefined });
-      } catch (err) {
-        report(['spec', 'schedule', 'cron'], `${showValue(schedule.cron)} is not a valid cron expression: ${(err as Error).message}`);
-      }
-    }
+  const at: Path = ['spec', 'schedule'];
+  if (schedule?.interval === undefined && schedule?.cron === undefined && schedule !== undefined)
+    report(at, 'a schedule needs interval or cron', { atKey: true });
+  if (schedule?.interval !== undefined && schedule.cron !== undefined)
+    report([...at, 'cron'], 'a schedule takes interval or cron, not both', { atKey: true });
+  const intervalMs = checkDuration(schedule?.interval, [...at, 'interval'], report);
+  const timezoneOk = schedule?.timezone === undefined || validTimezone(schedule.timezone);
+  if (!timezoneOk) report([...at, 'timezone'], `${showValue(schedule!.timezone)} is not an IANA timezone (such as UTC or Europe/Paris)`);
+  if (schedule?.cron !== undefined) {
+    const problem = cronProblem(schedule.cron, timezoneOk ? schedule.timezone : undefined);
+    if (problem) report([...at, 'cron'], `${showValue(schedule.cron)} is not a valid cron expression: ${problem}`);
   }
   const rpo = checkDuration(spec.rpo, ['spec', 'rpo'], report);
   if (rpo !== undefined && intervalMs !== undefined && rpo < intervalMs)
-    report(['spec', 'rpo'], `the RPO ${spec.rpo} is shorter than the schedule interval ${schedule?.interval}, so it will be missed between syncs`, 'warning');
+    report(['spec', 'rpo'], `the RPO ${spec.rpo} is shorter than the schedule interval ${schedule?.interval}, so it will be missed between syncs`, { severity: 'warning' });
   checkDuration(spec.retention?.maxAge, ['spec', 'retention', 'maxAge'], report);
   if (spec.snapshot?.provider === 'none')
-    report(['spec', 'snapshot', 'provider'], 'provider none copies the live filesystem: replicas are never marked consistent', 'warning');
+    report(['spec', 'snapshot', 'provider'], 'provider none copies the live filesystem: replicas are never marked consistent', { severity: 'warning' });
+}
+
+function cronProblem(cron: string, timezone: string | undefined): string | undefined {
+  const fields = cron.trim().split(/\s+/).length;
+  if (fields !== 5 && fields !== 6) return `it has ${fields} fields; write 5 (minute hour day month weekday), or 6 with seconds first`;
+  try {
+    const job = new Cron(cron, { paused: true, ...(timezone !== undefined ? { timezone } : {}) });
+    if (job.nextRun() === null) return 'it never fires';
+  } catch (err) {
+    const text = (err as Error).message.replace(/^CronPattern: /, '').replace(/\.$/, '');
+    return text[0]!.toLowerCase() + text.slice(1);
+  }
+  return undefined;
 }
 
 function validTimezone(tz: string): boolean {
@@ -305,3 +416,4 @@ function validTimezone(tz: string): boolean {
     return false;
   }
 }
+

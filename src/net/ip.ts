@@ -24,6 +24,23 @@ export function parseIp(text: string): IpAddress | undefined {
   return value === undefined ? undefined : { family: 4, value };
 }
 
+/** Why `text` is not an address, in a few words for a message; undefined when it is one. */
+export function ipProblem(text: string): string | undefined {
+  if (parseIp(text)) return undefined;
+  if (text.includes(':')) {
+    if (text.includes('%')) return 'zone ids such as %eth0 are not allowed';
+    if (text.split('::').length > 2) return "'::' may appear only once";
+    return "IPv6 is 8 groups of 1 to 4 hex digits, with one '::' for a run of zero groups";
+  }
+  const parts = text.split('.');
+  if (parts.length !== 4) return `IPv4 has 4 numbers, not ${parts.length}`;
+  const tooBig = parts.find((p) => /^\d+$/.test(p) && Number(p) > 255);
+  if (tooBig) return `${tooBig} is more than 255`;
+  const leadingZero = parts.find((p) => /^0\d/.test(p));
+  if (leadingZero) return `${leadingZero} has a leading zero, which some tools read as octal`;
+  return 'IPv4 is 4 numbers from 0 to 255';
+}
+
 function parseIpv4(text: string): bigint | undefined {
   const parts = text.split('.');
   if (parts.length !== 4) return undefined;
@@ -114,7 +131,7 @@ export function parseCidr(text: string): { cidr?: Cidr; problem?: string } {
   if (slash === -1) return { problem: 'it has no /prefix' };
   const address = text.slice(0, slash);
   const ip = parseIp(address);
-  if (!ip) return { problem: `'${address}' is not an IPv4 or IPv6 address` };
+  if (!ip) return { problem: `'${address}' is not an IPv4 or IPv6 address (${ipProblem(address)!})` };
   const prefixText = text.slice(slash + 1);
   const bits = bitsOf(ip.family);
   if (!/^(0|[1-9]\d{0,2})$/.test(prefixText) || Number(prefixText) > bits) {

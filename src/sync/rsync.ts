@@ -1,7 +1,16 @@
 import { posix } from 'node:path';
 
 /** Options every copy uses: archive, hard links, ACLs, xattrs, sparse files, numeric owners, one filesystem. */
-export const RSYNC_BASE = ['-aHAXS', '--numeric-ids', '--one-file-system', '--delete', '--stats', '--info=progress2'];
+export const RSYNC_BASE = ['-aHAXS', '--numeric-ids', '--one-file-system', '--delete', '--stats', '--info=progress2', ...XATTR_SKIP()];
+
+/**
+ * XFS shows its on-disk ACLs to root as trusted.SGI_ACL_* xattrs. rsync would compare and delete
+ * them like any xattr, and deleting one deletes the ACL itself. These are the names libattr's
+ * /etc/xattr.conf tells copy tools to skip.
+ */
+function XATTR_SKIP(): string[] {
+  return ['trusted.SGI_ACL_*', 'trusted.SGI_CAP_FILE', 'trusted.SGI_DMI_*', 'trusted.SGI_MAC_FILE', 'xfsroot.*'].map((n) => `--filter=-x ${n}`);
+}
 
 export interface RsyncPlan {
   /** Paths (rsync patterns) anchored at the origin root, from the spec. */

@@ -138,26 +138,26 @@ export async function connect(opts: SessionOptions): Promise<{ client: Client; i
   };
 
   await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error & { level?: string; code?: string }) => {
-      client.removeListener('close', onClose);
+    let settled = false;
+    const fail = (err: RmmError) => {
+      if (settled) return;
+      settled = true;
       client.destroy();
-      reject(refusal ?? connectFailure(err, who, auth.methods));
+      reject(err);
     };
-    const onClose = () => {
-      client.removeListener('error', onError);
-      reject(refusal ?? new ConnectError({ host, port, reason: 'closed', detail: 'before login finished' }));
-    };
+    // ssh2 may emit several errors for one failure (protocol, then socket): the listener stays.
+    client.on('error', (err: Error & { level?: string; code?: string }) => fail(refusal ?? connectFailure(err, who, auth.methods)));
+    client.once('close', () => fail(refusal ?? new ConnectError({ host, port, reason: 'closed', detail: 'before login finished' })));
     client.on('handshake', (negotiated) => (cipher = negotiated.cs.cipher));
-    client.once('error', onError).once('close', onClose);
     client.once('ready', () => {
-      client.removeListener('error', onError).removeListener('close', onClose);
+      settled = true;
       resolve();
     });
     try {
       client.connect(config);
     } catch (err) {
       // ssh2 validates options synchronously, e.g. "Unsupported algorithm: aes999-ctr".
-      reject(new InputError('SSH_BAD_OPTION', `invalid SSH options for ${host}: ${(err as Error).message}`, { cause: err }));
+      fail(new InputError('SSH_BAD_OPTION', `invalid SSH options for ${host}: ${(err as Error).message}`, { cause: err }));
     }
   });
 

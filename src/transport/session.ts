@@ -122,11 +122,9 @@ export class SshSession {
 
   async spawn(argv: readonly string[], opts: CommandOptions = {}): Promise<RemoteProcess> {
     const command = this.command(argv, opts);
-    const channel = await this.#open(command);
+    const { channel, closed } = await this.#open(command);
     const stderr = collectTail(channel.stderr);
-    const exit = new Promise<ExitStatus>((resolve) => {
-      onClose(channel, (exitCode, signal) => resolve({ exitCode, signal, stderr: stderr() }));
-    });
+    const exit = closed.then((end) => ({ ...end, stderr: stderr() }));
     return {
       channel,
       stderr: channel.stderr,
@@ -166,20 +164,21 @@ export class SshSession {
     });
   }
 
-  async #open(command: string): Promise<ClientChannel> {
+  /** Opens an exec channel; `closed` settles with its exit status when the channel closes. */
+  async #open(command: string): Promise<{ channel: ClientChannel; closed: Promise<ChannelEnd> }> {
     await this.#slots.acquire();
     try {
-      const channel = await new Promise<ClientChannel>((resolve, reject) => {
+      const opened = await new Promise<{ channel: ClientChannel; closed: Promise<ChannelEnd> }>((resolve, reject) => {
         const fail = (err: Error) => reject(this.#closed ? this.#closedError() : this.#openError(err));
         if (this.#closed) return reject(this.#closedError());
         try {
-          this.client.exec(command, (err, ch) => (err ? fail(err) : resolve(ch)));
+          this.client.exec(command, (err, channel) => (err ? fail(err) : resolve({ channel, closed: channelEnd(channel) })));
         } catch (err) {
           fail(err as Error); // ssh2 throws "Not connected" once the socket is gone
         }
       });
-      channel.once('close', () => this.#slots.release());
-      return channel;
+      void opened.closed.then(() => this.#slots.release());
+      return opened;
     } catch (err) {
       this.#slots.release();
       throw err;
@@ -190,7 +189,7 @@ export class SshSession {
     const { timeoutMs } = opts;
     const command = this.command(timeoutMs === undefined ? argv : withRemoteTimeout(argv, timeoutMs), opts);
     const started = Date.now();
-    const channel = await this.#open(command);
+    const { channel, closed } = await this.#open(command);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     channel.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -199,7 +198,7 @@ export class SshSession {
     const timedOut = () =>
       new TimeoutError({ host: this.info.host, command, timeoutMs: timeoutMs ?? 0, stdout: text(stdout), stderr: text(stderr) });
 
-    const status = await new Promise<{ exitCode: number | null; signal: string | null }>((resolve, reject) => {
+    const status = await new Promise<ChannelEnd>((resolve, reject) => {
       // The remote `timeout` should end it first; this covers a host that stopped answering.
       const backstop =
         timeoutMs === undefined
@@ -208,9 +207,9 @@ export class SshSession {
               terminate(channel, 'TERM');
               reject(timedOut());
             }, timeoutMs + BACKSTOP_MS);
-      onClose(channel, (exitCode, signal) => {
+      void closed.then((end) => {
         clearTimeout(backstop);
-        resolve({ exitCode, signal });
+        resolve(end);
       });
       channel.end(opts.stdin);
     });
@@ -219,13 +218,16 @@ export class SshSession {
       throw timedOut();
     }
     const out = { stdout: Buffer.concat(stdout), stderr: text(stderr) };
-    if (status.exitCode === null && status.signal === null && this.#closed) throw this.#closedError();
-    const exitCode = status.exitCode ?? 128 + (signalNumber(status.signal ?? '') ?? 0);
-    const ok = opts.allowFailure || (status.exitCode !== null && (opts.okCodes ?? [0]).includes(status.exitCode));
-    if (ok) return { ...out, exitCode, signal: status.signal };
+    // No exit status at all: the channel or the connection went away, which no caller may ignore.
+    const noStatus = status.exitCode === null && status.signal === null;
+    if (noStatus && this.#closed) throw this.#closedError();
+    const ok = !noStatus && (opts.allowFailure || (opts.okCodes ?? [0]).includes(status.exitCode ?? -1));
+    if (ok) {
+      const exitCode = status.exitCode ?? 128 + (signalNumber(status.signal ?? '') ?? 0);
+      return { ...out, exitCode, signal: status.signal };
+    }
     throw this.#failure(argv, command, opts, { ...status, stdout: out.stdout.toString('utf8'), stderr: out.stderr });
   }
-
 
   #failure(
     argv: readonly string[],
@@ -288,15 +290,23 @@ function terminate(channel: ClientChannel, signal: string, graceMs = 2_000): voi
   channel.once('close', () => clearTimeout(timer));
 }
 
-/** ssh2 gives the exit status in 'exit' (optional in the protocol) and reports 'close' after it. */
-function onClose(channel: ClientChannel, done: (exitCode: number | null, signal: string | null) => void): void {
-  let exitCode: number | null = null;
-  let signal: string | null = null;
-  channel.on('exit', (code: number | null, sig?: string) => {
-    exitCode = code ?? null;
-    signal = sig ?? null;
+interface ChannelEnd {
+  exitCode: number | null;
+  signal: string | null;
+}
+
+/**
+ * Must be called in ssh2's exec callback, before any await: for a quick command the exit status
+ * can arrive in the same read as the exec reply, and ssh2 emits 'exit' once, to whoever listens
+ * then. 'close' (which ssh2 emits only after stdout has ended) follows it.
+ */
+function channelEnd(channel: ClientChannel): Promise<ChannelEnd> {
+  const end: ChannelEnd = { exitCode: null, signal: null };
+  channel.on('exit', (code: number | null, signal?: string) => {
+    end.exitCode = code ?? null;
+    end.signal = signal ?? null;
   });
-  channel.once('close', () => done(exitCode, signal));
+  return new Promise((resolve) => channel.once('close', () => resolve(end)));
 }
 
 function collectTail(stream: Readable, max = 64 * 1024): () => string {

@@ -35,7 +35,9 @@ export function describeTree(root: string, skip: readonly string[] = []): { entr
     }
     if (type === 'symlink') e.link = readlinkSync(abs);
     if (type === 'chr' || type === 'blk') e.rdev = st.rdev;
-    entries.set(rel || '.', e);
+    // A skipped path is left out with its contents: on a live origin it may be a mount point, whose
+    // attributes are the mounted filesystem's, while a snapshot holds the directory below it.
+    if (!skip.includes(rel)) entries.set(rel || '.', e);
     if (type === 'dir' && !skip.includes(rel)) for (const name of readdirSync(abs).sort()) walk(rel ? `${rel}/${name}` : name);
   };
   walk('');
@@ -43,15 +45,25 @@ export function describeTree(root: string, skip: readonly string[] = []): { entr
     const key = [...group].sort().join('|');
     for (const rel of group) entries.get(rel)!.hardLinks = key;
   }
+  // Only into what is not skipped: getfacl and getfattr would otherwise walk /proc.
+  const tops = readdirSync(root)
+    .filter((name) => !skip.includes(name))
+    .sort();
+  const skipped = (line: string): boolean => skip.some((s) => line.startsWith(`# file: ${s}/`));
   const dump = (cmd: string, args: string[]): string =>
-    execFileSync(cmd, args, { cwd: root, maxBuffer: 1 << 28, encoding: 'utf8' })
-      .split('\n')
-      .filter((l) => !skip.some((s) => l.startsWith(`# file: ${s}/`) || l.startsWith(`# file: ./${s}/`)))
-      .join('\n');
+    tops.length === 0
+      ? ''
+      : execFileSync(cmd, [...args, ...tops], { cwd: root, maxBuffer: 1 << 28, encoding: 'utf8' })
+          .split('\n\n')
+          .filter((block) => !skipped(block))
+          // XFS shows its on-disk form of ACLs to root as trusted.SGI_ACL_*; the ACL itself is compared by getfacl.
+          .map((block) => block.split('\n').filter((l) => !l.startsWith('trusted.SGI_ACL_')).join('\n'))
+          .filter((block) => block.includes('\n'))
+          .join('\n\n');
   return {
     entries,
-    acls: dump('getfacl', ['-R', '-P', '-s', '.']),
-    xattrs: dump('getfattr', ['-R', '-P', '-d', '-m', '-', '.']),
+    acls: dump('getfacl', ['-R', '-P', '-s', '--']),
+    xattrs: dump('getfattr', ['-R', '-P', '-d', '-m', '-', '--']),
   };
 }
 

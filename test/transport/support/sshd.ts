@@ -2,7 +2,7 @@
  * A throwaway sshd for transport tests: its own network namespace and veth link
  * (198.19.0.2 ↔ 198.19.0.1, inside the lab range 198.18.0.0/15), its own host keys and config
  * in a temp dir, and two temporary users: one with passwordless sudo, one whose sudo needs a
- * password. Needs root. Everything is removed by `stop`, and leftovers of a crashed run by `start`.
+ * password (when this machine has sudo). Needs root. Everything is removed by `stop`, and leftovers of a crashed run by `start`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,7 +43,7 @@ export interface SshdFixture {
 /** Why the fixture cannot run here, or undefined when it can. */
 export function sshdUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespace, temporary users, sshd)';
-  for (const tool of ['/usr/sbin/sshd', '/usr/bin/ssh-keygen', '/usr/bin/sudo']) {
+  for (const tool of ['/usr/sbin/sshd', '/usr/bin/ssh-keygen']) {
     if (!existsSync(tool)) return `${tool} is not installed`;
   }
   try {
@@ -52,6 +52,11 @@ export function sshdUnavailable(): string | undefined {
     return 'iproute2 (ip) is not installed';
   }
   return undefined;
+}
+
+/** The fixture's users run sudo from this machine's own /usr/bin. */
+export function hasSudo(): boolean {
+  return existsSync('/usr/bin/sudo') && existsSync('/usr/sbin/visudo');
 }
 
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
@@ -113,8 +118,10 @@ export async function startSshd(): Promise<SshdFixture> {
       // `-p '*'`: no password login, but not a locked account, which sshd would refuse.
       run('useradd', ['-m', '-d', join(dir, 'home', user), '-s', '/bin/sh', '-p', '*', user]);
     }
-    writeFileSync(SUDOERS, `${USERS.sudoer} ALL=(ALL) NOPASSWD: ALL\n${USERS.passwordSudoer} ALL=(ALL) ALL\n`, { mode: 0o440 });
-    run('visudo', ['-cf', SUDOERS]);
+    if (hasSudo()) {
+      writeFileSync(SUDOERS, `${USERS.sudoer} ALL=(ALL) NOPASSWD: ALL\n${USERS.passwordSudoer} ALL=(ALL) ALL\n`, { mode: 0o440 });
+      run('visudo', ['-cf', SUDOERS]);
+    }
 
     const authorized = join(dir, 'authorized_keys');
     mkdirSync(authorized);

@@ -1,0 +1,217 @@
+/**
+ * Replication between real lab hosts (network namespaces, sshd, btrfs and xfs, rsync): what an
+ * operator would check after `rmm apply`. Needs root; the lab script sets everything up.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, truncateSync, openSync, writeSync, closeSync, linkSync, symlinkSync, chownSync, chmodSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labCut, labDown, labJoin, labUp, type Lab } from '../../src/lab/lab.js';
+import { main } from '../../src/cli/run.js';
+import type { ReplicaRecord } from '../../src/record/record.js';
+import { captureIo } from '../support/io.js';
+import { describeTree, diffTrees } from '../support/tree.js';
+import { writeLabSpec } from '../support/lab-spec.js';
+
+const isRoot = process.getuid?.() === 0;
+const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
+
+async function rmm(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const io = captureIo();
+  const code = await main(args, io);
+  return { code, out: io.stdoutText(), err: io.stderrText() };
+}
+
+describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
+  let lab: Lab;
+  let originRoot: string;
+  let replicaDir: string;
+  let spec: string;
+
+  const record = (name = 'origin-copy'): ReplicaRecord =>
+    JSON.parse(readFileSync(path.join(lab.hosts.target.root, 'srv/replicas', name, '.rmm/record.json'), 'utf8')) as ReplicaRecord;
+  const current = (): string => path.join(replicaDir, readlinkSync(path.join(replicaDir, 'current')));
+  const SKIP = ['proc', 'sys', 'dev', 'run', 'tmp', 'u02', 'var/tmp', 'var/log'];
+
+  beforeAll(async () => {
+    lab = await labUp();
+    originRoot = lab.hosts.origin.root;
+    replicaDir = path.join(lab.hosts.target.root, 'srv/replicas/origin-copy');
+    makeOriginData(originRoot);
+    spec = writeLabSpec(lab);
+  });
+
+  afterAll(async () => {
+    // RMM_KEEP_LAB=1 leaves the lab up to look at after a failure.
+    if (isRoot && !process.env.RMM_KEEP_LAB) await labDown();
+  });
+
+  it('plans an initial sync with the snapshot of each filesystem, and exits 3 (changes pending)', async () => {
+    const { code, out } = await rmm('plan', '-f', spec);
+    expect(out).toContain('initial sync');
+    expect(out).toContain('copy / (btrfs) from a btrfs snapshot');
+    expect(out).toContain('copy /srv/data (xfs) from a fsfreeze snapshot');
+    expect(out).toContain('skip /u02 (exclude.mounts /u02)');
+    expect(code).toBe(3);
+  });
+
+  it('makes the target identical to the origin on the first apply, as a non-root user with sudo', async () => {
+    const { code, out } = await rmm('apply', '-f', spec, '--yes');
+    expect(out).toContain('consistent at recovery point');
+    expect(code).toBe(0);
+    const diff = diffTrees(describeTree(originRoot, SKIP), describeTree(current(), SKIP));
+    expect(diff).toEqual([]);
+    expect(record().state).toBe('consistent');
+    expect(record().points).toHaveLength(1);
+    expect(record().origin.machineId).toBe(readFileSync(path.join(originRoot, 'etc/machine-id'), 'utf8').trim());
+  });
+
+  it('keeps exclusions off the target: the excluded volume and the excluded paths', () => {
+    expect(existsSync(path.join(current(), 'u02'))).toBe(true); // the mount point stays, empty
+    expect(execFileSync('ls', ['-A', path.join(current(), 'u02')], { encoding: 'utf8' })).toBe('');
+    expect(existsSync(path.join(current(), 'var/tmp/cache-file'))).toBe(false);
+    expect(existsSync(path.join(current(), 'srv/data/payload.bin'))).toBe(true);
+  });
+
+  it('plans nothing the second time and exits 0', async () => {
+    const { code, out } = await rmm('plan', '-f', spec);
+    expect(out).toContain('no changes');
+    expect(code).toBe(0);
+    const applied = await rmm('apply', '-f', spec, '--yes');
+    expect(applied.code).toBe(0);
+    expect(applied.out).not.toContain('sync (run');
+  });
+
+  it('sends about the 1% of files that changed', async () => {
+    for (let i = 0; i < 10_000; i += 100) writeFileSync(manyFile(originRoot, i), randomBytes(1000 + (i % 3000)));
+    const { code } = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+    expect(code).toBe(0);
+    const stats = record().points.at(-1)!.stats!;
+    expect(stats.filesTransferred).toBeGreaterThanOrEqual(100);
+    expect(stats.filesTransferred).toBeLessThan(120);
+    expect(stats.bytesSent).toBeLessThan(stats.bytesTotal * 0.05);
+    expect(diffTrees(describeTree(originRoot, SKIP), describeTree(current(), SKIP))).toEqual([]);
+  });
+
+  it('leaves no ephemeral key on the target and no work folder on the origin after a direct sync', () => {
+    for (const home of ['root', 'home/rmm']) {
+      const keys = path.join(lab.hosts.target.root, home, '.ssh/authorized_keys');
+      expect(readFileSync(keys, 'utf8')).not.toContain('rmm-ephemeral');
+    }
+    expect(execFileSync('ls', ['-A', path.join(originRoot, 'tmp')], { encoding: 'utf8' })).not.toContain('.rmm-');
+  });
+
+  it('relays through rmm when origin and target cannot reach each other', async () => {
+    await labCut();
+    try {
+      writeFileSync(path.join(originRoot, 'srv/app/relayed.txt'), 'came through the rmm host\n');
+      const relaySpec = writeLabSpec(lab, { transfer: 'relay' });
+      const { code, out } = await rmm('apply', '-f', relaySpec, '--yes', '--sync-now', 'all');
+      expect(out).toContain('consistent at recovery point');
+      expect(code).toBe(0);
+      expect(readFileSync(path.join(current(), 'srv/app/relayed.txt'), 'utf8')).toBe('came through the rmm host\n');
+      expect(diffTrees(describeTree(originRoot, SKIP), describeTree(current(), SKIP))).toEqual([]);
+    } finally {
+      await labJoin();
+    }
+  });
+
+  it('refuses a target whose host key changed, and writes nothing', async () => {
+    const knownHosts = path.join(path.dirname(spec), 'known_hosts.wrong');
+    const fake = path.join(path.dirname(spec), 'fake_key');
+    rmSync(fake, { force: true });
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', fake]);
+    const fakeKey = readFileSync(`${fake}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
+    const lines = readFileSync(lab.knownHosts, 'utf8').split('\n').filter((l) => l && !l.startsWith(lab.hosts.target.address));
+    writeFileSync(knownHosts, [...lines, `${lab.hosts.target.address} ${fakeKey}`, ''].join('\n'));
+    const wrong = writeLabSpec(lab, { replica: 'hostkey-check', knownHosts });
+    const { code, out } = await rmm('apply', '-f', wrong, '--yes');
+    expect(out).toMatch(/host key.*changed/i);
+    expect(code).toBe(1);
+    expect(existsSync(path.join(lab.hosts.target.root, 'srv/replicas/hostkey-check'))).toBe(false);
+  });
+
+  it('keeps the last consistent copy when rmm is killed mid-sync, and the next apply converges', async () => {
+    const before = readlinkSync(path.join(replicaDir, 'current'));
+    writeFileSync(path.join(originRoot, 'srv/app/big.bin'), randomBytes(64 * 1024 * 1024));
+    const slow = writeLabSpec(lab, { policy: { bandwidthLimit: '8MiB/s' } });
+    const child = spawn(process.execPath, [cli, 'apply', '-f', slow, '--yes', '--sync-now', 'all'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no sync started: ${output}`)), 60_000);
+      child.stdout.on('data', (c: Buffer) => {
+        output += c.toString();
+        if (output.includes('sync / ->')) {
+          clearTimeout(timer);
+          setTimeout(resolve, 3000);
+        }
+      });
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    expect(readlinkSync(path.join(replicaDir, 'current'))).toBe(before);
+    expect(record().state).toBe('in-progress');
+    expect(record().points.at(-1)!.id).toBe(before.replace('points/', ''));
+    // The freeze of /srv/data ends with the connection: the origin can write there again.
+    execFileSync('timeout', ['20', 'sh', '-c', `echo thawed > ${path.join(originRoot, 'srv/data/after-kill.txt')}`]);
+
+    const plan = await rmm('plan', '-f', slow);
+    expect(plan.out).toMatch(/did not finish/);
+    const { code } = await rmm('apply', '-f', spec, '--yes');
+    expect(code).toBe(0);
+    expect(record().state).toBe('consistent');
+    expect(diffTrees(describeTree(originRoot, SKIP), describeTree(current(), SKIP))).toEqual([]);
+    expect(execFileSync('sh', ['-c', `ls -A ${originRoot} | grep -c rmm-snap || true`], { encoding: 'utf8' }).trim()).toBe('0');
+  });
+
+  it('reports the replica in rmm status', async () => {
+    const { code, out } = await rmm('status', '-f', spec, '-o', 'json');
+    const rows = JSON.parse(out) as { replica: string; state: string; recoveryPoints: string[] }[];
+    expect(rows[0]).toMatchObject({ replica: 'origin-copy', state: 'consistent' });
+    expect(rows[0]!.recoveryPoints).toHaveLength(1);
+    expect(code).toBe(0);
+  });
+});
+
+function manyFile(root: string, i: number): string {
+  return path.join(root, 'srv/app/many', `d${String(Math.floor(i / 100)).padStart(3, '0')}`, `f${String(i).padStart(5, '0')}.dat`);
+}
+
+/** Files that exercise what a replica must keep: owners, modes, ACLs, xattrs, hard links, sparse files, devices. */
+function makeOriginData(root: string): void {
+  const app = path.join(root, 'srv/app');
+  rmSync(app, { recursive: true, force: true });
+  for (let i = 0; i < 10_000; i++) {
+    const file = manyFile(root, i);
+    if (i % 100 === 0) mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, randomBytes(1000 + (i % 3000)));
+  }
+  const special = path.join(app, 'special');
+  mkdirSync(special, { recursive: true });
+  writeFileSync(path.join(special, 'original'), 'linked twice\n');
+  linkSync(path.join(special, 'original'), path.join(special, 'hardlink'));
+  symlinkSync('original', path.join(special, 'symlink'));
+  const sparse = path.join(special, 'sparse.img');
+  writeFileSync(sparse, '');
+  truncateSync(sparse, 64 * 1024 * 1024);
+  const fd = openSync(sparse, 'r+');
+  writeSync(fd, Buffer.alloc(4096, 7), 0, 4096, 32 * 1024 * 1024);
+  closeSync(fd);
+  writeFileSync(path.join(special, 'owned'), 'owned by 4242:4343\n');
+  chownSync(path.join(special, 'owned'), 4242, 4343);
+  writeFileSync(path.join(special, 'setuid'), '#!/bin/sh\n');
+  chmodSync(path.join(special, 'setuid'), 0o4755);
+  writeFileSync(path.join(special, 'acl'), 'has an ACL\n');
+  execFileSync('setfacl', ['-m', 'u:1234:rw,g:2345:r', path.join(special, 'acl')]);
+  writeFileSync(path.join(special, 'xattr'), 'has xattrs\n');
+  execFileSync('setfattr', ['-n', 'user.rmm.note', '-v', 'kept', path.join(special, 'xattr')]);
+  execFileSync('setfattr', ['-n', 'trusted.rmm', '-v', 'root-only', path.join(special, 'xattr')]);
+  execFileSync('mknod', [path.join(special, 'null-device'), 'c', '1', '3']);
+  execFileSync('mkfifo', [path.join(special, 'fifo')]);
+  writeFileSync(path.join(root, 'srv/data/payload.bin'), randomBytes(2 * 1024 * 1024));
+  writeFileSync(path.join(root, 'u02/asm-disk-contents'), 'must never leave the origin\n');
+  mkdirSync(path.join(root, 'var/tmp'), { recursive: true });
+  writeFileSync(path.join(root, 'var/tmp/cache-file'), 'excluded by path\n');
+}

@@ -1,0 +1,47 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Lab } from '../../src/lab/lab.js';
+
+export interface LabSpecOptions {
+  replica?: string;
+  transfer?: 'direct' | 'relay';
+  knownHosts?: string;
+  user?: string;
+  policy?: Record<string, unknown>;
+  exclude?: { volumes?: string[]; mounts?: string[]; paths?: string[] };
+}
+
+/** Writes an estate that replicates the lab origin to the lab target; returns the file's path. */
+export function writeLabSpec(lab: Lab, opts: LabSpecOptions = {}): string {
+  const replica = opts.replica ?? 'origin-copy';
+  const exclude = opts.exclude ?? { mounts: ['/u02'], paths: ['/var/tmp/*'] };
+  const docs = [
+    {
+      apiVersion: 'rmm/v1',
+      kind: 'Defaults',
+      spec: {
+        connection: {
+          user: opts.user ?? 'rmm',
+          sudo: true,
+          auth: { keyFile: lab.clientKey },
+          knownHostsFile: opts.knownHosts ?? lab.knownHosts,
+        },
+      },
+    },
+    { apiVersion: 'rmm/v1', kind: 'Origin', metadata: { name: 'origin' }, spec: { address: lab.hosts.origin.address, exclude } },
+    {
+      apiVersion: 'rmm/v1',
+      kind: 'Environment',
+      metadata: { name: 'lab' },
+      spec: { transfer: opts.transfer ?? 'direct', hosts: [{ name: 'target', address: lab.hosts.target.address, path: '/srv/replicas' }] },
+    },
+    ...(opts.policy ? [{ apiVersion: 'rmm/v1', kind: 'Policy', metadata: { name: 'test-policy' }, spec: opts.policy }] : []),
+    { apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name: replica }, spec: { origin: 'origin', environment: 'lab', ...(opts.policy ? { policy: 'test-policy' } : {}) } },
+  ];
+  const dir = mkdtempSync(path.join(tmpdir(), 'rmm-spec-'));
+  const file = path.join(dir, 'lab.yaml');
+  // JSON is YAML: documents joined by '---'.
+  writeFileSync(file, docs.map((d) => JSON.stringify(d, null, 2)).join('\n---\n'));
+  return file;
+}
