@@ -11,9 +11,10 @@ const splitEstate = path.resolve(import.meta.dirname, '../fixtures/estate-split'
 /** Loads in-memory files; each may claim its own folder, against which its relative paths resolve. */
 function load(...files: SourceFile[]): Spec {
   const result = loadSources(files);
-  const problems = result.diagnostics.map((d) => `${d.file}:${d.line}:${d.column}: ${d.field}: ${d.message}`);
-  expect(problems).toEqual([]);
-  return result.spec!;
+  if (result.diagnostics.length > 0 || !result.spec) {
+    throw new Error(result.diagnostics.map((d) => `${d.file}:${d.line}:${d.column}: ${d.field}: ${d.message}`).join('\n'));
+  }
+  return result.spec;
 }
 
 function file(name: string, baseDir: string, ...documents: string[]): SourceFile {
@@ -265,7 +266,7 @@ describe('spec hash', () => {
     expect(hashOf('  path: /srv/replicas/web-01-dr\n')).toBe(base);
   });
 
-  it('does not change with hooks, schedules or labels, which do not shape the data', () => {
+  it('does not change with hooks, mode or connection settings, which do not shape the copied data', () => {
     expect(hashOf('  hooks: { preSnapshot: [{ command: [sync] }] }\n')).toBe(base);
     expect(hashOf('  mode: backup\n  suspend: true\n')).toBe(base);
     expect(hashOf('', '  connection: { port: 2222 }\n')).toBe(base);

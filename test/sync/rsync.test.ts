@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { parseProgress, parseRsyncStats, reanchor, rsyncOptions } from '../../src/sync/rsync.js';
+
+describe('rsync options', () => {
+  it('re-anchors root-anchored exclusions at each filesystem, and keeps unanchored ones everywhere', () => {
+    expect(reanchor('/var/tmp/*', '')).toBe('/var/tmp/*');
+    expect(reanchor('/srv/data/cache/*', 'srv/data')).toBe('/cache/*');
+    expect(reanchor('/var/tmp/*', 'srv/data')).toBeUndefined();
+    expect(reanchor('*.swp', 'srv/data')).toBe('*.swp');
+    expect(reanchor('/srv/data', 'srv/data')).toBeUndefined();
+  });
+
+  it('protects nested mounts, limits bandwidth in KiB/s and links to the last point', () => {
+    expect(
+      rsyncOptions({ excludePaths: ['/tmp/*'], nestedMounts: ['srv/data', 'boot'], relativePath: '', bandwidthBytesPerSecond: 50 * 1024 * 1024, linkDest: '/r/points/1' }),
+    ).toEqual(['--exclude=/srv/data/*', '--exclude=/boot/*', '--exclude=/tmp/*', '--bwlimit=51200', '--link-dest=/r/points/1']);
+  });
+});
+
+describe('rsync output', () => {
+  const stats = `
+Number of files: 10,523 (reg: 10,001, dir: 512, link: 10)
+Number of created files: 0
+Number of deleted files: 0
+Number of regular files transferred: 100
+Total file size: 25,123,456 bytes
+Total transferred file size: 250,000 bytes
+Literal data: 240,000 bytes
+Matched data: 10,000 bytes
+File list size: 0
+Total bytes sent: 260,123
+Total bytes received: 2,345
+
+sent 260,123 bytes  received 2,345 bytes  104,987.20 bytes/sec
+total size is 25,123,456  speedup is 95.72
+`;
+  it('parses --stats with thousands separators', () => {
+    expect(parseRsyncStats(stats)).toEqual({
+      files: 10523,
+      filesTransferred: 100,
+      bytesTotal: 25123456,
+      bytesTransferred: 250000,
+      literalBytes: 240000,
+      matchedBytes: 10000,
+      bytesSent: 260123,
+      bytesReceived: 2345,
+    });
+  });
+
+  it('parses --info=progress2 lines and ignores others', () => {
+    expect(parseProgress('    123,456,789  45%   12.34MB/s    0:00:10 (xfr#10, to-chk=5/100)')).toEqual({ bytes: 123456789, percent: 45, rate: '12.34MB/s', eta: '0:00:10' });
+    expect(parseProgress('sending incremental file list')).toBeUndefined();
+  });
+});
