@@ -11,6 +11,8 @@ import { RemoteCommandError, type SshSession } from '../transport/index.js';
 import type { EventSink } from './events.js';
 import { lockReplica } from './lock.js';
 import { currentPoint } from '../plan/plan.js';
+import { runHooks } from '../hooks/run.js';
+import type { HookPhase } from '../config/spec.js';
 
 export interface ReplicateContext {
   readonly origin: SshSession;
@@ -72,11 +74,15 @@ export async function replicate(replica: Replica, ctx: ReplicateContext): Promis
     try {
       const removed = await cleanLeftoverSnapshots(origin, selection.units.filter((u) => u.provider === 'btrfs').map((u) => u.fs.mountPoint), replica.name);
       if (removed.length > 0) step('clean', `removed ${removed.length} snapshot(s) left by an interrupted run`);
-      const { stats, snapshots, pointInTime } = await copyFromSnapshots(replica, ctx, selection.units, layout, last);
+      const hooks = (phase: HookPhase) =>
+        runHooks(phase, { replica, origin, target, runId: ctx.runId, report: (line) => step('hook', line) });
+      const { stats, snapshots, pointInTime } = await copyFromSnapshots(replica, ctx, selection.units, layout, last, hooks);
       const point: RecoveryPoint = { ...pending, snapshots, pointInTime, finishedAt: now().toISOString(), stats: summary(stats) };
 
       step('switch', `current -> points/${id}`);
       await target.exec(['sh', '-c', PROMOTE, 'rmm-promote', layout.partial, layout.point(id), layout.current, `points/${id}`], { sudo: true });
+      // Before the record says consistent: a post-sync hook that adapts the copy is part of the sync.
+      await hooks('postSync');
       const { kept, dropped } = retain([...base.points, point], replica.policy.retention, now());
       const state = point.pointInTime ? 'consistent' : 'inconsistent';
       await writeRecord(target, path, { ...base, points: kept, state, updatedAt: now().toISOString() });
@@ -101,15 +107,19 @@ async function copyFromSnapshots(
   units: ReturnType<typeof selectFilesystems>['units'],
   layout: ReturnType<typeof replicaLayout>,
   last: RecoveryPoint | undefined,
+  hooks: (phase: HookPhase) => Promise<void>,
 ): Promise<{ stats: RsyncStats; snapshots: Record<string, string>; pointInTime: boolean }> {
   const { origin, target, emit } = ctx;
   const views: SnapshotView[] = [];
   let channel: PushChannel | undefined;
   try {
+    await hooks('preSnapshot');
     for (const unit of units) {
       emit({ type: 'step', replica: replica.name, step: 'snapshot', detail: `${unit.fs.mountPoint} (${unit.provider})` });
       views.push(await takeSnapshot(origin, unit, replica.name, ctx.runId));
     }
+    await hooks('postSnapshot');
+    await hooks('preSync');
     channel = await ctx.openChannel(origin, target);
     await target.exec(['mkdir', '-p', '--', layout.partial], { sudo: true });
     let stats = ZERO_STATS;
