@@ -54,25 +54,23 @@ export function parseSource(source: SourceFile): ParseResult {
   const documents: ParsedDocument[] = [];
   const brokenNames: string[] = [];
 
-  const tokens = Array.from(new Parser(lineCounter.addNewLine).parse(source.text));
-  const { shallow, tooDeep } = dropTooDeep(tokens);
-  for (const offset of tooDeep) problems.push({ offset, message: `the document is nested deeper than ${MAX_DEPTH} levels` });
-
-  const docs = Array.from(new Composer({ uniqueKeys: true }).compose(shallow));
-  for (const doc of docs) {
+  const tooDeep: number[] = [];
+  const tokens = withoutTooDeep(new Parser(lineCounter.addNewLine).parse(source.text), tooDeep);
+  for (const doc of new Composer({ uniqueKeys: true }).compose(tokens)) {
     if (doc.errors.length > 0) {
       problems.push(...syntaxProblems(doc, source.text, lineCounter));
       brokenNames.push(...declaredName(doc));
       continue;
     }
     if (isEmptyDocument(doc)) continue;
-    const expanded = expand(doc);
+    const expanded = expand(doc, source.text);
     if ('problem' in expanded) {
       problems.push(expanded.problem);
       brokenNames.push(...declaredName(doc));
     } else documents.push({ source, index: documents.length, doc, lineCounter, value: expanded.value });
   }
 
+  for (const offset of tooDeep) problems.push({ offset, message: `the document is nested deeper than ${MAX_DEPTH} levels` });
   const diagnostics = problems.map((p): Diagnostic => {
     const { line, col } = lineCounter.linePos(p.offset);
     return { file: source.name, line, column: col, field: '', message: p.message, severity: 'error' };
@@ -92,24 +90,19 @@ function declaredName(doc: Document.Parsed): string[] {
 }
 
 /**
- * Leaves out documents nested deeper than MAX_DEPTH before they are composed: yaml composes recursively,
- * and a stack overflow there can leave V8 unable to compile regular expressions for the rest of the process.
+ * Leaves out documents nested deeper than MAX_DEPTH before they are composed, noting where: yaml composes
+ * recursively, and a stack overflow there can leave V8 unable to compile regular expressions for the rest
+ * of the process. A generator, so each document's syntax tree is garbage once composed.
  */
-function dropTooDeep(tokens: readonly CST.Token[]): { shallow: CST.Token[]; tooDeep: number[] } {
-  const shallow: CST.Token[] = [];
-  const tooDeep: number[] = [];
+function* withoutTooDeep(tokens: Iterable<CST.Token>, tooDeep: number[]): Generator<CST.Token> {
   let dropped = false;
   for (const token of tokens) {
     if (token.type === 'doc-end' && dropped) continue;
-    dropped = false;
     const deepAt = token.type === 'document' ? tooDeepAt(token) : undefined;
-    if (deepAt === undefined) shallow.push(token);
-    else {
-      tooDeep.push(deepAt);
-      dropped = true;
-    }
+    dropped = deepAt !== undefined;
+    if (deepAt === undefined) yield token;
+    else tooDeep.push(deepAt);
   }
-  return { shallow, tooDeep };
 }
 
 function tooDeepAt(doc: CST.Document): number | undefined {
@@ -130,8 +123,12 @@ function isEmptyDocument(doc: Document.Parsed): boolean {
   return contents === null || (isScalar(contents) && contents.value === null && contents.source === '');
 }
 
-function expand(doc: Document.Parsed): { value: unknown } | { problem: Problem } {
-  const unresolved = aliases(doc).find((alias) => alias.resolve(doc) === undefined);
+/** An alias (*name) can only follow a space, a line start or one of [{, ; this finds none in most documents. */
+const MAY_HOLD_ALIAS = /(?:^|[\s[{,])\*[^\s,\]}]/m;
+
+function expand(doc: Document.Parsed, text: string): { value: unknown } | { problem: Problem } {
+  const mayHoldAlias = MAY_HOLD_ALIAS.test(text.slice(doc.range[0], doc.range[2]));
+  const unresolved = mayHoldAlias ? aliases(doc).find((alias) => alias.resolve(doc) === undefined) : undefined;
   if (unresolved) {
     return { problem: { offset: unresolved.range![0], message: `the alias *${unresolved.source} has no anchor &${unresolved.source} before it` } };
   }

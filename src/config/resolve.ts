@@ -39,27 +39,53 @@ export const MANUAL_POLICY: Policy = {
 
 /** Turns a checked estate into the Spec: defaults applied, references followed, paths made absolute. */
 export function resolveEstate(estate: Estate, files: readonly string[]): Spec {
-  const replicas = [...estate.replicas.values()].map((r) => resolveReplica(r, estate));
+  const shared = sharedParts(estate);
+  const replicas = [...estate.replicas.values()].map((r) => resolveReplica(r, estate, shared));
   replicas.sort((a, b) => a.name.localeCompare(b.name));
   return deepFreeze({ replicas, files: [...files] });
 }
 
-function resolveReplica(declared: Declared<ReplicaDocument>, estate: Estate): Replica {
+/** What many replicas share is resolved once: a policy, an origin's or a landing host's endpoint. */
+interface SharedParts {
+  readonly policy: (name: string | undefined) => Policy;
+  readonly endpoint: (declaredIn: Declared<unknown>, name: string, address: string, own: Connection | undefined) => Endpoint;
+}
+
+function sharedParts(estate: Estate): SharedParts {
+  const defaults = estate.defaults?.doc.spec.connection;
+  const defaultsDir = estate.defaults?.parsed.source.baseDir ?? process.cwd();
+  const policies = new Map<string, Policy>();
+  const endpoints = new Map<Declared<unknown>, Map<string, Endpoint>>();
+  return {
+    policy: (name) => {
+      if (name === undefined) return MANUAL_POLICY;
+      const cached = policies.get(name) ?? resolvePolicy(estate.policies.get(name)!.doc);
+      policies.set(name, cached);
+      return cached;
+    },
+    endpoint: (declaredIn, name, address, own) => {
+      const byName = endpoints.get(declaredIn) ?? new Map<string, Endpoint>();
+      endpoints.set(declaredIn, byName);
+      const cached = byName.get(name) ?? endpoint(name, address, own, defaults, declaredIn, defaultsDir);
+      byName.set(name, cached);
+      return cached;
+    },
+  };
+}
+
+function resolveReplica(declared: Declared<ReplicaDocument>, estate: Estate, shared: SharedParts): Replica {
   const spec = declared.doc.spec;
   const defaults = estate.defaults?.doc.spec;
   const defaultsDir = estate.defaults?.parsed.source.baseDir ?? process.cwd();
   const origin = estate.origins.get(spec.origin)!;
   const env = estate.environments.get(spec.environment)!;
   const host = (spec.host === undefined ? env.doc.spec.hosts[0] : env.doc.spec.hosts.find((h) => h.name === spec.host))!;
-  const policyName = spec.policy ?? defaults?.policy;
-  const policy = policyName === undefined ? MANUAL_POLICY : resolvePolicy(estate.policies.get(policyName)!.doc);
   const targetKind = env.doc.spec.targetKind ?? 'directory';
   const exclude = mergeExclusions([defaults?.exclude, origin.doc.spec.exclude, spec.exclude]);
   const root = origin.doc.spec.root ?? '/';
+  const targetEndpoint = shared.endpoint(env, host.name, host.address, host.connection);
   const target =
-    targetKind === 'directory'
-      ? { endpoint: endpoint(host.name, host.address, host.connection, defaults?.connection, env, defaultsDir), path: targetPath(declared, host) }
-      : { endpoint: endpoint(host.name, host.address, host.connection, defaults?.connection, env, defaultsDir), disks: spec.disks ?? [] };
+    targetKind === 'directory' ? { endpoint: targetEndpoint, path: targetPath(declared, host) } : { endpoint: targetEndpoint, disks: spec.disks ?? [] };
 
   const dataShape = { root, exclude, targetKind, path: 'path' in target ? target.path : undefined, disks: 'disks' in target ? target.disks : undefined };
   return {
@@ -70,7 +96,7 @@ function resolveReplica(declared: Declared<ReplicaDocument>, estate: Estate): Re
     origin: {
       name: origin.doc.metadata.name,
       labels: origin.doc.metadata.labels ?? {},
-      endpoint: endpoint(origin.doc.metadata.name, origin.doc.spec.address, origin.doc.spec.connection, defaults?.connection, origin, defaultsDir),
+      endpoint: shared.endpoint(origin, origin.doc.metadata.name, origin.doc.spec.address, origin.doc.spec.connection),
       root,
     },
     environment: {
@@ -80,14 +106,12 @@ function resolveReplica(declared: Declared<ReplicaDocument>, estate: Estate): Re
       ...(env.doc.spec.network ? { network: env.doc.spec.network } : {}),
     },
     target,
-    policy,
+    policy: shared.policy(spec.policy ?? defaults?.policy),
     exclude,
-    hooks: mergeHooks(
-      [
-        { hooks: defaults?.hooks, baseDir: defaultsDir },
-        { hooks: spec.hooks, baseDir: declared.parsed.source.baseDir },
-      ],
-    ),
+    hooks: mergeHooks([
+      { hooks: defaults?.hooks, baseDir: defaultsDir },
+      { hooks: spec.hooks, baseDir: declared.parsed.source.baseDir },
+    ]),
     ipRemap: mergeIpRemap(env.doc.spec.ipRemap, spec.ipRemap),
     specHash: hashOf(dataShape),
     source: { file: declared.parsed.source.name, line: positionOf(declared.parsed, []).line },

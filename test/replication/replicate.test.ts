@@ -166,6 +166,98 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     expect(execFileSync('sh', ['-c', `ls -A ${originRoot} | grep -c rmm-snap || true`], { encoding: 'utf8' }).trim()).toBe('0');
   });
 
+  it('keeps the last consistent copy when the connection to the origin dies mid-sync, and the next apply converges', async () => {
+    const before = readlinkSync(path.join(replicaDir, 'current'));
+    writeFileSync(path.join(originRoot, 'srv/app/big2.bin'), randomBytes(64 * 1024 * 1024));
+    const slow = writeLabSpec(lab, { policy: { bandwidthLimit: '8MiB/s' } });
+    const child = spawn(process.execPath, [cli, 'apply', '-f', slow, '--yes', '--sync-now', 'all'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    await waitFor(() => output.includes('sync / ->'), 60_000, () => output);
+    await new Promise((r) => setTimeout(r, 2000));
+    // The origin's sshd processes that serve rmm's login: killing them cuts rmm's connection there.
+    const killed = killSessions(originRoot, 'rmm');
+    expect(killed).toBeGreaterThan(0);
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(1);
+    expect(output).toContain('FAILED');
+    expect(readlinkSync(path.join(replicaDir, 'current'))).toBe(before);
+    expect(record().state).not.toBe('consistent');
+
+    const { code: again } = await rmm('apply', '-f', spec, '--yes');
+    expect(again).toBe(0);
+    expect(record().state).toBe('consistent');
+    expect(diffTrees(describeTree(originRoot, SKIP), describeTree(current(), SKIP))).toEqual([]);
+  });
+
+  it('runs hooks around the sync on the origin, the target and the rmm host, with the documented environment', async () => {
+    const dir = path.dirname(spec);
+    const localMarker = path.join(dir, 'local-hook.txt');
+    writeFileSync(path.join(dir, 'adapt.sh'), '#!/bin/sh\nset -eu\necho "adapted by $RMM_PHASE of $RMM_REPLICA" > "$RMM_TARGET_PATH/current/srv/app/adapted.txt"\n');
+    chmodSync(path.join(dir, 'adapt.sh'), 0o755);
+    const hooked = writeLabSpec(lab, {
+      hooks: {
+        preSnapshot: [{ command: ['sh', '-c', 'echo "$RMM_ORIGIN $RMM_PHASE" > /srv/app/pre-snapshot.txt'], on: 'origin', sudo: true }],
+        postSync: [
+          { script: path.join(dir, 'adapt.sh'), on: 'target', sudo: true },
+          { command: ['sh', '-c', `echo "$RMM_REPLICA $RMM_RUN_ID" > ${localMarker}`], on: 'local' },
+        ],
+      },
+    });
+    const { code, out } = await rmm('apply', '-f', hooked, '--yes', '--sync-now', 'all');
+    expect(out).toContain('preSnapshot hook');
+    expect(code).toBe(0);
+    // The pre-snapshot hook ran before the snapshot, so its file is in the copy.
+    expect(readFileSync(path.join(current(), 'srv/app/pre-snapshot.txt'), 'utf8')).toBe('origin preSnapshot\n');
+    expect(readFileSync(path.join(current(), 'srv/app/adapted.txt'), 'utf8')).toBe('adapted by postSync of origin-copy\n');
+    expect(readFileSync(localMarker, 'utf8')).toMatch(/^origin-copy \S+\n$/);
+  });
+
+  it('fails the sync when a hook fails, and keeps the last consistent copy', async () => {
+    const before = readlinkSync(path.join(replicaDir, 'current'));
+    const failing = writeLabSpec(lab, { hooks: { preSync: [{ command: ['sh', '-c', 'echo database not ready >&2; exit 7'], on: 'origin' }] } });
+    const { code, out } = await rmm('apply', '-f', failing, '--yes', '--sync-now', 'all');
+    expect(code).toBe(1);
+    expect(out).toContain('preSync hook sh -c');
+    expect(out).toContain('database not ready');
+    expect(readlinkSync(path.join(replicaDir, 'current'))).toBe(before);
+    expect(record().state).toBe('failed');
+    expect((await rmm('apply', '-f', spec, '--yes')).code).toBe(0);
+  });
+
+  it('applies a saved plan only while the world is as it was planned', async () => {
+    const planFile = path.join(path.dirname(spec), 'saved.plan');
+    expect((await rmm('plan', '-f', spec, '--sync-now', 'all', '--out', planFile)).code).toBe(3);
+    expect((await rmm('apply', '-f', spec, '--yes', '--sync-now', 'all')).code).toBe(0);
+    const stale = await rmm('apply', '-f', spec, '--plan', planFile);
+    expect(stale.err).toContain('the saved plan is stale');
+    expect(stale.err).toContain('the target changed since the plan');
+    expect(stale.code).toBe(1);
+    expect((await rmm('plan', '-f', spec, '--sync-now', 'all', '--out', planFile)).code).toBe(3);
+    const fresh = await rmm('apply', '-f', spec, '--plan', planFile);
+    expect(fresh.out).toContain('consistent at recovery point');
+    expect(fresh.code).toBe(0);
+  });
+
+  it('discovers the origin: OS, filesystems with free space, tools, network files', async () => {
+    const { code, out } = await rmm('discover', 'origin', '-f', spec, '-o', 'json');
+    expect(code).toBe(0);
+    const { facts, attention } = JSON.parse(out) as { facts: { os: { id: string }; filesystems: { mountPoint: string; fsType: string; availableBytes: number }[]; tools: Record<string, boolean>; networkConfigFiles: string[] }; attention: string[] };
+    expect(facts.os.id).toBe('debian');
+    // Root first, then by depth: a parent is always listed before what is mounted inside it.
+    expect(facts.filesystems.map((f) => [f.mountPoint, f.fsType])).toEqual([
+      ['/', 'btrfs'],
+      ['/u02', 'xfs'],
+      ['/srv/data', 'xfs'],
+    ]);
+    expect(facts.filesystems.every((f) => f.availableBytes > 0)).toBe(true);
+    expect(facts.tools.rsync).toBe(true);
+    expect(facts.networkConfigFiles).toContain('/etc/network/interfaces');
+    expect(attention).toEqual([]);
+    const text = await rmm('discover', 'origin', '-f', spec);
+    expect(text.out).toContain('needs attention: nothing');
+  });
+
   it('reports the replica in rmm status', async () => {
     const { code, out } = await rmm('status', '-f', spec, '-o', 'json');
     const rows = JSON.parse(out) as { replica: string; state: string; recoveryPoints: string[] }[];
@@ -174,6 +266,29 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     expect(code).toBe(0);
   });
 });
+
+async function waitFor(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  const start = Date.now();
+  while (!done()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting; output so far:\n${what()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Kills the sshd processes serving `user`'s logins on a lab host (those whose root is the host's root). */
+function killSessions(hostRoot: string, user: string): number {
+  let killed = 0;
+  for (const pid of execFileSync('pgrep', ['-f', `^sshd: ${user}`], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/root`) !== hostRoot) continue;
+      process.kill(Number(pid), 'SIGKILL');
+      killed++;
+    } catch {
+      // gone already
+    }
+  }
+  return killed;
+}
 
 function manyFile(root: string, i: number): string {
   return path.join(root, 'srv/app/many', `d${String(Math.floor(i / 100)).padStart(3, '0')}`, `f${String(i).padStart(5, '0')}.dat`);

@@ -10,6 +10,7 @@ export interface LabSpecOptions {
   user?: string;
   policy?: Record<string, unknown>;
   exclude?: { volumes?: string[]; mounts?: string[]; paths?: string[] };
+  hooks?: Record<string, unknown[]>;
 }
 
 /** Writes an estate that replicates the lab origin to the lab target; returns the file's path. */
@@ -37,7 +38,7 @@ export function writeLabSpec(lab: Lab, opts: LabSpecOptions = {}): string {
       spec: { transfer: opts.transfer ?? 'direct', hosts: [{ name: 'target', address: lab.hosts.target.address, path: '/srv/replicas' }] },
     },
     ...(opts.policy ? [{ apiVersion: 'rmm/v1', kind: 'Policy', metadata: { name: 'test-policy' }, spec: opts.policy }] : []),
-    { apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name: replica }, spec: { origin: 'origin', environment: 'lab', ...(opts.policy ? { policy: 'test-policy' } : {}) } },
+    { apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name: replica }, spec: { origin: 'origin', environment: 'lab', ...(opts.policy ? { policy: 'test-policy' } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) } },
   ];
   const dir = mkdtempSync(path.join(tmpdir(), 'rmm-spec-'));
   const file = path.join(dir, 'lab.yaml');

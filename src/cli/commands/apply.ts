@@ -1,6 +1,7 @@
 import type { ApplyEvent } from '../../apply/events.js';
 import { applyPlan } from '../../apply/apply.js';
 import { hasChanges } from '../../plan/plan.js';
+import { readSavedPlan, StalePlanError, stalenessOf } from '../../plan/saved.js';
 import { EXIT, FILE_HELP, FILE_OPTION, OUTPUT_HELP, type Command, type CommandContext } from '../command.js';
 import { UsageError } from '../errors.js';
 import { ENGINE_HELP, ENGINE_OPTIONS, loadObservePlan, renderPlan } from './engine.js';
@@ -8,30 +9,39 @@ import { ENGINE_HELP, ENGINE_OPTIONS, loadObservePlan, renderPlan } from './engi
 export const applyCommand: Command = {
   name: 'apply',
   summary: 'converge targets to the files: plan, then sync what the plan says',
-  usage: 'rmm apply -f FILE --yes [--parallelism N] [-o json]',
+  usage: 'rmm apply -f FILE (--yes | --plan PLANFILE) [--parallelism N] [-o json]',
   details: [
     FILE_HELP,
     OUTPUT_HELP,
     ENGINE_HELP,
     '  --yes                   apply without asking (needed when not on a terminal)',
+    '  --plan PLANFILE         carry out a plan saved by rmm plan --out, refused if the spec or a target changed since',
     '',
     'Exit codes: 0 converged (or nothing to do), 1 a replica failed or is blocked, 2 invalid input.',
   ].join('\n'),
-  options: { ...FILE_OPTION, ...ENGINE_OPTIONS, yes: { type: 'boolean', short: 'y' } },
+  options: { ...FILE_OPTION, ...ENGINE_OPTIONS, yes: { type: 'boolean', short: 'y' }, plan: { type: 'string' } },
   async run(ctx) {
+    const savedFile = typeof ctx.values.plan === 'string' ? ctx.values.plan : undefined;
+    const saved = savedFile ? await readSavedPlan(savedFile) : undefined;
     const run = await loadObservePlan(ctx);
     try {
-      if (ctx.output === 'text') ctx.stdout.write(renderPlan(run.plan));
-      const blocked = run.plan.actions.filter((a) => a.kind === 'blocked');
-      if (!hasChanges(run.plan)) return blocked.length > 0 ? EXIT.error : EXIT.ok;
-      if (ctx.values.yes !== true) {
+      if (saved) {
+        const problems = stalenessOf(saved, run.spec, run.observed);
+        if (problems.length > 0) throw new StalePlanError(problems);
+      }
+      const plan = saved ?? run.plan;
+      if (ctx.output === 'text') ctx.stdout.write(renderPlan(plan));
+      const blocked = plan.actions.filter((a) => a.kind === 'blocked');
+      if (!hasChanges(plan)) return blocked.length > 0 ? EXIT.error : EXIT.ok;
+      // A saved plan was reviewed when it was made, as with terraform apply PLANFILE.
+      if (ctx.values.yes !== true && !saved) {
         if (!process.stdin.isTTY) throw new UsageError('apply changes hosts: pass --yes to confirm when not on a terminal');
         if (!(await confirm(ctx))) {
           ctx.stderr.write('apply cancelled; nothing was changed\n');
           return EXIT.error;
         }
       }
-      const result = await applyPlan(run.spec, run.plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: renderer(ctx) });
+      const result = await applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: renderer(ctx) });
       if (ctx.output === 'text') ctx.stdout.write(`\nApply: ${result.synced.length} synced, ${result.failed.length} failed.\n`);
       return result.failed.length > 0 || blocked.length > 0 ? EXIT.error : EXIT.ok;
     } finally {
