@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import type { Replica } from '../config/spec.js';
 import { RmmError } from '../errors.js';
 import { discoverOrigin } from '../observe/origin.js';
+import { ensureRsync } from '../observe/packages.js';
 import { readRecord, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
 import { selectFilesystems } from '../snapshot/select.js';
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
@@ -56,6 +57,9 @@ export async function replicate(replica: Replica, ctx: ReplicateContext): Promis
     step('discover', replica.origin.endpoint.address);
     const facts = await discoverOrigin(origin, replica.origin.root);
     const selection = selectFilesystems(facts, replica.origin.root, replica.exclude, replica.policy.snapshot, replica.origin.name);
+    for (const [role, session] of [['origin', origin], ['target', target]] as const) {
+      if ((await ensureRsync(session, replica.policy.autoInstallPackages)) === 'installed') step('install', `rsync on the ${role} ${session.info.host}`);
+    }
     const previous = await readRecord(target, path);
     const last = currentPoint(previous);
     const startedAt = now().toISOString();

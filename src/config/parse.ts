@@ -123,8 +123,8 @@ function isEmptyDocument(doc: Document.Parsed): boolean {
   return contents === null || (isScalar(contents) && contents.value === null && contents.source === '');
 }
 
-/** An alias (*name) can only follow a space, a line start or one of [{, ; this finds none in most documents. */
-const MAY_HOLD_ALIAS = /(?:^|[\s[{,])\*[^\s,\]}]/m;
+/** An alias (*name) only follows a line start, a space or one of [{,: so most documents need no search. */
+const MAY_HOLD_ALIAS = /(?:^|[\s[{,:])\*[^\s,\]}]/m;
 
 function expand(doc: Document.Parsed, text: string): { value: unknown } | { problem: Problem } {
   const mayHoldAlias = MAY_HOLD_ALIAS.test(text.slice(doc.range[0], doc.range[2]));
@@ -192,7 +192,7 @@ function unclosed(err: YAMLError, doc: Document.Parsed): Problem | undefined {
   if (err.code === 'MISSING_CHAR' && /quote/.test(err.message)) {
     const quoted = innermost(doc, (n) => isScalar(n) && (n.type === 'QUOTE_DOUBLE' || n.type === 'QUOTE_SINGLE') && opens(n));
     if (!quoted) return undefined;
-    const mark = (quoted as { type?: string }).type === 'QUOTE_DOUBLE' ? '"' : "'";
+    const mark = isScalar(quoted) && quoted.type === 'QUOTE_SINGLE' ? "'" : '"';
     return { offset: quoted.range![0], message: `the quote ${mark} opened here is never closed` };
   }
   if (/flow (sequence|map)/i.test(err.message)) {
@@ -258,12 +258,11 @@ export function positionOf(parsed: ParsedDocument, path: readonly (string | numb
       if (!pair) break;
       const keyOffset = (pair.key as Node).range?.[0];
       const value = pair.value as Node | null;
-      if ((last && key) || isBlank(value)) {
+      if (last && key) {
         offset = keyOffset ?? offset;
-        if (last && key) break;
-      } else {
-        offset = value?.range?.[0] ?? keyOffset ?? offset;
+        break;
       }
+      offset = (isBlank(value) ? undefined : value?.range?.[0]) ?? keyOffset ?? offset;
       node = value;
     } else if (isSeq(node) && typeof segment === 'number') {
       const item = node.items[segment] as Node | undefined;

@@ -203,7 +203,11 @@ function landingHost(spec: ReplicaSpec, envName: string, hosts: readonly TargetH
  */
 function reportConflicts(places: readonly Place[], reporter: Reporter): void {
   const byHost = new Map<string, Place[]>();
-  for (const p of places) byHost.set(p.hostKey, [...(byHost.get(p.hostKey) ?? []), p]);
+  for (const p of places) {
+    const list = byHost.get(p.hostKey) ?? [];
+    list.push(p);
+    byHost.set(p.hostKey, list);
+  }
   for (const list of byHost.values()) {
     for (const [a, b] of [...folderClashes(list.filter((p) => p.folder !== undefined)), ...diskClashes(list.filter((p) => p.disk !== undefined))]) {
       const [first, later] = a.order < b.order ? [a, b] : [b, a];

@@ -63,8 +63,11 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   } catch (err) {
     return { ...withRun, kind: 'blocked', reasons: [(err as Error).message, ...reasons] };
   }
-  if (!seen.origin.facts.tools.rsync && !replica.policy.autoInstallPackages)
-    return { ...withRun, kind: 'blocked', reasons: [`origin ${replica.origin.name} has no rsync (install it, or set policy autoInstallPackages: true)`, ...reasons] };
+  if (!seen.origin.facts.tools.rsync) {
+    if (!replica.policy.autoInstallPackages)
+      return { ...withRun, kind: 'blocked', reasons: [`origin ${replica.origin.name} has no rsync (install it, or set policy autoInstallPackages: true)`, ...reasons] };
+    reasons.push(`rsync will be installed on origin ${replica.origin.name} (autoInstallPackages)`);
+  }
   return {
     ...withRun,
     kind: 'sync',

@@ -14,6 +14,8 @@ export interface CopyUnit {
   readonly relativePath: string;
   /** Mount points inside this filesystem (relative to it) whose contents another unit copies or nobody does. */
   readonly nestedMounts: readonly string[];
+  /** For LVM: the share of the LV's size to reserve for the snapshot (the policy's minFreePercent). */
+  readonly snapshotPercent: number;
 }
 
 export interface Selection {
@@ -44,9 +46,22 @@ export function selectFilesystems(
     const nested = facts.filesystems
       .filter((other) => other !== fs && isInside(other.mountPoint, fs.mountPoint))
       .map((other) => posix.relative(fs.mountPoint, other.mountPoint));
-    return { fs, provider: chooseProvider(fs, snapshot, facts, host), relativePath: relative(fs.mountPoint), nestedMounts: nested };
+    return { fs, provider: chooseProvider(fs, snapshot, facts, host), relativePath: relative(fs.mountPoint), nestedMounts: nested, snapshotPercent: Math.max(snapshot.minFreePercent, 5) };
   });
   return { units, excluded };
+}
+
+/**
+ * The room a snapshot grows into: free space in the filesystem for btrfs, free extents of the
+ * volume group (against the LV's size) for LVM. fsfreeze and none need none.
+ */
+function snapshotSpace(provider: ConcreteProvider, fs: Filesystem, facts: OriginFacts): { availableBytes: number; sizeBytes: number } | undefined {
+  if (provider === 'btrfs') return { availableBytes: fs.availableBytes, sizeBytes: fs.sizeBytes };
+  if (provider === 'lvm') {
+    const lv = facts.logicalVolumes.find((l) => `${l.vg}/${l.lv}` === fs.lvmName);
+    return lv ? { availableBytes: lv.vgFreeBytes, sizeBytes: lv.sizeBytes } : undefined;
+  }
+  return undefined;
 }
 
 function exclusionReason(fs: Filesystem, exclude: Exclusions): string | undefined {
@@ -77,17 +92,11 @@ function chooseProvider(
   const tool = { btrfs: 'btrfs', lvm: 'lvcreate', fsfreeze: 'fsfreeze', none: undefined }[provider];
   if (tool && !facts.tools[tool])
     throw new SnapshotError('snapshot.tool_missing', `${host}: provider ${provider} for ${fs.mountPoint} needs '${tool}', which is not installed`);
-  if ((provider === 'btrfs' || provider === 'lvm') && fs.sizeBytes > 0) {
-    const freePercent = (fs.availableBytes / fs.sizeBytes) * 100;
+  const space = snapshotSpace(provider, fs, facts);
+  if (space && space.sizeBytes > 0) {
+    const freePercent = (space.availableBytes / space.sizeBytes) * 100;
     if (freePercent < snapshot.minFreePercent) {
-      throw new InsufficientSnapshotSpaceError({
-        host,
-        mountPoint: fs.mountPoint,
-        freePercent,
-        requiredPercent: snapshot.minFreePercent,
-        availableBytes: fs.availableBytes,
-        sizeBytes: fs.sizeBytes,
-      });
+      throw new InsufficientSnapshotSpaceError({ host, mountPoint: fs.mountPoint, freePercent, requiredPercent: snapshot.minFreePercent, ...space });
     }
   }
   return provider;

@@ -42,8 +42,47 @@ export async function takeSnapshot(session: SshSession, unit: CopyUnit, replica:
     case 'none':
       return { unit, sourcePath: mount, pointInTime: false, release: async () => {} };
     case 'lvm':
-      throw new SnapshotError('snapshot.unsupported', `LVM snapshots are not implemented yet (${mount} on ${unit.fs.lvmName ?? unit.fs.source}); use provider fsfreeze or none for now`);
+      return lvmSnapshot(session, unit, replica, runId);
   }
+}
+
+/** Where LVM snapshots are mounted on the origin: /run is never copied (it is not a local filesystem). */
+export const LVM_MOUNT_BASE = '/run/.rmm-snap';
+
+// $1 vg/lv, $2 snapshot LV name, $3 size in bytes, $4 mount dir, $5 mount options.
+// lvcreate freezes the filesystem while it takes the snapshot, so the copy is clean.
+const LVM_TAKE = `set -e
+lvcreate --quiet --snapshot --name "$2" --size "$3"b "$1" >/dev/null
+mkdir -p "$4"
+if ! mount -o "$5" "/dev/\${1%%/*}/$2" "$4"; then lvremove --quiet -f "\${1%%/*}/$2" >/dev/null; exit 1; fi`;
+
+// $1 vg, $2 snapshot LV name, $3 mount dir.
+const LVM_RELEASE = `umount "$3" 2>/dev/null || ! mountpoint -q "$3"
+rmdir "$3" 2>/dev/null || :
+if lvs "$1/$2" >/dev/null 2>&1; then lvremove --quiet -f "$1/$2" >/dev/null; fi`;
+
+async function lvmSnapshot(session: SshSession, unit: CopyUnit, replica: string, runId: string): Promise<SnapshotView> {
+  const [vg] = unit.fs.lvmName!.split('/') as [string];
+  const name = lvmSnapshotName(replica, runId, unit.fs.lvmName!);
+  const dir = posix.join(LVM_MOUNT_BASE, `${replica}.${runId}`, name);
+  // The snapshot holds the blocks that change while it lives: minFreePercent of the LV, as the plan checked.
+  const size = Math.max(64 * 1024 * 1024, Math.ceil((unit.fs.sizeBytes * unit.snapshotPercent) / 100 / 512) * 512);
+  // XFS refuses a second mount of the same UUID; ext4 replays nothing on a frozen, clean snapshot.
+  const options = unit.fs.fsType === 'xfs' ? 'ro,nouuid' : 'ro';
+  await session.exec(['sh', '-c', LVM_TAKE, 'rmm-lvm', unit.fs.lvmName!, name, String(size), dir, options], { sudo: true, timeoutMs: 300_000 });
+  return {
+    unit,
+    sourcePath: dir,
+    pointInTime: true,
+    release: async () => {
+      await session.exec(['sh', '-c', LVM_RELEASE, 'rmm-lvm-release', vg, name, dir], { sudo: true, timeoutMs: 300_000 });
+    },
+  };
+}
+
+/** LV names allow [A-Za-z0-9+_.-]; the origin LV's name keeps snapshots of two LVs apart. */
+export function lvmSnapshotName(replica: string, runId: string, lvmName: string): string {
+  return `rmm-snap.${replica}.${runId}.${lvmName.split('/')[1]}`;
 }
 
 // $1 mount point, $2 time limit. Thaws when rmm closes stdin: at the end, or when rmm or its connection dies.
@@ -78,9 +117,19 @@ async function freeze(session: SshSession, unit: CopyUnit): Promise<SnapshotView
   };
 }
 
-/** Removes snapshots that a killed run of this replica left behind; returns their paths. */
+// $1 the replica's LVM snapshot name prefix, $2 its mount base. Unmounts and removes every leftover.
+const LVM_CLEAN = `for m in "$2".*/*; do [ -d "$m" ] && { umount "$m" 2>/dev/null; rmdir "$m"; }; done
+rmdir "$2".* 2>/dev/null
+command -v lvs >/dev/null || exit 0
+lvs --noheadings -o vg_name,lv_name 2>/dev/null | while read -r vg lv; do
+  case "$lv" in "$1"*) lvremove --quiet -f "$vg/$lv" >/dev/null && echo "$vg/$lv";; esac
+done`;
+
+/** Removes snapshots (btrfs subvolumes, LVM volumes) that a killed run of this replica left behind; returns their names. */
 export async function cleanLeftoverSnapshots(session: SshSession, mounts: readonly string[], replica: string): Promise<string[]> {
   const removed: string[] = [];
+  const lvm = await session.exec(['sh', '-c', LVM_CLEAN, 'rmm-lvm-clean', `rmm-snap.${replica}.`, posix.join(LVM_MOUNT_BASE, replica)], { sudo: true, allowFailure: true });
+  removed.push(...lvm.stdout.split('\n').filter(Boolean));
   for (const mount of mounts) {
     const res = await session.exec(['find', mount, '-mindepth', '1', '-maxdepth', '1', '-name', `${SNAPSHOT_PREFIX}${replica}.*`], {
       sudo: true,

@@ -125,3 +125,15 @@ describe('makePlan', () => {
     expect(plan.actions.every((a) => a.kind === 'none')).toBe(true);
   });
 });
+
+describe('missing rsync on the origin', () => {
+  it('blocks unless the policy may install it', () => {
+    const noRsync = originFacts([filesystem('/', 'btrfs')], { rsync: false });
+    const blocked = makePlan(specOf('{}'), observed(undefined, { facts: noRsync }), now).actions[0]!;
+    expect(blocked.kind).toBe('blocked');
+    expect(blocked.reasons[0]).toBe('origin web has no rsync (install it, or set policy autoInstallPackages: true)');
+    const installing = makePlan(specOf('{ autoInstallPackages: true }'), observed(undefined, { facts: noRsync }), now).actions[0]!;
+    expect(installing.kind).toBe('sync');
+    expect(installing.reasons).toContain('rsync will be installed on origin web (autoInstallPackages)');
+  });
+});
