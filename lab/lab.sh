@@ -26,21 +26,26 @@ IMAGE_PACKAGES="openssh-server,rsync,sudo,btrfs-progs,xfsprogs,acl,attr,util-lin
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CHROOT_PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-STATE="${RMM_LAB_DIR:-/run/rmm-lab}"
+# Several labs can run side by side (tests and benchmarks at once): RMM_LAB_ID 0-9 picks the
+# names, the subnet 198.18.ID.0/24 and the default state dir. Lab 0 keeps the plain names.
+LAB_ID="${RMM_LAB_ID:-0}"
+[[ "$LAB_ID" =~ ^[0-9]$ ]] || { echo "lab.sh: error: RMM_LAB_ID must be a digit 0-9, not '$LAB_ID'" >&2; exit 2; }
+LAB_SUFFIX="${LAB_ID/#0/}"
+STATE="${RMM_LAB_DIR:-/run/rmm-lab$LAB_SUFFIX}"
 STATE="${STATE%/}"
 CACHE="${RMM_LAB_CACHE:-/var/cache/rmm-lab}"
 CACHE="${CACHE%/}"
 
-BRIDGE="rmmlab0"
-RMM_ADDRESS="198.18.0.1"
+BRIDGE="rmmlab$LAB_ID"
+RMM_ADDRESS="198.18.$LAB_ID.1"
 NET_PREFIX_LEN=24
-NETNS_PREFIX="rmmlab-"
+NETNS_PREFIX="rmmlab$LAB_SUFFIX-"
 SSH_PORT=22
 LAB_USER="rmm"
 LAB_UID=1000
 
 HOSTS=(origin target)
-declare -A HOST_ADDRESS=([origin]="198.18.0.10" [target]="198.18.0.20")
+declare -A HOST_ADDRESS=([origin]="198.18.$LAB_ID.10" [target]="198.18.$LAB_ID.20")
 # Volumes per host, "MOUNTPOINT:FSTYPE:SIZE", the root filesystem first.
 declare -A HOST_VOLUMES=(
   [origin]="/:btrfs:3G /srv/data:xfs:512M /u02:xfs:300M"

@@ -83,7 +83,9 @@ const SHORT_TIMEOUT_MS = 120_000;
 const UP_TIMEOUT_MS = 30 * 60_000;
 
 function labDir(options: LabOptions): string {
-  return options.dir ?? process.env['RMM_LAB_DIR'] ?? DEFAULT_DIR;
+  // RMM_LAB_ID picks one of several labs that may run side by side (see lab.sh).
+  const id = process.env['RMM_LAB_ID'];
+  return options.dir ?? process.env['RMM_LAB_DIR'] ?? (id && id !== '0' ? `${DEFAULT_DIR}${id}` : DEFAULT_DIR);
 }
 
 function labEnv(options: LabOptions): NodeJS.ProcessEnv {
