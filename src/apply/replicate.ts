@@ -9,6 +9,7 @@ import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snap
 import { openPushChannel, type PushChannel } from '../sync/channel.js';
 import { addStats, parseProgress, parseRsyncStats, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type SshSession } from '../transport/index.js';
+import { withLifeline } from '../transport/lifeline.js';
 import type { EventSink } from './events.js';
 import { lockReplica } from './lock.js';
 import { currentPoint } from '../plan/plan.js';
@@ -163,20 +164,74 @@ async function copyOne(
     ...(replica.policy.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: replica.policy.bandwidthBytesPerSecond } : {}),
     ...(last ? { linkDest: targetDir(layout.point(last.id), unit.relativePath) } : {}),
   });
-  const argv = [
-    'rsync',
-    ...RSYNC_BASE,
-    '--exclude=/.rmm-snap.*',
-    ...options,
-    '-e',
-    channel.rsh,
-    ...(channel.rsyncPath ? ['--rsync-path', channel.rsyncPath] : []),
-    '--mkpath',
-    `${view.sourcePath.replace(/\/$/, '')}/`,
-    `${channel.destinationPrefix}${dest}/`,
-  ];
+  const transport = ['-e', channel.rsh, ...(channel.rsyncPath ? ['--rsync-path', channel.rsyncPath] : []), '--mkpath'];
+  const source = `${view.sourcePath.replace(/\/$/, '')}/`;
+  const destination = `${channel.destinationPrefix}${dest}/`;
+  // 24: files vanished while copying; only possible without a snapshot, and the record says so.
+  const okCodes = view.pointInTime ? [0] : [0, 24];
+  const run = (argv: string[]) => runRsync(replica, ctx, unit.fs.mountPoint, argv, okCodes);
+
   ctx.emit({ type: 'step', replica: replica.name, step: 'sync', detail: `${unit.fs.mountPoint} -> ${ctx.target.info.host}:${dest}` });
-  const proc = await ctx.origin.spawn(argv, { sudo: true });
+  let stats = ZERO_STATS;
+  const streams = replica.policy.parallelStreams;
+  if (streams > 1 && !last) {
+    // A first copy is bound by per-file round trips, which several rsyncs overlap. Each copies a
+    // share of the files; the single pass below then sees them present and fixes what a split
+    // cannot do alone: hard links across shares, directory times, deletions in a resumed .partial.
+    const lists = await writeShares(ctx, source, streams, channel.workDir);
+    ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: ${lists.length} streams` });
+    const parts = await Promise.all(
+      lists.map((list) => run(['rsync', ...RSYNC_SHARE, ...options, `--files-from=${list}`, '--from0', ...transport, source, destination])),
+    );
+    stats = parts.reduce(addStats, stats);
+  }
+  return addStats(stats, await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]));
+}
+
+/** Options of one parallel share: like RSYNC_BASE without -H and --delete, which the final pass applies to the whole tree. */
+const RSYNC_SHARE = RSYNC_BASE.filter((o) => o !== '--delete').map((o) => (o === '-aHAXS' ? '-aAXS' : o));
+
+// $1 source dir. Every regular file with its size, NUL-separated, as rsync --files-from --from0 reads them.
+const LIST_FILES = `cd "$1" && find . -xdev -type f ! -path './.rmm-snap.*' -printf '%s %P\\0'`;
+
+/** Splits the source's files into shares of about equal cost and writes one list per share on the origin. */
+async function writeShares(ctx: ReplicateContext, source: string, streams: number, workDir: string): Promise<string[]> {
+  const { stdout } = await ctx.origin.exec(['sh', '-c', LIST_FILES, 'rmm-list', source], { sudo: true, timeoutMs: 3_600_000 });
+  const files = stdout
+    .split('\0')
+    .filter(Boolean)
+    .map((line) => {
+      const space = line.indexOf(' ');
+      return { size: Number(line.slice(0, space)), path: line.slice(space + 1) };
+    });
+  const shares = splitBySize(files, streams);
+  const lists: string[] = [];
+  for (const [i, share] of shares.entries()) {
+    if (share.length === 0) continue;
+    const list = `${workDir}/share-${i}`;
+    await ctx.origin.writeFileAtomic(list, share.map((f) => `${f.path}\0`).join(''), { sudo: true, mode: 0o600 });
+    lists.push(list);
+  }
+  return lists;
+}
+
+/**
+ * Largest first into the least loaded share (LPT), so the streams finish together. A file costs its
+ * bytes plus a fixed amount for the round trips and metadata every file needs, however small.
+ */
+export function splitBySize<T extends { size: number }>(files: readonly T[], shares: number): T[][] {
+  const PER_FILE_COST = 64 * 1024;
+  const out = Array.from({ length: shares }, () => ({ load: 0, files: [] as T[] }));
+  for (const file of [...files].sort((a, b) => b.size - a.size)) {
+    const lightest = out.reduce((min, s) => (s.load < min.load ? s : min));
+    lightest.files.push(file);
+    lightest.load += file.size + PER_FILE_COST;
+  }
+  return out.map((s) => s.files);
+}
+
+async function runRsync(replica: Replica, ctx: ReplicateContext, mountPoint: string, argv: string[], okCodes: number[]): Promise<RsyncStats> {
+  const proc = await ctx.origin.spawn(withLifeline(argv), { sudo: true });
   let output = '';
   let pendingLine = '';
   proc.channel.on('data', (chunk: Buffer) => {
@@ -187,14 +242,14 @@ async function copyOne(
     pendingLine = lines.pop() ?? '';
     for (const line of lines) {
       const p = parseProgress(line);
-      if (p) ctx.emit({ type: 'progress', replica: replica.name, mountPoint: unit.fs.mountPoint, ...p });
+      if (p) ctx.emit({ type: 'progress', replica: replica.name, mountPoint, ...p });
     }
   });
   try {
-    // 24: files vanished while copying; only possible without a snapshot, and the record says so.
-    await proc.wait(view.pointInTime ? [0] : [0, 24]);
+    await proc.wait(okCodes);
+    proc.channel.end();
   } catch (err) {
-    if (err instanceof RemoteCommandError) throw new RmmError('sync.rsync', `copying ${unit.fs.mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
+    if (err instanceof RemoteCommandError) throw new RmmError('sync.rsync', `copying ${mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
     throw err;
   }
   return parseRsyncStats(output);

@@ -13,6 +13,8 @@ export interface PushChannel {
   readonly destinationPrefix: string;
   /** `--rsync-path` for the target, when the target user needs sudo. */
   readonly rsyncPath?: string;
+  /** A root-only folder on the origin for this run's files (the key, lists); removed with the channel. */
+  readonly workDir: string;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,7 @@ export async function openPushChannel(opts: {
   return {
     rsh,
     destinationPrefix: `${targetEndpoint.user}@${host.includes(':') ? `[${host}]` : host}:`,
+    workDir: dir,
     ...(needsSudo ? { rsyncPath: 'sudo -n rsync' } : {}),
     close: () => removeEphemeralAccess(origin, target, replica),
   };
@@ -73,7 +76,9 @@ export async function openPushChannel(opts: {
 /** Removes every ephemeral key of this replica from the target and its work folders from the origin. */
 export async function removeEphemeralAccess(origin: SshSession, target: SshSession, replica: string): Promise<void> {
   await target.exec(['sh', '-c', REVOKE, 'rmm-revoke', ephemeralMarker(replica)], { sudo: false });
-  await origin.exec(['sh', '-c', 'rm -rf -- /tmp/.rmm-"$1".*', 'rmm-clean', replica], { sudo: true });
+  // With the replica's lock held, any process still using this replica's work files is a leftover of
+  // an interrupted run (its rsync, its ssh to the target): end it before its files go.
+  await origin.exec(['sh', '-c', CLEAN_ORIGIN, 'rmm-clean', replica], { sudo: true });
 }
 
 async function readHostKeys(target: SshSession): Promise<{ type: string; base64: string }[]> {
@@ -86,6 +91,10 @@ async function readHostKeys(target: SshSession): Promise<{ type: string; base64:
     .filter((p) => p.length >= 2 && /^(ssh-|ecdsa-)/.test(p[0]!))
     .map((p) => ({ type: p[0]!, base64: p[1]! }));
 }
+
+// $1 replica name. pkill's pattern is a regex: the replica name has only [a-z0-9-].
+const CLEAN_ORIGIN = `pkill -TERM -f -- "/tmp/\\.rmm-$1\\." || :
+rm -rf -- /tmp/.rmm-"$1".*`;
 
 // Run as the target user, so the file keeps its owner. flock: replicas sharing a target run in parallel.
 // $1 the authorized_keys line.

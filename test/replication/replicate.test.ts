@@ -258,6 +258,24 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     expect(text.out).toContain('needs attention: nothing');
   });
 
+  it('copies a first copy in parallel streams and keeps every guarantee: hard links across shares, ACLs, xattrs, sparse files', async () => {
+    const parallel = writeLabSpec(lab, { replica: 'parallel-copy', policy: { parallelStreams: 4 } });
+    const { code, out } = await rmm('apply', '-f', parallel, '--yes');
+    expect(out).toContain('parallel /: 4 streams');
+    expect(code).toBe(0);
+    const copy = path.join(lab.hosts.target.root, 'srv/replicas/parallel-copy/current');
+    expect(diffTrees(describeTree(originRoot, SKIP), describeTree(path.join(copy, '..', readlinkSync(copy)), SKIP))).toEqual([]);
+    // A file deleted on the origin is gone from the next point too (the re-sync is one stream with --delete).
+    rmSync(path.join(originRoot, 'srv/app/special/fifo'));
+    expect((await rmm('apply', '-f', parallel, '--yes', '--sync-now', 'all')).code).toBe(0);
+    expect(existsSync(path.join(copy, 'srv/app/special/fifo'))).toBe(false);
+    expect(diffTrees(describeTree(originRoot, SKIP), describeTree(path.join(copy, '..', readlinkSync(copy)), SKIP))).toEqual([]);
+  });
+
+  it('leaves no rsync of a killed run behind on the origin', () => {
+    expect(execFileSync('sh', ['-c', 'pgrep -fc "^rsync .*rmm-origin-copy" || true'], { encoding: 'utf8' }).trim()).toBe('0');
+  });
+
   it('reports the replica in rmm status', async () => {
     const { code, out } = await rmm('status', '-f', spec, '-o', 'json');
     const rows = JSON.parse(out) as { replica: string; state: string; recoveryPoints: string[] }[];
