@@ -179,11 +179,13 @@ async function copyOne(
     // share of the files; the single pass below then sees them present and fixes what a split
     // cannot do alone: hard links across shares, directory times, deletions in a resumed .partial.
     const lists = await writeShares(ctx, source, streams, channel.workDir);
-    ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: ${lists.length} streams` });
-    const parts = await Promise.all(
-      lists.map((list) => run(['rsync', ...RSYNC_SHARE, ...options, `--files-from=${list}`, '--from0', ...transport, source, destination])),
-    );
-    stats = parts.reduce(addStats, stats);
+    if (lists.length > 1) {
+      ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: ${lists.length} streams` });
+      const parts = await Promise.all(
+        lists.map((list) => run(['rsync', ...RSYNC_SHARE, ...options, `--files-from=${list}`, '--from0', ...transport, source, destination])),
+      );
+      stats = parts.reduce(addStats, stats);
+    }
   }
   return addStats(stats, await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]));
 }

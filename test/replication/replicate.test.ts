@@ -34,6 +34,18 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
   const current = (): string => path.join(replicaDir, readlinkSync(path.join(replicaDir, 'current')));
   const SKIP = ['proc', 'sys', 'dev', 'run', 'tmp', 'u02', 'var/tmp', 'var/log'];
 
+  /** Starts `rmm apply` in its own process on a big new file at 8 MiB/s, and returns once rsync is copying. */
+  async function startSlowSync(bigFile: string) {
+    writeFileSync(path.join(originRoot, 'srv/app', bigFile), randomBytes(64 * 1024 * 1024));
+    const slow = writeLabSpec(lab, { policy: { bandwidthLimit: '8MiB/s' } });
+    const child = spawn(process.execPath, [cli, 'apply', '-f', slow, '--yes', '--sync-now', 'all'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    await waitFor(() => text.includes('sync / ->'), 60_000, () => text);
+    await new Promise((r) => setTimeout(r, 2500));
+    return { child, slow, output: () => text };
+  }
+
   beforeAll(async () => {
     lab = await labUp();
     originRoot = lab.hosts.origin.root;
@@ -134,20 +146,7 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
 
   it('keeps the last consistent copy when rmm is killed mid-sync, and the next apply converges', async () => {
     const before = readlinkSync(path.join(replicaDir, 'current'));
-    writeFileSync(path.join(originRoot, 'srv/app/big.bin'), randomBytes(64 * 1024 * 1024));
-    const slow = writeLabSpec(lab, { policy: { bandwidthLimit: '8MiB/s' } });
-    const child = spawn(process.execPath, [cli, 'apply', '-f', slow, '--yes', '--sync-now', 'all'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no sync started: ${output}`)), 60_000);
-      child.stdout.on('data', (c: Buffer) => {
-        output += c.toString();
-        if (output.includes('sync / ->')) {
-          clearTimeout(timer);
-          setTimeout(resolve, 3000);
-        }
-      });
-    });
+    const { child, slow } = await startSlowSync('big.bin');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
 
@@ -168,19 +167,13 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
 
   it('keeps the last consistent copy when the connection to the origin dies mid-sync, and the next apply converges', async () => {
     const before = readlinkSync(path.join(replicaDir, 'current'));
-    writeFileSync(path.join(originRoot, 'srv/app/big2.bin'), randomBytes(64 * 1024 * 1024));
-    const slow = writeLabSpec(lab, { policy: { bandwidthLimit: '8MiB/s' } });
-    const child = spawn(process.execPath, [cli, 'apply', '-f', slow, '--yes', '--sync-now', 'all'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    await waitFor(() => output.includes('sync / ->'), 60_000, () => output);
-    await new Promise((r) => setTimeout(r, 2000));
+    const { child, output } = await startSlowSync('big2.bin');
     // The origin's sshd processes that serve rmm's login: killing them cuts rmm's connection there.
     const killed = killSessions(originRoot, 'rmm');
     expect(killed).toBeGreaterThan(0);
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     expect(code).toBe(1);
-    expect(output).toContain('FAILED');
+    expect(output()).toContain('FAILED');
     expect(readlinkSync(path.join(replicaDir, 'current'))).toBe(before);
     expect(record().state).not.toBe('consistent');
 
