@@ -104,11 +104,13 @@ export interface RsyncProgress {
   readonly percent: number;
   readonly rate: string;
   readonly eta: string;
+  /** Files transferred so far (rsync's xfr#). */
+  readonly files: number;
 }
 
 /** Parses one --info=progress2 line: `  1,234,567  45%   12.34MB/s    0:00:10 (xfr#10, to-chk=5/100)`. */
 export function parseProgress(line: string): RsyncProgress | undefined {
-  const m = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d{2}:\d{2})/.exec(line);
+  const m = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d{2}:\d{2})(?:\s+\(xfr#(\d+))?/.exec(line);
   if (!m) return undefined;
-  return { bytes: Number(m[1]!.replace(/,/g, '')), percent: Number(m[2]), rate: m[3]!, eta: m[4]! };
+  return { bytes: Number(m[1]!.replace(/,/g, '')), percent: Number(m[2]), rate: m[3]!, eta: m[4]!, files: Number(m[5] ?? 0) };
 }

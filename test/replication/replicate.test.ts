@@ -249,6 +249,10 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     expect(attention).toEqual([]);
     const text = await rmm('discover', 'origin', '-f', spec);
     expect(text.out).toContain('needs attention: nothing');
+    // Any host, without a configuration file.
+    const adHoc = await rmm('discover', `rmm@${lab.hosts.origin.address}`, '-i', lab.clientKey, '--known-hosts', lab.knownHosts, '--sudo');
+    expect(adHoc.out).toMatch(/btrfs/);
+    expect(adHoc.code).toBe(0);
   });
 
   it('copies a first copy in parallel streams and keeps every guarantee: hard links across shares, ACLs, xattrs, sparse files', async () => {

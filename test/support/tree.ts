@@ -76,7 +76,16 @@ export function diffTrees(a: ReturnType<typeof describeTree>, b: ReturnType<type
     else if (JSON.stringify(ea) !== JSON.stringify(eb)) out.push(`differs: ${rel}: ${JSON.stringify(ea)} vs ${JSON.stringify(eb)}`);
   }
   for (const rel of b.entries.keys()) if (!a.entries.has(rel)) out.push(`extra on target: ${rel}`);
-  if (a.acls !== b.acls) out.push('ACLs differ');
-  if (a.xattrs !== b.xattrs) out.push('xattrs differ');
+  if (a.acls !== b.acls) out.push(`ACLs differ: ${firstDifference(a.acls, b.acls)}`);
+  if (a.xattrs !== b.xattrs) out.push(`xattrs differ: ${firstDifference(a.xattrs, b.xattrs)}`);
   return out;
+}
+
+/** The first block (one file's dump) that is not the same on both sides, for the failure message. */
+function firstDifference(a: string, b: string): string {
+  const blocksA = a.split('\n\n');
+  const blocksB = new Set(b.split('\n\n'));
+  const onlyA = blocksA.find((block) => !blocksB.has(block));
+  const onlyB = [...blocksB].find((block) => !blocksA.includes(block));
+  return JSON.stringify({ origin: onlyA ?? null, target: onlyB ?? null });
 }

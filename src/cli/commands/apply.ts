@@ -75,7 +75,7 @@ function renderer(ctx: CommandContext): (e: ApplyEvent) => void {
         ctx.stdout.write(`${e.replica}: ${e.step}${e.detail ? ` ${e.detail}` : ''}\n`);
         break;
       case 'progress': {
-        const line = `${e.replica}: ${e.mountPoint} ${e.percent}% ${e.bytes} bytes ${e.rate} ETA ${e.eta}`;
+        const line = `${e.replica}: ${e.mountPoint} ${e.percent}% ${e.bytes} bytes ${e.files} files ${e.rate} ETA ${e.eta}`;
         if (tty) ctx.stdout.write(`\r${line}\x1b[K`);
         else if (Date.now() - lastPlain > 10_000) {
           lastPlain = Date.now();

@@ -3,7 +3,11 @@ import { discoverOrigin } from '../../observe/origin.js';
 import type { OriginFacts } from '../../observe/facts.js';
 import { createSessionPool } from '../../transport/index.js';
 import { endpointSession } from '../../apply/sessions.js';
-import { EXIT, FILE_HELP, FILE_OPTION, OUTPUT_HELP, fileArgs, writeJson, type Command } from '../command.js';
+import os from 'node:os';
+import path from 'node:path';
+import { DEFAULT_CIPHERS, type Endpoint } from '../../config/spec.js';
+import { MANUAL_POLICY } from '../../config/resolve.js';
+import { EXIT, FILE_HELP, FILE_OPTION, OUTPUT_HELP, fileArgs, writeJson, type Command, type CommandContext } from '../command.js';
 import { UsageError } from '../errors.js';
 import { ENGINE_OPTIONS } from './engine.js';
 import { didYouMean } from '../../config/suggest.js';
@@ -11,21 +15,33 @@ import { didYouMean } from '../../config/suggest.js';
 export const discoverCommand: Command = {
   name: 'discover',
   summary: 'read an origin: OS, disks, LVM, filesystems, free space, network files, tools; flag what needs attention',
-  usage: 'rmm discover ORIGIN -f FILE [-o json]',
-  details: [FILE_HELP, OUTPUT_HELP, '  --trust-new-host-keys   add an unknown host key to the known_hosts file'].join('\n'),
-  options: { ...FILE_OPTION, ...ENGINE_OPTIONS },
+  usage: 'rmm discover ORIGIN -f FILE | rmm discover [USER@]ADDRESS[:PORT] [-i KEY] [--known-hosts FILE] [--sudo]  [-o json]',
+  details: [
+    '  ORIGIN                  the name of an Origin of the files given with -f',
+    '  [USER@]ADDRESS[:PORT]   or any host, reached with the options below (user root, port 22 by default)',
+    FILE_HELP,
+    '  -i, --identity KEY      private key file (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)',
+    '  --known-hosts FILE      known_hosts to verify the host key against (default ~/.ssh/known_hosts)',
+    '  --sudo                  run the discovery commands with sudo -n',
+    '  --trust-new-host-keys   add an unknown host key to the known_hosts file',
+    OUTPUT_HELP,
+  ].join('\n'),
+  options: {
+    ...FILE_OPTION,
+    ...ENGINE_OPTIONS,
+    identity: { type: 'string', short: 'i' },
+    'known-hosts': { type: 'string' },
+    sudo: { type: 'boolean' },
+  },
   async run(ctx) {
     const name = ctx.positionals[0];
-    if (!name) throw new UsageError('discover needs the name of an Origin');
-    if (fileArgs(ctx).length === 0) throw new UsageError('discover needs -f FILE to know how to reach the origin');
-    const { spec } = await loadSpec(fileArgs(ctx));
-    const replica = spec.replicas.find((r) => r.origin.name === name);
-    if (!replica) throw new UsageError(`no replica of an origin named '${name}'${didYouMean(name, spec.replicas.map((r) => r.origin.name))}`);
+    if (!name) throw new UsageError('discover needs an Origin name or [USER@]ADDRESS[:PORT]');
+    const { endpoint, root, minFreePercent } = await resolveHost(ctx, name);
     const pool = createSessionPool();
     try {
-      const session = await endpointSession(pool, replica.origin.endpoint, ctx.values['trust-new-host-keys'] === true);
-      const facts = await discoverOrigin(session, replica.origin.root);
-      const attention = needsAttention(facts, replica.policy.snapshot.minFreePercent);
+      const session = await endpointSession(pool, endpoint, ctx.values['trust-new-host-keys'] === true);
+      const facts = await discoverOrigin(session, root);
+      const attention = needsAttention(facts, minFreePercent);
       if (ctx.output === 'json') writeJson(ctx, { origin: name, facts, attention });
       else ctx.stdout.write(renderFacts(name, facts, attention));
       return EXIT.ok;
@@ -34,6 +50,35 @@ export const discoverCommand: Command = {
     }
   },
 };
+
+/** An Origin of the files, or an ad hoc `[user@]address[:port]` reached with the command's options. */
+async function resolveHost(ctx: CommandContext, name: string): Promise<{ endpoint: Endpoint; root: string; minFreePercent: number }> {
+  if (fileArgs(ctx).length > 0) {
+    const { spec } = await loadSpec(fileArgs(ctx));
+    const replica = spec.replicas.find((r) => r.origin.name === name);
+    if (!replica) throw new UsageError(`no replica of an origin named '${name}'${didYouMean(name, spec.replicas.map((r) => r.origin.name))}`);
+    return { endpoint: replica.origin.endpoint, root: replica.origin.root, minFreePercent: replica.policy.snapshot.minFreePercent };
+  }
+  const m = /^(?:([a-z_][a-z0-9_.-]*)@)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(name);
+  if (!m) throw new UsageError(`'${name}' is neither [USER@]ADDRESS[:PORT] nor, without -f, an Origin name`);
+  const identity = ctx.values.identity;
+  const knownHosts = ctx.values['known-hosts'];
+  return {
+    endpoint: {
+      name,
+      address: m[2]!.replace(/^\[|\]$/g, ''),
+      port: Number(m[3] ?? 22),
+      user: m[1] ?? 'root',
+      sudo: ctx.values.sudo === true,
+      auth: typeof identity === 'string' ? { kind: 'keyFile', path: path.resolve(identity) } : { kind: 'default' },
+      knownHostsFile: typeof knownHosts === 'string' ? path.resolve(knownHosts) : path.join(os.homedir(), '.ssh/known_hosts'),
+      ciphers: DEFAULT_CIPHERS,
+      connectTimeoutMs: 15_000,
+    },
+    root: '/',
+    minFreePercent: MANUAL_POLICY.snapshot.minFreePercent,
+  };
+}
 
 export function needsAttention(facts: OriginFacts, minFreePercent: number): string[] {
   const notes: string[] = [];
