@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Replica, Spec } from '../config/spec.js';
+import type { Observed } from '../observe/observe.js';
 import type { Plan } from '../plan/plan.js';
 import { openPushChannel } from '../sync/channel.js';
 import type { SessionPool, SshSession } from '../transport/index.js';
@@ -11,6 +12,8 @@ import { endpointSession } from './sessions.js';
 import { openReverseTunnel } from '../transport/tunnel.js';
 
 export interface ApplyOptions {
+  /** This run's observation: apply reuses the origins' facts instead of reading them again. */
+  readonly observed?: Observed;
   readonly parallelism: number;
   readonly trustNewHostKeys: boolean;
   readonly emit: EventSink;
@@ -40,7 +43,9 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
     try {
       const origin = await endpointSession(pool, replica.origin.endpoint, opts.trustNewHostKeys);
       const target = await endpointSession(pool, replica.target.endpoint, opts.trustNewHostKeys);
-      const point = await replicate(replica, { origin, target, runId, holder, emit: opts.emit, openChannel: channelOpener(replica, runId) });
+      const seen = opts.observed?.replicas.get(replica.name)?.origin;
+      const facts = seen && 'facts' in seen ? { facts: seen.facts } : {};
+      const point = await replicate(replica, { origin, target, runId, holder, emit: opts.emit, openChannel: channelOpener(replica, runId), ...facts });
       synced.push(replica.name);
       opts.emit({
         type: 'replica.done',

@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import type { Replica } from '../config/spec.js';
 import { RmmError } from '../errors.js';
 import { discoverOrigin } from '../observe/origin.js';
+import type { OriginFacts } from '../observe/facts.js';
 import { ensureRsync } from '../observe/packages.js';
 import { readRecord, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
 import { selectFilesystems } from '../snapshot/select.js';
@@ -25,6 +26,8 @@ export interface ReplicateContext {
   /** Opens the path rsync takes from origin to target: direct, or through rmm for relay. */
   readonly openChannel: (origin: SshSession, target: SshSession) => Promise<PushChannel>;
   readonly now?: () => Date;
+  /** The origin's facts from this run's observation, so apply does not read them twice. */
+  readonly facts?: OriginFacts;
 }
 
 const PARTIAL = '.partial';
@@ -55,8 +58,11 @@ export async function replicate(replica: Replica, ctx: ReplicateContext): Promis
   step('lock', `${target.info.host}:${layout.lock}`);
   const lock = await lockReplica(target, layout.lock, replica.name, ctx.holder);
   try {
-    step('discover', replica.origin.endpoint.address);
-    const facts = await discoverOrigin(origin, replica.origin.root);
+    let facts = ctx.facts;
+    if (!facts) {
+      step('discover', replica.origin.endpoint.address);
+      facts = await discoverOrigin(origin, replica.origin.root);
+    }
     const selection = selectFilesystems(facts, replica.origin.root, replica.exclude, replica.policy.snapshot, replica.origin.name);
     for (const [role, session] of [['origin', origin], ['target', target]] as const) {
       if ((await ensureRsync(session, replica.policy.autoInstallPackages)) === 'installed') step('install', `rsync on the ${role} ${session.info.host}`);

@@ -55,11 +55,15 @@ export function selectFilesystems(
  * The room a snapshot grows into: free space in the filesystem for btrfs, free extents of the
  * volume group (against the LV's size) for LVM. fsfreeze and none need none.
  */
-function snapshotSpace(provider: ConcreteProvider, fs: Filesystem, facts: OriginFacts): { availableBytes: number; sizeBytes: number } | undefined {
+function snapshotSpace(
+  provider: ConcreteProvider,
+  fs: Filesystem,
+  facts: OriginFacts,
+): { availableBytes: number; sizeBytes: number; volumeGroup?: string } | undefined {
   if (provider === 'btrfs') return { availableBytes: fs.availableBytes, sizeBytes: fs.sizeBytes };
   if (provider === 'lvm') {
     const lv = facts.logicalVolumes.find((l) => `${l.vg}/${l.lv}` === fs.lvmName);
-    return lv ? { availableBytes: lv.vgFreeBytes, sizeBytes: lv.sizeBytes } : undefined;
+    return lv ? { availableBytes: lv.vgFreeBytes, sizeBytes: lv.sizeBytes, volumeGroup: lv.vg } : undefined;
   }
   return undefined;
 }

@@ -53,6 +53,12 @@ async function ssh(guest: Guest, command: string, user = 'root'): Promise<string
   return stdout.trim();
 }
 
+/** Whether pid runs (an exited process stays a zombie until pid 1 reaps it, which may take a while). */
+async function running(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
 /** PIDs of qemu processes whose command line names a file in dir. */
 async function qemuUsing(dir: string): Promise<number[]> {
   const pids: number[] = [];
@@ -85,6 +91,7 @@ describe.skipIf(reason !== null)(title, () => {
       users: ['root', 'rmm'],
       lvm: { vg: 'vg0', lv: 'lv_data', mountPoint: '/srv/lvdata' },
     });
+    expect(await running(guest.pid)).toBe(true);
     expect(await qemuUsing(guest.stateDir)).toEqual([guest.pid]);
     const knownHosts = await readFile(guest.knownHosts, 'utf8');
     for (const type of ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ssh-rsa']) {
@@ -122,7 +129,7 @@ describe.skipIf(reason !== null)(title, () => {
   it('down leaves no qemu process and no state behind', async () => {
     await guestDown();
     expect(await qemuUsing(guest.stateDir)).toEqual([]);
-    expect(existsSync(`/proc/${guest.pid}`)).toBe(false);
+    expect(await running(guest.pid)).toBe(false);
     expect(existsSync(guest.stateDir)).toBe(false);
     expect(existsSync(guest.image)).toBe(true); // the cache stays
     await expect(readGuest()).rejects.toMatchObject({ code: 'GUEST_NOT_UP' });

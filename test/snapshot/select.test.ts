@@ -67,3 +67,14 @@ describe('selectFilesystems', () => {
     ]);
   });
 });
+
+describe('LVM snapshot space', () => {
+  it('compares the volume group free space with minFreePercent of the logical volume', () => {
+    const fs = filesystem('/srv/db', 'xfs', { source: '/dev/mapper/vg0-db', lvmName: 'vg0/db' });
+    const facts = { ...originFacts([filesystem('/', 'btrfs'), fs]), logicalVolumes: [{ vg: 'vg0', lv: 'db', path: '/dev/vg0/db', sizeBytes: 1000, vgFreeBytes: 100 }] };
+    expect(() => selectFilesystems(facts, '/', none, auto, 'db-01')).toThrow(
+      "db-01: volume group vg0 of /srv/db has 100 bytes free, 10.0% of the volume's 1000 bytes; a snapshot needs at least 15%",
+    );
+    expect(selectFilesystems(facts, '/', none, { provider: 'auto', minFreePercent: 10 }, 'db-01').units.map((u) => u.provider)).toEqual(['btrfs', 'lvm']);
+  });
+});

@@ -41,7 +41,7 @@ export const applyCommand: Command = {
           return EXIT.error;
         }
       }
-      const result = await applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: renderer(ctx) });
+      const result = await applyPlan(run.spec, plan, run.pool, { observed: run.observed, parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: renderer(ctx) });
       if (ctx.output === 'text') ctx.stdout.write(`\nApply: ${result.synced.length} synced, ${result.failed.length} failed.\n`);
       return result.failed.length > 0 || blocked.length > 0 ? EXIT.error : EXIT.ok;
     } finally {
