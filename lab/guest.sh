@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # rmm test guest: a Debian virtual machine under qemu (software emulation is enough) for what the
-# namespace lab cannot do, LVM first of all (device-mapper does not work in the lab's containers).
+# namespace lab cannot do, LVM first of all (device-mapper may not work on the machine itself).
 # Its root is ext4 on /dev/vda; /dev/vdb is an LVM physical volume with volume group vg0, a 1 GiB
 # xfs logical volume lv_data mounted at /srv/lvdata and about as much free space for snapshots.
 #
@@ -17,10 +17,11 @@
 # off. The result is cached read-only in $RMM_LAB_CACHE/guest-<recipe hash>/; every `up` boots
 # qcow2 overlays on top of it, so a run never changes the cache.
 #
-# Environment: RMM_LAB_DIR (state, default /run/rmm-lab; the guest's is in its guest/ folder),
-# RMM_LAB_CACHE (default /var/cache/rmm-lab), RMM_GUEST_PORT (ssh port on 127.0.0.1, default
-# 2222), RMM_GUEST_DISKS (overlays, default $RMM_LAB_DIR/guest, or /var/tmp/rmm-lab-guest when
-# $RMM_LAB_DIR is on tmpfs), RMM_GUEST_ACCEL (qemu accelerators, default tcg; e.g. kvm:tcg),
+# Environment: RMM_GUEST_DIR (state, default $RMM_LAB_DIR-guest, i.e. /run/rmm-lab-guest: beside the
+# namespace lab's state, not in it, as `lab.sh up` and `down` remove all of that), RMM_LAB_CACHE
+# (default /var/cache/rmm-lab), RMM_GUEST_PORT (ssh port on 127.0.0.1, default 2222),
+# RMM_GUEST_DISKS (overlays, default $RMM_GUEST_DIR, or /var/tmp/rmm-lab-guest_<state path> when
+# that is on tmpfs), RMM_GUEST_ACCEL (qemu accelerators, default tcg; e.g. kvm:tcg),
 # RMM_GUEST_BOOT_TIMEOUT (seconds to wait for ssh, default 180), RMM_LAB_MIRROR (default: from
 # apt's sources).
 #
@@ -50,9 +51,10 @@ export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 STATE="${RMM_LAB_DIR:-/run/rmm-lab}"
 STATE="${STATE%/}"
+GDIR="${RMM_GUEST_DIR:-$STATE-guest}"
+GDIR="${GDIR%/}"
 CACHE="${RMM_LAB_CACHE:-/var/cache/rmm-lab}"
 CACHE="${CACHE%/}"
-GDIR="$STATE/guest"
 PORT="${RMM_GUEST_PORT:-2222}"
 ACCEL="${RMM_GUEST_ACCEL:-tcg}"
 BOOT_TIMEOUT="${RMM_GUEST_BOOT_TIMEOUT:-180}"
@@ -64,9 +66,11 @@ log() { printf '[guest] %s\n' "$*" >&2; }
 die() { printf 'guest.sh: error: %s\n' "$*" >&2; exit 1; }
 
 check_paths() {
-  [[ "$STATE" == /?* ]] || die "RMM_LAB_DIR must be an absolute path other than /: '$STATE'"
+  [[ "$GDIR" == /?* ]] || die "RMM_GUEST_DIR (or RMM_LAB_DIR) must be an absolute path other than /: '$GDIR'"
   [[ "$CACHE" == /?* ]] || die "RMM_LAB_CACHE must be an absolute path other than /: '$CACHE'"
-  [[ "$PORT" =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "RMM_GUEST_PORT must be a TCP port: '$PORT'"
+  if ! [[ "$PORT" =~ ^[0-9]{1,5}$ ]] || ((PORT < 1 || PORT > 65535)); then
+    die "RMM_GUEST_PORT must be a TCP port: '$PORT'"
+  fi
   [[ "$BOOT_TIMEOUT" =~ ^[0-9]+$ ]] || die "RMM_GUEST_BOOT_TIMEOUT must be a number of seconds: '$BOOT_TIMEOUT'"
 }
 
@@ -78,20 +82,20 @@ disks_dir() {
     printf '%s\n' "${RMM_GUEST_DISKS%/}"
     return
   fi
-  local probe="$STATE"
+  local probe="$GDIR"
   while [[ ! -e "$probe" ]]; do probe="$(dirname "$probe")"; done
   case "$(stat -f -c %T "$probe")" in
-    tmpfs | ramfs) printf '/var/tmp/rmm-lab-guest\n' ;;
+    tmpfs | ramfs) printf '/var/tmp/rmm-lab-guest%s\n' "${GDIR//\//_}" ;;
     *) printf '%s\n' "$GDIR" ;;
   esac
 }
 
-# Serialise up/down of this guest. Beside the state directory (not in it: lab.sh down removes
-# that whole directory), and not lab.sh's own lock: the namespace lab and the guest are independent.
+# Serialise up/down of this guest (not with lab.sh's lock: the namespace lab and the guest are
+# independent).
 lock_guest() {
-  mkdir -p "$(dirname "$STATE")"
-  exec 9>"$STATE.guest.lock"
-  flock -w 1800 9 || die "another guest.sh holds $STATE.guest.lock"
+  mkdir -p "$(dirname "$GDIR")"
+  exec 9>"$GDIR.lock"
+  flock -w 1800 9 || die "another guest.sh holds $GDIR.lock"
 }
 
 # ---------------------------------------------------------------------------------------- deps
@@ -182,6 +186,7 @@ guest_prepare_script() {
 #!/bin/sh
 set -eux
 disk=/dev/vdb
+udevadm settle
 pvcreate -y "$disk"
 vgcreate -y @VG@ "$disk"
 lvcreate -y -W y -Z y -L @LV_SIZE@ -n @LV@ @VG@
@@ -217,24 +222,21 @@ RemainAfterExit=yes
 WantedBy=multi-user.target
 RequiredBy=ssh.service
 EOF
+  # Not enabled: the build's boot asks for it with systemd.wants= on the kernel command line.
   cat >"$root/etc/systemd/system/rmm-guest-prepare.service" <<'EOF'
 [Unit]
 Description=rmm test guest: create the LVM layout on /dev/vdb, then power off
 ConditionKernelCommandLine=rmm.prepare
 ConditionPathExists=!/etc/rmm-guest-prepared
-After=local-fs.target systemd-udev-settle.service
-Wants=systemd-udev-settle.service
+After=local-fs.target systemd-udev-trigger.service
+SuccessAction=poweroff
+FailureAction=poweroff
 
 [Service]
 Type=oneshot
 ExecStart=/usr/local/sbin/rmm-guest-prepare
 StandardOutput=journal+console
 StandardError=journal+console
-SuccessAction=poweroff
-FailureAction=poweroff
-
-[Install]
-WantedBy=multi-user.target
 EOF
 }
 
@@ -299,10 +301,12 @@ EOF
     >"$root/usr/local/sbin/rmm-guest-prepare"
   chmod 0755 "$root/usr/local/sbin/rmm-guest-keys" "$root/usr/local/sbin/rmm-guest-prepare"
   write_unit_files "$root"
-  chroot "$root" systemctl enable rmm-guest-keys.service rmm-guest-prepare.service
+  chroot "$root" systemctl enable rmm-guest-keys.service
   # Nothing periodic or interactive on a short-lived test machine.
+  # ifupdown-pre waits for udev to settle, for interfaces that appear late or are renamed; here
+  # eth0 exists before systemd starts (virtio_net is in the initramfs, net.ifnames=0).
   for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
-    fstrim.timer systemd-firstboot.service; do
+    fstrim.timer systemd-firstboot.service ifupdown-pre.service; do
     ln -sf /dev/null "$root/etc/systemd/system/$unit"
   done
   mkdir -p "$root/etc/systemd/journald.conf.d"
@@ -348,14 +352,17 @@ build_disks() { # BUILD_DIR ROOT_UUID
   timeout "$BUILD_BOOT_TIMEOUT" qemu-system-x86_64 "${accel[@]}" "${QEMU_COMMON[@]}" \
     -name rmm-guest-build,process=rmm-guest-build \
     -kernel "$build/vmlinuz" -initrd "$build/initrd.img" \
-    -append "$(kernel_cmdline "$uuid") rmm.prepare" \
+    -append "$(kernel_cmdline "$uuid") rmm.prepare systemd.wants=rmm-guest-prepare.service" \
     -drive "file=$build/root.raw,format=raw,if=virtio,cache=writeback" \
     -drive "file=$build/lvm.raw,format=raw,if=virtio,cache=writeback" \
-    -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0 \
-    -serial "file:$build/prepare.log" ||
+    -netdev user,id=n0,restrict=on,ipv6=off -device virtio-net-pci,netdev=n0 \
+    -serial "file:$build/prepare.log" 8>&- 9>&- ||
     { tail -n 40 "$build/prepare.log" >&2; die "the preparing boot failed or timed out"; }
   debugfs -R 'stat /etc/rmm-guest-prepared' "$build/root.raw" 2>/dev/null | grep -q '^Inode:' ||
     { tail -n 40 "$build/prepare.log" >&2; die "the preparing boot did not finish (see $build/prepare.log)"; }
+  # A clean power off leaves the root filesystem marked clean (xfs on the LV is unmounted before).
+  dumpe2fs -h "$build/root.raw" 2>/dev/null | grep -q '^Filesystem state: *clean$' ||
+    { tail -n 40 "$build/prepare.log" >&2; die "the preparing boot did not power off cleanly (see $build/prepare.log)"; }
   qemu-img convert -O qcow2 "$build/root.raw" "$build/root.qcow2"
   qemu-img convert -O qcow2 "$build/lvm.raw" "$build/lvm.qcow2"
   rm -f "$build/root.raw" "$build/lvm.raw"
@@ -448,7 +455,7 @@ cmd_image() {
 # ------------------------------------------------------------------------------------ machines
 
 kernel_cmdline() { # ROOT_UUID
-  printf 'root=UUID=%s rw console=ttyS0,115200 net.ifnames=0 panic=-1 quiet loglevel=4 systemd.show_status=error' "$1"
+  printf 'root=UUID=%s rw console=ttyS0,115200 net.ifnames=0 panic=-1 quiet' "$1"
 }
 
 # qemu options of every boot (build and up). Part of the recipe except the accelerator.
@@ -464,34 +471,49 @@ accel_args() {
   printf '%s\n' "${out[@]}"
 }
 
+# PID's arguments, space-separated (builtins only: this runs for every process, many times).
+proc_cmdline() { # PID
+  local args
+  mapfile -d '' -t args 2>/dev/null <"/proc/$1/cmdline" || return 1
+  printf '%s\n' "${args[*]}"
+}
+
 # PIDs of qemu processes whose command line contains TEXT (a path of ours).
 qemu_pids_naming() { # TEXT
-  local p cmd
+  local p args cmd
   for p in /proc/[0-9]*; do
-    cmd="$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" || continue
+    mapfile -d '' -t args 2>/dev/null <"$p/cmdline" || continue
+    cmd="${args[*]}"
     [[ "$cmd" == *qemu-system* && "$cmd" == *"$1"* ]] && printf '%s\n' "${p#/proc/}"
   done
   return 0
 }
 
+# Whether PID still runs: a process that exited is a zombie until its parent (often pid 1, which
+# may reap lazily) waits for it, but by then it has closed its files and sockets.
+pid_running() { # PID
+  local stat
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  stat="${stat##*) }"
+  [[ "${stat%% *}" != Z ]]
+}
+
+# Stop the qemu processes naming TEXT: SIGTERM, then SIGKILL after 5 s; wait until they are gone.
 kill_qemu_naming() { # TEXT
-  local pids
+  local pids pid left round
   pids="$(qemu_pids_naming "$1")"
   [[ -n "$pids" ]] || return 0
   # shellcheck disable=SC2086 # a list of pids
   kill -TERM $pids 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    pids="$(qemu_pids_naming "$1")"
-    [[ -z "$pids" ]] && return 0
+  for round in $(seq 1 100); do
+    left=""
+    for pid in $pids; do pid_running "$pid" && left+="$pid "; done
+    [[ -z "$left" ]] && return 0
+    # shellcheck disable=SC2086 # a list of pids
+    ((round == 50)) && kill -KILL $left 2>/dev/null
     sleep 0.1
   done
-  # shellcheck disable=SC2086 # a list of pids
-  kill -KILL $pids 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    [[ -z "$(qemu_pids_naming "$1")" ]] && return 0
-    sleep 0.1
-  done
-  die "qemu processes survive SIGKILL: $(qemu_pids_naming "$1" | tr '\n' ' ')"
+  die "qemu processes survive SIGKILL: $left"
 }
 
 # ---------------------------------------------------------------------------------------- down
@@ -499,15 +521,13 @@ kill_qemu_naming() { # TEXT
 guest_down() {
   local disks pid
   disks="$(disks_dir)"
-  if [[ -f "$GDIR/qemu.pid" ]]; then
-    pid="$(cat "$GDIR/qemu.pid" 2>/dev/null || true)"
-    if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'process=rmm-guest'; then
-      kill -TERM "$pid" 2>/dev/null || true
-    fi
-  fi
+  if pid="$(guest_pid)"; then kill -TERM "$pid" 2>/dev/null || true; fi
   kill_qemu_naming "$disks/root.qcow2"
-  rm -rf --one-file-system "$GDIR"
-  [[ "$disks" == "$GDIR" ]] || rm -rf --one-file-system "$disks"
+  # Only the files guest.sh makes: RMM_GUEST_DIR may be a directory someone else also uses.
+  rm -f "$GDIR"/{guest.json,guest.json.tmp,id_ed25519,id_ed25519.pub,known_hosts,qemu.pid,serial.log} \
+    "$disks"/{root,lvm}.qcow2
+  rmdir "$disks" 2>/dev/null || true
+  rmdir "$GDIR" 2>/dev/null || true
 }
 
 cmd_down() {
@@ -555,16 +575,23 @@ ssh_opts() {
 # The guest's sshd, reached through the forwarded port, sends its banner (qemu itself accepts the
 # connection at once, guest up or not), then the client key logs in with the host key checked.
 guest_answers() {
-  local opts
+  local opts out
   # shellcheck disable=SC2016 # expanded by the inner bash
-  timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && IFS= read -r -t 4 line <&3 && [[ "$line" == SSH-* ]]' \
-    bash "$PORT" 2>/dev/null || return 1
+  if ! timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && IFS= read -r -t 4 line <&3 && [[ "$line" == SSH-* ]]' \
+    bash "$PORT" 2>/dev/null; then
+    PROBE="no ssh banner from 127.0.0.1:$PORT yet"
+    return 1
+  fi
   mapfile -t opts < <(ssh_opts)
-  timeout 30 ssh "${opts[@]}" -l root 127.0.0.1 true </dev/null 2>/dev/null
+  if ! out="$(timeout 30 ssh "${opts[@]}" -l root 127.0.0.1 true 2>&1 </dev/null)"; then
+    PROBE="sshd answers, but ssh root@127.0.0.1 -p $PORT fails: ${out:-no answer in 30 s}"
+    return 1
+  fi
 }
 
 wait_for_guest() { # PID STARTED
   local pid="$1" started="$2" next=10 elapsed
+  PROBE="no probe yet"
   while :; do
     elapsed=$((SECONDS - started))
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -576,10 +603,10 @@ wait_for_guest() { # PID STARTED
     if ((elapsed >= BOOT_TIMEOUT)); then
       tail -n 40 "$GDIR/serial.log" >&2 || true
       kill -KILL "$pid" 2>/dev/null || true
-      die "the guest's sshd does not answer on 127.0.0.1:$PORT after ${elapsed}s (serial log above, $GDIR/serial.log)"
+      die "the guest's sshd does not answer on 127.0.0.1:$PORT after ${elapsed}s ($PROBE; serial log above, $GDIR/serial.log)"
     fi
     if ((elapsed >= next)); then
-      log "up: waiting for ssh (${elapsed}s, $(grep -c '' "$GDIR/serial.log" 2>/dev/null || echo 0) lines of serial log)"
+      log "up: waiting for ssh (${elapsed}s: $PROBE)"
       next=$((next + 10))
     fi
     sleep 1
@@ -599,7 +626,7 @@ start_guest() { # DISKS
     -append "$(kernel_cmdline "$(cat "$IMAGE/root_uuid")") rmm.authorized_key=$key" \
     -drive "file=$disks/root.qcow2,format=qcow2,if=virtio,cache=unsafe,discard=unmap" \
     -drive "file=$disks/lvm.qcow2,format=qcow2,if=virtio,cache=unsafe,discard=unmap" \
-    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" -device virtio-net-pci,netdev=n0 \
+    -netdev "user,id=n0,restrict=on,ipv6=off,hostfwd=tcp:127.0.0.1:$PORT-:22" -device virtio-net-pci,netdev=n0 \
     -serial "file:$GDIR/serial.log" -monitor none \
     -daemonize -pidfile "$GDIR/qemu.pid" 9>&- 8>&- ||
     die "qemu did not start (is 127.0.0.1:$PORT free? set RMM_GUEST_PORT)"
@@ -630,11 +657,13 @@ cmd_up() {
 
 # -------------------------------------------------------------------------------- status, ssh
 
+# The pid in the pidfile when it is a qemu running on this guest's overlay.
 guest_pid() {
-  local pid
-  [[ -f "$GDIR/qemu.pid" ]] || return 1
+  local pid cmd
   pid="$(cat "$GDIR/qemu.pid" 2>/dev/null)" || return 1
-  [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'process=rmm-guest' || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  cmd="$(proc_cmdline "$pid")" || return 1
+  [[ "$cmd" == *qemu-system* && "$cmd" == *"$(disks_dir)/root.qcow2"* ]] || return 1
   printf '%s\n' "$pid"
 }
 

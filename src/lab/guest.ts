@@ -18,7 +18,7 @@ export interface GuestLvm {
   fstype: string;
 }
 
-/** guest.json, written by `guest.sh up` into `<state>/guest/`. */
+/** guest.json, written by `guest.sh up` into its state directory. */
 export interface Guest {
   version: 1;
   /** Where the guest's sshd is reached from this machine (qemu forwards the port; always 127.0.0.1). */
@@ -41,7 +41,10 @@ export interface Guest {
 }
 
 export interface GuestOptions {
-  /** Lab state directory (RMM_LAB_DIR); the guest's state is in its guest/ folder. Default /run/rmm-lab. */
+  /**
+   * The guest's state directory (RMM_GUEST_DIR); default `$RMM_LAB_DIR-guest`, i.e. /run/rmm-lab-guest.
+   * Beside the namespace lab's state directory, not in it: `lab.sh up` and `down` remove all of that.
+   */
   dir?: string;
   /** Image cache (RMM_LAB_CACHE); default /var/cache/rmm-lab. */
   cache?: string;
@@ -54,17 +57,18 @@ export interface GuestOptions {
 /** Absolute path of guest.sh (one level below the project root, like src/ and dist/). */
 export const guestScript: string = fileURLToPath(new URL('../../lab/guest.sh', import.meta.url));
 
-const DEFAULT_DIR = '/run/rmm-lab';
+const DEFAULT_LAB_DIR = '/run/rmm-lab';
 const SHORT_TIMEOUT_MS = 120_000;
 const UP_TIMEOUT_MS = 45 * 60_000;
 
 function guestDir(options: GuestOptions): string {
-  return join(options.dir ?? process.env['RMM_LAB_DIR'] ?? DEFAULT_DIR, 'guest');
+  const labDir = (process.env['RMM_LAB_DIR'] ?? DEFAULT_LAB_DIR).replace(/\/+$/, '');
+  return (options.dir ?? process.env['RMM_GUEST_DIR'] ?? `${labDir}-guest`).replace(/\/+$/, '');
 }
 
 function guestEnv(options: GuestOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  if (options.dir !== undefined) env['RMM_LAB_DIR'] = options.dir;
+  if (options.dir !== undefined) env['RMM_GUEST_DIR'] = options.dir;
   if (options.cache !== undefined) env['RMM_LAB_CACHE'] = options.cache;
   if (options.port !== undefined) env['RMM_GUEST_PORT'] = String(options.port);
   return env;
