@@ -412,12 +412,20 @@ function cronProblem(cron: string, timezone: string | undefined): string | undef
   return undefined;
 }
 
+const timezones = new Map<string, boolean>();
+
+/** Whether Intl knows the zone; cached, since constructing a DateTimeFormat is slow and estates repeat zones. */
 function validTimezone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
+  let valid = timezones.get(tz);
+  if (valid === undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      valid = true;
+    } catch {
+      valid = false;
+    }
+    timezones.set(tz, valid);
   }
+  return valid;
 }
 
