@@ -13,7 +13,9 @@
 #
 # Environment: RMM_LAB_DIR (state, default /run/rmm-lab), RMM_LAB_CACHE (image cache, default
 # /var/cache/rmm-lab), RMM_LAB_DISKS (loop backing files, default $RMM_LAB_DIR/disks, or
-# /var/tmp/rmm-lab when $RMM_LAB_DIR is on tmpfs), RMM_LAB_MIRROR (default: from apt's sources).
+# /var/tmp/rmm-lab when $RMM_LAB_DIR is on tmpfs), RMM_LAB_MIRROR (default: from apt's sources),
+# RMM_LAB_ORIGIN_VOLUMES / RMM_LAB_TARGET_VOLUMES (a host's volumes, "MOUNTPOINT:FSTYPE:SIZE ...",
+# root first; default "/:btrfs:3G /srv/data:xfs:512M /u02:xfs:300M" and "/:xfs:2G /srv/replicas:xfs:4G").
 set -euo pipefail
 
 # Debian packages this script needs on the machine running the lab (CI: `lab.sh deps`).
@@ -46,11 +48,16 @@ LAB_UID=1000
 
 HOSTS=(origin target)
 declare -A HOST_ADDRESS=([origin]="198.18.$LAB_ID.10" [target]="198.18.$LAB_ID.20")
-# Volumes per host, "MOUNTPOINT:FSTYPE:SIZE", the root filesystem first.
+# Volumes per host, "MOUNTPOINT:FSTYPE:SIZE", the root filesystem first. RMM_LAB_ORIGIN_VOLUMES and
+# RMM_LAB_TARGET_VOLUMES replace a host's list (bigger labs for benchmarks; loop files are sparse).
 declare -A HOST_VOLUMES=(
-  [origin]="/:btrfs:3G /srv/data:xfs:512M /u02:xfs:300M"
-  [target]="/:xfs:2G /srv/replicas:xfs:4G"
+  [origin]="${RMM_LAB_ORIGIN_VOLUMES:-/:btrfs:3G /srv/data:xfs:512M /u02:xfs:300M}"
+  [target]="${RMM_LAB_TARGET_VOLUMES:-/:xfs:2G /srv/replicas:xfs:4G}"
 )
+for _h in "${!HOST_VOLUMES[@]}"; do
+  [[ "${HOST_VOLUMES[$_h]}" =~ ^/:(btrfs|xfs):[0-9]+[KMGT]?( +/[^ :]+:(btrfs|xfs):[0-9]+[KMGT]?)*$ ]] ||
+    { echo "lab.sh: error: volumes of $_h must be '/:FSTYPE:SIZE [MOUNTPOINT:FSTYPE:SIZE ...]', not '${HOST_VOLUMES[$_h]}'" >&2; exit 2; }
+done
 
 log() { printf '[lab] %s\n' "$*" >&2; }
 die() { printf 'lab.sh: error: %s\n' "$*" >&2; exit 1; }

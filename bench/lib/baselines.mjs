@@ -1,0 +1,63 @@
+// The baselines, run inside the lab origin as root and pushing to the lab target's root over
+// OpenSSH with aes128-gcm (rmm's first cipher): rsync -aHAXS --numeric-ids, and tar | ssh | tar.
+import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
+import { measure } from './measure.mjs';
+
+const KEY = '/root/.ssh/bench_key';
+const KNOWN_HOSTS = '/root/.ssh/bench_known_hosts';
+
+/** Gives the origin's root the lab's client key (authorized for root on the target) and known_hosts. */
+export function prepareBaselines(lab) {
+  const info = lab.info;
+  mkdirSync(lab.hostPath('origin', '/root/.ssh'), { recursive: true, mode: 0o700 });
+  copyFileSync(info.clientKey, lab.hostPath('origin', KEY));
+  chmodSync(lab.hostPath('origin', KEY), 0o600);
+  copyFileSync(info.knownHosts, lab.hostPath('origin', KNOWN_HOSTS));
+}
+
+export function sshArgv() {
+  return ['ssh', '-i', KEY, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${KNOWN_HOSTS}`, '-c', 'aes128-gcm@openssh.com'];
+}
+
+export const RSYNC_OPTIONS = ['-aHAXS', '--numeric-ids'];
+
+/** rsync SOURCE/ root@target:DEST/ from the origin; `del` adds --delete (re-syncs). Returns the measurement and rsync's --stats. */
+export async function rsyncCopy(lab, { source, dest, excludes = [], del = false }) {
+  const argv = ['rsync', ...RSYNC_OPTIONS, '--stats', ...(del ? ['--delete'] : []), ...excludes.map((e) => `--exclude=${e}`), '-e', sshArgv().join(' '), `${source.replace(/\/$/, '')}/`, `root@${lab.address('target')}:${dest}/`];
+  const m = await measure(lab, lab.inCgroupArgv('origin', lab.execArgv('origin', argv)), { inOrigin: true });
+  return { ...m, stdout: undefined, stats: parseStats(m.stdout) };
+}
+
+/** tar -c SOURCE | ssh target tar -x -C DEST, with ACLs, xattrs and numeric owners like rsync -AX --numeric-ids. */
+export async function tarCopy(lab, { source, dest, excludes = [] }) {
+  const tarOpts = '--numeric-owner --acls --xattrs';
+  const ex = excludes.map((e) => ` --exclude=${q(`.${e}`)}`).join('');
+  const remote = `mkdir -p ${q(dest)} && tar -C ${q(dest)} ${tarOpts} -xpf -`;
+  const script = `set -o pipefail; tar -C ${q(source)}${ex} ${tarOpts} -cf - . | ${sshArgv().map(q).join(' ')} root@${lab.address('target')} ${q(remote)}`;
+  const m = await measure(lab, lab.inCgroupArgv('origin', lab.execArgv('origin', ['bash', '-c', script])), { inOrigin: true });
+  return { ...m, stdout: undefined };
+}
+
+/** A remote command over OpenSSH from the origin (for reference figures such as handshakes). */
+export function sshFromOrigin(lab, user, command) {
+  return [...sshArgv(), `${user}@${lab.address('target')}`, command];
+}
+
+function q(s) {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** rsync --stats: the numbers the comparison needs. */
+export function parseStats(text) {
+  const num = (label) => {
+    const m = new RegExp(`^${label}: ([\\d,.]+)`, 'm').exec(text);
+    return m ? Number(m[1].replace(/,/g, '')) : NaN;
+  };
+  return {
+    files: num('Number of files'),
+    filesTransferred: num('Number of regular files transferred'),
+    bytesTotal: num('Total file size'),
+    bytesSent: num('Total bytes sent'),
+    bytesReceived: num('Total bytes received'),
+  };
+}

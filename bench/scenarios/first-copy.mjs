@@ -1,0 +1,105 @@
+// 1. First copy of "many small files" and "few large files": rmm direct, rmm relay (lab cut), and
+// the baselines rsync -aHAXS --numeric-ids and tar | ssh | tar, each from the data set's own xfs
+// filesystem on the origin (/bench/small, /bench/large: the Origin's root, nothing excluded) to the
+// target's /srv/replicas. Caches are dropped and the target copy removed before every run.
+import { rsyncCopy, tarCopy } from '../lib/baselines.mjs';
+import { dropCaches } from '../lib/proc.mjs';
+import { writeEstate } from '../lib/estate.mjs';
+import { countTree, medianPhases, phaseLine, profiled, removeOnTarget, rounds, runDetail, summary } from './common.mjs';
+
+export const name = 'first-copy';
+const BASE_DEST = '/srv/replicas/bench-baseline';
+
+export async function run(ctx) {
+  const { params } = ctx;
+  for (const set of ['small', 'large']) {
+    const expected = set === 'small' ? { files: params.small.files, bytes: params.small.bytes } : { files: params.large.files, bytes: params.large.files * params.large.bytes };
+    ctx.log(`first copy, ${set === 'small' ? 'many small files' : 'few large files'}: ${expected.files} files, ${(expected.bytes / 2 ** 20).toFixed(0)} MiB`);
+    await copySet(ctx, set, expected);
+  }
+}
+
+async function copySet(ctx, set, expected) {
+  const { lab, rmm, results } = ctx;
+  const SOURCE = `/bench/${set}`;
+  const estate = (transfer, streams) =>
+    writeEstate(ctx.estates, lab, { replica: `fc-${set}-${transfer}${streams ? `-s${streams}` : ''}`, root: SOURCE, transfer, ...(streams ? { parallelStreams: streams } : {}) });
+  const rmmSubject = (id, transfer, streams) => {
+    const file = estate(transfer, streams);
+    const replica = `/srv/replicas/fc-${set}-${transfer}${streams ? `-s${streams}` : ''}`;
+    return {
+      id,
+      dest: `${replica}/current`,
+      clean: () => removeOnTarget(lab, replica),
+      run: async (_r, profileDir) => {
+        if (transfer === 'relay') await lab.cut();
+        try {
+          const m = await rmm.apply(file, { profileDir });
+          return { ...m, stats: rmm.record(replica).points.at(-1).stats };
+        } finally {
+          if (transfer === 'relay') await lab.join();
+        }
+      },
+    };
+  };
+  const subjects = [
+    { id: 'rsync', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => rsyncCopy(lab, { source: SOURCE, dest: BASE_DEST }) },
+    { id: 'tar', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => tarCopy(lab, { source: SOURCE, dest: BASE_DEST }) },
+    rmmSubject('rmm-direct', 'direct'),
+    rmmSubject('rmm-relay', 'relay'),
+    ...(ctx.opts.streams > 1 ? [rmmSubject(`rmm-direct-${ctx.opts.streams}-streams`, 'direct', ctx.opts.streams)] : []),
+  ];
+  const verified = new Set();
+  const wrapped = subjects.map((s) => ({
+    ...s,
+    run: async (r) => {
+      const m = await s.run(r);
+      if (!verified.has(s.id)) {
+        // Each subject's first copy is checked: every file, every byte.
+        const got = countTree(lab, s.dest);
+        if (got.files !== expected.files || got.bytes !== expected.bytes) throw new Error(`${s.id}: the target holds ${got.files} files, ${got.bytes} bytes; expected ${expected.files}, ${expected.bytes}`);
+        verified.add(s.id);
+        m.note = `checked: ${got.files} files, ${got.bytes} bytes`;
+      }
+      s.clean();
+      return m;
+    },
+  }));
+  const ms = await rounds(ctx.runs, wrapped, {
+    log: ctx.log,
+    before: async (s) => {
+      s.clean();
+      await dropCaches();
+    },
+  });
+
+  const id = (s) => `first-copy/${set}/${s}`;
+  const labels = { rsync: 'rsync -aHAXS --numeric-ids over ssh (baseline)', tar: 'tar | ssh | tar (baseline)', 'rmm-direct': 'rmm apply, direct', 'rmm-relay': 'rmm apply, relay (hosts cut)' };
+  for (const s of subjects) {
+    const list = ms[s.id];
+    const phases = list[0].phases ? medianPhases(list) : undefined;
+    results.add(id(s.id), {
+      label: labels[s.id] ?? `rmm apply, direct, policy parallelStreams ${ctx.opts.streams}`,
+      values: list.map((m) => m.wall),
+      runs: list.map(runDetail),
+      extra: { summary: `${summary(list)}${phases ? `; phases: ${phaseLine(phases)}` : ''}`, ...(phases ? { medianPhases: phases } : {}) },
+    });
+  }
+  const rsync = results.median(id('rsync'));
+  const tar = results.median(id('tar'));
+  const direct = results.median(id('rmm-direct'));
+  const relay = results.median(id('rmm-relay'));
+  const what = set === 'small' ? 'many small files' : 'few large files';
+  results.check(`first copy, ${what}: rmm direct >= 1.0x the faster of rsync and tar (speed)`, { value: Math.min(rsync, tar) / direct, op: '>=', limit: 1.0, basis: `${Math.min(rsync, tar).toFixed(2)} s / ${direct.toFixed(2)} s` });
+  if (set === 'small') results.check(`first copy, ${what}: rmm direct >= 1.5x one rsync (speed)`, { value: rsync / direct, op: '>=', limit: 1.5, basis: `${rsync.toFixed(2)} s / ${direct.toFixed(2)} s` });
+  results.check(`first copy, ${what}: relay >= 0.9x rmm direct (speed)`, { value: direct / relay, op: '>=', limit: 0.9, basis: `${direct.toFixed(2)} s / ${relay.toFixed(2)} s` });
+
+  if (ctx.opts.profile) {
+    for (const s of [...subjects.filter((x) => x.id.startsWith('rmm')), subjects[0]]) {
+      s.clean();
+      await dropCaches();
+      await profiled(ctx, id(s.id), (dir) => s.run(0, s.id.startsWith('rmm') ? dir : undefined));
+      s.clean();
+    }
+  }
+}
