@@ -125,37 +125,9 @@ ensure_tools() {
 
 # --------------------------------------------------------------------------------------- image
 
-# The Debian mirror apt on this machine uses for $IMAGE_SUITE (deb822 sources first); as lab.sh.
-debian_mirror() {
-  if [[ -n "${RMM_LAB_MIRROR:-}" ]]; then
-    printf '%s\n' "$RMM_LAB_MIRROR"
-    return
-  fi
-  local f url
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f "$f" ]] || continue
-    url="$(awk -v suite="$IMAGE_SUITE" '
-      function flush() {
-        if (index(" " types " ", " deb ") && index(" " suites " ", " " suite " ") && uris != "") {
-          split(uris, u, " "); print u[1]; found = 1; exit
-        }
-        types = suites = uris = ""
-      }
-      /^[[:space:]]*$/ { flush(); next }
-      /^[[:space:]]*#/ { next }
-      tolower($1) == "types:"  { $1 = ""; types = $0 }
-      tolower($1) == "suites:" { $1 = ""; suites = $0 }
-      tolower($1) == "uris:"   { $1 = ""; uris = $0 }
-      END { if (!found) flush() }' "$f")"
-    [[ -n "$url" ]] && { printf '%s\n' "$url"; return; }
-  done
-  if [[ -f /etc/apt/sources.list ]]; then
-    url="$(sed -E 's/\[[^]]*\]//' /etc/apt/sources.list |
-      awk -v suite="$IMAGE_SUITE" '$1 == "deb" && $3 == suite { print $2; exit }')"
-    [[ -n "$url" ]] && { printf '%s\n' "$url"; return; }
-  fi
-  die "no Debian mirror for $IMAGE_SUITE in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list (set RMM_LAB_MIRROR)"
-}
+# debian_mirror: in lib.sh.
+# shellcheck source=lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # Runs inside the guest at boot (rmm-guest-keys.service, before sshd): installs the client key
 # that `up` passes on the kernel command line as rmm.authorized_key=<base64 of an ed25519 key>.

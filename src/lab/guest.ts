@@ -2,12 +2,11 @@
  * The test guest from TypeScript: a thin, typed wrapper around `lab/guest.sh` (a Debian virtual
  * machine under qemu with an LVM volume group, for what the namespace lab cannot do). Needs root.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { LabError } from './lab.js';
+import { LabError, runLabScript } from './lab.js';
 
 /** The guest's LVM layout: a volume group with one mounted logical volume and free extents for snapshots. */
 export interface GuestLvm {
@@ -75,29 +74,7 @@ function guestEnv(options: GuestOptions): NodeJS.ProcessEnv {
 }
 
 function runScript(args: string[], options: GuestOptions, timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      guestScript,
-      args,
-      { env: guestEnv(options), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs },
-      (error, stdout, stderr) => {
-        if (!error) {
-          resolve({ stdout, stderr });
-          return;
-        }
-        const exitCode = typeof error.code === 'number' ? error.code : null;
-        const how = error.killed
-          ? `was killed after ${timeoutMs} ms`
-          : exitCode !== null
-            ? `exited with ${exitCode}`
-            : `failed (${error.signal ?? error.code ?? error.message})`;
-        const detail = stderr.trim() === '' ? '' : `:\n${stderr.trim()}`;
-        reject(
-          new LabError('GUEST_FAILED', `guest.sh ${args.join(' ')} ${how}${detail}`, { exitCode, stdout, stderr }, { cause: error }),
-        );
-      },
-    );
-  });
+  return runLabScript(guestScript, args, guestEnv(options), timeoutMs, 'GUEST_FAILED');
 }
 
 /** Stop a guest left running, build or reuse the image, boot the guest and wait for ssh; returns guest.json. */

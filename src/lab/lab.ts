@@ -96,28 +96,27 @@ function labEnv(options: LabOptions): NodeJS.ProcessEnv {
 }
 
 function runScript(args: string[], options: LabOptions, timeoutMs: number): Promise<LabExecResult> {
+  return runLabScript(labScript, args, labEnv(options), timeoutMs, 'LAB_FAILED');
+}
+
+/** Runs one of the lab's scripts (lab.sh, guest.sh); a failure says which subcommand and how, with its stderr. */
+export function runLabScript(script: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, code: string): Promise<LabExecResult> {
   return new Promise((resolve, reject) => {
-    execFile(
-      labScript,
-      args,
-      { env: labEnv(options), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs },
-      (error, stdout, stderr) => {
-        if (!error) {
-          resolve({ stdout, stderr });
-          return;
-        }
-        const exitCode = typeof error.code === 'number' ? error.code : null;
-        const how = error.killed
-          ? `was killed after ${timeoutMs} ms`
-          : exitCode !== null
-            ? `exited with ${exitCode}`
-            : `failed (${error.signal ?? error.code ?? error.message})`;
-        const detail = stderr.trim() === '' ? '' : `:\n${stderr.trim()}`;
-        reject(
-          new LabError('LAB_FAILED', `lab.sh ${args.join(' ')} ${how}${detail}`, { exitCode, stdout, stderr }, { cause: error }),
-        );
-      },
-    );
+    execFile(script, args, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (!error) {
+        resolve({ stdout, stderr });
+        return;
+      }
+      const exitCode = typeof error.code === 'number' ? error.code : null;
+      const how = error.killed
+        ? `was killed after ${timeoutMs} ms`
+        : exitCode !== null
+          ? `exited with ${exitCode}`
+          : `failed (${error.signal ?? error.code ?? error.message})`;
+      const detail = stderr.trim() === '' ? '' : `:\n${stderr.trim()}`;
+      const name = script.split('/').pop();
+      reject(new LabError(code, `${name} ${args.join(' ')} ${how}${detail}`, { exitCode, stdout, stderr }, { cause: error }));
+    });
   });
 }
 

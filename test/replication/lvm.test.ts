@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/run.js';
 import { guestDown, guestScript, guestUp, type Guest } from '../../src/lab/guest.js';
 import { labDown, labUp, type Lab } from '../../src/lab/lab.js';
-import { captureIo } from '../support/io.js';
+import { rmm } from '../support/cli.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -29,11 +28,6 @@ async function qemuReady(): Promise<boolean> {
 }
 const ready = await qemuReady();
 
-async function rmm(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = captureIo();
-  const code = await main(args, io);
-  return { code, out: io.stdoutText(), err: io.stderrText() };
-}
 
 describe.skipIf(!ready)('LVM snapshots on a qemu guest (needs root and qemu)', () => {
   let lab: Lab;

@@ -8,20 +8,14 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labCut, labDown, labJoin, labUp, type Lab } from '../../src/lab/lab.js';
-import { main } from '../../src/cli/run.js';
 import type { ReplicaRecord } from '../../src/record/record.js';
-import { captureIo } from '../support/io.js';
+import { rmm } from '../support/cli.js';
 import { describeTree, diffTrees } from '../support/tree.js';
 import { writeLabSpec } from '../support/lab-spec.js';
 
 const isRoot = process.getuid?.() === 0;
 const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
 
-async function rmm(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = captureIo();
-  const code = await main(args, io);
-  return { code, out: io.stdoutText(), err: io.stderrText() };
-}
 
 describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
   let lab: Lab;
