@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { prepareBaselines } from './lib/baselines.mjs';
-import { dataParams, ensureData, mib, totalBytes } from './lib/data.mjs';
+import { dataParams, ensureData, ensureTinyData, mib, totalBytes } from './lib/data.mjs';
 import { BenchLab, REPO } from './lib/lab.mjs';
 import { machineShape } from './lib/machine.mjs';
 import { Results } from './lib/report.mjs';
@@ -35,6 +35,7 @@ const HELP = `usage: node bench/run.mjs [options]     (npm run bench -- [options
   --lab-id N         the lab instance to use (default 2: /run/rmm-lab2, 198.18.2.0/24); it is torn down
   --reuse-lab        keep using a bench lab that is up with the same volumes (and its data)
   --keep-lab         leave the lab up at the end (default: lab.sh down)
+  --setup-only       bring the lab up with all the data, leave it up, and stop (for bench/experiments/)
   --out DIR          where the JSON goes (default bench/results)
 `;
 
@@ -50,10 +51,16 @@ const { values: flags } = parseArgs({
     'lab-id': { type: 'string', default: '2' },
     'reuse-lab': { type: 'boolean', default: false },
     'keep-lab': { type: 'boolean', default: false },
+    'setup-only': { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(REPO, 'bench/results') },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (flags['setup-only']) {
+  flags['keep-lab'] = true;
+  flags['reuse-lab'] = true;
+  flags.only = 'first-copy,resync,fixed-cost';
+}
 if (flags.help) {
   process.stdout.write(HELP);
   process.exit(0);
@@ -119,6 +126,11 @@ try {
     ...(opts.only.includes('resync') ? [['xfs', ['small', 'large']], ['btrfs', ['small', 'large']]] : []),
   ];
   for (const [fs, sets] of datasets) ensureData(lab.stateDir, fs, lab.hostPath('origin', `/bench/${fs}`), params, sets, log);
+  if (flags['setup-only']) {
+    ensureTinyData(lab.hostPath('origin', '/bench/tiny'), params.seed);
+    log(`lab ${lab.id} is up with the bench data (${lab.stateDir}); bring it down with: RMM_LAB_ID=${lab.id} bash lab/lab.sh down`);
+    process.exit(0);
+  }
   for (const scenario of SCENARIOS.filter((s) => opts.only.includes(s.name))) {
     log(`== ${scenario.name}`);
     rmm.scope = scenario.name;
