@@ -8,7 +8,7 @@ import { readRecord, writeRecord, type RecoveryPoint, type ReplicaRecord } from 
 import { selectFilesystems } from '../snapshot/select.js';
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import { openPushChannel, type PushChannel } from '../sync/channel.js';
-import { addStats, parseProgress, parseRsyncStats, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
+import { addStats, parseProgress, parseRsyncStats, reanchor, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type SshSession } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
 import type { EventSink } from './events.js';
@@ -179,7 +179,12 @@ async function copyOne(
 
   ctx.emit({ type: 'step', replica: replica.name, step: 'sync', detail: `${unit.fs.mountPoint} -> ${ctx.target.info.host}:${dest}` });
   let stats = ZERO_STATS;
-  const streams = replica.policy.parallelStreams;
+  // --files-from lists bypass directory exclusions (an excluded folder's files would be copied), so
+  // a filesystem with exclusion patterns is copied in one stream.
+  const excluded = replica.exclude.paths.some((p) => reanchor(p, unit.relativePath) !== undefined);
+  const streams = excluded ? 1 : replica.policy.parallelStreams;
+  if (excluded && replica.policy.parallelStreams > 1 && !last)
+    ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one stream, as exclude.paths applies to it` });
   if (streams > 1 && !last) {
     // A first copy is bound by per-file round trips, which several rsyncs overlap. Each copies a
     // share of the files; the single pass below then sees them present and fixes what a split
@@ -269,7 +274,7 @@ const PROMOTE = `set -e
 mv -T -- "$1" "$2"
 ln -sfn -- "$4" "$3.rmm-new"
 mv -T -- "$3.rmm-new" "$3"
-sync`;
+sync -f -- "$3"`;
 
 function pointId(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');

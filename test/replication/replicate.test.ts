@@ -250,17 +250,27 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
   });
 
   it('copies a first copy in parallel streams and keeps every guarantee: hard links across shares, ACLs, xattrs, sparse files', async () => {
-    const parallel = writeLabSpec(lab, { replica: 'parallel-copy', policy: { parallelStreams: 4 } });
+    // No exclude.paths: a filesystem with exclusion patterns is copied in one stream (next test).
+    const parallel = writeLabSpec(lab, { replica: 'parallel-copy', policy: { parallelStreams: 4 }, exclude: { mounts: ['/u02'] } });
     const { code, out } = await rmm('apply', '-f', parallel, '--yes');
     expect(out).toContain('parallel /: 4 streams');
     expect(code).toBe(0);
     const copy = path.join(lab.hosts.target.root, 'srv/replicas/parallel-copy/current');
     expect(diffTrees(describeTree(originRoot, SKIP), describeTree(path.join(copy, '..', readlinkSync(copy)), SKIP))).toEqual([]);
+    expect(existsSync(path.join(copy, 'var/tmp/cache-file'))).toBe(true); // nothing excluded it here
     // A file deleted on the origin is gone from the next point too (the re-sync is one stream with --delete).
     rmSync(path.join(originRoot, 'srv/app/special/fifo'));
     expect((await rmm('apply', '-f', parallel, '--yes', '--sync-now', 'all')).code).toBe(0);
     expect(existsSync(path.join(copy, 'srv/app/special/fifo'))).toBe(false);
     expect(diffTrees(describeTree(originRoot, SKIP), describeTree(path.join(copy, '..', readlinkSync(copy)), SKIP))).toEqual([]);
+  });
+
+  it('copies in one stream when exclude.paths applies, so excluded files never reach the target', async () => {
+    const excluding = writeLabSpec(lab, { replica: 'parallel-excluding', policy: { parallelStreams: 4 } });
+    const { code, out } = await rmm('apply', '-f', excluding, '--yes');
+    expect(out).toContain('parallel /: one stream, as exclude.paths applies to it');
+    expect(code).toBe(0);
+    expect(existsSync(path.join(lab.hosts.target.root, 'srv/replicas/parallel-excluding/current/var/tmp/cache-file'))).toBe(false);
   });
 
   it('leaves no rsync of a killed run behind on the origin', () => {
