@@ -69,8 +69,9 @@ export async function replicate(replica: Replica, ctx: ReplicateContext): Promis
     }
     const previous = await readRecord(target, path);
     const last = currentPoint(previous);
-    const startedAt = now().toISOString();
-    const id = pointId(now());
+    const started = now();
+    const startedAt = started.toISOString();
+    const id = pointId(started);
     const pending: RecoveryPoint = { id, specHash: replica.specHash, startedAt, snapshots: {}, pointInTime: false };
     const base: Omit<ReplicaRecord, 'state' | 'updatedAt'> = {
       schemaVersion: 1,
