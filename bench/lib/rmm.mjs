@@ -41,7 +41,8 @@ export class Rmm {
     const events = json ? parseJsonEvents(lines) : parseTextEvents(lines);
     const failed = events.find((e) => e.type === 'replica.failed');
     if (m.code !== 0 || failed) throw new Error(`rmm apply -f ${file} exited ${m.code}: ${failed?.error ?? (m.stderr + m.stdout).trim().split('\n').slice(-8).join('\n')}`);
-    return { ...m, stdout: undefined, phases: phases(m.startedAt, m.wall, events) };
+    const verified = events.some((e) => e.type === 'replica.done' && e.copied === false);
+    return { ...m, stdout: undefined, verified, phases: phases(m.startedAt, m.wall, events) };
   }
 
   /** `rmm plan -f FILE -o json`; exit 0 (nothing to do) or 3 (changes pending) are both fine. */
@@ -81,6 +82,7 @@ function parseTextEvents(lines) {
     if (/^sync \(run /.test(rest)) events.push({ at, type: 'replica.start' });
     else if (rest.startsWith('copied ')) events.push({ at, type: 'filesystem.done' });
     else if (rest.startsWith('consistent at recovery point')) events.push({ at, type: 'replica.done' });
+    else if (/^recovery point \S+ verified/.test(rest)) events.push({ at, type: 'replica.done', copied: false });
     else if (rest.startsWith('FAILED: ')) events.push({ at, type: 'replica.failed', error: rest.slice(8) });
     else if (/^\S+ \d+% \d+ bytes /.test(rest)) continue; // progress
     else events.push({ at, type: 'step', step: rest.split(' ')[0] });

@@ -74,6 +74,7 @@ const facts = {
   kernel: '6.1.0-18-amd64',
   arch: 'x86_64',
   filesystems: [fsys('/', 'btrfs'), fsys('/var', 'xfs'), fsys('/srv/data', 'xfs'), fsys('/u02', 'xfs')],
+  mountPoints: ['/', '/srv/data', '/u02', '/var'],
   blockDevices: [],
   logicalVolumes: [],
   tools: { rsync: true, btrfs: true, fsfreeze: true, lvcreate: true, flock: true, ssh: true, 'ssh-keygen': true, findmnt: true, lsblk: true, setfacl: true },

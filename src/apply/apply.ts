@@ -45,14 +45,15 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
       const target = await endpointSession(pool, replica.target.endpoint, opts.trustNewHostKeys);
       const seen = opts.observed?.replicas.get(replica.name)?.origin;
       const facts = seen && 'facts' in seen ? { facts: seen.facts } : {};
-      const point = await replicate(replica, { origin, target, runId, holder, emit: opts.emit, openChannel: channelOpener(replica, runId), ...facts });
+      const { point, copied } = await replicate(replica, { origin, target, runId, holder, emit: opts.emit, openChannel: channelOpener(replica, runId), ...facts });
       synced.push(replica.name);
       opts.emit({
         type: 'replica.done',
         replica: replica.name,
         point: point.id,
+        copied,
         seconds: (Date.now() - started) / 1000,
-        bytesSent: point.stats?.bytesSent ?? 0,
+        bytesSent: copied ? (point.stats?.bytesSent ?? 0) : 0,
         files: point.stats?.files ?? 0,
       });
     } catch (err) {

@@ -5,9 +5,10 @@ import { discoverOrigin } from '../observe/origin.js';
 import type { OriginFacts } from '../observe/facts.js';
 import { ensureRsync } from '../observe/packages.js';
 import { readRecord, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
-import { selectFilesystems } from '../snapshot/select.js';
+import { selectFilesystems, type CopyUnit } from '../snapshot/select.js';
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
-import { openPushChannel, type PushChannel } from '../sync/channel.js';
+import type { PushChannel } from '../sync/channel.js';
+import { scanManifests, type ManifestScan } from '../sync/manifest.js';
 import { addStats, parseProgress, parseRsyncStats, reanchor, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type SshSession } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
@@ -43,12 +44,20 @@ export function replicaLayout(path: string) {
   };
 }
 
+/** What a sync did: copied a new recovery point, or verified that the last one still equals the origin. */
+export interface SyncOutcome {
+  readonly point: RecoveryPoint;
+  readonly copied: boolean;
+}
+
 /**
  * One sync of one directory replica: lock, snapshot, copy into a new recovery point next to the
  * last consistent one, switch `current`, record, prune. A failure anywhere leaves the last
  * consistent point and `current` as they were, and the record not consistent for the new point.
+ * When the origin's manifests show that nothing changed since the last point, that point is
+ * marked verified instead: no copy, no new point.
  */
-export async function replicate(replica: Replica, ctx: ReplicateContext): Promise<RecoveryPoint> {
+export async function replicate(replica: Replica, ctx: ReplicateContext): Promise<SyncOutcome> {
   const now = ctx.now ?? (() => new Date());
   const path = replica.target.path!;
   const layout = replicaLayout(path);
@@ -68,7 +77,7 @@ export async function replicate(replica: Replica, ctx: ReplicateContext): Promis
       if ((await ensureRsync(session, replica.policy.autoInstallPackages)) === 'installed') step('install', `rsync on the ${role} ${session.info.host}`);
     }
     const previous = await readRecord(target, path);
-    const last = currentPoint(previous);
+    const last = await verifiable(currentPoint(previous), replica, target, layout);
     const started = now();
     const startedAt = started.toISOString();
     const id = pointId(started);
@@ -82,14 +91,34 @@ export async function replicate(replica: Replica, ctx: ReplicateContext): Promis
       points: previous?.points ?? [],
     };
     await writeRecord(target, path, { ...base, state: 'in-progress', updatedAt: startedAt, pending });
+    const prune = async (dropped: readonly RecoveryPoint[]) => {
+      if (dropped.length === 0) return;
+      step('prune', dropped.map((p) => p.id).join(', '));
+      await target.exec(['rm', '-rf', '--', ...dropped.map((p) => layout.point(p.id))], { sudo: true });
+    };
 
     try {
       const removed = await cleanLeftoverSnapshots(origin, selection.units.filter((u) => u.provider === 'btrfs').map((u) => u.fs.mountPoint), replica.name);
       if (removed.length > 0) step('clean', `removed ${removed.length} snapshot(s) left by an interrupted run`);
       const hooks = (phase: HookPhase) =>
         runHooks(phase, { replica, origin, target, runId: ctx.runId, report: (line) => step('hook', line) });
-      const { stats, snapshots, pointInTime } = await copyFromSnapshots(replica, ctx, selection.units, layout, last, hooks);
-      const point: RecoveryPoint = { ...pending, snapshots, pointInTime, finishedAt: now().toISOString(), stats: summary(stats) };
+      const scanOf = (unit: CopyUnit, dir: string): ManifestScan => ({
+        dir,
+        fsType: unit.fs.fsType,
+        mountPoints: facts.mountPoints.filter((m) => m !== unit.fs.mountPoint && (unit.fs.mountPoint === '/' || m.startsWith(`${unit.fs.mountPoint}/`))).map((m) => m.slice(unit.fs.mountPoint === '/' ? 1 : unit.fs.mountPoint.length + 1)),
+        excludePaths: replica.exclude.paths.map((p) => reanchor(p, unit.relativePath)).filter((p): p is string => p !== undefined),
+      });
+      const copy = await copyFromSnapshots(replica, ctx, selection.units, layout, last, hooks, scanOf);
+      if (copy === 'unchanged') {
+        const verified: RecoveryPoint = { ...last!, verifiedAt: now().toISOString() };
+        step('unchanged', `since recovery point ${verified.id}`);
+        const { kept, dropped } = retain([...base.points.slice(0, -1), verified], replica.policy.retention, now());
+        await writeRecord(target, path, { ...base, points: kept, state: verified.pointInTime ? 'consistent' : 'inconsistent', updatedAt: now().toISOString() });
+        await prune(dropped);
+        return { point: verified, copied: false };
+      }
+      const { stats, snapshots, pointInTime, manifests } = copy;
+      const point: RecoveryPoint = { ...pending, snapshots, pointInTime, finishedAt: now().toISOString(), stats: summary(stats), ...(manifests ? { manifests } : {}) };
 
       step('switch', `current -> points/${id}`);
       await target.exec(['sh', '-c', PROMOTE, 'rmm-promote', layout.partial, layout.point(id), layout.current, `points/${id}`], { sudo: true });
@@ -98,11 +127,8 @@ export async function replicate(replica: Replica, ctx: ReplicateContext): Promis
       const { kept, dropped } = retain([...base.points, point], replica.policy.retention, now());
       const state = point.pointInTime ? 'consistent' : 'inconsistent';
       await writeRecord(target, path, { ...base, points: kept, state, updatedAt: now().toISOString() });
-      if (dropped.length > 0) {
-        step('prune', dropped.map((p) => p.id).join(', '));
-        await target.exec(['rm', '-rf', '--', ...dropped.map((p) => layout.point(p.id))], { sudo: true });
-      }
-      return point;
+      await prune(dropped);
+      return { point, copied: true };
     } catch (err) {
       // The point being written stays in .partial for the next run to resume; the last consistent one is untouched.
       await writeRecord(target, path, { ...base, state: 'failed', updatedAt: now().toISOString(), pending, error: (err as Error).message }).catch(() => {});
@@ -120,7 +146,8 @@ async function copyFromSnapshots(
   layout: ReturnType<typeof replicaLayout>,
   last: RecoveryPoint | undefined,
   hooks: (phase: HookPhase) => Promise<void>,
-): Promise<{ stats: RsyncStats; snapshots: Record<string, string>; pointInTime: boolean }> {
+  scanOf: (unit: CopyUnit, dir: string) => ManifestScan,
+): Promise<CopyResult | 'unchanged'> {
   const { origin, target, emit } = ctx;
   const views: SnapshotView[] = [];
   let channel: PushChannel | undefined;
@@ -131,6 +158,10 @@ async function copyFromSnapshots(
       views.push(await takeSnapshot(origin, unit, replica.name, ctx.runId));
     }
     await hooks('postSnapshot');
+    // Scanned live, after the snapshots: equal to the point's manifests means no entry changed
+    // from the moment that point's view was scanned until now, so this run's views equal it too.
+    const live = last?.manifests ? await scanManifests(origin, views.map((v) => scanOf(v.unit, v.unit.fs.mountPoint))) : undefined;
+    if (live && views.every((v, i) => live[i] !== undefined && live[i] === last!.manifests![v.unit.fs.mountPoint] && last!.snapshots[v.unit.fs.mountPoint] === v.unit.provider)) return 'unchanged';
     await hooks('preSync');
     channel = await ctx.openChannel(origin, target);
     await target.exec(['mkdir', '-p', '--', layout.partial], { sudo: true });
@@ -144,6 +175,7 @@ async function copyFromSnapshots(
       stats,
       snapshots: Object.fromEntries(views.map((v) => [v.unit.fs.mountPoint, v.unit.provider])),
       pointInTime: views.every((v) => v.pointInTime),
+      manifests: await viewManifests(origin, views, live, scanOf),
     };
   } finally {
     for (const view of views.reverse()) {
@@ -152,6 +184,44 @@ async function copyFromSnapshots(
     }
     await channel?.close().catch(() => {});
   }
+}
+
+interface CopyResult {
+  readonly stats: RsyncStats;
+  readonly snapshots: Record<string, string>;
+  readonly pointInTime: boolean;
+  readonly manifests: Record<string, string> | undefined;
+}
+
+/**
+ * The manifests of the views just copied, taken while they are still held (warm after the copy).
+ * A frozen filesystem's live scan is its view's. A live copy (provider none) gets none: files may
+ * change while it is copied, so it is never verified, only copied again.
+ */
+async function viewManifests(
+  origin: SshSession,
+  views: readonly SnapshotView[],
+  live: readonly (string | undefined)[] | undefined,
+  scanOf: (unit: CopyUnit, dir: string) => ManifestScan,
+): Promise<Record<string, string> | undefined> {
+  if (views.some((v) => !v.pointInTime)) return undefined;
+  const hashes = await Promise.all(
+    views.map(async (v, i) => (v.unit.provider === 'fsfreeze' && live?.[i] ? live[i] : (await scanManifests(origin, [scanOf(v.unit, v.sourcePath)]))[0])),
+  );
+  if (hashes.some((h) => h === undefined)) return undefined;
+  return Object.fromEntries(views.map((v, i) => [v.unit.fs.mountPoint, hashes[i]!]));
+}
+
+/**
+ * The last point, when a sync may verify it instead of copying: made under the same spec, with
+ * manifests, and still what `current` points at (the target's copy was not switched by hand).
+ */
+async function verifiable(last: RecoveryPoint | undefined, replica: Replica, target: SshSession, layout: ReturnType<typeof replicaLayout>): Promise<RecoveryPoint | undefined> {
+  if (!last?.manifests) return last;
+  const { manifests: _, ...unverifiable } = last;
+  if (last.specHash !== replica.specHash) return unverifiable;
+  const res = await target.exec(['readlink', '--', layout.current], { sudo: true, allowFailure: true });
+  return res.stdout.trim() === `points/${last.id}` ? last : unverifiable;
 }
 
 async function copyOne(

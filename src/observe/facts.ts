@@ -7,6 +7,8 @@ export interface OriginFacts {
   readonly arch: string;
   /** Filesystems mounted at or below the origin's root, root first. */
   readonly filesystems: readonly Filesystem[];
+  /** Every mount point at or below the origin's root, of any type (proc, tmpfs, bind mounts too). */
+  readonly mountPoints: readonly string[];
   readonly blockDevices: readonly BlockDevice[];
   readonly logicalVolumes: readonly LogicalVolume[];
   /** Tools rmm may need, and whether each is on the PATH of the (sudo) shell. */

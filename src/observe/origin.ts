@@ -39,6 +39,7 @@ export function parseDiscovery(output: string, root: string): OriginFacts {
     kernel,
     arch,
     filesystems: parseFindmnt(get('findmnt'), root, lvs),
+    mountPoints: parseMountPoints(get('findmnt'), root),
     blockDevices: parseLsblk(get('lsblk')),
     logicalVolumes: lvs,
     tools: Object.fromEntries(TOOLS.map((t) => [t, tools.has(t)])),
@@ -74,7 +75,7 @@ interface FindmntNode {
   children?: FindmntNode[];
 }
 
-function parseFindmnt(text: string, root: string, lvs: readonly LogicalVolume[]): Filesystem[] {
+function flatFindmnt(text: string): FindmntNode[] {
   if (!text.trim()) return [];
   const tree = JSON.parse(text) as { filesystems: FindmntNode[] };
   const flat: FindmntNode[] = [];
@@ -85,7 +86,20 @@ function parseFindmnt(text: string, root: string, lvs: readonly LogicalVolume[])
     }
   };
   walk(tree.filesystems);
-  const under = (p: string): boolean => root === '/' || p === root || p.startsWith(`${root.replace(/\/$/, '')}/`);
+  return flat;
+}
+
+function isUnder(root: string, p: string): boolean {
+  return root === '/' || p === root || p.startsWith(`${root.replace(/\/$/, '')}/`);
+}
+
+function parseMountPoints(text: string, root: string): string[] {
+  return [...new Set(flatFindmnt(text).map((n) => n.target))].filter((t) => isUnder(root, t)).sort();
+}
+
+function parseFindmnt(text: string, root: string, lvs: readonly LogicalVolume[]): Filesystem[] {
+  const flat = flatFindmnt(text);
+  const under = (p: string): boolean => isUnder(root, p);
   const byMount = new Map<string, Filesystem>();
   for (const n of flat) {
     if (!LOCAL_FS_TYPES.has(n.fstype) || !under(n.target)) continue;

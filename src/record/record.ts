@@ -34,6 +34,10 @@ export interface RecoveryPoint {
   /** False when some filesystem was copied live (provider none): usable, but not point-in-time. */
   readonly pointInTime: boolean;
   readonly stats?: { readonly files: number; readonly filesTransferred: number; readonly bytesTotal: number; readonly bytesSent: number; readonly bytesReceived: number };
+  /** Per filesystem, the hash of the copied view's manifest (src/sync/manifest.ts); absent for live copies. */
+  readonly manifests?: Readonly<Record<string, string>>;
+  /** The last time a sync found the origin unchanged since this point, instead of copying a new one. */
+  readonly verifiedAt?: string;
 }
 
 export const RECORD_DIR = '.rmm';

@@ -25,7 +25,8 @@ export function ephemeralMarker(replica: string): string {
 }
 
 function workDir(replica: string, runId: string): string {
-  return `/tmp/.rmm-${replica}.${runId}`;
+  // /run is a tmpfs: the origin's copied filesystems stay untouched, so their manifests too.
+  return `/run/.rmm-${replica}.${runId}`;
 }
 
 /** Opens the path; `via` is where the origin reaches the target's sshd (a tunnel for relay). */
@@ -93,8 +94,8 @@ async function readHostKeys(target: SshSession): Promise<{ type: string; base64:
 }
 
 // $1 replica name. pkill's pattern is a regex: the replica name has only [a-z0-9-].
-const CLEAN_ORIGIN = `pkill -TERM -f -- "/tmp/\\.rmm-$1\\." || :
-rm -rf -- /tmp/.rmm-"$1".*`;
+const CLEAN_ORIGIN = `pkill -TERM -f -- "/run/\\.rmm-$1\\." || :
+rm -rf -- /run/.rmm-"$1".*`;
 
 // Run as the target user, so the file keeps its owner. flock: replicas sharing a target run in parallel.
 // $1 the authorized_keys line.

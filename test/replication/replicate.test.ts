@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSyn
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labCut, labDown, labJoin, labUp, type Lab } from '../../src/lab/lab.js';
+import { labCut, labDown, labExec, labJoin, labUp, type Lab } from '../../src/lab/lab.js';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { rmm } from '../support/cli.js';
 import { describeTree, diffTrees } from '../support/tree.js';
@@ -100,12 +100,32 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     expect(diffTrees(describeTree(originRoot, SKIP), describeTree(current(), SKIP))).toEqual([]);
   });
 
-  it('leaves no ephemeral key on the target and no work folder on the origin after a direct sync', () => {
+  it('verifies instead of copying when nothing changed, and copies again after a change to metadata only', async () => {
+    const before = record().points;
+    const unchanged = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+    expect(unchanged.code).toBe(0);
+    expect(unchanged.out).toContain(`recovery point ${before.at(-1)!.id} verified, nothing to copy`);
+    expect(record().points.map((p) => p.id)).toEqual(before.map((p) => p.id));
+    expect(record().points.at(-1)!.verifiedAt).toBeDefined();
+    expect(record().state).toBe('consistent');
+
+    // No content changes: an xattr on the fsfreeze'd xfs, a mode on the btrfs root.
+    execFileSync('setfattr', ['-n', 'user.rmm-test', '-v', 'changed', path.join(originRoot, 'srv/data/payload.bin')]);
+    chmodSync(manyFile(originRoot, 7), 0o640);
+    const changed = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+    expect(changed.code).toBe(0);
+    expect(changed.out).toContain('consistent at recovery point');
+    expect(record().points.at(-1)!.id).not.toBe(before.at(-1)!.id);
+    expect(diffTrees(describeTree(originRoot, SKIP), describeTree(current(), SKIP))).toEqual([]);
+  });
+
+  it('leaves no ephemeral key on the target and no work folder on the origin after a direct sync', async () => {
     for (const home of ['root', 'home/rmm']) {
       const keys = path.join(lab.hosts.target.root, home, '.ssh/authorized_keys');
       expect(readFileSync(keys, 'utf8')).not.toContain('rmm-ephemeral');
     }
     expect(execFileSync('ls', ['-A', path.join(originRoot, 'tmp')], { encoding: 'utf8' })).not.toContain('.rmm-');
+    expect((await labExec('origin', ['ls', '-A', '/run'])).stdout).not.toContain('.rmm-origin-copy');
   });
 
   it('relays through rmm when origin and target cannot reach each other', async () => {
@@ -202,6 +222,8 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
 
   it('fails the sync when a hook fails, and keeps the last consistent copy', async () => {
     const before = readlinkSync(path.join(replicaDir, 'current'));
+    // preSync hooks run before a copy; an unchanged origin is verified without one.
+    writeFileSync(path.join(originRoot, 'srv/app/before-failing-hook.txt'), 'changed\n');
     const failing = writeLabSpec(lab, { hooks: { preSync: [{ command: ['sh', '-c', 'echo database not ready >&2; exit 7'], on: 'origin' }] } });
     const { code, out } = await rmm('apply', '-f', failing, '--yes', '--sync-now', 'all');
     expect(code).toBe(1);
@@ -222,7 +244,7 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     expect(stale.code).toBe(1);
     expect((await rmm('plan', '-f', spec, '--sync-now', 'all', '--out', planFile)).code).toBe(3);
     const fresh = await rmm('apply', '-f', spec, '--plan', planFile);
-    expect(fresh.out).toContain('consistent at recovery point');
+    expect(fresh.out).toMatch(/consistent at recovery point|verified, nothing to copy/);
     expect(fresh.code).toBe(0);
   });
 

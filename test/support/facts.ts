@@ -21,6 +21,7 @@ export function originFacts(filesystems: Filesystem[], tools: Record<string, boo
     kernel: '6.1.0-18-amd64',
     arch: 'x86_64',
     filesystems,
+    mountPoints: filesystems.map((f) => f.mountPoint),
     blockDevices: [],
     logicalVolumes: [],
     tools: { rsync: true, btrfs: true, fsfreeze: true, lvcreate: true, flock: true, ssh: true, 'ssh-keygen': true, ...tools },

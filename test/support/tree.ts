@@ -57,8 +57,14 @@ export function describeTree(root: string, skip: readonly string[] = []): { entr
           .split('\n\n')
           .filter((block) => !skipped(block))
           // XFS shows its on-disk form of ACLs to root as trusted.SGI_ACL_*; the ACL itself is compared by getfacl.
-          .map((block) => block.split('\n').filter((l) => !l.startsWith('trusted.SGI_ACL_')).join('\n'))
+          .map((block) => {
+            const [header = '', ...lines] = block.split('\n').filter((l) => !l.startsWith('trusted.SGI_ACL_'));
+            // listxattr order is the filesystem's too.
+            return [header, ...(cmd === 'getfattr' ? lines.sort() : lines)].join('\n');
+          })
           .filter((block) => block.includes('\n'))
+          // getfattr and getfacl list a folder's entries in readdir order, which differs between filesystems.
+          .sort()
           .join('\n\n');
   return {
     entries,

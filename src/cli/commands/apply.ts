@@ -87,7 +87,8 @@ function renderer(ctx: CommandContext): (e: ApplyEvent) => void {
         ctx.stdout.write(`${tty ? '\r\x1b[K' : ''}${e.replica}: copied ${e.mountPoint}: ${e.files} files, ${e.bytesTotal} bytes, ${e.bytesSent} bytes sent\n`);
         break;
       case 'replica.done':
-        ctx.stdout.write(`${e.replica}: consistent at recovery point ${e.point} (${e.seconds.toFixed(1)} s, ${e.bytesSent} bytes sent)\n`);
+        if (e.copied) ctx.stdout.write(`${e.replica}: consistent at recovery point ${e.point} (${e.seconds.toFixed(1)} s, ${e.bytesSent} bytes sent)\n`);
+        else ctx.stdout.write(`${e.replica}: recovery point ${e.point} verified, nothing to copy (${e.seconds.toFixed(1)} s)\n`);
         break;
       case 'replica.failed':
         ctx.stdout.write(`${e.replica}: FAILED: ${e.error}\n`);
