@@ -9,6 +9,7 @@ import { selectFilesystems, type CopyUnit } from '../snapshot/select.js';
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
+import { extractCommand, LIST_ENTRIES, parseEntries, splitIntoShares, TAR_STREAM } from '../sync/tar.js';
 import { addStats, parseProgress, parseRsyncStats, reanchor, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type SshSession } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
@@ -250,68 +251,56 @@ async function copyOne(
 
   ctx.emit({ type: 'step', replica: replica.name, step: 'sync', detail: `${unit.fs.mountPoint} -> ${ctx.target.info.host}:${dest}` });
   let stats = ZERO_STATS;
-  // --files-from lists bypass directory exclusions (an excluded folder's files would be copied), so
-  // a filesystem with exclusion patterns is copied in one stream.
+  // tar cannot apply rsync's exclusion patterns, so a filesystem they apply to is copied by rsync alone.
   const excluded = replica.exclude.paths.some((p) => reanchor(p, unit.relativePath) !== undefined);
-  const streams = excluded ? 1 : replica.policy.parallelStreams;
-  if (excluded && replica.policy.parallelStreams > 1 && !last)
-    ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one stream, as exclude.paths applies to it` });
-  if (streams > 1 && !last) {
-    // A first copy is bound by per-file round trips, which several rsyncs overlap. Each copies a
-    // share of the files; the single pass below then sees them present and fixes what a split
-    // cannot do alone: hard links across shares, directory times, deletions in a resumed .partial.
-    const lists = await writeShares(ctx, source, streams, channel.workDir);
-    if (lists.length > 1) {
-      ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: ${lists.length} streams` });
-      const parts = await Promise.all(
-        lists.map((list) => run(['rsync', ...RSYNC_SHARE, ...options, `--files-from=${list}`, '--from0', ...transport, source, destination])),
-      );
-      stats = parts.reduce(addStats, stats);
-    }
+  let flushed: Promise<unknown> = Promise.resolve();
+  if (!last && view.pointInTime && !excluded && (await isEmptyDir(ctx.target, dest))) {
+    stats = await tarStreams(replica, ctx, view, channel, dest);
+    // The target writes out what tar wrote while the rsync pass runs, not after it, when PROMOTE syncs.
+    flushed = ctx.target.exec(['sync', '-f', '--', dest], { sudo: true, timeoutMs: 3_600_000, allowFailure: true });
+  } else if (!last && replica.policy.parallelStreams > 1) {
+    const why = excluded ? 'exclude.paths applies to it' : !view.pointInTime ? 'it is copied live' : 'a copy interrupted earlier is resumed';
+    ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one rsync stream, as ${why}` });
   }
-  return addStats(stats, await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]));
+  const final = await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]);
+  await flushed;
+  return addStats(stats, final);
 }
 
-/** Options of one parallel share: like RSYNC_BASE without -H and --delete, which the final pass applies to the whole tree. */
-const RSYNC_SHARE = RSYNC_BASE.filter((o) => o !== '--delete').map((o) => (o === '-aHAXS' ? '-aAXS' : o));
-
-// $1 source dir. Every regular file with its size, NUL-separated, as rsync --files-from --from0 reads them.
-const LIST_FILES = `cd "$1" && find . -xdev -type f ! -path './.rmm-snap.*' -printf '%s %P\\0'`;
-
-/** Splits the source's files into shares of about equal cost and writes one list per share on the origin. */
-async function writeShares(ctx: ReplicateContext, source: string, streams: number, workDir: string): Promise<string[]> {
-  const { stdout } = await ctx.origin.exec(['sh', '-c', LIST_FILES, 'rmm-list', source], { sudo: true, timeoutMs: 3_600_000 });
-  const files = stdout
-    .split('\0')
-    .filter(Boolean)
-    .map((line) => {
-      const space = line.indexOf(' ');
-      return { size: Number(line.slice(0, space)), path: line.slice(space + 1) };
-    });
-  const shares = splitBySize(files, streams);
-  const lists: string[] = [];
-  for (const [i, share] of shares.entries()) {
-    if (share.length === 0) continue;
-    const list = `${workDir}/share-${i}`;
-    await ctx.origin.writeFileAtomic(list, share.map((f) => `${f.path}\0`).join(''), { sudo: true, mode: 0o600 });
-    lists.push(list);
-  }
-  return lists;
+async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {
+  const res = await target.exec(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-print', '-quit'], { sudo: true, allowFailure: true });
+  return res.exitCode === 0 ? res.stdout.trim() === '' : /No such file or directory/.test(res.stderr);
 }
 
 /**
- * Largest first into the least loaded share (LPT), so the streams finish together. A file costs its
- * bytes plus a fixed amount for the round trips and metadata every file needs, however small.
+ * A first copy into an empty folder: the filesystem's entries split into shares of equal cost, one
+ * `tar | ssh | tar` stream each (src/sync/tar.ts). The rsync pass that follows finds them present.
  */
-export function splitBySize<T extends { size: number }>(files: readonly T[], shares: number): T[][] {
-  const PER_FILE_COST = 64 * 1024;
-  const out = Array.from({ length: shares }, () => ({ load: 0, files: [] as T[] }));
-  for (const file of [...files].sort((a, b) => b.size - a.size)) {
-    const lightest = out.reduce((min, s) => (s.load < min.load ? s : min));
-    lightest.files.push(file);
-    lightest.load += file.size + PER_FILE_COST;
-  }
-  return out.map((s) => s.files);
+async function tarStreams(replica: Replica, ctx: ReplicateContext, view: SnapshotView, channel: PushChannel, dest: string): Promise<RsyncStats> {
+  const { origin } = ctx;
+  const mountPoint = view.unit.fs.mountPoint;
+  const listing = await origin.exec(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true, timeoutMs: 3_600_000 });
+  const shares = splitIntoShares(parseEntries(listing.stdout), Math.max(1, replica.policy.parallelStreams));
+  ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: ${shares.length} tar stream(s) into an empty copy` });
+  const remote = extractCommand(dest, channel.sudo);
+  await Promise.all(
+    shares.map(async (share, i) => {
+      const list = `${channel.workDir}/share-${i}-of-${mountPoint.replaceAll('/', '_')}`;
+      await origin.writeFileAtomic(list, share.paths.map((p) => `./${p}\0`).join(''), { sudo: true, mode: 0o600 });
+      const proc = await origin.spawn(withLifeline(['sh', '-c', TAR_STREAM, 'rmm-tar', view.sourcePath, list, channel.rsh, channel.destination, remote]), { sudo: true });
+      proc.channel.resume(); // tar writes nothing to stdout; read it so the channel can close
+      try {
+        await proc.wait([0]);
+        proc.channel.end();
+      } catch (err) {
+        if (err instanceof RemoteCommandError) throw new RmmError('sync.tar', `copying ${mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
+        throw err;
+      }
+    }),
+  );
+  const files = shares.reduce((n, s) => n + s.paths.length, 0);
+  const bytes = shares.reduce((n, s) => n + s.bytes, 0);
+  return { ...ZERO_STATS, filesTransferred: files, bytesSent: bytes };
 }
 
 async function runRsync(replica: Replica, ctx: ReplicateContext, mountPoint: string, argv: string[], okCodes: number[]): Promise<RsyncStats> {

@@ -34,7 +34,7 @@ export const MANUAL_POLICY: Policy = {
   snapshot: { provider: 'auto', minFreePercent: 15 },
   retention: { recoveryPoints: 1 },
   autoInstallPackages: false,
-  parallelStreams: 1,
+  parallelStreams: 2,
 };
 
 /** Turns a checked estate into the Spec: defaults applied, references followed, paths made absolute. */
@@ -172,7 +172,7 @@ function resolvePolicy(doc: PolicyDocument): Policy {
       ...(spec.retention?.maxAge !== undefined ? { maxAgeMs: parseDuration(spec.retention.maxAge)! } : {}),
     },
     autoInstallPackages: spec.autoInstallPackages ?? false,
-    parallelStreams: spec.parallelStreams ?? 1,
+    parallelStreams: spec.parallelStreams ?? 2,
   };
 }
 

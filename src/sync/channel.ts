@@ -9,8 +9,12 @@ import type { SshSession } from '../transport/index.js';
 export interface PushChannel {
   /** The `-e` command rsync runs on the origin. */
   readonly rsh: string;
-  /** `user@host:` prefix for the destination. */
+  /** `user@host:` prefix for rsync's destination. */
   readonly destinationPrefix: string;
+  /** `user@host` for ssh itself. */
+  readonly destination: string;
+  /** Whether commands on the target need `sudo -n` (a non-root user with sudo). */
+  readonly sudo: boolean;
   /** `--rsync-path` for the target, when the target user needs sudo. */
   readonly rsyncPath?: string;
   /** A root-only folder on the origin for this run's files (the key, lists); removed with the channel. */
@@ -68,6 +72,8 @@ export async function openPushChannel(opts: {
   return {
     rsh,
     destinationPrefix: `${targetEndpoint.user}@${host.includes(':') ? `[${host}]` : host}:`,
+    destination: `${targetEndpoint.user}@${host}`,
+    sudo: needsSudo,
     workDir: dir,
     ...(needsSudo ? { rsyncPath: 'sudo -n rsync' } : {}),
     close: () => removeEphemeralAccess(origin, target, replica),

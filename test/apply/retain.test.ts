@@ -19,19 +19,3 @@ describe('retention of recovery points', () => {
   });
 });
 
-describe('splitting a first copy into parallel shares', () => {
-  it('balances bytes and file counts, largest first, and loses no file', async () => {
-    const { splitBySize } = await import('../../src/apply/replicate.js');
-    const files = [
-      { path: 'big', size: 900 * 1024 * 1024 },
-      ...Array.from({ length: 1000 }, (_, i) => ({ path: `small-${i}`, size: 1000 })),
-      { path: 'mid', size: 300 * 1024 * 1024 },
-    ];
-    const shares = splitBySize(files, 3);
-    expect(shares.flat().map((f) => f.path).sort()).toEqual(files.map((f) => f.path).sort());
-    expect(shares[0]!.map((f) => f.path)).toEqual(['big']);
-    expect(shares[1]![0]!.path).toBe('mid');
-    // The small files go where the load is lightest: the third share takes them first.
-    expect(shares[2]!.length).toBeGreaterThan(shares[1]!.length);
-  });
-});

@@ -275,7 +275,7 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     // No exclude.paths: a filesystem with exclusion patterns is copied in one stream (next test).
     const parallel = writeLabSpec(lab, { replica: 'parallel-copy', policy: { parallelStreams: 4 }, exclude: { mounts: ['/u02'] } });
     const { code, out } = await rmm('apply', '-f', parallel, '--yes');
-    expect(out).toContain('parallel /: 4 streams');
+    expect(out).toContain('copy /: 4 tar stream(s) into an empty copy');
     expect(code).toBe(0);
     const copy = path.join(lab.hosts.target.root, 'srv/replicas/parallel-copy/current');
     expect(diffTrees(describeTree(originRoot, SKIP), describeTree(path.join(copy, '..', readlinkSync(copy)), SKIP))).toEqual([]);
@@ -290,7 +290,7 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
   it('copies in one stream when exclude.paths applies, so excluded files never reach the target', async () => {
     const excluding = writeLabSpec(lab, { replica: 'parallel-excluding', policy: { parallelStreams: 4 } });
     const { code, out } = await rmm('apply', '-f', excluding, '--yes');
-    expect(out).toContain('parallel /: one stream, as exclude.paths applies to it');
+    expect(out).toContain('parallel /: one rsync stream, as exclude.paths applies to it');
     expect(code).toBe(0);
     expect(existsSync(path.join(lab.hosts.target.root, 'srv/replicas/parallel-excluding/current/var/tmp/cache-file'))).toBe(false);
   });
