@@ -9,10 +9,11 @@ import { selectFilesystems, type CopyUnit } from '../snapshot/select.js';
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
-import { extractCommand, LIST_ENTRIES, parseEntries, splitIntoShares, TAR_STREAM } from '../sync/tar.js';
+import { createArgv, extractArgv, extractCommand, finishingPass, FOLDERS_ONLY, LIST_ENTRIES, parseEntries, splitIntoShares, TAR_STREAM } from '../sync/tar.js';
 import { addStats, parseProgress, parseRsyncStats, reanchor, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type SshSession } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
+import { carry } from '../transport/carry.js';
 import type { EventSink } from './events.js';
 import { lockReplica } from './lock.js';
 import { currentPoint } from '../plan/plan.js';
@@ -254,17 +255,49 @@ async function copyOne(
   // tar cannot apply rsync's exclusion patterns, so a filesystem they apply to is copied by rsync alone.
   const excluded = replica.exclude.paths.some((p) => reanchor(p, unit.relativePath) !== undefined);
   let flushed: Promise<unknown> = Promise.resolve();
+  let finishing: string[] = [];
   if (!last && view.pointInTime && !excluded && (await isEmptyDir(ctx.target, dest))) {
-    stats = await tarStreams(replica, ctx, view, channel, dest);
+    const streamed = await tarStreams(replica, ctx, view, channel, dest);
+    // A whole pass counts every file itself; a folders-only pass counts only the folders.
+    stats = streamed.pass === 'all' ? { ...streamed.stats, files: 0, bytesTotal: 0 } : streamed.stats;
+    if (streamed.pass === 'folders') finishing = FOLDERS_ONLY;
     // The target writes out what tar wrote while the rsync pass runs, not after it, when PROMOTE syncs.
     flushed = ctx.target.exec(['sync', '-f', '--', dest], { sudo: true, timeoutMs: 3_600_000, allowFailure: true });
   } else if (!last && replica.policy.parallelStreams > 1) {
     const why = excluded ? 'exclude.paths applies to it' : !view.pointInTime ? 'it is copied live' : 'a copy interrupted earlier is resumed';
     ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one rsync stream, as ${why}` });
   }
-  const final = await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]);
+  const final = await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...finishing, ...transport, source, destination]);
   await flushed;
   return addStats(stats, final);
+}
+
+/** The origin sends the stream to the target over its own ssh (direct). */
+async function pushStream(origin: SshSession, source: string, list: string, channel: PushChannel, remote: string): Promise<void> {
+  const proc = await origin.spawn(withLifeline(['sh', '-c', TAR_STREAM, 'rmm-tar', source, list, channel.rsh, channel.destination, remote]), { sudo: true });
+  proc.channel.resume(); // tar writes nothing to stdout; read it so the channel can close
+  await proc.wait([0]);
+  proc.channel.end();
+}
+
+/**
+ * rmm carries the stream from one session to the other (relay): one cipher layer per hop, where
+ * the tunnel rsync uses would carry the origin's own ssh inside rmm's. A lost rmm ends both: the
+ * origin's tar under its lifeline, the target's at the end of its input.
+ */
+async function relayStream(ctx: ReplicateContext, source: string, list: string, dest: string): Promise<void> {
+  const sink = await ctx.target.spawn(extractArgv(dest), { sudo: true });
+  sink.channel.resume(); // its stdout is empty, but must be read for the channel to close
+  const tar = await ctx.origin.spawn(withLifeline(createArgv(source, list)), { sudo: true });
+  void carry(tar.channel, tar.exit, sink.channel);
+  try {
+    await Promise.all([tar.wait([0]), sink.wait([0])]);
+    tar.channel.end();
+  } catch (err) {
+    tar.channel.end();
+    sink.channel.end();
+    throw err;
+  }
 }
 
 async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {
@@ -276,22 +309,20 @@ async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {
  * A first copy into an empty folder: the filesystem's entries split into shares of equal cost, one
  * `tar | ssh | tar` stream each (src/sync/tar.ts). The rsync pass that follows finds them present.
  */
-async function tarStreams(replica: Replica, ctx: ReplicateContext, view: SnapshotView, channel: PushChannel, dest: string): Promise<RsyncStats> {
+async function tarStreams(replica: Replica, ctx: ReplicateContext, view: SnapshotView, channel: PushChannel, dest: string): Promise<{ stats: RsyncStats; pass: 'folders' | 'all' }> {
   const { origin } = ctx;
   const mountPoint = view.unit.fs.mountPoint;
   const listing = await origin.exec(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true, timeoutMs: 3_600_000 });
-  const shares = splitIntoShares(parseEntries(listing.stdout), Math.max(1, replica.policy.parallelStreams));
+  const entries = parseEntries(listing.stdout);
+  const shares = splitIntoShares(entries, Math.max(1, replica.policy.parallelStreams));
   ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: ${shares.length} tar stream(s) into an empty copy` });
   const remote = extractCommand(dest, channel.sudo);
   await Promise.all(
     shares.map(async (share, i) => {
       const list = `${channel.workDir}/share-${i}-of-${mountPoint.replaceAll('/', '_')}`;
       await origin.writeFileAtomic(list, share.paths.map((p) => `./${p}\0`).join(''), { sudo: true, mode: 0o600 });
-      const proc = await origin.spawn(withLifeline(['sh', '-c', TAR_STREAM, 'rmm-tar', view.sourcePath, list, channel.rsh, channel.destination, remote]), { sudo: true });
-      proc.channel.resume(); // tar writes nothing to stdout; read it so the channel can close
       try {
-        await proc.wait([0]);
-        proc.channel.end();
+        await (channel.relayed ? relayStream(ctx, view.sourcePath, list, dest) : pushStream(origin, view.sourcePath, list, channel, remote));
       } catch (err) {
         if (err instanceof RemoteCommandError) throw new RmmError('sync.tar', `copying ${mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
         throw err;
@@ -300,7 +331,7 @@ async function tarStreams(replica: Replica, ctx: ReplicateContext, view: Snapsho
   );
   const files = shares.reduce((n, s) => n + s.paths.length, 0);
   const bytes = shares.reduce((n, s) => n + s.bytes, 0);
-  return { ...ZERO_STATS, filesTransferred: files, bytesSent: bytes };
+  return { stats: { ...ZERO_STATS, files, filesTransferred: files, bytesTotal: bytes, bytesSent: bytes }, pass: finishingPass(entries) };
 }
 
 async function runRsync(replica: Replica, ctx: ReplicateContext, mountPoint: string, argv: string[], okCodes: number[]): Promise<RsyncStats> {

@@ -18,22 +18,37 @@ export interface Share {
 
 export interface ListedFile {
   readonly path: string;
+  /** find's %y: f, l, b, c, p, s. */
+  readonly type: string;
   readonly size: number;
   readonly inode: string;
   readonly links: number;
 }
 
-// $1 source dir. Every entry but folders and rmm's snapshots: inode, link count, size, path, NUL-separated.
-export const LIST_ENTRIES = `cd "$1" && find . -xdev ! -type d ! -path './.rmm-snap.*' -printf '%i %n %s %P\\0'`;
+// $1 source dir. Every entry but folders and rmm's snapshots: type, inode, link count, size, path, NUL-separated.
+export const LIST_ENTRIES = `cd "$1" && find . -xdev ! -type d ! -path './.rmm-snap.*' -printf '%y %i %n %s %P\\0'`;
 
 export function parseEntries(stdout: string): ListedFile[] {
   const out: ListedFile[] = [];
   for (const record of stdout.split('\0')) {
-    const m = /^(\d+) (\d+) (\d+) (.*)$/s.exec(record);
-    if (m) out.push({ inode: m[1]!, links: Number(m[2]), size: Number(m[3]), path: m[4]! });
+    const m = /^(\S) (\d+) (\d+) (\d+) (.*)$/s.exec(record);
+    if (m) out.push({ type: m[1]!, inode: m[2]!, links: Number(m[3]), size: Number(m[4]), path: m[5]! });
   }
   return out;
 }
+
+/**
+ * What the rsync pass after the streams must cover. tar carries every file with its owner, mode,
+ * nanosecond mtime, ACLs, xattrs, holes and hard links (within a share, where they all are), but
+ * it creates parent folders with default attributes and skips sockets. So the pass needs only the
+ * folders, unless there is a socket: then it is a whole pass.
+ */
+export function finishingPass(files: readonly ListedFile[]): 'folders' | 'all' {
+  return files.some((f) => f.type === 's') ? 'all' : 'folders';
+}
+
+/** rsync filters that limit a pass to folders (their owners, modes, times, ACLs, xattrs). */
+export const FOLDERS_ONLY = ['--include=*/', '--exclude=*'];
 
 /**
  * Largest first into the least loaded share (LPT), so the streams finish together. An entry costs
@@ -76,6 +91,16 @@ const EXTRACT = ['-x', ...RECORD, '--read-full-records', '-p', '--numeric-owner'
 export function extractCommand(dest: string, sudo: boolean): string {
   const tar = shellJoin([...(sudo ? ['sudo', '-n'] : []), 'tar', ...EXTRACT, '-C', dest, '-f', '-']);
   return `${shellJoin([...(sudo ? ['sudo', '-n'] : []), 'mkdir', '-p', '--', dest])} && ${tar}`;
+}
+
+/** The same as argv, for a stream that rmm itself carries to the target (relay). */
+export function extractArgv(dest: string): string[] {
+  return ['sh', '-c', 'mkdir -p -- "$1" && shift && exec "$@"', 'rmm-untar', dest, 'tar', ...EXTRACT, '-C', dest, '-f', '-'];
+}
+
+/** Packs one share to stdout, for a stream that rmm carries (relay). $1 source dir, $2 list file. */
+export function createArgv(source: string, list: string): string[] {
+  return ['sh', '-c', 'cd "$1" && shift && exec tar "$@"', 'rmm-tar', source, ...CREATE, '-T', list, '-f', '-'];
 }
 
 // $1 source dir, $2 list file, $3 the ssh command (words), $4 user@host, $5 the target's command.

@@ -366,6 +366,8 @@ function makeOriginData(root: string): void {
   execFileSync('setfattr', ['-n', 'trusted.rmm', '-v', 'root-only', path.join(special, 'xattr')]);
   execFileSync('mknod', [path.join(special, 'null-device'), 'c', '1', '3']);
   execFileSync('mkfifo', [path.join(special, 'fifo')]);
+  // tar skips sockets: a first copy by tar streams then ends with a whole rsync pass.
+  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', path.join(special, 'socket')]);
   writeFileSync(path.join(root, 'srv/data/payload.bin'), randomBytes(2 * 1024 * 1024));
   writeFileSync(path.join(root, 'u02/asm-disk-contents'), 'must never leave the origin\n');
   mkdirSync(path.join(root, 'var/tmp'), { recursive: true });

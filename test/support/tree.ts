@@ -10,7 +10,8 @@ export interface Entry {
   uid: number;
   gid: number;
   size: number;
-  mtimeSec: number;
+  /** Nanoseconds, as rsync -t and tar's pax headers keep them; the root folder's is left out (rmm's snapshots change it). */
+  mtime: string;
   sha256?: string;
   link?: string;
   rdev?: number;
@@ -26,8 +27,9 @@ export function describeTree(root: string, skip: readonly string[] = []): { entr
   const walk = (rel: string): void => {
     const abs = path.join(root, rel);
     const st = lstatSync(abs, { bigint: false });
-    const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isCharacterDevice() ? 'chr' : st.isBlockDevice() ? 'blk' : st.isFIFO() ? 'fifo' : 'other';
-    const e: Entry = { type, mode: st.mode, uid: st.uid, gid: st.gid, size: type === 'dir' ? 0 : st.size, mtimeSec: type === 'dir' ? 0 : Math.floor(st.mtimeMs / 1000) };
+    const ns = lstatSync(abs, { bigint: true }).mtimeNs;
+    const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isCharacterDevice() ? 'chr' : st.isBlockDevice() ? 'blk' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'other';
+    const e: Entry = { type, mode: st.mode, uid: st.uid, gid: st.gid, size: type === 'dir' ? 0 : st.size, mtime: rel === '' ? '' : ns.toString() };
     if (type === 'file') {
       e.sha256 = createHash('sha256').update(readFileSync(abs)).digest('hex');
       e.sparse = st.size > 64 * 1024 && st.blocks * 512 < st.size / 2;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { extractCommand, parseEntries, splitIntoShares, type ListedFile } from '../../src/sync/tar.js';
+import { extractCommand, finishingPass, parseEntries, splitIntoShares, type ListedFile } from '../../src/sync/tar.js';
 
-const file = (path: string, size: number, inode = path, links = 1): ListedFile => ({ path, size, inode, links });
+const file = (path: string, size: number, inode = path, links = 1, type = 'f'): ListedFile => ({ path, type, size, inode, links });
 
 describe('splitting a first copy into tar streams', () => {
   it('balances bytes and file counts, largest first, and loses no file', () => {
@@ -24,7 +24,12 @@ describe('splitting a first copy into tar streams', () => {
   });
 
   it('reads find -printf records, names with spaces and newlines included', () => {
-    expect(parseEntries('12 1 300 a b\0' + '13 2 0 line\nbreak\0')).toEqual([file('a b', 300, '12'), { path: 'line\nbreak', size: 0, inode: '13', links: 2 }]);
+    expect(parseEntries('f 12 1 300 a b\0' + 's 13 2 0 line\nbreak\0')).toEqual([file('a b', 300, '12'), file('line\nbreak', 0, '13', 2, 's')]);
+  });
+
+  it('finishes with a folders-only rsync pass unless a socket needs the whole pass', () => {
+    expect(finishingPass([file('a', 1), file('l', 0, 'l', 1, 'l'), file('p', 0, 'p', 1, 'p')])).toBe('folders');
+    expect(finishingPass([file('a', 1), file('s', 0, 's', 1, 's')])).toBe('all');
   });
 
   it('quotes the target folder and uses sudo only for a non-root user', () => {
