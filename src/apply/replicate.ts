@@ -9,7 +9,8 @@ import { selectFilesystems, type CopyUnit } from '../snapshot/select.js';
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
-import { createArgv, extractArgv, extractCommand, finishingPass, FOLDERS_ONLY, LIST_ENTRIES, parseEntries, splitIntoShares, TAR_STREAM } from '../sync/tar.js';
+import { createArgv, extractArgv, extractCommand, FOLDERS_ONLY, LIST_ENTRIES, parseEntry, RecordSplitter, ShareDealer, TAR_STREAM } from '../sync/tar.js';
+import type { ClientChannel } from 'ssh2';
 import { addStats, parseProgress, parseRsyncStats, reanchor, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type SshSession } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
@@ -252,11 +253,12 @@ async function copyOne(
 
   ctx.emit({ type: 'step', replica: replica.name, step: 'sync', detail: `${unit.fs.mountPoint} -> ${ctx.target.info.host}:${dest}` });
   let stats = ZERO_STATS;
-  // tar cannot apply rsync's exclusion patterns, so a filesystem they apply to is copied by rsync alone.
+  // tar cannot apply rsync's exclusion patterns nor its bandwidth limit: such copies go by rsync alone.
   const excluded = replica.exclude.paths.some((p) => reanchor(p, unit.relativePath) !== undefined);
+  const limited = replica.policy.bandwidthBytesPerSecond !== undefined;
   let flushed: Promise<unknown> = Promise.resolve();
   let finishing: string[] = [];
-  if (!last && view.pointInTime && !excluded && (await isEmptyDir(ctx.target, dest))) {
+  if (!last && view.pointInTime && !excluded && !limited && (await isEmptyDir(ctx.target, dest))) {
     const streamed = await tarStreams(replica, ctx, view, channel, dest);
     // A whole pass counts every file itself; a folders-only pass counts only the folders.
     stats = streamed.pass === 'all' ? { ...streamed.stats, files: 0, bytesTotal: 0 } : streamed.stats;
@@ -264,40 +266,12 @@ async function copyOne(
     // The target writes out what tar wrote while the rsync pass runs, not after it, when PROMOTE syncs.
     flushed = ctx.target.exec(['sync', '-f', '--', dest], { sudo: true, timeoutMs: 3_600_000, allowFailure: true });
   } else if (!last && replica.policy.parallelStreams > 1) {
-    const why = excluded ? 'exclude.paths applies to it' : !view.pointInTime ? 'it is copied live' : 'a copy interrupted earlier is resumed';
+    const why = excluded ? 'exclude.paths applies to it' : !view.pointInTime ? 'it is copied live' : limited ? 'the policy limits its bandwidth' : 'a copy interrupted earlier is resumed';
     ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one rsync stream, as ${why}` });
   }
   const final = await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...finishing, ...transport, source, destination]);
   await flushed;
   return addStats(stats, final);
-}
-
-/** The origin sends the stream to the target over its own ssh (direct). */
-async function pushStream(origin: SshSession, source: string, list: string, channel: PushChannel, remote: string): Promise<void> {
-  const proc = await origin.spawn(withLifeline(['sh', '-c', TAR_STREAM, 'rmm-tar', source, list, channel.rsh, channel.destination, remote]), { sudo: true });
-  proc.channel.resume(); // tar writes nothing to stdout; read it so the channel can close
-  await proc.wait([0]);
-  proc.channel.end();
-}
-
-/**
- * rmm carries the stream from one session to the other (relay): one cipher layer per hop, where
- * the tunnel rsync uses would carry the origin's own ssh inside rmm's. A lost rmm ends both: the
- * origin's tar under its lifeline, the target's at the end of its input.
- */
-async function relayStream(ctx: ReplicateContext, source: string, list: string, dest: string): Promise<void> {
-  const sink = await ctx.target.spawn(extractArgv(dest), { sudo: true });
-  sink.channel.resume(); // its stdout is empty, but must be read for the channel to close
-  const tar = await ctx.origin.spawn(withLifeline(createArgv(source, list)), { sudo: true });
-  void carry(tar.channel, tar.exit, sink.channel);
-  try {
-    await Promise.all([tar.wait([0]), sink.wait([0])]);
-    tar.channel.end();
-  } catch (err) {
-    tar.channel.end();
-    sink.channel.end();
-    throw err;
-  }
 }
 
 async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {
@@ -312,27 +286,77 @@ async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {
 async function tarStreams(replica: Replica, ctx: ReplicateContext, view: SnapshotView, channel: PushChannel, dest: string): Promise<{ stats: RsyncStats; pass: 'folders' | 'all' }> {
   const { origin } = ctx;
   const mountPoint = view.unit.fs.mountPoint;
-  const listing = await origin.exec(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true, timeoutMs: 3_600_000 });
-  const entries = parseEntries(listing.stdout);
-  const shares = splitIntoShares(entries, Math.max(1, replica.policy.parallelStreams));
-  ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: ${shares.length} tar stream(s) into an empty copy` });
-  const remote = extractCommand(dest, channel.sudo);
-  await Promise.all(
-    shares.map(async (share, i) => {
-      const list = `${channel.workDir}/share-${i}-of-${mountPoint.replaceAll('/', '_')}`;
-      await origin.writeFileAtomic(list, share.paths.map((p) => `./${p}\0`).join(''), { sudo: true, mode: 0o600 });
-      try {
-        await (channel.relayed ? relayStream(ctx, view.sourcePath, list, dest) : pushStream(origin, view.sourcePath, list, channel, remote));
-      } catch (err) {
-        if (err instanceof RemoteCommandError) throw new RmmError('sync.tar', `copying ${mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
-        throw err;
-      }
-    }),
-  );
-  const files = shares.reduce((n, s) => n + s.paths.length, 0);
-  const bytes = shares.reduce((n, s) => n + s.bytes, 0);
-  return { stats: { ...ZERO_STATS, files, filesTransferred: files, bytesTotal: bytes, bytesSent: bytes }, pass: finishingPass(entries) };
+  const dealer = new ShareDealer(Math.max(1, replica.policy.parallelStreams));
+  ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: ${dealer.streams} tar stream(s) into an empty copy` });
+  // The target writes out what arrives as it arrives: the kernel would start only at its dirty
+  // threshold (10% of RAM), leaving the whole copy to the flush before `current` moves.
+  const flusher = await ctx.target.spawn(withLifeline(['sh', '-c', FLUSH_LOOP, 'rmm-flush', dest]), { sudo: true });
+  flusher.channel.resume();
+  const streams: TarStream[] = [];
+  try {
+    const remote = extractCommand(dest, channel.sudo);
+    for (let i = 0; i < dealer.streams; i++) {
+      const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
+      streams.push(await (channel.relayed ? relayStream(ctx, view.sourcePath, dest) : pushStream(origin, view.sourcePath, channel, remote, status)));
+    }
+    const lister = await origin.spawn(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true });
+    const records = new RecordSplitter();
+    lister.channel.setEncoding('utf8');
+    lister.channel.on('data', (chunk: string) =>
+      records.push(chunk, (record) => {
+        const entry = parseEntry(record);
+        if (entry) streams[dealer.deal(entry)]!.names.write(`./${entry.path}\0`);
+      }),
+    );
+    try {
+      await lister.wait([0]);
+    } finally {
+      for (const s of streams) s.names.end();
+    }
+    await Promise.all(streams.map((s) => s.done));
+  } catch (err) {
+    for (const s of streams) s.names.destroy();
+    if (err instanceof RemoteCommandError) throw new RmmError('sync.tar', `copying ${mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
+    throw err;
+  } finally {
+    flusher.channel.end();
+    await flusher.exit;
+  }
+  return { stats: { ...ZERO_STATS, files: dealer.files, filesTransferred: dealer.files, bytesTotal: dealer.bytes, bytesSent: dealer.bytes }, pass: dealer.finishingPass };
 }
+
+/** One tar stream: where its names go, and when it has ended. */
+interface TarStream {
+  readonly names: ClientChannel;
+  readonly done: Promise<unknown>;
+}
+
+/** The origin sends the stream to the target over its own ssh (direct). */
+async function pushStream(origin: SshSession, source: string, channel: PushChannel, remote: string, status: string): Promise<TarStream> {
+  const proc = await origin.spawn(['sh', '-c', TAR_STREAM, 'rmm-tar', source, channel.rsh, channel.destination, remote, status], { sudo: true });
+  proc.channel.resume(); // tar writes nothing to stdout; read it so the channel can close
+  return { names: proc.channel, done: proc.wait([0]) };
+}
+
+/**
+ * rmm carries the stream from one session to the other (relay): one cipher layer per hop, where
+ * the tunnel rsync uses would carry the origin's own ssh inside rmm's. A lost rmm ends both: the
+ * origin's tar at the end of its names, the target's at the end of its input.
+ */
+async function relayStream(ctx: ReplicateContext, source: string, dest: string): Promise<TarStream> {
+  const sink = await ctx.target.spawn(extractArgv(dest), { sudo: true });
+  sink.channel.resume(); // its stdout is empty, but must be read for the channel to close
+  const tar = await ctx.origin.spawn(createArgv(source), { sudo: true });
+  void carry(tar.channel, tar.exit, sink.channel);
+  const done = Promise.all([tar.wait([0]), sink.wait([0])]).catch((err: unknown) => {
+    sink.channel.end();
+    throw err;
+  });
+  return { names: tar.channel, done };
+}
+
+// $1 the copy's folder on the target; ended by the lifeline.
+const FLUSH_LOOP = `while sleep 2; do sync -f -- "$1" 2>/dev/null || :; done`;
 
 async function runRsync(replica: Replica, ctx: ReplicateContext, mountPoint: string, argv: string[], okCodes: number[]): Promise<RsyncStats> {
   const proc = await ctx.origin.spawn(withLifeline(argv), { sudo: true });

@@ -1,39 +1,47 @@
 import { describe, expect, it } from 'vitest';
-import { extractCommand, finishingPass, parseEntries, splitIntoShares, type ListedFile } from '../../src/sync/tar.js';
+import { extractArgv, extractCommand, parseEntry, RecordSplitter, ShareDealer, type ListedFile } from '../../src/sync/tar.js';
 
 const file = (path: string, size: number, inode = path, links = 1, type = 'f'): ListedFile => ({ path, type, size, inode, links });
 
-describe('splitting a first copy into tar streams', () => {
-  it('balances bytes and file counts, largest first, and loses no file', () => {
-    const files = [file('big', 900 * 1024 * 1024), ...Array.from({ length: 1000 }, (_, i) => file(`small-${i}`, 1000)), file('mid', 300 * 1024 * 1024)];
-    const shares = splitIntoShares(files, 3);
-    expect(shares.flatMap((s) => s.paths).sort()).toEqual(files.map((f) => f.path).sort());
-    expect(shares[0]!.paths).toEqual(['big']);
-    expect(shares[1]!.paths[0]).toBe('mid');
-    // The small files go where the load is lightest: the third share takes them first.
-    expect(shares[2]!.paths.length).toBeGreaterThan(shares[1]!.paths.length);
-    expect(shares.reduce((n, s) => n + s.bytes, 0)).toBe(1200 * 1024 * 1024 + 1000 * 1000);
+describe('dealing a first copy to tar streams', () => {
+  it('balances bytes and file counts as entries arrive, and counts what it dealt', () => {
+    const dealer = new ShareDealer(3);
+    const dealt = [file('big', 900 << 20), file('mid', 300 << 20), ...Array.from({ length: 1000 }, (_, i) => file(`small-${i}`, 1000))].map((f) => dealer.deal(f));
+    expect(dealt.slice(0, 2)).toEqual([0, 1]);
+    // The small files go where the load is lightest: the third stream takes them first.
+    expect(dealt.filter((i) => i === 2).length).toBeGreaterThan(dealt.filter((i) => i === 1).length);
+    expect(dealer.files).toBe(1002);
+    expect(dealer.bytes).toBe((1200 << 20) + 1000 * 1000);
   });
 
-  it('keeps every name of a hard-linked inode in one share, so tar links them', () => {
-    const files = [file('a/one', 10, '42', 3), file('b', 5000), file('c', 4000), file('z/two', 10, '42', 3), file('y/three', 10, '42', 3)];
-    const shares = splitIntoShares(files, 3);
-    const withLinks = shares.filter((s) => s.paths.some((p) => ['a/one', 'z/two', 'y/three'].includes(p)));
-    expect(withLinks).toHaveLength(1);
-    expect(withLinks[0]!.paths).toEqual(expect.arrayContaining(['a/one', 'z/two', 'y/three']));
-  });
-
-  it('reads find -printf records, names with spaces and newlines included', () => {
-    expect(parseEntries('f 12 1 300 a b\0' + 's 13 2 0 line\nbreak\0')).toEqual([file('a b', 300, '12'), file('line\nbreak', 0, '13', 2, 's')]);
+  it('deals every name of a hard-linked inode to one stream, so tar links them', () => {
+    const dealer = new ShareDealer(4);
+    const streams = new Set(['a/one', 'z/two', 'y/three'].map((p) => dealer.deal(file(p, 10, '4242', 3))));
+    expect(streams.size).toBe(1);
   });
 
   it('finishes with a folders-only rsync pass unless a socket needs the whole pass', () => {
-    expect(finishingPass([file('a', 1), file('l', 0, 'l', 1, 'l'), file('p', 0, 'p', 1, 'p')])).toBe('folders');
-    expect(finishingPass([file('a', 1), file('s', 0, 's', 1, 's')])).toBe('all');
+    const quiet = new ShareDealer(2);
+    for (const f of [file('a', 1), file('l', 0, 'l', 1, 'l'), file('p', 0, 'p', 1, 'p')]) quiet.deal(f);
+    expect(quiet.finishingPass).toBe('folders');
+    const withSocket = new ShareDealer(2);
+    for (const f of [file('a', 1), file('s', 0, 's', 1, 's')]) withSocket.deal(f);
+    expect(withSocket.finishingPass).toBe('all');
+  });
+
+  it('reads find -printf records split anywhere across chunks, names with spaces and newlines included', () => {
+    const records: string[] = [];
+    const splitter = new RecordSplitter();
+    for (const chunk of ['f 12 1 300 a', ' b\0s 13 2 0 line\nbr', 'eak\0']) splitter.push(chunk, (r) => records.push(r));
+    expect(records.map(parseEntry)).toEqual([file('a b', 300, '12'), file('line\nbreak', 0, '13', 2, 's')]);
+    expect(parseEntry('garbage')).toBeUndefined();
   });
 
   it('quotes the target folder and uses sudo only for a non-root user', () => {
-    expect(extractCommand("/srv/it's here", false)).toBe("mkdir -p -- '/srv/it'\\''s here' && tar -x -b 2048 --read-full-records -p --numeric-owner --acls --xattrs '--xattrs-include=*' '--xattrs-exclude=trusted.SGI_*' '--xattrs-exclude=xfsroot.*' -C '/srv/it'\\''s here' -f -");
+    expect(extractCommand("/srv/it's here", false)).toBe(
+      "mkdir -p -- '/srv/it'\\''s here' && tar -x -b 2048 --read-full-records -p --numeric-owner --acls --xattrs '--xattrs-include=*' '--xattrs-exclude=trusted.SGI_*' '--xattrs-exclude=xfsroot.*' -C '/srv/it'\\''s here' -f -",
+    );
     expect(extractCommand('/srv/r', true)).toMatch(/^sudo -n mkdir -p -- \/srv\/r && sudo -n tar -x /);
+    expect(extractArgv('/srv/a b').slice(3, 6)).toEqual(['rmm-untar', '/srv/a b', 'tar']);
   });
 });
