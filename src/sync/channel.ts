@@ -15,8 +15,6 @@ export interface PushChannel {
   readonly destination: string;
   /** Whether commands on the target need `sudo -n` (a non-root user with sudo). */
   readonly sudo: boolean;
-  /** The origin cannot reach the target: bulk streams go through rmm's own sessions. */
-  readonly relayed: boolean;
   /** `--rsync-path` for the target, when the target user needs sudo. */
   readonly rsyncPath?: string;
   /** A root-only folder on the origin for this run's files (the key, lists); removed with the channel. */
@@ -76,7 +74,6 @@ export async function openPushChannel(opts: {
     destinationPrefix: `${targetEndpoint.user}@${host.includes(':') ? `[${host}]` : host}:`,
     destination: `${targetEndpoint.user}@${host}`,
     sudo: needsSudo,
-    relayed: opts.via !== undefined,
     workDir: dir,
     ...(needsSudo ? { rsyncPath: 'sudo -n rsync' } : {}),
     close: () => removeEphemeralAccess(origin, target, replica),
