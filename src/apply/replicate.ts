@@ -263,7 +263,8 @@ async function copyOne(
     stats = streamed.pass === 'all' ? { ...streamed.stats, files: 0, bytesTotal: 0 } : streamed.stats;
     if (streamed.pass === 'folders') finishing = FOLDERS_ONLY;
     // The target writes out what tar wrote while the rsync pass runs, not after it, when PROMOTE syncs.
-    flushed = ctx.target.exec(['sync', '-f', '--', dest], { sudo: true, timeoutMs: 3_600_000, allowFailure: true });
+    // PROMOTE flushes again and fails the sync if that fails; this one only starts early.
+    flushed = ctx.target.exec(['sync', '-f', '--', dest], { sudo: true, timeoutMs: 3_600_000, allowFailure: true }).catch(() => {});
   } else if (!last && replica.policy.parallelStreams > 1) {
     const why = excluded ? 'exclude.paths applies to it' : !view.pointInTime ? 'it is copied live' : limited ? 'the policy limits its bandwidth' : 'a copy interrupted earlier is resumed';
     ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one rsync stream, as ${why}` });
