@@ -112,7 +112,8 @@ export async function replicate(replica: Replica, ctx: ReplicateContext): Promis
       });
       const copy = await copyFromSnapshots(replica, ctx, selection.units, layout, last, hooks, scanOf);
       if (copy === 'unchanged') {
-        const verified: RecoveryPoint = { ...last!, verifiedAt: now().toISOString() };
+        // As of this run's start: the scan that proved it ran after the snapshots, which came later.
+        const verified: RecoveryPoint = { ...last!, verifiedAt: startedAt };
         step('unchanged', `since recovery point ${verified.id}`);
         const { kept, dropped } = retain([...base.points.slice(0, -1), verified], replica.policy.retention, now());
         await writeRecord(target, path, { ...base, points: kept, state: verified.pointInTime ? 'consistent' : 'inconsistent', updatedAt: now().toISOString() });

@@ -81,6 +81,14 @@ export function currentPoint(record: ReplicaRecord | undefined): RecoveryPoint |
   return record?.points[record.points.length - 1];
 }
 
+/**
+ * Since when the point is known to equal the origin: the start of the sync that copied it, or of
+ * a later one that verified it. Schedules, RPO and ages count from here.
+ */
+export function currentAsOf(point: RecoveryPoint): string {
+  return point.verifiedAt !== undefined && point.verifiedAt > point.startedAt ? point.verifiedAt : point.startedAt;
+}
+
 function syncReasons(replica: Replica, record: ReplicaRecord | undefined, now: Date): string[] {
   const current = currentPoint(record);
   if (!record || !current) {
@@ -94,7 +102,7 @@ function syncReasons(replica: Replica, record: ReplicaRecord | undefined, now: D
   const due = scheduleDue(replica, current, now);
   if (due) reasons.push(due);
   const rpo = replica.policy.rpoMs;
-  const age = now.getTime() - Date.parse(current.startedAt);
+  const age = now.getTime() - Date.parse(currentAsOf(current));
   if (rpo !== undefined && age > rpo) reasons.push(`RPO ${formatDuration(rpo)} exceeded by ${formatDuration(age - rpo)}`);
   return reasons;
 }
@@ -102,10 +110,11 @@ function syncReasons(replica: Replica, record: ReplicaRecord | undefined, now: D
 function scheduleDue(replica: Replica, current: RecoveryPoint, now: Date): string | undefined {
   const schedule = replica.policy.schedule;
   if (!schedule) return undefined;
-  const last = new Date(current.startedAt);
+  const asOf = currentAsOf(current);
+  const last = new Date(asOf);
   if (schedule.kind === 'interval') {
     const elapsed = now.getTime() - last.getTime();
-    return elapsed >= schedule.intervalMs ? `schedule: ${formatDuration(schedule.intervalMs)} since the last sync at ${current.startedAt}` : undefined;
+    return elapsed >= schedule.intervalMs ? `schedule: ${formatDuration(schedule.intervalMs)} since the last sync at ${asOf}` : undefined;
   }
   const next = new Cron(schedule.cron, { paused: true, timezone: schedule.timezone }).nextRun(last);
   return next && next <= now ? `schedule: cron '${schedule.cron}' was due at ${next.toISOString()}` : undefined;
@@ -113,13 +122,15 @@ function scheduleDue(replica: Replica, current: RecoveryPoint, now: Date): strin
 
 function upToDate(replica: Replica, record: ReplicaRecord, now: Date): string {
   const current = currentPoint(record)!;
-  const age = formatDuration(now.getTime() - Date.parse(current.startedAt));
+  const asOf = currentAsOf(current);
+  const age = formatDuration(now.getTime() - Date.parse(asOf));
   const schedule = replica.policy.schedule;
   const next =
     schedule === undefined
       ? 'no schedule'
       : schedule.kind === 'interval'
-        ? `next at ${new Date(Date.parse(current.startedAt) + schedule.intervalMs).toISOString()}`
-        : `next at ${new Cron(schedule.cron, { paused: true, timezone: schedule.timezone }).nextRun(new Date(current.startedAt))?.toISOString() ?? 'never'}`;
-  return `up to date: recovery point ${current.id} is ${age} old (${next})`;
+        ? `next at ${new Date(Date.parse(asOf) + schedule.intervalMs).toISOString()}`
+        : `next at ${new Cron(schedule.cron, { paused: true, timezone: schedule.timezone }).nextRun(new Date(asOf))?.toISOString() ?? 'never'}`;
+  const since = asOf === current.startedAt ? `is ${age} old` : `was verified ${age} ago`;
+  return `up to date: recovery point ${current.id} ${since} (${next})`;
 }

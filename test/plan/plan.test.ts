@@ -81,6 +81,15 @@ describe('makePlan', () => {
     expect(plan.actions[0]!.reasons).toEqual(['schedule: 1h since the last sync at 2026-11-24T09:00:00Z', 'RPO 2h exceeded by 1h']);
   });
 
+  it('counts schedule and RPO from the last verification of an unchanged origin', () => {
+    const spec = specOf('{ schedule: { interval: 1h }, rpo: 2h }');
+    const verified = record(spec, '2026-11-24T09:00:00Z');
+    const seen = { ...verified, points: [{ ...verified.points[0]!, verifiedAt: '2026-11-24T11:30:00Z' }] };
+    const plan = makePlan(spec, observed(seen), now);
+    expect(plan.actions[0]!.kind).toBe('none');
+    expect(plan.actions[0]!.reasons[0]).toBe('up to date: recovery point p1 was verified 30m ago (next at 2026-11-24T12:30:00.000Z)');
+  });
+
   it('syncs when a cron schedule was due since the last sync', () => {
     const spec = specOf('{ schedule: { cron: "0 * * * *" } }');
     expect(makePlan(spec, observed(record(spec, '2026-11-24T11:30:00Z')), now).actions[0]!.reasons).toEqual([

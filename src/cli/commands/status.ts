@@ -1,5 +1,5 @@
 import { formatDuration } from '../../config/units.js';
-import { currentPoint } from '../../plan/plan.js';
+import { currentAsOf, currentPoint } from '../../plan/plan.js';
 import { EXIT, FILE_HELP, FILE_OPTION, OUTPUT_HELP, writeJson, type Command } from '../command.js';
 import { ENGINE_HELP, ENGINE_OPTIONS, loadObservePlan } from './engine.js';
 
@@ -17,11 +17,12 @@ export const statusCommand: Command = {
       const seen = run.observed.replicas.get(r.name)!;
       const record = 'record' in seen.target ? seen.target.record : undefined;
       const point = currentPoint(record);
-      const ageMs = point ? now - Date.parse(point.startedAt) : undefined;
+      const ageMs = point ? now - Date.parse(currentAsOf(point)) : undefined;
       return {
         replica: r.name,
         state: 'error' in seen.target ? `unreachable: ${seen.target.error}` : (record?.state ?? 'none'),
         lastConsistent: point?.startedAt ?? null,
+        verifiedAt: point?.verifiedAt ?? null,
         ageMs: ageMs ?? null,
         rpoMs: r.policy.rpoMs ?? null,
         withinRpo: r.policy.rpoMs === undefined ? ageMs !== undefined : ageMs !== undefined && ageMs <= r.policy.rpoMs,
