@@ -5,14 +5,13 @@ import { discoverOrigin } from '../observe/origin.js';
 import type { OriginFacts } from '../observe/facts.js';
 import { ensureRsync } from '../observe/packages.js';
 import { readRecord, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
-import { selectFilesystems, type CopyUnit } from '../snapshot/select.js';
+import { mountsBelow, selectFilesystems, type CopyUnit } from '../snapshot/select.js';
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
 import { extractCommand, FOLDERS_ONLY, LIST_ENTRIES, parseEntry, RecordSplitter, ShareDealer, TAR_STREAM } from '../sync/tar.js';
-import type { ClientChannel } from 'ssh2';
-import { addStats, parseProgress, parseRsyncStats, reanchor, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
-import { RemoteCommandError, type SshSession } from '../transport/index.js';
+import { addStats, parseProgress, parseRsyncStats, reanchorAll, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
+import { RemoteCommandError, type RemoteProcess, type SshSession } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
 import type { EventSink } from './events.js';
 import { lockReplica } from './lock.js';
@@ -107,8 +106,8 @@ export async function replicate(replica: Replica, ctx: ReplicateContext): Promis
       const scanOf = (unit: CopyUnit, dir: string): ManifestScan => ({
         dir,
         fsType: unit.fs.fsType,
-        mountPoints: facts.mountPoints.filter((m) => m !== unit.fs.mountPoint && (unit.fs.mountPoint === '/' || m.startsWith(`${unit.fs.mountPoint}/`))).map((m) => m.slice(unit.fs.mountPoint === '/' ? 1 : unit.fs.mountPoint.length + 1)),
-        excludePaths: replica.exclude.paths.map((p) => reanchor(p, unit.relativePath)).filter((p): p is string => p !== undefined),
+        mountPoints: mountsBelow(facts.mountPoints, unit.fs.mountPoint),
+        excludePaths: reanchorAll(replica.exclude.paths, unit.relativePath),
       });
       const copy = await copyFromSnapshots(replica, ctx, selection.units, layout, last, hooks, scanOf);
       if (copy === 'unchanged') {
@@ -254,7 +253,7 @@ async function copyOne(
   ctx.emit({ type: 'step', replica: replica.name, step: 'sync', detail: `${unit.fs.mountPoint} -> ${ctx.target.info.host}:${dest}` });
   let stats = ZERO_STATS;
   // tar cannot apply rsync's exclusion patterns nor its bandwidth limit: such copies go by rsync alone.
-  const excluded = replica.exclude.paths.some((p) => reanchor(p, unit.relativePath) !== undefined);
+  const excluded = reanchorAll(replica.exclude.paths, unit.relativePath).length > 0;
   const limited = replica.policy.bandwidthBytesPerSecond !== undefined;
   let flushed: Promise<unknown> = Promise.resolve();
   let finishing: string[] = [];
@@ -324,7 +323,7 @@ async function tarStreams(replica: Replica, ctx: ReplicateContext, view: Snapsho
 
 /** One tar stream: where its names go, and when it has ended. */
 interface TarStream {
-  readonly names: ClientChannel;
+  readonly names: RemoteProcess['channel'];
   readonly done: Promise<unknown>;
 }
 

@@ -43,9 +43,7 @@ export function selectFilesystems(
   }
   const relative = (mount: string): string => posix.relative(root, mount);
   const units = kept.map((fs): CopyUnit => {
-    const nested = facts.filesystems
-      .filter((other) => other !== fs && isInside(other.mountPoint, fs.mountPoint))
-      .map((other) => posix.relative(fs.mountPoint, other.mountPoint));
+    const nested = mountsBelow(facts.filesystems.map((other) => other.mountPoint), fs.mountPoint);
     return { fs, provider: chooseProvider(fs, snapshot, facts, host), relativePath: relative(fs.mountPoint), nestedMounts: nested, snapshotPercent: Math.max(snapshot.minFreePercent, 5) };
   });
   return { units, excluded };
@@ -74,6 +72,11 @@ function exclusionReason(fs: Filesystem, exclude: Exclusions): string | undefine
   }
   for (const m of exclude.mounts) if (matchesAny(fs.mountPoint, [m])) return `exclude.mounts ${m}`;
   return undefined;
+}
+
+/** The mount points strictly below `parent`, relative to it. */
+export function mountsBelow(mountPoints: readonly string[], parent: string): string[] {
+  return mountPoints.filter((m) => isInside(m, parent)).map((m) => posix.relative(parent, m));
 }
 
 function isInside(path: string, parent: string): boolean {

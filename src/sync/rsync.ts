@@ -28,10 +28,7 @@ export interface RsyncPlan {
 export function rsyncOptions(plan: RsyncPlan): string[] {
   const args: string[] = [];
   for (const nested of plan.nestedMounts) args.push(`--exclude=/${nested}/*`);
-  for (const pattern of plan.excludePaths) {
-    const anchored = reanchor(pattern, plan.relativePath);
-    if (anchored !== undefined) args.push(`--exclude=${anchored}`);
-  }
+  for (const anchored of reanchorAll(plan.excludePaths, plan.relativePath)) args.push(`--exclude=${anchored}`);
   if (plan.bandwidthBytesPerSecond !== undefined) args.push(`--bwlimit=${Math.max(1, Math.floor(plan.bandwidthBytesPerSecond / 1024))}`);
   if (plan.linkDest !== undefined) args.push(`--link-dest=${plan.linkDest}`);
   return args;
@@ -48,6 +45,11 @@ export function reanchor(pattern: string, relativePath: string): string | undefi
   if (pattern === prefix || pattern === `${prefix}/`) return undefined; // the whole filesystem: exclude.mounts says that
   if (pattern.startsWith(`${prefix}/`)) return pattern.slice(prefix.length);
   return undefined;
+}
+
+/** The patterns that apply inside a filesystem mounted at `relativePath`, re-anchored there. */
+export function reanchorAll(patterns: readonly string[], relativePath: string): string[] {
+  return patterns.map((p) => reanchor(p, relativePath)).filter((p): p is string => p !== undefined);
 }
 
 export function targetDir(pointDir: string, relativePath: string): string {

@@ -15,7 +15,7 @@ import { shellJoin } from '../transport/quote.js';
 
 export interface ListedFile {
   readonly path: string;
-  /** find's %y: f, l, b, c, p, s. */
+  /** find's %y: d, f, l, b, c, p, s. */
   readonly type: string;
   readonly size: number;
   readonly inode: string;
