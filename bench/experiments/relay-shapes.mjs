@@ -32,23 +32,15 @@ const client = `exec 5<&0 6>&1 </dev/null >/dev/null; rsync -aHAXS --numeric-ids
 // The server's arguments, as the client's rsync prints them to a fake remote shell (3.2.7, -aHAXS --numeric-ids, push).
 const server = `mkdir -p ${DEST} && rsync --server -lHogDtpAXrSe.iLsfxCIvu --numeric-ids . ${DEST}/`;
 const pipeScript = `set -e; d=$(mktemp -d); mkfifo $d/p; ${ssh(origin, client)} < $d/p | ${ssh(target, server)} > $d/p; rm -rf $d`;
-const cut = async (fn) => {
-  await lab.cut();
-  try {
-    return await fn();
-  } finally {
-    await lab.join();
-  }
-};
 const fromHere = (extra, command) => ['ssh', '-i', info.clientKey, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${info.knownHosts}`, '-c', 'aes128-gcm@openssh.com', ...extra, `root@${origin}`, command];
 const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 const fwdLine = ['rsync', '-aHAXS', '--numeric-ids', '-e', [...sshArgv(), '-p', '2222', '-o', `HostKeyAlias=${target}`].join(' '), `/bench/${set}/`, `root@127.0.0.1:${DEST}/`].map(q).join(' ');
 const direct = writeEstate(estates, lab, { replica: `x-${set}-direct`, root: `/bench/${set}` });
 const relay = writeEstate(estates, lab, { replica: `x-${set}-relay`, root: `/bench/${set}`, transfer: 'relay' });
 const subjects = [
-  { id: 'openssh-exec-pipe', run: () => cut(() => measure(lab, ['timeout', '600', 'bash', '-c', pipeScript])), dest: DEST },
-  { id: 'openssh-reverse-forward', run: () => cut(() => measure(lab, fromHere(['-R', `127.0.0.1:2222:${target}:22`], fwdLine))), dest: DEST },
-  { id: 'rmm-relay', run: () => cut(() => rmm.apply(relay)), dest: `/srv/replicas/x-${set}-relay/current` },
+  { id: 'openssh-exec-pipe', run: () => lab.whileCut(() => measure(lab, ['timeout', '600', 'bash', '-c', pipeScript])), dest: DEST },
+  { id: 'openssh-reverse-forward', run: () => lab.whileCut(() => measure(lab, fromHere(['-R', `127.0.0.1:2222:${target}:22`], fwdLine))), dest: DEST },
+  { id: 'rmm-relay', run: () => lab.whileCut(() => rmm.apply(relay)), dest: `/srv/replicas/x-${set}-relay/current` },
   { id: 'rmm-direct', run: () => rmm.apply(direct), dest: `/srv/replicas/x-${set}-direct/current` },
 ];
 const clean = () => {

@@ -44,6 +44,16 @@ export class BenchLab {
     await this.sh(['join']);
   }
 
+  /** Runs `fn` with origin and target unable to reach each other (relay), and joins them again. */
+  async whileCut(fn) {
+    await this.cut();
+    try {
+      return await fn();
+    } finally {
+      await this.join();
+    }
+  }
+
   sh(args, extraEnv = {}, opts = {}) {
     return run(['bash', LAB_SH, ...args], { env: { ...this.env, ...extraEnv }, ...opts });
   }

@@ -29,14 +29,6 @@ async function anatomy(ctx, set) {
   const fromHere = (extra, command) => [...['ssh', '-i', info.clientKey, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${info.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-c', 'aes128-gcm@openssh.com'], ...extra, `root@${lab.address('origin')}`, command];
   const rmmReplica = (transfer) => `/srv/replicas/an-${set}-${transfer}`;
   const estate = (transfer) => writeEstate(ctx.estates, lab, { replica: `an-${set}-${transfer}`, root: source, transfer });
-  const cutAround = async (fn) => {
-    await lab.cut();
-    try {
-      return await fn();
-    } finally {
-      await lab.join();
-    }
-  };
   const subjects = [
     { id: 'rsync', label: 'rsync -aHAXS --numeric-ids (baseline, run in the origin)', run: () => rsyncCopy(lab, { source, dest: DEST }) },
     {
@@ -68,9 +60,9 @@ async function anatomy(ctx, set) {
     {
       id: 'openssh-reverse-forward',
       label: "relay with OpenSSH: ssh -R from this machine to the origin, rsync through it (rmm relay's shape), hosts cut",
-      run: () => cutAround(() => measure(lab, fromHere(['-R', `127.0.0.1:2222:${target}:22`], rsyncLine(['-p', '2222', '-o', `HostKeyAlias=${target}`], `root@127.0.0.1:${DEST}/`)))),
+      run: () => lab.whileCut(() => measure(lab, fromHere(['-R', `127.0.0.1:2222:${target}:22`], rsyncLine(['-p', '2222', '-o', `HostKeyAlias=${target}`], `root@127.0.0.1:${DEST}/`)))),
     },
-    { id: 'rmm-relay', label: 'rmm apply, relay, hosts cut', run: () => cutAround(() => rmm.apply(estate('relay'))), clean: () => removeOnTarget(lab, rmmReplica('relay')) },
+    { id: 'rmm-relay', label: 'rmm apply, relay, hosts cut', run: () => lab.whileCut(() => rmm.apply(estate('relay'))), clean: () => removeOnTarget(lab, rmmReplica('relay')) },
   ];
   for (const s of subjects) s.clean ??= () => removeOnTarget(lab, DEST);
   ctx.log(`anatomy of a first copy, ${set}`);

@@ -32,13 +32,8 @@ async function copySet(ctx, set, expected) {
       dest: `${replica}/current`,
       clean: () => removeOnTarget(lab, replica),
       run: async (_r, profileDir) => {
-        if (transfer === 'relay') await lab.cut();
-        try {
-          const m = await rmm.apply(file, { profileDir });
-          return { ...m, stats: rmm.record(replica).points.at(-1).stats };
-        } finally {
-          if (transfer === 'relay') await lab.join();
-        }
+        const copy = async () => ({ ...(await rmm.apply(file, { profileDir })), stats: rmm.record(replica).points.at(-1).stats });
+        return transfer === 'relay' ? lab.whileCut(copy) : copy();
       },
     };
   };
