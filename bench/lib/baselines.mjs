@@ -38,6 +38,24 @@ export async function tarCopy(lab, { source, dest, excludes = [] }) {
   return { ...m, stdout: undefined };
 }
 
+/**
+ * The tar baseline relayed by OpenSSH through this machine, as rmm relays: `ssh -R` from here to the
+ * origin forwards a port on the origin's loopback to the target's sshd, and the origin's ssh to the
+ * target goes through it. Run while the lab is cut: what the relay's shape costs in C, without rmm.
+ */
+export async function tarRelayed(lab, { source, dest }) {
+  const info = lab.info;
+  const target = lab.address('target');
+  const PORT = 2222;
+  const tarOpts = '--numeric-owner --acls --xattrs';
+  const remote = `mkdir -p ${q(dest)} && tar -C ${q(dest)} ${tarOpts} -xpf -`;
+  const inner = [...sshArgv(), '-p', String(PORT), '-o', `HostKeyAlias=${target}`, 'root@127.0.0.1', remote].map(q).join(' ');
+  const script = `set -o pipefail; tar -C ${q(source)} ${tarOpts} -cf - . | ${inner}`;
+  const outer = ['ssh', '-i', info.clientKey, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${info.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-c', 'aes128-gcm@openssh.com', '-o', 'ExitOnForwardFailure=yes', '-R', `127.0.0.1:${PORT}:${target}:22`, `root@${lab.address('origin')}`, `bash -c ${q(script)}`];
+  const m = await measure(lab, outer);
+  return { ...m, stdout: undefined };
+}
+
 /** A remote command over OpenSSH from the origin (for reference figures such as handshakes). */
 export function sshFromOrigin(lab, user, command) {
   return [...sshArgv(), `${user}@${lab.address('target')}`, command];

@@ -31,7 +31,7 @@ export async function rounds(runs, subjects, { before, log }) {
 
 /** What a figure keeps of each run. */
 export function runDetail(m) {
-  return { wall: round(m.wall, 3), cpu: m.cpu, sessions: m.sessions, maxRssKb: m.maxRssKb, ...(m.phases ? { phases: m.phases } : {}), ...(m.stats ? { stats: m.stats } : {}), ...(m.bytes !== undefined ? { bytes: m.bytes } : {}) };
+  return { wall: round(m.wall, 3), cpu: m.cpu, ...(m.machine ? { machine: m.machine } : {}), sessions: m.sessions, maxRssKb: m.maxRssKb, ...(m.phases ? { phases: m.phases } : {}), ...(m.stats ? { stats: m.stats } : {}), ...(m.bytes !== undefined ? { bytes: m.bytes } : {}) };
 }
 
 /** Medians of CPU and (for rmm) phases over runs, as a short line for the table. */
@@ -39,7 +39,9 @@ export function summary(ms) {
   const cpu = (k) => median(ms.map((m) => m.cpu[k])).toFixed(1);
   const rss = Math.max(...ms.map((m) => m.maxRssKb ?? 0)) / 1024;
   const ses = (k) => median(ms.map((m) => m.sessions?.[k] ?? 0));
-  return `cpu s: rmm-host ${cpu('local')} origin ${cpu('origin')} target ${cpu('target')}; ssh sessions: origin ${ses('origin')} target ${ses('target')}; peak RSS ${rss.toFixed(0)} MB`;
+  const pct = (k) => `${(100 * median(ms.map((m) => m.machine?.[k] ?? 0))).toFixed(0)}%`;
+  const machine = ms.every((m) => m.machine) ? `; all cores busy ${pct('busy')} (kernel ${pct('kernel')})` : '';
+  return `cpu s: rmm-host ${cpu('local')} origin ${cpu('origin')} target ${cpu('target')}${machine}; ssh sessions: origin ${ses('origin')} target ${ses('target')}; peak RSS ${rss.toFixed(0)} MB`;
 }
 
 export function medianPhases(ms) {

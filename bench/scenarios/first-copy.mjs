@@ -2,7 +2,7 @@
 // the baselines rsync -aHAXS --numeric-ids and tar | ssh | tar, each from the data set's own xfs
 // filesystem on the origin (/bench/small, /bench/large: the Origin's root, nothing excluded) to the
 // target's /srv/replicas. Caches are dropped and the target copy removed before every run.
-import { rsyncCopy, tarCopy } from '../lib/baselines.mjs';
+import { rsyncCopy, tarCopy, tarRelayed } from '../lib/baselines.mjs';
 import { dropCaches } from '../lib/proc.mjs';
 import { writeEstate } from '../lib/estate.mjs';
 import { countTree, medianPhases, phaseLine, profiled, removeOnTarget, rounds, runDetail, summary } from './common.mjs';
@@ -40,6 +40,7 @@ async function copySet(ctx, set, expected) {
   const subjects = [
     { id: 'rsync', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => rsyncCopy(lab, { source: SOURCE, dest: BASE_DEST }) },
     { id: 'tar', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => tarCopy(lab, { source: SOURCE, dest: BASE_DEST }) },
+    { id: 'tar-relayed', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => lab.whileCut(() => tarRelayed(lab, { source: SOURCE, dest: BASE_DEST })) },
     rmmSubject('rmm-direct', 'direct'),
     rmmSubject('rmm-relay', 'relay'),
     ...(ctx.opts.streams > 1 ? [rmmSubject(`rmm-direct-${ctx.opts.streams}-streams`, 'direct', ctx.opts.streams)] : []),
@@ -69,7 +70,7 @@ async function copySet(ctx, set, expected) {
   });
 
   const id = (s) => `first-copy/${set}/${s}`;
-  const labels = { rsync: 'rsync -aHAXS --numeric-ids over ssh (baseline)', tar: 'tar | ssh | tar (baseline)', 'rmm-direct': 'rmm apply, direct', 'rmm-relay': 'rmm apply, relay (hosts cut)' };
+  const labels = { rsync: 'rsync -aHAXS --numeric-ids over ssh (baseline)', tar: 'tar | ssh | tar (baseline)', 'tar-relayed': 'tar | ssh | tar relayed by OpenSSH through this machine (ssh -R), hosts cut (reference)', 'rmm-direct': 'rmm apply, direct', 'rmm-relay': 'rmm apply, relay (hosts cut)' };
   for (const s of subjects) {
     const list = ms[s.id];
     const phases = list[0].phases ? medianPhases(list) : undefined;
@@ -88,6 +89,9 @@ async function copySet(ctx, set, expected) {
   results.check(`first copy, ${what}: rmm direct >= 1.0x the faster of rsync and tar (speed)`, { value: Math.min(rsync, tar) / direct, op: '>=', limit: 1.0, basis: `${Math.min(rsync, tar).toFixed(2)} s / ${direct.toFixed(2)} s` });
   if (set === 'small') results.check(`first copy, ${what}: rmm direct >= 1.5x one rsync (speed)`, { value: rsync / direct, op: '>=', limit: 1.5, basis: `${rsync.toFixed(2)} s / ${direct.toFixed(2)} s` });
   results.check(`first copy, ${what}: relay >= 0.9x rmm direct (speed)`, { value: direct / relay, op: '>=', limit: 0.9, basis: `${direct.toFixed(2)} s / ${relay.toFixed(2)} s` });
+
+  const tarRelay = results.median(id('tar-relayed'));
+  results.note(`first copy, ${what}: the relay's shape in OpenSSH, tar relayed through this machine ${tarRelay.toFixed(2)} s vs tar direct ${tar.toFixed(2)} s = ${(tar / tarRelay).toFixed(2)}x (rmm relay vs direct: ${(direct / relay).toFixed(2)}x)`);
 
   if (ctx.opts.profile) {
     for (const s of [...subjects.filter((x) => x.id.startsWith('rmm')), subjects[0]]) {

@@ -1,3 +1,4 @@
+import type { Readable, Writable } from 'node:stream';
 import { shellJoin } from '../transport/quote.js';
 
 /**
@@ -81,6 +82,32 @@ export class ShareDealer {
   get finishingPass(): 'folders' | 'all' {
     return this.sockets > 0 ? 'all' : 'folders';
   }
+}
+
+/**
+ * Deals the lister's records to the streams' stdin as they arrive: one write per stream per chunk
+ * of the listing (a write per name made one SSH packet per name: 1.1 s of rmm's CPU and 2 s of the
+ * origin's sshd for 100,000 files), and the listing paused while any stream has a full window.
+ */
+export function routeNames(listing: Readable, sinks: readonly Writable[], dealer: ShareDealer): void {
+  const records = new RecordSplitter();
+  // latin1 maps bytes to characters one to one: names that are not UTF-8 reach tar unchanged.
+  listing.setEncoding('latin1');
+  listing.on('data', (chunk: string) => {
+    const batches: string[][] = sinks.map(() => []);
+    records.push(chunk, (record) => {
+      const entry = parseEntry(record);
+      if (!entry) return;
+      for (const i of dealer.route(entry)) batches[i]!.push(entry.path, '\0');
+    });
+    let full = 0;
+    batches.forEach((batch, i) => {
+      if (batch.length === 0 || sinks[i]!.write(Buffer.from(batch.join(''), 'latin1'))) return;
+      full++;
+      listing.pause();
+      sinks[i]!.once('drain', () => --full === 0 && listing.resume());
+    });
+  });
 }
 
 function hash(s: string): number {

@@ -63,8 +63,11 @@ export interface RemoteProcess {
   kill(signal?: string): void;
 }
 
-// OpenSSH's sshd allows 10 channels per connection (MaxSessions); above that, opens fail.
+// OpenSSH's sshd allows 10 channels per connection (MaxSessions); above that, opens fail. Long-held
+// channels (a freeze holder per filesystem, a tar stream each) can take them all while a command
+// that would let them end waits for one, so a session opens more connections, up to MAX_LANES.
 const MAX_CHANNELS = 8;
+const MAX_LANES = 4;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 // Timeouts are enforced on the remote side with coreutils `timeout`: sshd refuses signal requests
@@ -80,22 +83,36 @@ function withRemoteTimeout(argv: readonly string[], timeoutMs: number): string[]
 
 export async function openSession(opts: SessionOptions): Promise<SshSession> {
   const { client, info } = await connect(opts);
-  return new SshSession(client, info, opts.sudo ?? false);
+  // Further connections check the host key this one recorded.
+  const another = async () => (await connect({ ...opts, trustNewHostKeys: false })).client;
+  return new SshSession(client, info, opts.sudo ?? false, another);
+}
+
+/** One SSH connection of a session and its free channels. */
+interface Lane {
+  readonly client: Client;
+  readonly slots: Slots;
 }
 
 export class SshSession {
   #closed = false;
   #lost: Error | undefined;
-  #slots = new Slots(MAX_CHANNELS);
+  readonly #lanes: Lane[];
+  #opening: Promise<Lane | undefined> | undefined;
 
   constructor(
     private readonly client: Client,
     readonly info: SessionInfo,
     private readonly sudoByDefault: boolean,
+    private readonly another?: () => Promise<Client>,
   ) {
+    this.#lanes = [{ client, slots: new Slots(MAX_CHANNELS) }];
     // After login, errors (keepalive timeout, reset) end the connection; commands see it as closed.
     client.on('error', (err) => (this.#lost = err));
-    client.once('close', () => (this.#closed = true));
+    client.once('close', () => {
+      this.#closed = true;
+      for (const lane of this.#lanes.slice(1)) lane.client.end();
+    });
   }
 
   get closed(): boolean {
@@ -157,6 +174,8 @@ export class SshSession {
   }
 
   async close(): Promise<void> {
+    await this.#opening;
+    for (const lane of this.#lanes.slice(1)) lane.client.end();
     if (this.#closed) return;
     await new Promise<void>((resolve) => {
       this.client.once('close', () => resolve());
@@ -164,23 +183,55 @@ export class SshSession {
     });
   }
 
+  /**
+   * A connection with a channel taken for the caller: one with a free channel, else a new
+   * connection (one opening at a time), else the first connection's queue. After a new connection
+   * fails, no other is tried: callers wait for a channel as if there were no more.
+   */
+  async #lane(): Promise<Lane> {
+    for (;;) {
+      const free = this.#lanes.find((l) => l.slots.tryAcquire());
+      if (free) return free;
+      if (this.#closed || !this.another || this.#lanes.length >= MAX_LANES) break;
+      this.#opening ??= this.#openLane(this.another);
+      if (!(await this.#opening)) break;
+    }
+    const first = this.#lanes[0]!;
+    await first.slots.acquire();
+    return first;
+  }
+
+  async #openLane(another: () => Promise<Client>): Promise<Lane | undefined> {
+    try {
+      const client = await another();
+      const lane = { client, slots: new Slots(MAX_CHANNELS) };
+      client.on('error', () => {}); // the channels on it report the loss
+      client.once('close', () => this.#lanes.includes(lane) && this.#lanes.splice(this.#lanes.indexOf(lane), 1));
+      this.#lanes.push(lane);
+      this.#opening = undefined;
+      return lane;
+    } catch {
+      return undefined; // #opening stays settled: no further attempts
+    }
+  }
+
   /** Opens an exec channel; `closed` settles with its exit status when the channel closes. */
   async #open(command: string): Promise<{ channel: ClientChannel; closed: Promise<ChannelEnd> }> {
-    await this.#slots.acquire();
+    const lane = await this.#lane();
     try {
       const opened = await new Promise<{ channel: ClientChannel; closed: Promise<ChannelEnd> }>((resolve, reject) => {
         const fail = (err: Error) => reject(this.#closed ? this.#closedError() : this.#openError(err));
         if (this.#closed) return reject(this.#closedError());
         try {
-          this.client.exec(command, (err, channel) => (err ? fail(err) : resolve({ channel, closed: channelEnd(channel) })));
+          lane.client.exec(command, (err, channel) => (err ? fail(err) : resolve({ channel, closed: channelEnd(channel) })));
         } catch (err) {
           fail(err as Error); // ssh2 throws "Not connected" once the socket is gone
         }
       });
-      void opened.closed.then(() => this.#slots.release());
+      void opened.closed.then(() => lane.slots.release());
       return opened;
     } catch (err) {
-      this.#slots.release();
+      lane.slots.release();
       throw err;
     }
   }
@@ -325,6 +376,12 @@ class Slots {
 
   constructor(size: number) {
     this.#free = size;
+  }
+
+  tryAcquire(): boolean {
+    if (this.#free === 0) return false;
+    this.#free--;
+    return true;
   }
 
   async acquire(): Promise<void> {

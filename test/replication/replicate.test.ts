@@ -3,7 +3,7 @@
  * operator would check after `rmm apply`. Needs root; the lab script sets everything up.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, truncateSync, openSync, writeSync, closeSync, linkSync, symlinkSync, chownSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, truncateSync, openSync, writeSync, closeSync, linkSync, symlinkSync, chownSync, chmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -278,9 +278,10 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
 
   it('copies a first copy in parallel streams and keeps every guarantee: hard links across shares, ACLs, xattrs, sparse files', async () => {
     // No exclude.paths: a filesystem with exclusion patterns is copied in one stream (next test).
-    const parallel = writeLabSpec(lab, { replica: 'parallel-copy', policy: { parallelStreams: 4 }, exclude: { mounts: ['/u02'] } });
+    // 8 streams, the lister and the freeze of /srv/data hold 10 channels: more than one connection has.
+    const parallel = writeLabSpec(lab, { replica: 'parallel-copy', policy: { parallelStreams: 8 }, exclude: { mounts: ['/u02'] } });
     const { code, out } = await rmm('apply', '-f', parallel, '--yes');
-    expect(out).toContain('copy /: 4 tar stream(s) into an empty copy');
+    expect(out).toContain('copy /: 8 tar stream(s) into an empty copy');
     expect(code, out).toBe(0);
     const copy = path.join(lab.hosts.target.root, 'srv/replicas/parallel-copy/current');
     expect(diffTrees(describeTree(originRoot, SKIP), describeTree(path.join(copy, '..', readlinkSync(copy)), SKIP))).toEqual([]);
@@ -290,6 +291,41 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     expect((await rmm('apply', '-f', parallel, '--yes', '--sync-now', 'all')).code).toBe(0);
     expect(existsSync(path.join(copy, 'srv/app/special/fifo'))).toBe(false);
     expect(diffTrees(describeTree(originRoot, SKIP), describeTree(path.join(copy, '..', readlinkSync(copy)), SKIP))).toEqual([]);
+  });
+
+  it('leaves a first copy by tar streams that was killed unmarked and no tar running, and the next apply finishes it', async () => {
+    const big = path.join(originRoot, 'srv/data/tar-kill.bin');
+    writeFileSync(big, randomBytes(160 * 1024 * 1024));
+    const killed = writeLabSpec(lab, { replica: 'tar-killed', policy: { parallelStreams: 2 }, exclude: { mounts: ['/u02'] } });
+    const dir = path.join(lab.hosts.target.root, 'srv/replicas/tar-killed');
+    const arriving = path.join(dir, 'points/.partial/srv/data/tar-kill.bin');
+    try {
+      const child = spawn(process.execPath, [cli, 'apply', '-f', killed, '--yes'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+      await waitFor(() => existsSync(arriving) && statSync(arriving).size > 4 << 20, 60_000, () => text);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      expect(text).toContain('2 tar stream(s) into an empty copy');
+
+      expect(existsSync(path.join(dir, 'current'))).toBe(false);
+      expect(record('tar-killed').state).toBe('in-progress');
+      // The streams end with rmm's connection: no tar of this replica left on either host.
+      const tars = () => running('tar .*tar-killed');
+      await waitFor(() => tars() === '', 30_000, tars);
+      execFileSync('timeout', ['20', 'sh', '-c', `echo thawed > ${path.join(originRoot, 'srv/data/after-tar-kill.txt')}`]);
+
+      const again = await rmm('apply', '-f', killed, '--yes');
+      expect(again.code, again.out).toBe(0);
+      expect(again.out).toContain('one rsync stream, as a copy interrupted earlier is resumed');
+      expect(record('tar-killed').state).toBe('consistent');
+      const copy = path.join(dir, readlinkSync(path.join(dir, 'current')));
+      expect(diffTrees(describeTree(originRoot, SKIP), describeTree(copy, SKIP))).toEqual([]);
+    } finally {
+      rmSync(big, { force: true });
+      rmSync(path.join(originRoot, 'srv/data/after-tar-kill.txt'), { force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('copies in one stream when exclude.paths applies, so excluded files never reach the target', async () => {
@@ -312,6 +348,15 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     expect(code).toBe(0);
   });
 });
+
+/** The processes whose command line matches, one per line; '' when none. */
+function running(pattern: string): string {
+  try {
+    return execFileSync('pgrep', ['-fa', pattern], { encoding: 'utf8' }).trim();
+  } catch {
+    return ''; // pgrep exits 1 when nothing matches
+  }
+}
 
 async function waitFor(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
   const start = Date.now();

@@ -1,5 +1,6 @@
+import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { extractCommand, parseEntry, RecordSplitter, ShareDealer, type ListedFile } from '../../src/sync/tar.js';
+import { extractCommand, parseEntry, RecordSplitter, routeNames, ShareDealer, type ListedFile } from '../../src/sync/tar.js';
 
 const file = (path: string, size: number, inode = path, links = 1, type = 'f'): ListedFile => ({ path, type, size, inode, links });
 
@@ -42,6 +43,37 @@ describe('dealing a first copy to tar streams', () => {
     for (const chunk of ['f 12 1 300 a', ' b\0s 13 2 0 line\nbr', 'eak\0']) splitter.push(chunk, (r) => records.push(r));
     expect(records.map(parseEntry)).toEqual([file('a b', 300, '12'), file('line\nbreak', 0, '13', 2, 's')]);
     expect(parseEntry('garbage')).toBeUndefined();
+  });
+
+  it('writes each stream its names once per chunk of the listing, and holds the listing while a stream is full', async () => {
+    const writes: string[][] = [[], []];
+    const pending: (() => void)[] = [];
+    // A sink that takes a write only when the test lets it: full after one write.
+    const sink = (i: number) =>
+      new Writable({
+        highWaterMark: 1,
+        write(chunk: Buffer, _enc, done) {
+          writes[i]!.push(chunk.toString('latin1'));
+          pending.push(done);
+        },
+      });
+    const listing = new PassThrough();
+    routeNames(listing, [sink(0), sink(1)], new ShareDealer(2));
+    const names = ['d 1 2 0 ./dir', ...Array.from({ length: 6 }, (_, i) => `f ${10 + i} 1 100 ./dir/f${i}`), 'f 20 1 1 ./caf\xe9'];
+    listing.write(Buffer.from(names.slice(0, 4).join('\0') + '\0', 'latin1'));
+    await new Promise((r) => setImmediate(r));
+    expect(writes.map((w) => w.length)).toEqual([1, 1]);
+    expect(listing.isPaused()).toBe(true);
+    listing.write(Buffer.from(names.slice(4).join('\0') + '\0', 'latin1'));
+    await new Promise((r) => setImmediate(r));
+    expect(writes.map((w) => w.length)).toEqual([1, 1]); // nothing more until both have drained
+    while (pending.length) pending.shift()!();
+    await new Promise((r) => setImmediate(r));
+    expect(writes.map((w) => w.length)).toEqual([2, 2]);
+    const all = writes.map((w) => w.join('').split('\0').filter(Boolean));
+    expect(all[0]![0]).toBe('./dir');
+    expect(all[1]![0]).toBe('./dir');
+    expect([...all[0]!, ...all[1]!].filter((n) => n !== './dir').sort()).toEqual([...Array.from({ length: 6 }, (_, i) => `./dir/f${i}`), './caf\xe9'].sort());
   });
 
   it('quotes the target folder and uses sudo only for a non-root user', () => {

@@ -283,6 +283,20 @@ describe.skipIf(skip)(title, () => {
       expect(received.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
     });
 
+    it('holds more commands open than one connection allows (MaxSessions 10), on further connections', async () => {
+      const session = await open();
+      // Each holds its channel until its stdin ends, as a freeze holder or a tar stream does.
+      const held = await Promise.all(Array.from({ length: 20 }, () => session.spawn(['sh', '-c', 'echo up; cat >/dev/null'])));
+      await Promise.all(held.map((p) => new Promise((resolve) => p.channel.once('data', resolve))));
+      expect((await session.exec(['echo', 'still answering'])).stdout).toBe('still answering\n');
+      for (const p of held) {
+        p.channel.resume();
+        p.channel.end();
+      }
+      expect((await Promise.all(held.map((p) => p.exit))).every((s) => s.exitCode === 0)).toBe(true);
+      await session.close();
+    });
+
     it('gives a spawned command its exit status and stderr', async () => {
       const proc = await root.spawn(['sh', '-c', 'echo oops >&2; exit 12']);
       proc.channel.resume();
