@@ -9,7 +9,7 @@ import { mountsBelow, selectFilesystems, type CopyUnit } from '../snapshot/selec
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
-import { extractCommand, FOLDERS_ONLY, LIST_ENTRIES, routeNames, ShareDealer, TAR_STREAM } from '../sync/tar.js';
+import { extractCommand, LIST_ENTRIES, routeNames, ShareDealer, TAR_STREAM } from '../sync/tar.js';
 import { addStats, parseProgress, parseRsyncStats, reanchorAll, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type RemoteProcess, type SshSession } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
@@ -256,12 +256,11 @@ async function copyOne(
   const excluded = reanchorAll(replica.exclude.paths, unit.relativePath).length > 0;
   const limited = replica.policy.bandwidthBytesPerSecond !== undefined;
   let flushed: Promise<unknown> = Promise.resolve();
-  let finishing: string[] = [];
   if (!last && view.pointInTime && !excluded && !limited && (await isEmptyDir(ctx.target, dest))) {
     const streamed = await tarStreams(replica, ctx, view, channel, dest, layout.partial);
-    // A whole pass counts every file itself; a folders-only pass counts only the folders.
-    stats = streamed.pass === 'all' ? { ...streamed.stats, files: 0, bytesTotal: 0 } : streamed.stats;
-    if (streamed.pass === 'folders') finishing = FOLDERS_ONLY;
+    if (!streamed.needsRsync) return streamed.stats;
+    // The rsync pass counts every file itself.
+    stats = { ...streamed.stats, files: 0, bytesTotal: 0 };
     // The target writes out what tar wrote while the rsync pass runs, not after it, when PROMOTE syncs.
     // PROMOTE flushes again and fails the sync if that fails; this one only starts early.
     flushed = ctx.target.exec(['sync', '-f', '--', dest], { sudo: true, timeoutMs: 3_600_000, allowFailure: true }).catch(() => {});
@@ -269,7 +268,7 @@ async function copyOne(
     const why = excluded ? 'exclude.paths applies to it' : !view.pointInTime ? 'it is copied live' : limited ? 'the policy limits its bandwidth' : 'a copy interrupted earlier is resumed';
     ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one rsync stream, as ${why}` });
   }
-  const final = await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...finishing, ...transport, source, destination]);
+  const final = await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]);
   await flushed;
   return addStats(stats, final);
 }
@@ -281,7 +280,8 @@ async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {
 
 /**
  * A first copy into an empty folder: the filesystem's entries split into shares of equal cost, one
- * `tar | ssh | tar` stream each (src/sync/tar.ts). The rsync pass that follows finds them present.
+ * `tar | ssh | tar` stream each (src/sync/tar.ts). An rsync pass follows only for sockets, which
+ * tar skips.
  */
 async function tarStreams(
   replica: Replica,
@@ -290,7 +290,7 @@ async function tarStreams(
   channel: PushChannel,
   dest: string,
   partial: string,
-): Promise<{ stats: RsyncStats; pass: 'folders' | 'all' }> {
+): Promise<{ stats: RsyncStats; needsRsync: boolean }> {
   const { origin } = ctx;
   const mountPoint = view.unit.fs.mountPoint;
   const dealer = new ShareDealer(Math.max(1, replica.policy.parallelStreams));
@@ -320,7 +320,7 @@ async function tarStreams(
     flusher.channel.end();
     await flusher.exit;
   }
-  return { stats: { ...ZERO_STATS, files: dealer.files, filesTransferred: dealer.files, bytesTotal: dealer.bytes, bytesSent: dealer.bytes }, pass: dealer.finishingPass };
+  return { stats: { ...ZERO_STATS, files: dealer.files + dealer.folders, filesTransferred: dealer.files, bytesTotal: dealer.bytes, bytesSent: dealer.bytes }, needsRsync: dealer.needsRsync };
 }
 
 // $1 a folder on the copy's filesystem. The kernel starts writing dirty pages back only at 10% of

@@ -9,9 +9,11 @@ import { shellJoin } from '../transport/quote.js';
  *
  * The names reach each tar on its stdin while `find` walks the tree, so the streams start at
  * once instead of after a listing. tar carries every file with its owner, mode, nanosecond
- * mtime, ACLs, xattrs, holes and hard links (all names of an inode go to one stream); it creates
- * parent folders with default attributes and skips sockets, so an rsync pass over the folders
- * follows (over everything when there is a socket).
+ * mtime, ACLs, xattrs, holes and hard links (all names of an inode go to one stream). Every folder
+ * goes to every stream ahead of what it holds, so no folder's time is left wrong: a tar sets the
+ * times of the folders it unpacked after it last wrote into them (when it leaves them, or at its
+ * end), so whichever stream writes into a folder last also sets its time after that. tar skips
+ * sockets, so an rsync pass follows when there are any.
  */
 
 export interface ListedFile {
@@ -51,6 +53,7 @@ export class RecordSplitter {
 export class ShareDealer {
   readonly loads: number[];
   files = 0;
+  folders = 0;
   bytes = 0;
   sockets = 0;
 
@@ -65,7 +68,9 @@ export class ShareDealer {
    * already is fine.
    */
   route(file: ListedFile): number[] {
-    return file.type === 'd' ? this.loads.map((_, i) => i) : [this.deal(file)];
+    if (file.type !== 'd') return [this.deal(file)];
+    this.folders++;
+    return this.loads.map((_, i) => i);
   }
 
   deal(file: ListedFile): number {
@@ -78,9 +83,9 @@ export class ShareDealer {
     return i;
   }
 
-  /** The rsync pass after the streams: folders only, unless tar skipped a socket. */
-  get finishingPass(): 'folders' | 'all' {
-    return this.sockets > 0 ? 'all' : 'folders';
+  /** An rsync pass after the streams is needed only for what tar skips: sockets. */
+  get needsRsync(): boolean {
+    return this.sockets > 0;
   }
 }
 
@@ -115,9 +120,6 @@ function hash(s: string): number {
   for (const c of s) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return h;
 }
-
-/** rsync filters that limit a pass to folders (their owners, modes, times, ACLs, xattrs). */
-export const FOLDERS_ONLY = ['--include=*/', '--exclude=*'];
 
 // 1 MiB records: a tenth of the system calls of tar's default 10 KiB on each side of the pipe.
 const RECORD = ['-b', '2048'];

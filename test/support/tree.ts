@@ -10,7 +10,7 @@ export interface Entry {
   uid: number;
   gid: number;
   size: number;
-  /** Nanoseconds, as rsync -t and tar's pax headers keep them; folders' are left out (see the session notes: an rsync re-sync through the relay left one folder's time unset, once in a few runs). */
+  /** Nanoseconds, as rsync -t and tar's pax headers keep them; folders' only when asked (an rsync re-sync through the relay left one folder's time unset, once in a few runs). */
   mtime: string;
   sha256?: string;
   link?: string;
@@ -21,7 +21,7 @@ export interface Entry {
 }
 
 /** Walks a tree (not crossing into `skip` paths) and describes it; ACLs and xattrs come from getfacl/getfattr dumps. */
-export function describeTree(root: string, skip: readonly string[] = []): { entries: Map<string, Entry>; acls: string; xattrs: string } {
+export function describeTree(root: string, skip: readonly string[] = [], opts: { folderTimes?: boolean } = {}): { entries: Map<string, Entry>; acls: string; xattrs: string } {
   const entries = new Map<string, Entry>();
   const inodes = new Map<number, string[]>();
   const walk = (rel: string): void => {
@@ -29,7 +29,7 @@ export function describeTree(root: string, skip: readonly string[] = []): { entr
     const st = lstatSync(abs, { bigint: false });
     const ns = lstatSync(abs, { bigint: true }).mtimeNs;
     const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isCharacterDevice() ? 'chr' : st.isBlockDevice() ? 'blk' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'other';
-    const e: Entry = { type, mode: st.mode, uid: st.uid, gid: st.gid, size: type === 'dir' ? 0 : st.size, mtime: type === 'dir' ? '' : ns.toString() };
+    const e: Entry = { type, mode: st.mode, uid: st.uid, gid: st.gid, size: type === 'dir' ? 0 : st.size, mtime: type !== 'dir' || (opts.folderTimes && rel !== '') ? ns.toString() : '' };
     if (type === 'file') {
       e.sha256 = createHash('sha256').update(readFileSync(abs)).digest('hex');
       e.sparse = st.size > 64 * 1024 && st.blocks * 512 < st.size / 2;

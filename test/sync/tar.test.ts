@@ -28,13 +28,13 @@ describe('dealing a first copy to tar streams', () => {
     expect(dealer.files).toBe(1);
   });
 
-  it('finishes with a folders-only rsync pass unless a socket needs the whole pass', () => {
+  it('needs an rsync pass after the streams only for a socket, which tar skips', () => {
     const quiet = new ShareDealer(2);
     for (const f of [file('a', 1), file('l', 0, 'l', 1, 'l'), file('p', 0, 'p', 1, 'p')]) quiet.deal(f);
-    expect(quiet.finishingPass).toBe('folders');
+    expect(quiet.needsRsync).toBe(false);
     const withSocket = new ShareDealer(2);
     for (const f of [file('a', 1), file('s', 0, 's', 1, 's')]) withSocket.deal(f);
-    expect(withSocket.finishingPass).toBe('all');
+    expect(withSocket.needsRsync).toBe(true);
   });
 
   it('reads find -printf records split anywhere across chunks, names with spaces and newlines included', () => {
@@ -58,7 +58,8 @@ describe('dealing a first copy to tar streams', () => {
         },
       });
     const listing = new PassThrough();
-    routeNames(listing, [sink(0), sink(1)], new ShareDealer(2));
+    const dealer = new ShareDealer(2);
+    routeNames(listing, [sink(0), sink(1)], dealer);
     const names = ['d 1 2 0 ./dir', ...Array.from({ length: 6 }, (_, i) => `f ${10 + i} 1 100 ./dir/f${i}`), 'f 20 1 1 ./caf\xe9'];
     listing.write(Buffer.from(names.slice(0, 4).join('\0') + '\0', 'latin1'));
     await new Promise((r) => setImmediate(r));
@@ -73,6 +74,7 @@ describe('dealing a first copy to tar streams', () => {
     const all = writes.map((w) => w.join('').split('\0').filter(Boolean));
     expect(all[0]![0]).toBe('./dir');
     expect(all[1]![0]).toBe('./dir');
+    expect([dealer.folders, dealer.files]).toEqual([1, 7]);
     expect([...all[0]!, ...all[1]!].filter((n) => n !== './dir').sort()).toEqual([...Array.from({ length: 6 }, (_, i) => `./dir/f${i}`), './caf\xe9'].sort());
   });
 
