@@ -17,6 +17,8 @@ export interface PushChannel {
   readonly sudo: boolean;
   /** `--rsync-path` for the target, when the target user needs sudo. */
   readonly rsyncPath?: string;
+  /** Whether the origin reaches the target only through rmm (relay). */
+  readonly relayed: boolean;
   /** A root-only folder on the origin for this run's files (the key, lists); removed with the channel. */
   readonly workDir: string;
   close(): Promise<void>;
@@ -74,6 +76,7 @@ export async function openPushChannel(opts: {
     destinationPrefix: `${targetEndpoint.user}@${host.includes(':') ? `[${host}]` : host}:`,
     destination: `${targetEndpoint.user}@${host}`,
     sudo: needsSudo,
+    relayed: opts.via !== undefined,
     workDir: dir,
     ...(needsSudo ? { rsyncPath: 'sudo -n rsync' } : {}),
     close: () => removeEphemeralAccess(origin, target, replica),

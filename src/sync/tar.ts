@@ -127,6 +127,11 @@ const RECORD = ['-b', '2048'];
 const CREATE = ['-c', ...RECORD, '--pax-option=delete=atime,delete=ctime', '--numeric-owner', '--acls', '--xattrs', '--xattrs-exclude=trusted.SGI_*', '--xattrs-exclude=xfsroot.*', '--sparse', '--no-recursion', '--null', '--verbatim-files-from', '-T', '-'];
 const EXTRACT = ['-x', ...RECORD, '--read-full-records', '-p', '--numeric-owner', '--acls', '--xattrs', '--xattrs-include=*', '--xattrs-exclude=trusted.SGI_*', '--xattrs-exclude=xfsroot.*'];
 
+/** tar on the origin for a stream rmm carries itself (relay): names on stdin, the archive on stdout. */
+export function createArgv(source: string): string[] {
+  return ['tar', '-C', source, ...CREATE, '-f', '-'];
+}
+
 /** The command the target's shell runs for one stream: make the folder, unpack stdin into it. */
 export function extractCommand(dest: string, sudo: boolean): string {
   const tar = shellJoin([...(sudo ? ['sudo', '-n'] : []), 'tar', ...EXTRACT, '-C', dest, '-f', '-']);

@@ -148,6 +148,22 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     }
   });
 
+  it('carries a first copy by relay as tar streams through rmm, identical to the origin', async () => {
+    await labCut();
+    const dir = path.join(lab.hosts.target.root, 'srv/replicas/relay-first');
+    try {
+      const relayFirst = writeLabSpec(lab, { replica: 'relay-first', transfer: 'relay', policy: { parallelStreams: 3 }, exclude: { mounts: ['/u02'] } });
+      const { code, out } = await rmm('apply', '-f', relayFirst, '--yes');
+      expect(out).toContain('copy /srv/data: 3 tar stream(s) into an empty copy');
+      expect(code, out).toBe(0);
+      const copy = path.join(dir, readlinkSync(path.join(dir, 'current')));
+      expect(diffTrees(describeTree(originRoot, SKIP), describeTree(copy, SKIP))).toEqual([]);
+    } finally {
+      await labJoin();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a target whose host key changed, and writes nothing', async () => {
     const knownHosts = path.join(path.dirname(spec), 'known_hosts.wrong');
     const fake = path.join(path.dirname(spec), 'fake_key');
@@ -300,40 +316,45 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     rmSync(spread, { recursive: true });
   });
 
-  it('leaves a first copy by tar streams that was killed unmarked and no tar running, and the next apply finishes it', async () => {
-    const big = path.join(originRoot, 'srv/data/tar-kill.bin');
-    writeFileSync(big, randomBytes(160 * 1024 * 1024));
-    const killed = writeLabSpec(lab, { replica: 'tar-killed', policy: { parallelStreams: 2 }, exclude: { mounts: ['/u02'] } });
-    const dir = path.join(lab.hosts.target.root, 'srv/replicas/tar-killed');
-    const arriving = path.join(dir, 'points/.partial/srv/data/tar-kill.bin');
-    try {
-      const child = spawn(process.execPath, [cli, 'apply', '-f', killed, '--yes'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let text = '';
-      child.stdout.on('data', (c: Buffer) => (text += c.toString()));
-      await waitFor(() => existsSync(arriving) && statSync(arriving).size > 4 << 20, 60_000, () => text);
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-      expect(text).toContain('2 tar stream(s) into an empty copy');
+  for (const transfer of ['direct', 'relay'] as const) {
+    it(`leaves a first copy by tar streams (${transfer}) that was killed unmarked and no tar running, and the next apply finishes it`, async () => {
+      const big = path.join(originRoot, 'srv/data/tar-kill.bin');
+      writeFileSync(big, randomBytes(160 * 1024 * 1024));
+      const replica = `tar-killed-${transfer}`;
+      const killed = writeLabSpec(lab, { replica, transfer, policy: { parallelStreams: 2 }, exclude: { mounts: ['/u02'] } });
+      const dir = path.join(lab.hosts.target.root, 'srv/replicas', replica);
+      const arriving = path.join(dir, 'points/.partial/srv/data/tar-kill.bin');
+      if (transfer === 'relay') await labCut();
+      try {
+        const child = spawn(process.execPath, [cli, 'apply', '-f', killed, '--yes'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let text = '';
+        child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+        await waitFor(() => existsSync(arriving) && statSync(arriving).size > 4 << 20, 60_000, () => text);
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+        expect(text).toContain('2 tar stream(s) into an empty copy');
 
-      expect(existsSync(path.join(dir, 'current'))).toBe(false);
-      expect(record('tar-killed').state).toBe('in-progress');
-      // The streams end with rmm's connection: no tar of this replica left on either host.
-      const tars = () => running('tar .*tar-killed');
-      await waitFor(() => tars() === '', 30_000, tars);
-      execFileSync('timeout', ['20', 'sh', '-c', `echo thawed > ${path.join(originRoot, 'srv/data/after-tar-kill.txt')}`]);
+        expect(existsSync(path.join(dir, 'current'))).toBe(false);
+        expect(record(replica).state).toBe('in-progress');
+        // The streams end with rmm's connections: no tar of rmm's (its 1 MiB records) left on either host.
+        const tars = () => running('tar .*-[cx] -b 2048');
+        await waitFor(() => tars() === '', 30_000, tars);
+        execFileSync('timeout', ['20', 'sh', '-c', `echo thawed > ${path.join(originRoot, 'srv/data/after-tar-kill.txt')}`]);
 
-      const again = await rmm('apply', '-f', killed, '--yes');
-      expect(again.code, again.out).toBe(0);
-      expect(again.out).toContain('one rsync stream, as a copy interrupted earlier is resumed');
-      expect(record('tar-killed').state).toBe('consistent');
-      const copy = path.join(dir, readlinkSync(path.join(dir, 'current')));
-      expect(diffTrees(describeTree(originRoot, SKIP), describeTree(copy, SKIP))).toEqual([]);
-    } finally {
-      rmSync(big, { force: true });
-      rmSync(path.join(originRoot, 'srv/data/after-tar-kill.txt'), { force: true });
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+        const again = await rmm('apply', '-f', killed, '--yes');
+        expect(again.code, again.out).toBe(0);
+        expect(again.out).toContain('one rsync stream, as a copy interrupted earlier is resumed');
+        expect(record(replica).state).toBe('consistent');
+        const copy = path.join(dir, readlinkSync(path.join(dir, 'current')));
+        expect(diffTrees(describeTree(originRoot, SKIP), describeTree(copy, SKIP))).toEqual([]);
+      } finally {
+        if (transfer === 'relay') await labJoin();
+        rmSync(big, { force: true });
+        rmSync(path.join(originRoot, 'srv/data/after-tar-kill.txt'), { force: true });
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 
   it('copies in one stream when exclude.paths applies, so excluded files never reach the target', async () => {
     const excluding = writeLabSpec(lab, { replica: 'parallel-excluding', policy: { parallelStreams: 4 } });
