@@ -28,11 +28,15 @@ export async function rsyncCopy(lab, { source, dest, excludes = [], del = false 
   return { ...m, stdout: undefined, stats: parseStats(m.stdout) };
 }
 
-/** tar -c SOURCE | ssh target tar -x -C DEST, with ACLs, xattrs and numeric owners like rsync -AX --numeric-ids. */
-export async function tarCopy(lab, { source, dest, excludes = [] }) {
+/**
+ * tar -c SOURCE | ssh target tar -x -C DEST, with ACLs, xattrs and numeric owners like rsync -AX
+ * --numeric-ids. `flush`: the target then writes the copy to disk (sync -f), as rmm does before it
+ * records a copy consistent; a reference, not a baseline.
+ */
+export async function tarCopy(lab, { source, dest, excludes = [], flush = false }) {
   const tarOpts = '--numeric-owner --acls --xattrs';
   const ex = excludes.map((e) => ` --exclude=${q(`.${e}`)}`).join('');
-  const remote = `mkdir -p ${q(dest)} && tar -C ${q(dest)} ${tarOpts} -xpf -`;
+  const remote = `mkdir -p ${q(dest)} && tar -C ${q(dest)} ${tarOpts} -xpf -${flush ? ` && sync -f ${q(dest)}` : ''}`;
   const script = `set -o pipefail; tar -C ${q(source)}${ex} ${tarOpts} -cf - . | ${sshArgv().map(q).join(' ')} root@${lab.address('target')} ${q(remote)}`;
   const m = await measure(lab, lab.inCgroupArgv('origin', lab.execArgv('origin', ['bash', '-c', script])), { inOrigin: true });
   return { ...m, stdout: undefined };

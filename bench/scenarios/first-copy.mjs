@@ -40,6 +40,7 @@ async function copySet(ctx, set, expected) {
   const subjects = [
     { id: 'rsync', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => rsyncCopy(lab, { source: SOURCE, dest: BASE_DEST }) },
     { id: 'tar', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => tarCopy(lab, { source: SOURCE, dest: BASE_DEST }) },
+    { id: 'tar-flushed', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => tarCopy(lab, { source: SOURCE, dest: BASE_DEST, flush: true }) },
     { id: 'tar-relayed', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => lab.whileCut(() => tarRelayed(lab, { source: SOURCE, dest: BASE_DEST })) },
     rmmSubject('rmm-direct', 'direct'),
     rmmSubject('rmm-relay', 'relay'),
@@ -70,7 +71,7 @@ async function copySet(ctx, set, expected) {
   });
 
   const id = (s) => `first-copy/${set}/${s}`;
-  const labels = { rsync: 'rsync -aHAXS --numeric-ids over ssh (baseline)', tar: 'tar | ssh | tar (baseline)', 'tar-relayed': 'tar | ssh | tar relayed by OpenSSH through this machine (ssh -R), hosts cut (reference)', 'rmm-direct': 'rmm apply, direct', 'rmm-relay': 'rmm apply, relay (hosts cut)' };
+  const labels = { rsync: 'rsync -aHAXS --numeric-ids over ssh (baseline)', tar: 'tar | ssh | tar (baseline)', 'tar-flushed': 'tar | ssh | tar, then sync -f on the target (reference: the baseline made durable, as rmm does)', 'tar-relayed': 'tar | ssh | tar relayed by OpenSSH through this machine (ssh -R), hosts cut (reference)', 'rmm-direct': 'rmm apply, direct', 'rmm-relay': 'rmm apply, relay (hosts cut)' };
   for (const s of subjects) {
     const list = ms[s.id];
     const phases = list[0].phases ? medianPhases(list) : undefined;
@@ -91,6 +92,8 @@ async function copySet(ctx, set, expected) {
   results.check(`first copy, ${what}: relay >= 0.9x rmm direct (speed)`, { value: direct / relay, op: '>=', limit: 0.9, basis: `${direct.toFixed(2)} s / ${relay.toFixed(2)} s` });
 
   const tarRelay = results.median(id('tar-relayed'));
+  const tarFlushed = results.median(id('tar-flushed'));
+  results.note(`first copy, ${what}: tar made durable (then sync -f) ${tarFlushed.toFixed(2)} s vs tar ${tar.toFixed(2)} s; rmm direct ${direct.toFixed(2)} s = ${(tarFlushed / direct).toFixed(2)}x the durable tar`);
   results.note(`first copy, ${what}: the relay's shape in OpenSSH, tar relayed through this machine ${tarRelay.toFixed(2)} s vs tar direct ${tar.toFixed(2)} s = ${(tar / tarRelay).toFixed(2)}x (rmm relay vs direct: ${(direct / relay).toFixed(2)}x)`);
 
   if (ctx.opts.profile) {
