@@ -345,9 +345,9 @@ async function pushStream(origin: SshSession, source: string, channel: PushChann
 /**
  * Relay: rmm carries the archive from tar's stdout on the origin to tar's stdin on the target, one
  * cipher layer per hop. Through the tunnel (which rsync uses), the origin's own ssh adds a second
- * layer on each side: bench first copies by tunnel 12.5 s (small files) and 12.1 s (large), carried
- * 10.8 s and 9.5 s, back to back. (Measured no faster earlier, while rmm still sent one SSH packet
- * per file name.)
+ * layer on each side: bench first copies, two runs each back to back, by tunnel 12.5-12.7 s (small
+ * files) and 12.1-12.2 s (large), carried 10.7-11.0 s and 8.8-10.2 s. (It measured no faster
+ * earlier, while rmm still sent one SSH packet per file name.)
  */
 async function carriedStream(ctx: ReplicateContext, source: string, remote: string): Promise<TarStream> {
   const sink = await ctx.target.spawn(['sh', '-c', remote], { sudo: false });
