@@ -354,7 +354,14 @@ async function carriedStream(ctx: ReplicateContext, source: string, remote: stri
   sink.channel.resume(); // nothing comes out, but ssh2 closes a channel only once its output is read
   const tar = await ctx.origin.spawn(createArgv(source), { sudo: true });
   // pipe() ends the target's stdin at the archive's EOF, and not before: the exit status may arrive first.
-  tar.channel.stdout.pipe(sink.channel);
+  tar.channel.pipe(sink.channel);
+  // tar -x ends at the archive's end marker, which can come before the origin's EOF (seen from a
+  // qemu guest). pipe() then stops reading, and ssh2 never closes a channel whose output is unread:
+  // read the rest (the record's padding) so the origin's channel closes.
+  sink.channel.once('close', () => {
+    tar.channel.unpipe(sink.channel);
+    tar.channel.resume();
+  });
   const done = Promise.all([tar.wait([0]), sink.wait([0])]).catch((err: unknown) => {
     tar.channel.destroy();
     sink.channel.destroy();
