@@ -34,10 +34,8 @@ export async function rsyncCopy(lab, { source, dest, excludes = [], del = false 
  * records a copy consistent; a reference, not a baseline.
  */
 export async function tarCopy(lab, { source, dest, excludes = [], flush = false }) {
-  const tarOpts = '--numeric-owner --acls --xattrs';
-  const ex = excludes.map((e) => ` --exclude=${q(`.${e}`)}`).join('');
-  const remote = `mkdir -p ${q(dest)} && tar -C ${q(dest)} ${tarOpts} -xpf -${flush ? ` && sync -f ${q(dest)}` : ''}`;
-  const script = `set -o pipefail; tar -C ${q(source)}${ex} ${tarOpts} -cf - . | ${sshArgv().map(q).join(' ')} root@${lab.address('target')} ${q(remote)}`;
+  const { create, extract } = tarCommands({ source, dest, excludes, flush });
+  const script = `set -o pipefail; ${create} | ${sshArgv().map(q).join(' ')} root@${lab.address('target')} ${q(extract)}`;
   const m = await measure(lab, lab.inCgroupArgv('origin', lab.execArgv('origin', ['bash', '-c', script])), { inOrigin: true });
   return { ...m, stdout: undefined };
 }
@@ -51,13 +49,22 @@ export async function tarRelayed(lab, { source, dest }) {
   const info = lab.info;
   const target = lab.address('target');
   const PORT = 2222;
-  const tarOpts = '--numeric-owner --acls --xattrs';
-  const remote = `mkdir -p ${q(dest)} && tar -C ${q(dest)} ${tarOpts} -xpf -`;
-  const inner = [...sshArgv(), '-p', String(PORT), '-o', `HostKeyAlias=${target}`, 'root@127.0.0.1', remote].map(q).join(' ');
-  const script = `set -o pipefail; tar -C ${q(source)} ${tarOpts} -cf - . | ${inner}`;
+  const { create, extract } = tarCommands({ source, dest });
+  const inner = [...sshArgv(), '-p', String(PORT), '-o', `HostKeyAlias=${target}`, 'root@127.0.0.1', extract].map(q).join(' ');
+  const script = `set -o pipefail; ${create} | ${inner}`;
   const outer = ['ssh', '-i', info.clientKey, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${info.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-c', 'aes128-gcm@openssh.com', '-o', 'ExitOnForwardFailure=yes', '-R', `127.0.0.1:${PORT}:${target}:22`, `root@${lab.address('origin')}`, `bash -c ${q(script)}`];
   const m = await measure(lab, outer);
   return { ...m, stdout: undefined };
+}
+
+/** The two ends of the tar baseline: the origin's `tar -c` and the target's shell command that unpacks. */
+function tarCommands({ source, dest, excludes = [], flush = false }) {
+  const tarOpts = '--numeric-owner --acls --xattrs';
+  const ex = excludes.map((e) => ` --exclude=${q(`.${e}`)}`).join('');
+  return {
+    create: `tar -C ${q(source)}${ex} ${tarOpts} -cf - .`,
+    extract: `mkdir -p ${q(dest)} && tar -C ${q(dest)} ${tarOpts} -xpf -${flush ? ` && sync -f ${q(dest)}` : ''}`,
+  };
 }
 
 /** A remote command over OpenSSH from the origin (for reference figures such as handshakes). */

@@ -255,22 +255,16 @@ async function copyOne(
   // tar cannot apply rsync's exclusion patterns nor its bandwidth limit: such copies go by rsync alone.
   const excluded = reanchorAll(replica.exclude.paths, unit.relativePath).length > 0;
   const limited = replica.policy.bandwidthBytesPerSecond !== undefined;
-  let flushed: Promise<unknown> = Promise.resolve();
   if (!last && view.pointInTime && !excluded && !limited && (await isEmptyDir(ctx.target, dest))) {
     const streamed = await tarStreams(replica, ctx, view, channel, dest, layout.partial);
     if (!streamed.needsRsync) return streamed.stats;
     // The rsync pass counts every file itself.
     stats = { ...streamed.stats, files: 0, bytesTotal: 0 };
-    // The target writes out what tar wrote while the rsync pass runs, not after it, when PROMOTE syncs.
-    // PROMOTE flushes again and fails the sync if that fails; this one only starts early.
-    flushed = ctx.target.exec(['sync', '-f', '--', dest], { sudo: true, timeoutMs: 3_600_000, allowFailure: true }).catch(() => {});
   } else if (!last && replica.policy.parallelStreams > 1) {
     const why = excluded ? 'exclude.paths applies to it' : !view.pointInTime ? 'it is copied live' : limited ? 'the policy limits its bandwidth' : 'a copy interrupted earlier is resumed';
     ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one rsync stream, as ${why}` });
   }
-  const final = await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]);
-  await flushed;
-  return addStats(stats, final);
+  return addStats(stats, await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]));
 }
 
 async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {

@@ -175,7 +175,6 @@ export class SshSession {
 
   async close(): Promise<void> {
     await this.#opening;
-    for (const lane of this.#lanes.slice(1)) lane.client.end();
     if (this.#closed) return;
     await new Promise<void>((resolve) => {
       this.client.once('close', () => resolve());
@@ -204,6 +203,11 @@ export class SshSession {
   async #openLane(another: () => Promise<Client>): Promise<Lane | undefined> {
     try {
       const client = await another();
+      // The first connection ends the others when it closes; one that arrives after that ends here.
+      if (this.#closed) {
+        client.end();
+        return undefined;
+      }
       const lane = { client, slots: new Slots(MAX_CHANNELS) };
       client.on('error', () => {}); // the channels on it report the loss
       client.once('close', () => this.#lanes.includes(lane) && this.#lanes.splice(this.#lanes.indexOf(lane), 1));
