@@ -1,4 +1,5 @@
 // Helpers the scenarios share: target folders, rounds that rotate the order of subjects, summaries.
+import os from 'node:os';
 import { readdirSync, lstatSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { median, round } from '../lib/measure.mjs';
@@ -42,6 +43,18 @@ export function summary(ms) {
   const pct = (k) => `${(100 * median(ms.map((m) => m.machine?.[k] ?? 0))).toFixed(0)}%`;
   const machine = ms.every((m) => m.machine) ? `; all cores busy ${pct('busy')} (kernel ${pct('kernel')})` : '';
   return `cpu s: rmm-host ${cpu('local')} origin ${cpu('origin')} target ${cpu('target')}${machine}; ssh sessions: origin ${ses('origin')} target ${ses('target')}; peak RSS ${rss.toFixed(0)} MB`;
+}
+
+/**
+ * The CPU floor of a subject: the machine's core-seconds over a run (every process and the kernel's
+ * own threads, from /proc/stat), median over runs, and the shortest wall time that work could take
+ * with every core busy. On a machine whose cores run origin, target and rmm at once, a ratio above
+ * what the floors allow cannot be reached without doing less work.
+ */
+export function cpuFloor(ms, cores = os.cpus().length) {
+  if (!ms.every((m) => m.machine)) return undefined;
+  const coreSeconds = median(ms.map((m) => m.machine.busy * cores * m.wall));
+  return { coreSeconds, seconds: coreSeconds / cores, cores };
 }
 
 export function medianPhases(ms) {

@@ -5,7 +5,7 @@
 import { rsyncCopy, tarCopy, tarRelayed } from '../lib/baselines.mjs';
 import { dropCaches } from '../lib/proc.mjs';
 import { writeEstate } from '../lib/estate.mjs';
-import { countTree, medianPhases, phaseLine, profiled, removeOnTarget, rounds, runDetail, summary } from './common.mjs';
+import { countTree, cpuFloor, medianPhases, phaseLine, profiled, removeOnTarget, rounds, runDetail, summary } from './common.mjs';
 
 export const name = 'first-copy';
 const BASE_DEST = '/srv/replicas/bench-baseline';
@@ -95,6 +95,18 @@ async function copySet(ctx, set, expected) {
   const tarFlushed = results.median(id('tar-flushed'));
   results.note(`first copy, ${what}: tar made durable (then sync -f) ${tarFlushed.toFixed(2)} s vs tar ${tar.toFixed(2)} s; rmm direct ${direct.toFixed(2)} s = ${(tarFlushed / direct).toFixed(2)}x the durable tar`);
   results.note(`first copy, ${what}: the relay's shape in OpenSSH, tar relayed through this machine ${tarRelay.toFixed(2)} s vs tar direct ${tar.toFixed(2)} s = ${(tar / tarRelay).toFixed(2)}x (rmm relay vs direct: ${(direct / relay).toFixed(2)}x)`);
+
+  // What the cores allow: each subject's machine-wide CPU work, and the ratio it could reach at best.
+  const floor = (s) => cpuFloor(ms[s]);
+  const [fDirect, fRelay] = [floor('rmm-direct'), floor('rmm-relay')];
+  if (fDirect && fRelay) {
+    const line = (label, f) => `${label} ${f.coreSeconds.toFixed(1)} core-s (>= ${f.seconds.toFixed(2)} s on ${f.cores} cores)`;
+    results.note(
+      `first copy, ${what}: CPU floor (machine-wide core-seconds, median): ${line('rmm direct', fDirect)}, ${line('rmm relay', fRelay)}, ` +
+        `${line('rsync', floor('rsync'))}, ${line('tar', floor('tar'))}; at best, with every core busy: ` +
+        `direct ${(Math.min(rsync, tar) / fDirect.seconds).toFixed(2)}x the faster baseline, ${(rsync / fDirect.seconds).toFixed(2)}x rsync; relay ${(direct / fRelay.seconds).toFixed(2)}x direct`,
+    );
+  }
 
   if (ctx.opts.profile) {
     for (const s of [...subjects.filter((x) => x.id.startsWith('rmm')), subjects[0]]) {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { fieldPath, oneOfList, showTyped, showValue, type Diagnostic } from './diagnostics.js';
 import { positionOf, type ParsedDocument } from './parse.js';
+import * as compiled from './schema-validators.js';
 import { closest, didYouMean } from './suggest.js';
 
 export const SCHEMA_URL = new URL('../../schemas/rmm.schema.json', import.meta.url);
@@ -43,17 +44,14 @@ interface Problem {
   readonly atKey: boolean;
 }
 
-let validators: Map<Kind, ValidateFunction> | undefined;
-let schemaDefs: Record<string, SchemaNode> = {};
+/** The validators, compiled ahead of time from the schema (scripts/gen-validators.mjs; a test checks they match it). */
+const validators = compiled as unknown as Record<Kind, ValidateFunction>;
+let schemaDefs: Record<string, SchemaNode> | undefined;
 
-function load(): Map<Kind, ValidateFunction> {
-  if (validators) return validators;
-  const schema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as { $id: string; $defs: Record<string, SchemaNode> };
-  schemaDefs = schema.$defs;
-  const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true });
-  ajv.addSchema(schema);
-  validators = new Map(KINDS.map((kind) => [kind, ajv.getSchema(`${schema.$id}#/$defs/${kind}Document`)!] as const));
-  return validators;
+/** The schema's $defs, read when a message first needs a description. */
+function defs(): Record<string, SchemaNode> {
+  schemaDefs ??= (JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as { $defs: Record<string, SchemaNode> }).$defs;
+  return schemaDefs;
 }
 
 /** Checks one document against the schema; returns every problem, pinned to the text. */
@@ -64,7 +62,7 @@ export function validateDocument(parsed: ParsedDocument): Diagnostic[] {
   };
   const header = checkHeader(parsed.value);
   if (header.kind === undefined) return header.problems.map(toDiagnostic);
-  const validate = load().get(header.kind)!;
+  const validate = validators[header.kind];
   if (validate(parsed.value)) return header.problems.map(toDiagnostic);
   return [...header.problems, ...relevantErrors(validate.errors ?? []).map(describe)].map(toDiagnostic);
 }
@@ -201,7 +199,7 @@ function repeatedItem(path: (string | number)[], list: readonly unknown[], i: nu
 function patternProblem(err: ErrorObject, path: (string | number)[]): Problem {
   const pattern = String((err.params as { pattern: string }).pattern);
   const def = /#\/\$defs\/([A-Za-z]+)\/pattern$/.exec(err.schemaPath)?.[1];
-  const described = def === undefined ? undefined : schemaDefs[def]?.description;
+  const described = def === undefined ? undefined : defs()[def]?.description;
   const meaning = described ? lowerArticle(described.replace(/\.$/, '')) : (INLINE_PATTERN_MEANINGS[pattern] ?? `text matching ${pattern}`);
   if (err.propertyName !== undefined) {
     return { path: [...path, err.propertyName], message: `${showValue(err.propertyName)} is not ${meaning}`, atKey: true };
@@ -225,7 +223,7 @@ function nameFlaw(name: string): string {
 function alternatives(node: SchemaNode): string[] {
   return (node.oneOf ?? []).map((branch) => {
     if ('const' in branch) return showValue(branch.const);
-    if (branch.$ref) return lowerArticle(shortDescription(schemaDefs[branch.$ref.replace('#/$defs/', '')]));
+    if (branch.$ref) return lowerArticle(shortDescription(defs()[branch.$ref.replace('#/$defs/', '')]));
     if (branch.type) return typeNames(String(branch.type));
     return 'another form';
   });

@@ -45,14 +45,16 @@ export async function openPushChannel(opts: {
   via?: { host: string; port: number };
 }): Promise<PushChannel> {
   const { origin, target, targetEndpoint, replica, runId } = opts;
-  await removeEphemeralAccess(origin, target, replica);
   const dir = workDir(replica, runId);
-  const hostKeys = await readHostKeys(target);
-  await origin.exec(['mkdir', '-m', '700', '--', dir], { sudo: true });
-  await origin.exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `${ephemeralMarker(replica)}${runId}`, '-f', `${dir}/key`], { sudo: true });
-  const publicKey = (await origin.exec(['cat', '--', `${dir}/key.pub`], { sudo: true })).stdout.trim();
-  await origin.writeFileAtomic(`${dir}/known_hosts`, hostKeys.map((k) => `${HOST_ALIAS} ${k.type} ${k.base64}\n`).join(''), { sudo: true, mode: 0o600 });
-  await target.exec(['sh', '-c', AUTHORIZE, 'rmm-authorize', `restrict ${publicKey}`], { sudo: false });
+  // Three round trips rather than eight: each host's steps run as one command, both hosts at once.
+  const [hostKeys, publicKey] = await Promise.all([
+    revokeEphemeralKeys(target, replica).then(() => readHostKeys(target)),
+    cleanOriginWork(origin, replica).then(() => makeKey(origin, dir, `${ephemeralMarker(replica)}${runId}`)),
+  ]);
+  await Promise.all([
+    origin.writeFileAtomic(`${dir}/known_hosts`, hostKeys.map((k) => `${HOST_ALIAS} ${k.type} ${k.base64}\n`).join(''), { sudo: true, mode: 0o600 }),
+    target.exec(['sh', '-c', AUTHORIZE, 'rmm-authorize', `restrict ${publicKey}`], { sudo: false }),
+  ]);
 
   const host = opts.via?.host ?? targetEndpoint.address;
   const port = opts.via?.port ?? targetEndpoint.port;
@@ -85,10 +87,22 @@ export async function openPushChannel(opts: {
 
 /** Removes every ephemeral key of this replica from the target and its work folders from the origin. */
 export async function removeEphemeralAccess(origin: SshSession, target: SshSession, replica: string): Promise<void> {
+  await Promise.all([revokeEphemeralKeys(target, replica), cleanOriginWork(origin, replica)]);
+}
+
+async function revokeEphemeralKeys(target: SshSession, replica: string): Promise<void> {
   await target.exec(['sh', '-c', REVOKE, 'rmm-revoke', ephemeralMarker(replica)], { sudo: false });
+}
+
+async function cleanOriginWork(origin: SshSession, replica: string): Promise<void> {
   // With the replica's lock held, any process still using this replica's work files is a leftover of
   // an interrupted run (its rsync, its ssh to the target): end it before its files go.
   await origin.exec(['sh', '-c', CLEAN_ORIGIN, 'rmm-clean', replica], { sudo: true });
+}
+
+/** Makes the run's work folder and key pair on the origin; returns the public half. */
+async function makeKey(origin: SshSession, dir: string, comment: string): Promise<string> {
+  return (await origin.exec(['sh', '-c', MAKE_KEY, 'rmm-keygen', dir, comment], { sudo: true })).stdout.trim();
 }
 
 async function readHostKeys(target: SshSession): Promise<{ type: string; base64: string }[]> {
@@ -105,6 +119,12 @@ async function readHostKeys(target: SshSession): Promise<{ type: string; base64:
 // $1 replica name. pkill's pattern is a regex: the replica name has only [a-z0-9-].
 const CLEAN_ORIGIN = `pkill -TERM -f -- "/run/\\.rmm-$1\\." || :
 rm -rf -- /run/.rmm-"$1".*`;
+
+// $1 the work folder, $2 the key's comment. The private half never leaves the folder.
+const MAKE_KEY = `set -e
+mkdir -m 700 -- "$1"
+ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1/key"
+cat -- "$1/key.pub"`;
 
 // Run as the target user, so the file keeps its owner. flock: replicas sharing a target run in parallel.
 // $1 the authorized_keys line.

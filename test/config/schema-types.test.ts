@@ -21,6 +21,11 @@ describe('schema and generated types', () => {
     await expect(run).resolves.toBeDefined();
   });
 
+  it('src/config/schema-validators.ts is what scripts/gen-validators.mjs compiles of the schema', async () => {
+    const run = promisify(execFile)(process.execPath, ['scripts/gen-validators.mjs', '--check'], { cwd: root });
+    await expect(run).resolves.toBeDefined();
+  });
+
   it('describes every $defs entry that has a pattern, since messages quote the description', () => {
     const undescribed = Object.entries(schema.$defs)
       .filter(([, def]) => typeof def.pattern === 'string' && typeof def.description !== 'string')
