@@ -1,6 +1,7 @@
 // Writes the configuration reference into README.md (between the reference markers) from
 // schemas/rmm.schema.json. `--check` fails when README.md is out of date (the test suite runs it).
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeOrCheck } from './generated.mjs';
 
 const schemaPath = new URL('../schemas/rmm.schema.json', import.meta.url);
 const readmePath = new URL('../README.md', import.meta.url);
@@ -54,10 +55,5 @@ if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
   const end = readme.indexOf(END);
   if (start === -1 || end === -1) throw new Error('README.md has no reference markers');
   const updated = readme.slice(0, start) + (await renderReference()) + readme.slice(end + END.length);
-  if (process.argv.includes('--check')) {
-    if (updated !== readme) {
-      console.error('README.md configuration reference is out of date: run npm run gen:reference');
-      process.exit(1);
-    }
-  } else await writeFile(readmePath, updated);
+  await writeOrCheck(readmePath, updated, { what: 'README.md configuration reference', command: 'npm run gen:reference' });
 }

@@ -1,6 +1,7 @@
 // Generates src/config/schema-types.ts from schemas/rmm.schema.json, the single source of truth.
 // `node scripts/gen-types.mjs --check` fails when the committed file is out of date (the test suite runs it).
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeOrCheck } from './generated.mjs';
 import { compile } from 'json-schema-to-typescript';
 
 const schemaPath = new URL('../schemas/rmm.schema.json', import.meta.url);
@@ -20,14 +21,5 @@ export async function generateTypes() {
 }
 
 if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
-  const generated = await generateTypes();
-  if (process.argv.includes('--check')) {
-    const committed = await readFile(outPath, 'utf8').catch(() => '');
-    if (committed !== generated) {
-      console.error('src/config/schema-types.ts is out of date: run npm run gen:types');
-      process.exit(1);
-    }
-  } else {
-    await writeFile(outPath, generated);
-  }
+  await writeOrCheck(outPath, await generateTypes(), { what: 'src/config/schema-types.ts', command: 'npm run gen:types' });
 }

@@ -1,22 +1,24 @@
 // Generates src/config/schema-validators.ts, the schema's validators compiled ahead of time by ajv
 // (standalone code), so no run of rmm compiles the schema: that took ~0.15 s of every start.
-// `node scripts/gen-validators.mjs --check` fails when the committed file is out of date (the test suite runs it).
-import { readFile, writeFile } from 'node:fs/promises';
+// `--check` fails when the committed file is out of date (the test suite runs it).
+import { readFile } from 'node:fs/promises';
+import { writeOrCheck } from './generated.mjs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import standalone from 'ajv/dist/standalone/index.js';
 
 const schemaPath = new URL('../schemas/rmm.schema.json', import.meta.url);
 const outPath = new URL('../src/config/schema-validators.ts', import.meta.url);
-const KINDS = ['Defaults', 'Origin', 'Environment', 'Policy', 'Replica'];
 
-/** The same options src/config/schema.ts documents; `strict` makes ajv reject a schema it would misread. */
-export const AJV_OPTIONS = { allErrors: true, strict: true, verbose: true, allowUnionTypes: true };
+/** `strict` makes ajv reject a schema it would misread; `verbose` gives src/config/schema.ts each error's data. */
+const AJV_OPTIONS = { allErrors: true, strict: true, verbose: true, allowUnionTypes: true };
 
 export async function generateValidators() {
   const schema = JSON.parse(await readFile(schemaPath, 'utf8'));
   const ajv = new Ajv2020({ ...AJV_OPTIONS, code: { source: true, esm: true } });
   ajv.addSchema(schema);
-  const refs = Object.fromEntries(KINDS.map((kind) => [kind, `${schema.$id}#/$defs/${kind}Document`]));
+  // One validator per kind, named by it: the schema's $defs `<Kind>Document`.
+  const kinds = Object.keys(schema.$defs).filter((name) => name.endsWith('Document')).map((name) => name.slice(0, -'Document'.length));
+  const refs = Object.fromEntries(kinds.map((kind) => [kind, `${schema.$id}#/$defs/${kind}Document`]));
   // ajv's ESM output still loads its two runtime helpers with require().
   const code = standalone.default(ajv, refs).replace(/^"use strict";/, '');
   return [
@@ -30,14 +32,5 @@ export async function generateValidators() {
 }
 
 if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
-  const generated = await generateValidators();
-  if (process.argv.includes('--check')) {
-    const committed = await readFile(outPath, 'utf8').catch(() => '');
-    if (committed !== generated) {
-      console.error('src/config/schema-validators.ts is out of date: run npm run gen:validators');
-      process.exit(1);
-    }
-  } else {
-    await writeFile(outPath, generated);
-  }
+  await writeOrCheck(outPath, await generateValidators(), { what: 'src/config/schema-validators.ts', command: 'npm run gen:validators' });
 }
