@@ -327,11 +327,14 @@ async function tarStreams(
 // $1 a folder on the copy's filesystem. The kernel starts writing dirty pages back only at 10% of
 // RAM or after 30 s, so a first copy would sit in memory until PROMOTE's flush: 2 GiB of large
 // files took 3-4 s to flush after a 4.5 s copy; writing out every 0.25 s while the streams run
-// left 0.1-0.3 s (bench first-copy large: 8.9 s -> 6.4 s; small files: no change). The sleep runs
-// in the background so that the lifeline's TERM ends the loop at once: a foreground sleep kept
-// the channel open until it woke, up to 0.25 s after the last stream.
-export const FLUSH_LOOP = `trap 'kill $! 2>/dev/null; exit 0' TERM
-while :; do sleep 0.25 & wait $!; sync -f -- "$1" 2>/dev/null || :; done`;
+// left 0.1-0.3 s (bench first-copy large: 8.9 s -> 6.4 s; small files: no change). The lifeline's
+// TERM interrupts `wait`, so the loop ends at once; its sleep, holding none of the channel's
+// descriptors, no longer keeps the channel open until it wakes (up to 0.25 s after the last stream).
+export const FLUSH_LOOP = `trap 'exit 0' TERM
+while :; do
+  sleep 0.25 </dev/null >/dev/null 2>&1 & wait $! || exit 0
+  sync -f -- "$1" 2>/dev/null || :
+done`;
 
 /** One tar stream: where its names go, and when it has ended. */
 interface TarStream {

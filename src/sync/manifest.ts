@@ -77,7 +77,8 @@ export class ManifestError extends RmmError {}
  * next sync copies.
  */
 export async function scanManifests(origin: SshSession, scans: readonly ManifestScan[]): Promise<(string | undefined)[]> {
-  return Promise.all(
+  // Every walk ends before this does, even when one fails: a walk inside a view keeps it mounted.
+  const settled = await Promise.allSettled(
     scans.map(async (scan) => {
       const res = await origin.exec(['sh', '-c', HASH_ONE, 'rmm-manifest', scan.dir, ...findArgs(scan)], { sudo: true, timeoutMs: 3_600_000, allowFailure: true });
       if (res.exitCode !== 0 || res.stderr.includes('rmm-walk-failed')) return undefined;
@@ -86,4 +87,8 @@ export async function scanManifests(origin: SshSession, scans: readonly Manifest
       return hash;
     }),
   );
+  return settled.map((s) => {
+    if (s.status === 'rejected') throw s.reason;
+    return s.value;
+  });
 }

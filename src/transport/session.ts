@@ -88,10 +88,10 @@ export async function openSession(opts: SessionOptions): Promise<SshSession> {
   return new SshSession(client, info, opts.sudo ?? false, another);
 }
 
-/** One SSH connection of a session and its free channels. */
+/** One SSH connection of a session and how many more channels it may open. */
 interface Lane {
   readonly client: Client;
-  readonly slots: Slots;
+  free: number;
 }
 
 export class SshSession {
@@ -99,6 +99,8 @@ export class SshSession {
   #lost: Error | undefined;
   readonly #lanes: Lane[];
   #opening: Promise<Lane | undefined> | undefined;
+  /** Callers waiting for a channel to close on any lane. */
+  readonly #waiting: (() => void)[] = [];
 
   constructor(
     private readonly client: Client,
@@ -106,7 +108,7 @@ export class SshSession {
     private readonly sudoByDefault: boolean,
     private readonly another?: () => Promise<Client>,
   ) {
-    this.#lanes = [{ client, slots: new Slots(MAX_CHANNELS) }];
+    this.#lanes = [{ client, free: MAX_CHANNELS }];
     // After login, errors (keepalive timeout, reset) end the connection; commands see it as closed.
     client.on('error', (err) => (this.#lost = err));
     client.once('close', () => {
@@ -184,20 +186,28 @@ export class SshSession {
 
   /**
    * A connection with a channel taken for the caller: one with a free channel, else a new
-   * connection (one opening at a time), else the first connection's queue. After a new connection
-   * fails, no other is tried: callers wait for a channel as if there were no more.
+   * connection (one opening at a time), else the first channel to close on any of them. After a
+   * new connection fails, no other is tried: callers wait for a channel as if there were no more.
    */
   async #lane(): Promise<Lane> {
-    for (;;) {
-      const free = this.#lanes.find((l) => l.slots.tryAcquire());
-      if (free) return free;
-      if (this.#closed || !this.another || this.#lanes.length >= MAX_LANES) break;
-      this.#opening ??= this.#openLane(this.another);
-      if (!(await this.#opening)) break;
+    for (let woken = false; ; woken = true) {
+      const free = this.#lanes.find((l) => l.free > 0);
+      if (free) {
+        free.free--;
+        return free;
+      }
+      if (!this.#closed && this.another && this.#lanes.length < MAX_LANES) {
+        this.#opening ??= this.#openLane(this.another);
+        if (await this.#opening) continue;
+      }
+      // A caller woken but beaten to the channel keeps its place at the head of the queue.
+      await new Promise<void>((resolve) => (woken ? this.#waiting.unshift(resolve) : this.#waiting.push(resolve)));
     }
-    const first = this.#lanes[0]!;
-    await first.slots.acquire();
-    return first;
+  }
+
+  #release(lane: Lane): void {
+    lane.free++;
+    this.#waiting.shift()?.();
   }
 
   async #openLane(another: () => Promise<Client>): Promise<Lane | undefined> {
@@ -208,7 +218,7 @@ export class SshSession {
         client.end();
         return undefined;
       }
-      const lane = { client, slots: new Slots(MAX_CHANNELS) };
+      const lane = { client, free: MAX_CHANNELS };
       client.on('error', () => {}); // the channels on it report the loss
       client.once('close', () => this.#lanes.includes(lane) && this.#lanes.splice(this.#lanes.indexOf(lane), 1));
       this.#lanes.push(lane);
@@ -232,10 +242,10 @@ export class SshSession {
           fail(err as Error); // ssh2 throws "Not connected" once the socket is gone
         }
       });
-      void opened.closed.then(() => lane.slots.release());
+      void opened.closed.then(() => this.#release(lane));
       return opened;
     } catch (err) {
-      lane.slots.release();
+      this.#release(lane);
       throw err;
     }
   }
@@ -371,34 +381,4 @@ function collectTail(stream: Readable, max = 64 * 1024): () => string {
     if (tail.length > 2 * max) tail = tail.subarray(-max);
   });
   return () => tail.subarray(-max).toString('utf8');
-}
-
-/** A counting semaphore for channels. */
-class Slots {
-  #free: number;
-  #waiting: (() => void)[] = [];
-
-  constructor(size: number) {
-    this.#free = size;
-  }
-
-  tryAcquire(): boolean {
-    if (this.#free === 0) return false;
-    this.#free--;
-    return true;
-  }
-
-  async acquire(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
-  }
 }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -294,6 +295,30 @@ describe.skipIf(skip)(title, () => {
         p.channel.end();
       }
       expect((await Promise.all(held.map((p) => p.exit))).every((s) => s.exitCode === 0)).toBe(true);
+      await session.close();
+    });
+
+    it('gives a command waiting for a channel the first one to close on any connection', async () => {
+      const session = await open();
+      const connection = async (p: Awaited<ReturnType<SshSession['spawn']>>) => (await once(p.channel, 'data'))[0].toString().trim();
+      // The first connection is the one a session starts with; fill it and the three more it may open.
+      const first = (await session.exec(['sh', '-c', 'echo $SSH_CONNECTION'])).stdout.trim();
+      const held = await Promise.all(Array.from({ length: 32 }, () => session.spawn(['sh', '-c', 'echo $SSH_CONNECTION; cat >/dev/null'])));
+      const connections = await Promise.all(held.map(connection));
+      expect(new Set(connections).size).toBe(4);
+      const waiting = session.exec(['echo', 'answered']);
+      // Channels close on the other connections only: the one on the first stays held.
+      const others = held.filter((_, i) => connections[i] !== first);
+      for (const p of others) {
+        p.channel.resume();
+        p.channel.end();
+      }
+      expect((await waiting).stdout).toBe('answered\n');
+      for (const p of held) {
+        p.channel.resume();
+        p.channel.end();
+      }
+      await Promise.all(held.map((p) => p.exit));
       await session.close();
     });
 
