@@ -47,50 +47,58 @@ async function resync(ctx, fs) {
   ctx.log(`re-sync on ${fs} (${source}): first copies (not timed)`);
   removeOnTarget(lab, replica);
   removeOnTarget(lab, baseDest);
-  for (const s of subjects) await s.run(0);
+  // The target volume holds one re-sync's two copies: a failed scenario must not leave them to the next.
+  try {
+    await measure();
+  } finally {
+    restoreData(lab.stateDir, fs, lab.hostPath('origin', source), params);
+    removeOnTarget(lab, replica);
+    removeOnTarget(lab, baseDest);
+  }
 
-  ctx.log(`re-sync on ${fs}, nothing changed`);
-  const unchanged = await rounds(ctx.runs, subjects, { log: ctx.log, before });
-  ctx.log(`re-sync on ${fs}, 1% of files changed and 1 MiB inside a large file`);
-  const changed = await rounds(ctx.runs, subjects, {
-    log: ctx.log,
-    before: async (s, r) => {
-      // One change set per round, made before the round's first subject; both copy the same one.
-      if (s === firstOfRound(subjects, r)) {
-        const c = modify(lab.stateDir, fs, lab.hostPath('origin', source), params, r);
-        ctx.log(`  changed ${c.files} files (${(c.bytes / 2 ** 20).toFixed(1)} MiB)`);
+  async function measure() {
+    for (const s of subjects) await s.run(0);
+
+    ctx.log(`re-sync on ${fs}, nothing changed`);
+    const unchanged = await rounds(ctx.runs, subjects, { log: ctx.log, before });
+    ctx.log(`re-sync on ${fs}, 1% of files changed and 1 MiB inside a large file`);
+    const changed = await rounds(ctx.runs, subjects, {
+      log: ctx.log,
+      before: async (s, r) => {
+        // One change set per round, made before the round's first subject; both copy the same one.
+        if (s === firstOfRound(subjects, r)) {
+          const c = modify(lab.stateDir, fs, lab.hostPath('origin', source), params, r);
+          ctx.log(`  changed ${c.files} files (${(c.bytes / 2 ** 20).toFixed(1)} MiB)`);
+        }
+        await before();
+      },
+    });
+
+    for (const [kind, ms] of [['unchanged', unchanged], ['changed-1pct', changed]]) {
+      for (const s of subjects) {
+        const list = ms[s.id];
+        const phases = list[0].phases ? medianPhases(list) : undefined;
+        const label = `${s.id === 'rmm' ? `rmm apply --sync-now (${fs === 'btrfs' ? 'btrfs snapshot' : 'fsfreeze'}, new point with --link-dest)` : 'rsync -aHAXS --numeric-ids --delete (baseline)'}`;
+        results.add(`resync/${fs}/${kind}/${s.id}`, {
+          label,
+          values: list.map((m) => m.wall),
+          runs: list.map(runDetail),
+          extra: { summary: `${summary(list)}${phases ? `; phases: ${phaseLine(phases)}` : ''}`, ...(phases ? { medianPhases: phases } : {}) },
+        });
+        results.add(`resync/${fs}/${kind}/${s.id}/bytes`, { label: `${s.id}: bytes on the wire (sent + received)`, unit: 'bytes', values: list.map((m) => m.bytes), extra: { summary: `sent ${list.map((m) => m.stats.bytesSent).join(' ')}; files transferred ${list.map((m) => m.stats.filesTransferred).join(' ')}` } });
       }
-      await before();
-    },
-  });
+    }
+    const t = (kind, who) => results.median(`resync/${fs}/${kind}/${who}`);
+    const limit = fs === 'btrfs' ? 0.5 : 1.0;
+    results.check(`re-sync, nothing changed, ${fs}: rmm time <= ${limit}x rsync`, { value: t('unchanged', 'rmm') / t('unchanged', 'rsync'), op: '<=', limit, basis: `${t('unchanged', 'rmm').toFixed(2)} s / ${t('unchanged', 'rsync').toFixed(2)} s` });
+    results.check(`re-sync, 1% changed, ${fs}: rmm bytes on the wire <= 1.1x rsync`, { value: t('changed-1pct', 'rmm/bytes') / t('changed-1pct', 'rsync/bytes'), op: '<=', limit: 1.1, basis: `${t('changed-1pct', 'rmm/bytes')} B / ${t('changed-1pct', 'rsync/bytes')} B` });
+    results.note(`re-sync, 1% changed, ${fs}: rmm time ${t('changed-1pct', 'rmm').toFixed(2)} s vs rsync ${t('changed-1pct', 'rsync').toFixed(2)} s (${(t('changed-1pct', 'rmm') / t('changed-1pct', 'rsync')).toFixed(2)}x; no target)`);
 
-  for (const [kind, ms] of [['unchanged', unchanged], ['changed-1pct', changed]]) {
-    for (const s of subjects) {
-      const list = ms[s.id];
-      const phases = list[0].phases ? medianPhases(list) : undefined;
-      const label = `${s.id === 'rmm' ? `rmm apply --sync-now (${fs === 'btrfs' ? 'btrfs snapshot' : 'fsfreeze'}, new point with --link-dest)` : 'rsync -aHAXS --numeric-ids --delete (baseline)'}`;
-      results.add(`resync/${fs}/${kind}/${s.id}`, {
-        label,
-        values: list.map((m) => m.wall),
-        runs: list.map(runDetail),
-        extra: { summary: `${summary(list)}${phases ? `; phases: ${phaseLine(phases)}` : ''}`, ...(phases ? { medianPhases: phases } : {}) },
-      });
-      results.add(`resync/${fs}/${kind}/${s.id}/bytes`, { label: `${s.id}: bytes on the wire (sent + received)`, unit: 'bytes', values: list.map((m) => m.bytes), extra: { summary: `sent ${list.map((m) => m.stats.bytesSent).join(' ')}; files transferred ${list.map((m) => m.stats.filesTransferred).join(' ')}` } });
+    if (ctx.opts.profile) {
+      await profiled(ctx, `resync/${fs}/unchanged/rmm`, (dir) => subjects[0].run(0, dir));
+      await profiled(ctx, `resync/${fs}/unchanged/rsync`, () => subjects[1].run(0));
     }
   }
-  const t = (kind, who) => results.median(`resync/${fs}/${kind}/${who}`);
-  const limit = fs === 'btrfs' ? 0.5 : 1.0;
-  results.check(`re-sync, nothing changed, ${fs}: rmm time <= ${limit}x rsync`, { value: t('unchanged', 'rmm') / t('unchanged', 'rsync'), op: '<=', limit, basis: `${t('unchanged', 'rmm').toFixed(2)} s / ${t('unchanged', 'rsync').toFixed(2)} s` });
-  results.check(`re-sync, 1% changed, ${fs}: rmm bytes on the wire <= 1.1x rsync`, { value: t('changed-1pct', 'rmm/bytes') / t('changed-1pct', 'rsync/bytes'), op: '<=', limit: 1.1, basis: `${t('changed-1pct', 'rmm/bytes')} B / ${t('changed-1pct', 'rsync/bytes')} B` });
-  results.note(`re-sync, 1% changed, ${fs}: rmm time ${t('changed-1pct', 'rmm').toFixed(2)} s vs rsync ${t('changed-1pct', 'rsync').toFixed(2)} s (${(t('changed-1pct', 'rmm') / t('changed-1pct', 'rsync')).toFixed(2)}x; no target)`);
-
-  if (ctx.opts.profile) {
-    await profiled(ctx, `resync/${fs}/unchanged/rmm`, (dir) => subjects[0].run(0, dir));
-    await profiled(ctx, `resync/${fs}/unchanged/rsync`, () => subjects[1].run(0));
-  }
-  restoreData(lab.stateDir, fs, lab.hostPath('origin', source), params);
-  removeOnTarget(lab, replica);
-  removeOnTarget(lab, baseDest);
 }
 
 function firstOfRound(subjects, r) {
