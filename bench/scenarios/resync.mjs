@@ -49,14 +49,6 @@ async function resync(ctx, fs) {
   removeOnTarget(lab, baseDest);
   // The target volume holds one re-sync's two copies: a failed scenario must not leave them to the next.
   try {
-    await measure();
-  } finally {
-    restoreData(lab.stateDir, fs, lab.hostPath('origin', source), params);
-    removeOnTarget(lab, replica);
-    removeOnTarget(lab, baseDest);
-  }
-
-  async function measure() {
     for (const s of subjects) await s.run(0);
 
     ctx.log(`re-sync on ${fs}, nothing changed`);
@@ -98,6 +90,10 @@ async function resync(ctx, fs) {
       await profiled(ctx, `resync/${fs}/unchanged/rmm`, (dir) => subjects[0].run(0, dir));
       await profiled(ctx, `resync/${fs}/unchanged/rsync`, () => subjects[1].run(0));
     }
+  } finally {
+    restoreData(lab.stateDir, fs, lab.hostPath('origin', source), params);
+    removeOnTarget(lab, replica);
+    removeOnTarget(lab, baseDest);
   }
 }
 
