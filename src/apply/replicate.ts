@@ -10,6 +10,7 @@ import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snap
 import type { PushChannel } from '../sync/channel.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
 import { createArgv, extractCommand, LIST_ENTRIES, routeNames, ShareDealer, TAR_STREAM } from '../sync/tar.js';
+import { prefetchArgv, PrefetchFeed } from '../sync/prefetch.js';
 import { addStats, parseProgress, parseRsyncStats, reanchorAll, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type RemoteProcess, type SshSession } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
@@ -299,14 +300,17 @@ async function tarStreams(
   const flusher = await ctx.target.spawn(withLifeline(['sh', '-c', FLUSH_LOOP, 'rmm-flush', partial]), { sudo: true });
   flusher.channel.resume();
   const streams: TarStream[] = [];
+  let readAhead: RemoteProcess | undefined;
   try {
     const remote = extractCommand(dest, channel.sudo);
     for (let i = 0; i < dealer.streams; i++) {
       const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
       streams.push(await (channel.relayed ? carriedStream(ctx, view.sourcePath, remote) : pushStream(origin, view.sourcePath, channel, remote, status)));
     }
+    readAhead = await origin.spawn(prefetchArgv(view.sourcePath), { sudo: true }).catch(() => undefined);
+    readAhead?.channel.resume();
     const lister = await origin.spawn(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true });
-    routeNames(lister.channel, streams.map((s) => s.names), dealer);
+    routeNames(lister.channel, streams.map((s) => s.names), dealer, readAhead && new PrefetchFeed(readAhead.channel));
     try {
       await lister.wait([0]);
     } finally {
@@ -318,8 +322,10 @@ async function tarStreams(
     if (err instanceof RemoteCommandError) throw new RmmError('sync.tar', `copying ${mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
     throw err;
   } finally {
+    // The read-ahead holds the view open: it must end before the view is released.
+    readAhead?.channel.end();
     flusher.channel.end();
-    await flusher.exit;
+    await Promise.all([flusher.exit, readAhead?.exit]);
   }
   return { stats: { ...ZERO_STATS, files: dealer.files + dealer.folders, filesTransferred: dealer.files, bytesTotal: dealer.bytes, bytesSent: dealer.bytes }, needsRsync: dealer.needsRsync };
 }

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { shellJoin } from '../transport/quote.js';
+import type { PrefetchFeed } from './prefetch.js';
 
 /**
  * A first copy into an empty folder needs none of rsync's comparing: it is bound by per-file work
@@ -93,18 +94,22 @@ export class ShareDealer {
  * Deals the lister's records to the streams' stdin as they arrive: one write per stream per chunk
  * of the listing (a write per name made one SSH packet per name: 1.1 s of rmm's CPU and 2 s of the
  * origin's sshd for 100,000 files), and the listing paused while any stream has a full window.
+ * The regular files' names also go to `prefetch`, in the same order, to be read ahead.
  */
-export function routeNames(listing: Readable, sinks: readonly Writable[], dealer: ShareDealer): void {
+export function routeNames(listing: Readable, sinks: readonly Writable[], dealer: ShareDealer, prefetch?: PrefetchFeed): void {
   const records = new RecordSplitter();
   // latin1 maps bytes to characters one to one: names that are not UTF-8 reach tar unchanged.
   listing.setEncoding('latin1');
   listing.on('data', (chunk: string) => {
     const batches: string[][] = sinks.map(() => []);
+    const readAhead: string[] = [];
     records.push(chunk, (record) => {
       const entry = parseEntry(record);
       if (!entry) return;
       for (const i of dealer.route(entry)) batches[i]!.push(entry.path, '\0');
+      if (entry.type === 'f' && entry.size > 0) readAhead.push(entry.path, '\0');
     });
+    prefetch?.send(readAhead);
     let full = 0;
     batches.forEach((batch, i) => {
       if (batch.length === 0 || sinks[i]!.write(Buffer.from(batch.join(''), 'latin1'))) return;

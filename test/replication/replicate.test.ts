@@ -339,6 +339,8 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
         // The streams end with rmm's connections: no tar of rmm's (its 1 MiB records) left on either host.
         const tars = () => running('tar .*-[cx] -b 2048');
         await waitFor(() => tars() === '', 30_000, tars);
+        const readAhead = () => running('python3 -c .* rmm-prefetch');
+        await waitFor(() => readAhead() === '', 30_000, readAhead);
         execFileSync('timeout', ['20', 'sh', '-c', `echo thawed > ${path.join(originRoot, 'srv/data/after-tar-kill.txt')}`]);
 
         const again = await rmm('apply', '-f', killed, '--yes');

@@ -1,0 +1,91 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prefetchArgv } from '../../src/sync/prefetch.js';
+
+// On a disk-backed filesystem (not tmpfs), so that files can be dropped from the page cache.
+const dir = mkdtempSync('/var/tmp/rmm-prefetch-');
+const FILE = 256 * 1024;
+const files = ['f1', 'f2', 'f3', 'f4'];
+
+/** Bytes of the file in the page cache. */
+function resident(name: string): number {
+  return Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path.join(dir, name)], { encoding: 'utf8' }).trim());
+}
+
+function evict(): void {
+  execFileSync('sync', ['-f', dir]);
+  for (const f of files) execFileSync('dd', [`if=${path.join(dir, f)}`, 'iflag=nocache', 'count=0', 'status=none']);
+}
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function start(budget: number, env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; exited: Promise<number | null> } {
+  const [, ...args] = prefetchArgv(dir, budget);
+  // By its path: the test without python3 runs with a PATH that has only cat.
+  const child = spawn('/bin/sh', args, { stdio: ['pipe', 'ignore', 'pipe'], env });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, exited };
+}
+
+beforeAll(() => {
+  for (const f of files) writeFileSync(path.join(dir, f), randomBytes(FILE));
+  mkdirSync(path.join(dir, 'folder'));
+  execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+  symlinkSync('f1', path.join(dir, 'link'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('read-ahead on the origin', () => {
+  it('reads the named files ahead, passes over what is not a regular file, and ends with its input', async () => {
+    evict();
+    expect(files.map(resident)).toEqual([0, 0, 0, 0]);
+    const { child, exited } = start(64 << 20);
+    // A fifo must not block it, nor a folder, a symlink or a name that is gone.
+    child.stdin!.write(['./fifo', './folder', './link', './gone', ...files.map((f) => `./${f}`)].join('\0') + '\0');
+    await until(() => files.every((f) => resident(f) === FILE));
+    child.stdin!.end();
+    expect(await exited).toBe(0);
+  });
+
+  it('stays within its budget ahead of the streams and goes on as their tar reads', async () => {
+    evict();
+    const { child, exited } = start(600 * 1024);
+    child.stdin!.write(files.map((f) => `./${f}`).join('\0') + '\0');
+    await until(() => resident('f1') === FILE && resident('f2') === FILE);
+    await new Promise((r) => setTimeout(r, 500));
+    expect([resident('f3'), resident('f4')]).toEqual([0, 0]); // a third file would pass 600 KiB
+
+    // A stream's tar (run in the folder, as rmm's are) reads the first two: the budget moves on.
+    const tar = spawn('tar', ['-c', '-f', '-', '--null', '--no-recursion', '-T', '-'], { cwd: dir, stdio: ['pipe', 'pipe', 'ignore'] });
+    tar.stdout!.resume();
+    tar.stdin!.write('f1\0f2\0');
+    try {
+      await until(() => resident('f3') === FILE && resident('f4') === FILE);
+    } finally {
+      tar.stdin!.end();
+      child.stdin!.end();
+    }
+    expect(await exited).toBe(0);
+  });
+
+  it('without python3 on the origin, reads its input to the end and exits 0', async () => {
+    const bin = mkdtempSync('/var/tmp/rmm-nopython-');
+    try {
+      symlinkSync(execFileSync('sh', ['-c', 'command -v cat'], { encoding: 'utf8' }).trim(), path.join(bin, 'cat'));
+      const { child, exited } = start(0, { PATH: bin });
+      child.stdin!.end(randomBytes(1 << 20));
+      expect(await exited).toBe(0);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+});
