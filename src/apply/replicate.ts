@@ -300,17 +300,20 @@ async function tarStreams(
   const flusher = await ctx.target.spawn(withLifeline(['sh', '-c', FLUSH_LOOP, 'rmm-flush', partial]), { sudo: true });
   flusher.channel.resume();
   const streams: TarStream[] = [];
-  let readAhead: RemoteProcess | undefined;
+  let readAhead: Promise<RemoteProcess | undefined> | undefined;
   try {
     const remote = extractCommand(dest, channel.sudo);
     for (let i = 0; i < dealer.streams; i++) {
       const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
       streams.push(await (channel.relayed ? carriedStream(ctx, view.sourcePath, remote) : pushStream(origin, view.sourcePath, channel, remote, status)));
     }
-    readAhead = await origin.spawn(prefetchArgv(view.sourcePath), { sudo: true }).catch(() => undefined);
-    readAhead?.channel.resume();
     const lister = await origin.spawn(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true });
-    routeNames(lister.channel, streams.map((s) => s.names), dealer, readAhead && new PrefetchFeed(readAhead.channel));
+    // Not awaited: the listing must never wait for the read-ahead, nor for a channel for it.
+    readAhead = origin.spawn(prefetchArgv(view.sourcePath), { sudo: true }).then(
+      (p) => (p.channel.resume(), p),
+      () => undefined,
+    );
+    routeNames(lister.channel, streams.map((s) => s.names), dealer, new PrefetchFeed(readAhead.then((p) => p?.channel)));
     try {
       await lister.wait([0]);
     } finally {
@@ -322,10 +325,14 @@ async function tarStreams(
     if (err instanceof RemoteCommandError) throw new RmmError('sync.tar', `copying ${mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
     throw err;
   } finally {
-    // The read-ahead holds the view open: it must end before the view is released.
-    readAhead?.channel.end();
+    // The read-ahead holds the view open: it must end before the view is released. (Its channel
+    // comes at the latest when the streams' channels close.)
+    const ahead = await readAhead;
+    ahead?.channel.end();
     flusher.channel.end();
-    await Promise.all([flusher.exit, readAhead?.exit]);
+    const [, status] = await Promise.all([flusher.exit, ahead?.exit]);
+    const failure = /rmm-prefetch: .*/.exec(status?.stderr ?? '')?.[0];
+    if (failure) ctx.emit({ type: 'step', replica: replica.name, step: 'read-ahead', detail: `stopped on the origin (the copy is not affected): ${failure}` });
   }
   return { stats: { ...ZERO_STATS, files: dealer.files + dealer.folders, filesTransferred: dealer.files, bytesTotal: dealer.bytes, bytesSent: dealer.bytes }, needsRsync: dealer.needsRsync };
 }

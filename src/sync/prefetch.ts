@@ -16,13 +16,14 @@ import type { Writable } from 'node:stream';
  * stdin does (rmm ends it after the streams, a lost connection ends it too).
  */
 export const PREFETCH_PY = String.raw`
-import collections, os, stat, sys, threading, time
+import collections, errno, os, stat, sys, threading, time
 
-given, budget_arg = sys.argv[2].encode(), int(sys.argv[3])
+given, budget_arg = os.fsencode(sys.argv[2]), int(sys.argv[3])
 source = os.path.realpath(given)
 MAX_QUEUE = 250000
 CHUNK = 1 << 20
-flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOATIME", 0)
+NOATIME = getattr(os, "O_NOATIME", 0)
+flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
 
 def budget():
     if budget_arg > 0:
@@ -34,28 +35,31 @@ def budget():
     except Exception:
         return 64 << 20
 
-def is_stream_tar(pid):
-    try:
-        with open("/proc/%s/comm" % pid, "rb") as f:
-            if f.read().strip() != b"tar":
-                return False
-        with open("/proc/%s/cmdline" % pid, "rb") as f:
-            args = f.read().split(b"\0")
-        return b"-c" in args and (given in args or source in args or os.readlink("/proc/%s/cwd" % pid).encode() == source)
-    except Exception:
-        return False
-
 class Streams:
-    """How much the streams' tar processes have read so far, also of those that have ended."""
+    """How much the streams' tar processes (tar -c with the folder as argument or cwd) have read,
+    also those that have ended."""
     def __init__(self):
-        self.pids, self.done, self.scanned = {}, 0, 0.0
+        self.pids, self.others, self.done, self.scanned = {}, set(), 0, 0.0
+    def is_stream_tar(self, pid):
+        try:
+            with open("/proc/%s/comm" % pid, "rb") as f:
+                if f.read().strip() != b"tar":
+                    return False
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                args = f.read().split(b"\0")
+            return b"-c" in args and (given in args or source in args or os.readlink(b"/proc/%s/cwd" % pid.encode()) == source)
+        except Exception:
+            return False
     def rchar(self):
         now = time.monotonic()
         if now - self.scanned > 1.0:
             self.scanned = now
             for pid in os.listdir("/proc"):
-                if pid.isdigit() and pid not in self.pids and is_stream_tar(pid):
-                    self.pids[pid] = 0
+                if pid.isdigit() and pid not in self.pids and pid not in self.others:
+                    if self.is_stream_tar(pid):
+                        self.pids[pid] = 0
+                    else:
+                        self.others.add(pid)
         for pid in list(self.pids):
             try:
                 with open("/proc/%s/io" % pid) as f:
@@ -82,8 +86,18 @@ def read_names():
         ended.set()
         wake.set()
 
+def open_file(name, src):
+    global NOATIME
+    try:
+        return os.open(name, flags | NOATIME, dir_fd=src)
+    except OSError as e:
+        if e.errno != errno.EPERM or not NOATIME:
+            raise
+        NOATIME = 0  # not the files' owner, nor allowed to act as one: plain opens from now on
+        return os.open(name, flags, dir_fd=src)
+
 def prefetch():
-    limit, streams, position, consumed = budget(), Streams(), 0, 0
+    limit, streams, position, consumed, linked = budget(), Streams(), 0, 0, set()
     src = os.open(given, os.O_RDONLY | os.O_DIRECTORY)
     try:
         while not ended.is_set():
@@ -92,20 +106,26 @@ def prefetch():
                 wake.clear()
                 continue
             try:
-                fd = os.open(queue.popleft(), flags, dir_fd=src)
+                fd = open_file(queue.popleft(), src)
             except OSError:
                 continue
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
                     continue
+                # What tar will read of it: its data (not a sparse file's holes), once per inode.
+                if st.st_nlink > 1:
+                    if (st.st_dev, st.st_ino) in linked:
+                        continue
+                    linked.add((st.st_dev, st.st_ino))
+                size = min(st.st_size, st.st_blocks * 512)
                 # Wait while this file would take it past the budget (a file larger than the budget
                 # goes once the streams have read all before it). /proc is read only then.
-                while position > consumed and position + st.st_size - consumed > limit and not ended.is_set():
+                while position > consumed and position + size - consumed > limit and not ended.is_set():
                     consumed = streams.rchar()
-                    if position > consumed and position + st.st_size - consumed > limit:
+                    if position > consumed and position + size - consumed > limit:
                         time.sleep(0.05)
-                position += st.st_size
+                position += size
                 os.posix_fadvise(fd, 0, min(st.st_size, CHUNK), os.POSIX_FADV_WILLNEED)
             except OSError:
                 pass
@@ -136,19 +156,24 @@ export function prefetchArgv(source: string, budgetBytes = 0): string[] {
 }
 
 /**
- * Where routeNames sends the names of regular files to read ahead. Names it cannot take at once
- * (its window full) are skipped rather than waited for: read-ahead must never slow the listing.
+ * Where routeNames sends the names of regular files to read ahead, once the helper has started
+ * (names listed before that are not read ahead: the streams get to them first anyway). Names it
+ * cannot take at once (its window full) are skipped rather than waited for: read-ahead must never
+ * slow the listing.
  */
 export class PrefetchFeed {
-  #open = true;
+  #sink: Writable | undefined;
 
-  constructor(private readonly sink: Writable) {
-    sink.on('error', () => (this.#open = false));
-    sink.on('close', () => (this.#open = false));
+  constructor(sink: Promise<Writable | undefined>) {
+    void sink.then((s) => {
+      s?.on('error', () => {}); // a helper that is gone only means no read-ahead
+      this.#sink = s;
+    });
   }
 
   send(names: readonly string[]): void {
-    if (!this.#open || names.length === 0 || this.sink.writableNeedDrain) return;
-    this.sink.write(Buffer.from(names.join(''), 'latin1'));
+    const sink = this.#sink;
+    if (!sink || sink.destroyed || sink.writableEnded || sink.writableNeedDrain || names.length === 0) return;
+    sink.write(Buffer.from(names.join(''), 'latin1'));
   }
 }

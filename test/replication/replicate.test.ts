@@ -330,6 +330,8 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
         let text = '';
         child.stdout.on('data', (c: Buffer) => (text += c.toString()));
         await waitFor(() => existsSync(arriving) && statSync(arriving).size > 4 << 20, 60_000, () => text);
+        const readAhead = () => running('python3 -c .* rmm-prefetch');
+        expect(readAhead()).not.toBe(''); // the origin's read-ahead is running beside the streams
         child.kill('SIGKILL');
         await new Promise((r) => child.once('exit', r));
         expect(text).toContain('2 tar stream(s) into an empty copy');
@@ -339,7 +341,6 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
         // The streams end with rmm's connections: no tar of rmm's (its 1 MiB records) left on either host.
         const tars = () => running('tar .*-[cx] -b 2048');
         await waitFor(() => tars() === '', 30_000, tars);
-        const readAhead = () => running('python3 -c .* rmm-prefetch');
         await waitFor(() => readAhead() === '', 30_000, readAhead);
         execFileSync('timeout', ['20', 'sh', '-c', `echo thawed > ${path.join(originRoot, 'srv/data/after-tar-kill.txt')}`]);
 

@@ -1,14 +1,15 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { prefetchArgv } from '../../src/sync/prefetch.js';
 
 // On a disk-backed filesystem (not tmpfs), so that files can be dropped from the page cache.
 const dir = mkdtempSync('/var/tmp/rmm-prefetch-');
 const FILE = 256 * 1024;
-const files = ['f1', 'f2', 'f3', 'f4'];
+const files = ['f1', 'f2', 'f3', 'f4', 'other'];
+const children: ChildProcess[] = [];
 
 /** Bytes of the file in the page cache. */
 function resident(name: string): number {
@@ -33,6 +34,7 @@ function start(budget: number, env: NodeJS.ProcessEnv = process.env): { child: C
   // By its path: the test without python3 runs with a PATH that has only cat.
   const child = spawn('/bin/sh', args, { stdio: ['pipe', 'ignore', 'pipe'], env });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  children.push(child);
   return { child, exited };
 }
 
@@ -40,18 +42,26 @@ beforeAll(() => {
   for (const f of files) writeFileSync(path.join(dir, f), randomBytes(FILE));
   mkdirSync(path.join(dir, 'folder'));
   execFileSync('mkfifo', [path.join(dir, 'fifo')]);
-  symlinkSync('f1', path.join(dir, 'link'));
+  symlinkSync('other', path.join(dir, 'link'));
+  linkSync(path.join(dir, 'f1'), path.join(dir, 'f1-again'));
+  writeFileSync(path.join(dir, 'holes'), '');
+  truncateSync(path.join(dir, 'holes'), 64 << 20); // 64 MiB, all of it a hole
+});
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('read-ahead on the origin', () => {
   it('reads the named files ahead, passes over what is not a regular file, and ends with its input', async () => {
     evict();
-    expect(files.map(resident)).toEqual([0, 0, 0, 0]);
+    expect(files.map(resident)).toEqual([0, 0, 0, 0, 0]);
     const { child, exited } = start(64 << 20);
-    // A fifo must not block it, nor a folder, a symlink or a name that is gone.
-    child.stdin!.write(['./fifo', './folder', './link', './gone', ...files.map((f) => `./${f}`)].join('\0') + '\0');
-    await until(() => files.every((f) => resident(f) === FILE));
+    // A fifo must not block it, nor a folder, a symlink (not followed) or a name that is gone.
+    const named = ['f1', 'f2', 'f3', 'f4'];
+    child.stdin!.write(['./fifo', './folder', './link', './gone', ...named.map((f) => `./${f}`)].join('\0') + '\0');
+    await until(() => named.every((f) => resident(f) === FILE));
+    expect(resident('other')).toBe(0);
     child.stdin!.end();
     expect(await exited).toBe(0);
   });
@@ -74,6 +84,16 @@ describe('read-ahead on the origin', () => {
       tar.stdin!.end();
       child.stdin!.end();
     }
+    expect(await exited).toBe(0);
+  });
+
+  it('counts what tar will read: a hard-linked file once, a sparse file by its data', async () => {
+    evict();
+    // 64 MiB of holes, then 256 KiB twice under two names, then 256 KiB: 512 KiB in all, within 600.
+    const { child, exited } = start(600 * 1024);
+    child.stdin!.write(['./holes', './f1', './f1-again', './f2'].join('\0') + '\0');
+    await until(() => resident('f1') === FILE && resident('f2') === FILE);
+    child.stdin!.end();
     expect(await exited).toBe(0);
   });
 

@@ -1,6 +1,7 @@
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { extractCommand, parseEntry, RecordSplitter, routeNames, ShareDealer, type ListedFile } from '../../src/sync/tar.js';
+import { PrefetchFeed } from '../../src/sync/prefetch.js';
 
 const file = (path: string, size: number, inode = path, links = 1, type = 'f'): ListedFile => ({ path, type, size, inode, links });
 
@@ -76,6 +77,29 @@ describe('dealing a first copy to tar streams', () => {
     expect(all[1]![0]).toBe('./dir');
     expect([dealer.folders, dealer.files]).toEqual([1, 7]);
     expect([...all[0]!, ...all[1]!].filter((n) => n !== './dir').sort()).toEqual([...Array.from({ length: 6 }, (_, i) => `./dir/f${i}`), './caf\xe9'].sort());
+  });
+
+  it('sends the read-ahead the regular files with data, in the order it deals them, and never waits for it', async () => {
+    const listing = new PassThrough();
+    const streams = [new PassThrough(), new PassThrough()];
+    const readAhead = new PassThrough({ highWaterMark: 16 });
+    let ready!: (w: PassThrough) => void;
+    routeNames(listing, streams, new ShareDealer(2), new PrefetchFeed(new Promise((r) => (ready = r))));
+    const send = async (records: string[]): Promise<void> => {
+      listing.write(Buffer.from(records.join('\0') + '\0', 'latin1'));
+      await new Promise((r) => setImmediate(r));
+    };
+    await send(['f 9 1 5 ./before']); // listed before the helper has started: not read ahead
+    ready(readAhead);
+    await new Promise((r) => setImmediate(r));
+    await send(['d 1 2 0 ./dir', 'f 2 1 0 ./dir/empty', 'l 3 1 4 ./dir/link', 'f 4 1 7 ./dir/a', 'p 5 1 0 ./dir/fifo', 'f 6 1 3 ./dir/caf\xe9']);
+    expect(readAhead.read()?.toString('latin1')).toBe('./dir/a\0./dir/caf\xe9\0');
+    // Its window full, names are skipped, and the streams still get theirs.
+    readAhead.write(Buffer.alloc(64));
+    await send(['f 7 1 9 ./dir/b']);
+    expect(listing.isPaused()).toBe(false);
+    expect(streams.map((s) => s.read()?.toString('latin1') ?? '').join('')).toContain('./dir/b');
+    expect(readAhead.read()?.toString('latin1')).not.toContain('./dir/b');
   });
 
   it('quotes the target folder and uses sudo only for a non-root user', () => {
