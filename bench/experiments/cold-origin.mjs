@@ -13,7 +13,7 @@ import { BenchLab, REPO } from '../lib/lab.mjs';
 import { Rmm } from '../lib/rmm.mjs';
 import { writeEstate } from '../lib/estate.mjs';
 import { rsyncCopy } from '../lib/baselines.mjs';
-import { median } from '../lib/measure.mjs';
+import { machineTicks, median } from '../lib/measure.mjs';
 import { dropCaches } from '../lib/proc.mjs';
 
 const set = process.argv[2] ?? 'small';
@@ -28,10 +28,10 @@ const estate = writeEstate(path.join(REPO, 'bench/.work/estates'), lab, { replic
 const BASE_DEST = '/srv/replicas/bench-baseline';
 const RMM_DEST = `/srv/replicas/co-${set}`;
 
-/** Non-idle CPU ticks of the whole machine (iowait counts as idle), and its tick rate. */
+/** Non-idle CPU ticks of the whole machine (iowait counts as idle), and their rate. */
 function busyTicks() {
-  const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
-  return user + nice + system + irq + softirq + steal;
+  const { user, kernel, steal } = machineTicks();
+  return user + kernel + steal;
 }
 const TICKS_PER_SECOND = 100;
 const readRequests = () => Number(readFileSync(`/sys/block/${device}/stat`, 'utf8').trim().split(/\s+/)[0]);

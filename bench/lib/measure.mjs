@@ -39,7 +39,7 @@ export function median(xs) {
 }
 
 /** /proc/stat's first line: the whole machine's CPU ticks by kind. */
-function machineTicks() {
+export function machineTicks() {
   const [, user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
   return { user: user + nice, kernel: system + irq + softirq, idle: idle + iowait, steal };
 }
