@@ -9,7 +9,7 @@ import { mountsBelow, selectFilesystems, type CopyUnit } from '../snapshot/selec
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
-import { createArgv, extractCommand, LIST_ENTRIES, routeNames, ShareDealer, TAR_STREAM } from '../sync/tar.js';
+import { createArgv, createFoldersArgv, extractCommand, extractFoldersCommand, LIST_ENTRIES, routeNames, ShareDealer, TAR_STREAM } from '../sync/tar.js';
 import { prefetchArgv, PrefetchFeed } from '../sync/prefetch.js';
 import { addStats, parseProgress, parseRsyncStats, reanchorAll, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type RemoteProcess, type SshSession } from '../transport/index.js';
@@ -282,8 +282,8 @@ async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {
 
 /**
  * A first copy into an empty folder: the filesystem's entries split into shares of equal cost, one
- * `tar | ssh | tar` stream each (src/sync/tar.ts). An rsync pass follows only for sockets, which
- * tar skips.
+ * `tar | ssh | tar` stream each (src/sync/tar.ts), then one pass over the folders for their
+ * default ACLs. An rsync pass follows only for sockets, which tar skips.
  */
 async function tarStreams(
   replica: Replica,
@@ -300,12 +300,13 @@ async function tarStreams(
   const flusher = await ctx.target.spawn(withLifeline(['sh', '-c', FLUSH_LOOP, 'rmm-flush', partial]), { sudo: true });
   flusher.channel.resume();
   const streams: TarStream[] = [];
+  const folders: string[] = [];
   let readAhead: Promise<RemoteProcess | undefined> | undefined;
   try {
     const remote = extractCommand(dest, channel.sudo);
     for (let i = 0; i < dealer.streams; i++) {
       const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
-      streams.push(await (channel.relayed ? carriedStream(ctx, view.sourcePath, remote) : pushStream(origin, view.sourcePath, channel, remote, status)));
+      streams.push(await (channel.relayed ? carriedStream(ctx, createArgv(view.sourcePath), remote) : pushStream(origin, view.sourcePath, channel, remote, status)));
     }
     const lister = await origin.spawn(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true });
     // Not awaited: the listing must never wait for the read-ahead, nor for a channel for it.
@@ -313,13 +314,18 @@ async function tarStreams(
       (p) => (p.channel.resume(), p),
       () => undefined,
     );
-    routeNames(lister.channel, streams.map((s) => s.names), dealer, new PrefetchFeed(readAhead.then((p) => p?.channel)));
+    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), folders });
     try {
       await lister.wait([0]);
     } finally {
       for (const s of streams) s.names.end();
     }
     await Promise.all(streams.map((s) => s.done));
+    // Small (a few headers per folder), so carried by rmm in either transfer, without another handshake.
+    const pass = await carriedStream(ctx, createFoldersArgv(view.sourcePath), extractFoldersCommand(dest, channel.sudo));
+    streams.push(pass);
+    pass.names.end(Buffer.from(folders.map((f) => `${f}\0`).join(''), 'latin1'));
+    await pass.done;
   } catch (err) {
     for (const s of streams) s.names.destroy();
     if (err instanceof RemoteCommandError) throw new RmmError('sync.tar', `copying ${mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
@@ -369,10 +375,10 @@ async function pushStream(origin: SshSession, source: string, channel: PushChann
  * files) and 12.1-12.2 s (large), carried 10.7-11.0 s and 8.8-10.2 s. (It measured no faster
  * earlier, while rmm still sent one SSH packet per file name.)
  */
-async function carriedStream(ctx: ReplicateContext, source: string, remote: string): Promise<TarStream> {
+async function carriedStream(ctx: ReplicateContext, create: string[], remote: string): Promise<TarStream> {
   const sink = await ctx.target.spawn(['sh', '-c', remote], { sudo: false });
   sink.channel.resume(); // nothing comes out, but ssh2 closes a channel only once its output is read
-  const tar = await ctx.origin.spawn(createArgv(source), { sudo: true });
+  const tar = await ctx.origin.spawn(create, { sudo: true });
   // pipe() ends the target's stdin at the archive's EOF, and not before: the exit status may arrive first.
   tar.channel.pipe(sink.channel);
   // tar -x ends at the archive's end marker, which can come before the origin's EOF (seen from a

@@ -292,7 +292,7 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     expect(adHoc.code).toBe(0);
   });
 
-  it('copies a first copy in parallel streams and keeps every guarantee: hard links across shares, ACLs, xattrs, sparse files', async () => {
+  it('copies a first copy in parallel streams and keeps every guarantee: hard links across shares, ACLs (default ones too), xattrs, sparse files', async () => {
     // No exclude.paths: a filesystem with exclusion patterns is copied in one stream (next test).
     // 8 streams, the lister and the freeze of /srv/data hold 10 channels: more than one connection has.
     const parallel = writeLabSpec(lab, { replica: 'parallel-copy', policy: { parallelStreams: 8 }, exclude: { mounts: ['/u02'] } });
@@ -300,6 +300,11 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     const spread = path.join(originRoot, 'srv/data/spread');
     mkdirSync(spread);
     for (let i = 0; i < 24; i++) writeFileSync(path.join(spread, `part-${i}`), randomBytes(2 << 20));
+    // A default ACL that the parts, written before it, do not have: a stream that set it while another
+    // still created parts would hand them an ACL. What comes after inherits it, on the origin too.
+    execFileSync('setfacl', ['-d', '-m', 'u:1234:rwx,g:2345:rx', spread]);
+    writeFileSync(path.join(spread, 'inherits'), 'an ACL from the folder\n');
+    mkdirSync(path.join(spread, 'inherits-too'));
     const { code, out } = await rmm('apply', '-f', parallel, '--yes');
     expect(out).toContain('copy /: 8 tar stream(s) into an empty copy');
     expect(code, out).toBe(0);

@@ -1,6 +1,6 @@
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { extractCommand, parseEntry, RecordSplitter, routeNames, ShareDealer, type ListedFile } from '../../src/sync/tar.js';
+import { extractCommand, extractFoldersCommand, parseEntry, RecordSplitter, routeNames, ShareDealer, type ListedFile } from '../../src/sync/tar.js';
 import { PrefetchFeed } from '../../src/sync/prefetch.js';
 
 const file = (path: string, size: number, inode = path, links = 1, type = 'f'): ListedFile => ({ path, type, size, inode, links });
@@ -79,12 +79,13 @@ describe('dealing a first copy to tar streams', () => {
     expect([...all[0]!, ...all[1]!].filter((n) => n !== './dir').sort()).toEqual([...Array.from({ length: 6 }, (_, i) => `./dir/f${i}`), './caf\xe9'].sort());
   });
 
-  it('sends the read-ahead the regular files with data, in the order it deals them, and never waits for it', async () => {
+  it('sends the read-ahead the regular files with data, in the order it deals them, and never waits for it; collects the folders', async () => {
     const listing = new PassThrough();
     const streams = [new PassThrough(), new PassThrough()];
     const readAhead = new PassThrough({ highWaterMark: 16 });
     let ready!: (w: PassThrough) => void;
-    routeNames(listing, streams, new ShareDealer(2), new PrefetchFeed(new Promise((r) => (ready = r))));
+    const folders: string[] = [];
+    routeNames(listing, streams, new ShareDealer(2), { prefetch: new PrefetchFeed(new Promise((r) => (ready = r))), folders });
     const send = async (records: string[]): Promise<void> => {
       listing.write(Buffer.from(records.join('\0') + '\0', 'latin1'));
       await new Promise((r) => setImmediate(r));
@@ -100,12 +101,14 @@ describe('dealing a first copy to tar streams', () => {
     expect(listing.isPaused()).toBe(false);
     expect(streams.map((s) => s.read()?.toString('latin1') ?? '').join('')).toContain('./dir/b');
     expect(readAhead.read()?.toString('latin1')).not.toContain('./dir/b');
+    expect(folders).toEqual(['./dir']); // for the folders pass
   });
 
   it('quotes the target folder and uses sudo only for a non-root user', () => {
     expect(extractCommand("/srv/it's here", false)).toBe(
-      "mkdir -p -- '/srv/it'\\''s here' && tar -x -b 2048 --read-full-records -p --numeric-owner --acls --xattrs '--xattrs-include=*' '--xattrs-exclude=trusted.SGI_*' '--xattrs-exclude=xfsroot.*' -C '/srv/it'\\''s here' -f -",
+      "mkdir -p -- '/srv/it'\\''s here' && tar -x -b 2048 --read-full-records -p --numeric-owner --xattrs '--xattrs-include=*' --xattrs-exclude=system.posix_acl_default '--xattrs-exclude=trusted.SGI_*' '--xattrs-exclude=xfsroot.*' -C '/srv/it'\\''s here' -f -",
     );
     expect(extractCommand('/srv/r', true)).toMatch(/^sudo -n mkdir -p -- \/srv\/r && sudo -n tar -x /);
+    expect(extractFoldersCommand('/srv/r', true)).toBe('sudo -n tar -x -p --numeric-owner --xattrs --xattrs-include=system.posix_acl_default -C /srv/r -f -');
   });
 });
