@@ -9,7 +9,7 @@ import { mountsBelow, selectFilesystems, type CopyUnit } from '../snapshot/selec
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
-import { createArgv, createFoldersArgv, extractCommand, extractFoldersCommand, LIST_ENTRIES, routeNames, ShareDealer, TAR_STREAM } from '../sync/tar.js';
+import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_ENTRIES, MAKE_AND_SHOW, routeNames, ShareDealer, showsAcl, TAR_STREAM, type AclMode } from '../sync/tar.js';
 import { prefetchArgv, PrefetchFeed } from '../sync/prefetch.js';
 import { addStats, parseProgress, parseRsyncStats, reanchorAll, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type RemoteProcess, type SshSession } from '../transport/index.js';
@@ -282,8 +282,8 @@ async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {
 
 /**
  * A first copy into an empty folder: the filesystem's entries split into shares of equal cost, one
- * `tar | ssh | tar` stream each (src/sync/tar.ts), then one pass over the folders for their
- * default ACLs. An rsync pass follows only for sockets, which tar skips.
+ * `tar | ssh | tar` stream each (src/sync/tar.ts), then, when ACLs go as xattrs, one pass over the
+ * folders for their default ACLs. An rsync pass follows only for sockets, which tar skips.
  */
 async function tarStreams(
   replica: Replica,
@@ -296,17 +296,20 @@ async function tarStreams(
   const { origin } = ctx;
   const mountPoint = view.unit.fs.mountPoint;
   const dealer = new ShareDealer(Math.max(1, replica.policy.parallelStreams));
-  ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: ${dealer.streams} tar stream(s) into an empty copy` });
+  const made = await ctx.target.exec(['sh', '-c', MAKE_AND_SHOW, 'rmm-dest', dest], { sudo: true });
+  const acl: AclMode = showsAcl(made.stdout) ? 'acls' : 'xattrs';
+  const how = acl === 'acls' ? ' (every entry\'s ACL set by tar, as the copy\'s folder inherits one)' : '';
+  ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: ${dealer.streams} tar stream(s) into an empty copy${how}` });
   const flusher = await ctx.target.spawn(withLifeline(['sh', '-c', FLUSH_LOOP, 'rmm-flush', partial]), { sudo: true });
   flusher.channel.resume();
   const streams: TarStream[] = [];
-  const folders: string[] = [];
+  const folders: Buffer[] = [];
   let readAhead: Promise<RemoteProcess | undefined> | undefined;
   try {
-    const remote = extractCommand(dest, channel.sudo);
+    const remote = extractCommand(dest, channel.sudo, acl);
     for (let i = 0; i < dealer.streams; i++) {
       const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
-      streams.push(await (channel.relayed ? carriedStream(ctx, createArgv(view.sourcePath), remote) : pushStream(origin, view.sourcePath, channel, remote, status)));
+      streams.push(await (channel.relayed ? carriedStream(ctx, createArgv(view.sourcePath, acl), remote) : pushStream(origin, view.sourcePath, channel, remote, status, createOptions(acl))));
     }
     const lister = await origin.spawn(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true });
     // Not awaited: the listing must never wait for the read-ahead, nor for a channel for it.
@@ -314,18 +317,21 @@ async function tarStreams(
       (p) => (p.channel.resume(), p),
       () => undefined,
     );
-    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), folders });
+    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), ...(acl === 'xattrs' ? { folders } : {}) });
     try {
       await lister.wait([0]);
     } finally {
       for (const s of streams) s.names.end();
     }
     await Promise.all(streams.map((s) => s.done));
-    // Small (a few headers per folder), so carried by rmm in either transfer, without another handshake.
-    const pass = await carriedStream(ctx, createFoldersArgv(view.sourcePath), extractFoldersCommand(dest, channel.sudo));
-    streams.push(pass);
-    pass.names.end(Buffer.from(folders.map((f) => `${f}\0`).join(''), 'latin1'));
-    await pass.done;
+    if (acl === 'xattrs') {
+      // Small (three 512-byte blocks per folder), so carried by rmm in either transfer, without another login.
+      const pass = await carriedStream(ctx, createFoldersArgv(view.sourcePath), extractFoldersCommand(dest, channel.sudo));
+      streams.push(pass);
+      for (const names of folders) pass.names.write(names);
+      pass.names.end();
+      await pass.done;
+    }
   } catch (err) {
     for (const s of streams) s.names.destroy();
     if (err instanceof RemoteCommandError) throw new RmmError('sync.tar', `copying ${mountPoint} of ${replica.origin.name} failed: ${err.message}`, { cause: err });
@@ -362,8 +368,8 @@ interface TarStream {
 }
 
 /** Direct: the origin sends the stream to the target over its own ssh. */
-async function pushStream(origin: SshSession, source: string, channel: PushChannel, remote: string, status: string): Promise<TarStream> {
-  const proc = await origin.spawn(['sh', '-c', TAR_STREAM, 'rmm-tar', source, channel.rsh, channel.destination, remote, status], { sudo: true });
+async function pushStream(origin: SshSession, source: string, channel: PushChannel, remote: string, status: string, create: readonly string[]): Promise<TarStream> {
+  const proc = await origin.spawn(['sh', '-c', TAR_STREAM, 'rmm-tar', source, channel.rsh, channel.destination, remote, status, ...create], { sudo: true });
   proc.channel.resume(); // tar writes nothing to stdout; read it so the channel can close
   return { names: proc.channel, done: proc.wait([0]) };
 }
@@ -378,7 +384,10 @@ async function pushStream(origin: SshSession, source: string, channel: PushChann
 async function carriedStream(ctx: ReplicateContext, create: string[], remote: string): Promise<TarStream> {
   const sink = await ctx.target.spawn(['sh', '-c', remote], { sudo: false });
   sink.channel.resume(); // nothing comes out, but ssh2 closes a channel only once its output is read
-  const tar = await ctx.origin.spawn(create, { sudo: true });
+  const tar = await ctx.origin.spawn(create, { sudo: true }).catch((err: unknown) => {
+    sink.channel.destroy(); // its tar -x waits for an archive that will not come
+    throw err;
+  });
   // pipe() ends the target's stdin at the archive's EOF, and not before: the exit status may arrive first.
   tar.channel.pipe(sink.channel);
   // tar -x ends at the archive's end marker, which can come before the origin's EOF (seen from a

@@ -94,8 +94,8 @@ export class ShareDealer {
 export interface RouteExtras {
   /** Where the regular files' names also go, in the same order, to be read ahead. */
   readonly prefetch?: PrefetchFeed;
-  /** Collects every folder's name (latin1), in the listing's order, for the folders pass. */
-  readonly folders?: string[];
+  /** Collects the folders' names for the folders pass, NUL-terminated, one Buffer per chunk of the listing. */
+  readonly folders?: Buffer[];
 }
 
 /**
@@ -110,14 +110,17 @@ export function routeNames(listing: Readable, sinks: readonly Writable[], dealer
   listing.on('data', (chunk: string) => {
     const batches: string[][] = sinks.map(() => []);
     const readAhead: string[] = [];
+    const folderNames: string[] = [];
     records.push(chunk, (record) => {
       const entry = parseEntry(record);
       if (!entry) return;
       for (const i of dealer.route(entry)) batches[i]!.push(entry.path, '\0');
       if (entry.type === 'f' && entry.size > 0) readAhead.push(entry.path, '\0');
-      else if (entry.type === 'd') folders?.push(entry.path);
+      else if (entry.type === 'd') folderNames.push(entry.path, '\0');
     });
     prefetch?.send(readAhead);
+    // Copied out: a name sliced from the chunk would keep the whole chunk alive until the pass.
+    if (folders && folderNames.length > 0) folders.push(Buffer.from(folderNames.join(''), 'latin1'));
     let full = 0;
     batches.forEach((batch, i) => {
       if (batch.length === 0 || sinks[i]!.write(Buffer.from(batch.join(''), 'latin1'))) return;
@@ -140,27 +143,47 @@ const DEFAULT_ACL = 'system.posix_acl_default';
 // --xattrs makes it POSIX (pax) format, which keeps nanosecond mtimes; atime and ctime are not
 // copied. Names on stdin. XFS also shows root an ACL as trusted.SGI_ACL_*: sent once, as system.*.
 const NAMES_IN = ['--pax-option=delete=atime,delete=ctime', '--numeric-owner', '--xattrs', '--xattrs-exclude=trusted.SGI_*', '--xattrs-exclude=xfsroot.*', '--no-recursion', '--null', '--verbatim-files-from', '-T', '-'];
-const CREATE = ['-c', ...RECORD, '--sparse', ...NAMES_IN];
-// ACLs travel as the xattrs they are (system.posix_acl_access and _default), not by --acls, which
-// makes tar -x set an ACL on every entry, one built from its mode when the archive has none: a
-// setxattr per file (bench, 100,000 small files, caches dropped, 4 pairs: 9.10 s -> 8.47 s, 1.1
-// CPU-s less). Without it, a file the origin keeps without an ACL in a folder with a default ACL
-// would inherit one if another stream had already set that folder's: default ACLs are left out
-// here and set by the folders pass after every stream has ended.
-const EXTRACT = ['-x', ...RECORD, '--read-full-records', '-p', '--numeric-owner', '--xattrs', '--xattrs-include=*', `--xattrs-exclude=${DEFAULT_ACL}`, '--xattrs-exclude=trusted.SGI_*', '--xattrs-exclude=xfsroot.*'];
+const XATTRS_IN = ['--xattrs', '--xattrs-include=*', '--xattrs-exclude=trusted.SGI_*', '--xattrs-exclude=xfsroot.*'];
+
+/**
+ * How the streams carry ACLs. 'xattrs': as the xattrs they are (system.posix_acl_access and
+ * _default). tar's --acls makes tar -x set an ACL on every entry, one built from its mode when the
+ * archive has none: a setxattr per file (bench, 100,000 small files, caches dropped, 4 pairs:
+ * 9.10 s -> 8.47 s, 1.1 CPU-s less). Without it, a file the origin keeps without an ACL in a folder
+ * with a default ACL would inherit one if another stream had already set that folder's, so default
+ * ACLs are left out of the streams and set by the folders pass after every stream has ended. That
+ * holds only while nothing above the copy hands its entries an ACL: when the copy's folder inherits
+ * one (a default ACL on the target's storage), 'acls': every entry's ACL set by --acls, as the
+ * origin has it or from its mode, replacing what it inherited; no folders pass.
+ */
+export type AclMode = 'xattrs' | 'acls';
+
+const CREATE: Record<AclMode, string[]> = {
+  xattrs: ['-c', ...RECORD, '--sparse', ...NAMES_IN],
+  acls: ['-c', ...RECORD, '--sparse', '--acls', ...NAMES_IN],
+};
+const EXTRACT: Record<AclMode, string[]> = {
+  xattrs: ['-x', ...RECORD, '--read-full-records', '-p', '--numeric-owner', ...XATTRS_IN, `--xattrs-exclude=${DEFAULT_ACL}`],
+  acls: ['-x', ...RECORD, '--read-full-records', '-p', '--numeric-owner', '--acls', ...XATTRS_IN],
+};
 // The folders pass: every folder again with its owner, mode and times (the same values) and, of its
 // xattrs, only its default ACL.
 const CREATE_FOLDERS = ['-c', ...NAMES_IN, `--xattrs-include=${DEFAULT_ACL}`];
 const EXTRACT_FOLDERS = ['-x', '-p', '--numeric-owner', '--xattrs', `--xattrs-include=${DEFAULT_ACL}`];
 
+/** tar -c's options for a stream: names on stdin, the archive on stdout (with `-f -`). */
+export function createOptions(acl: AclMode): string[] {
+  return CREATE[acl];
+}
+
 /** tar on the origin for a stream rmm carries itself (relay): names on stdin, the archive on stdout. */
-export function createArgv(source: string): string[] {
-  return ['tar', '-C', source, ...CREATE, '-f', '-'];
+export function createArgv(source: string, acl: AclMode): string[] {
+  return ['tar', '-C', source, ...CREATE[acl], '-f', '-'];
 }
 
 /** The command the target's shell runs for one stream: make the folder, unpack stdin into it. */
-export function extractCommand(dest: string, sudo: boolean): string {
-  const tar = shellJoin([...asRoot(sudo), 'tar', ...EXTRACT, '-C', dest, '-f', '-']);
+export function extractCommand(dest: string, sudo: boolean, acl: AclMode): string {
+  const tar = shellJoin([...asRoot(sudo), 'tar', ...EXTRACT[acl], '-C', dest, '-f', '-']);
   return `${shellJoin([...asRoot(sudo), 'mkdir', '-p', '--', dest])} && ${tar}`;
 }
 
@@ -174,16 +197,26 @@ export function extractFoldersCommand(dest: string, sudo: boolean): string {
   return shellJoin([...asRoot(sudo), 'tar', ...EXTRACT_FOLDERS, '-C', dest, '-f', '-']);
 }
 
+// $1 a folder: made, then listed as `ls -ld` does, which marks an entry with an ACL by a `+` after
+// its mode (coreutils: any ACL beyond the mode, access or default).
+export const MAKE_AND_SHOW = 'mkdir -p -- "$1" && ls -ld -- "$1"';
+
+/** Whether `ls -ld`'s line shows an ACL on the entry. */
+export function showsAcl(lsLine: string): boolean {
+  return /^\S{10}\+/.test(lsLine);
+}
+
 function asRoot(sudo: boolean): string[] {
   return sudo ? ['sudo', '-n'] : [];
 }
 
 // $1 source dir, $2 the ssh command (words), $3 user@host, $4 the target's command, $5 a file for
-// tar's own status (sh has no pipefail), in rmm's work folder. Names on stdin; their end ends the
-// stream, so a lost rmm ends it too.
+// tar's own status (sh has no pipefail), in rmm's work folder; then tar -c's options. Names on
+// stdin; their end ends the stream, so a lost rmm ends it too.
 export const TAR_STREAM = `cd "$1" || exit 1
-st=$5
-{ tar ${CREATE.map((o) => `'${o}'`).join(' ')} -f -; echo "$?" > "$st"; } | $2 "$3" "$4"
+rsh=$2 to=$3 remote=$4 st=$5
+shift 5
+{ tar "$@" -f -; echo "$?" > "$st"; } | $rsh "$to" "$remote"
 r=$?
 c=$(cat "$st" 2>/dev/null || echo 2)
 rm -f "$st"

@@ -321,6 +321,28 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     rmSync(spread, { recursive: true });
   });
 
+  it("copies a first copy into storage with a default ACL without handing the copy that ACL", async () => {
+    // --acls on every entry replaces what it inherits; the cheaper xattrs would keep it.
+    const replica = 'inherits-acl';
+    const spec = writeLabSpec(lab, { replica, policy: { parallelStreams: 2 }, exclude: { mounts: ['/u02'] } });
+    const dir = path.join(lab.hosts.target.root, 'srv/replicas', replica);
+    mkdirSync(dir, { recursive: true });
+    execFileSync('setfacl', ['-d', '-m', 'g:4000:rwx', dir]);
+    // Without its socket, / needs no rsync pass after the streams, which would repair what they left.
+    const socket = path.join(originRoot, 'srv/app/special/socket');
+    rmSync(socket);
+    try {
+      const { code, out } = await rmm('apply', '-f', spec, '--yes');
+      expect(code, out).toBe(0);
+      expect(out).toContain("copy /: 2 tar stream(s) into an empty copy (every entry's ACL set by tar, as the copy's folder inherits one)");
+      const copy = path.join(dir, readlinkSync(path.join(dir, 'current')));
+      expect(diffTrees(describeTree(originRoot, SKIP), describeTree(copy, SKIP))).toEqual([]);
+    } finally {
+      execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', socket]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   for (const transfer of ['direct', 'relay'] as const) {
     it(`leaves a first copy by tar streams (${transfer}) that was killed unmarked and no tar running, and the next apply finishes it`, async () => {
       const big = path.join(originRoot, 'srv/data/tar-kill.bin');

@@ -1,6 +1,6 @@
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { extractCommand, extractFoldersCommand, parseEntry, RecordSplitter, routeNames, ShareDealer, type ListedFile } from '../../src/sync/tar.js';
+import { createArgv, extractCommand, extractFoldersCommand, parseEntry, showsAcl, RecordSplitter, routeNames, ShareDealer, type ListedFile } from '../../src/sync/tar.js';
 import { PrefetchFeed } from '../../src/sync/prefetch.js';
 
 const file = (path: string, size: number, inode = path, links = 1, type = 'f'): ListedFile => ({ path, type, size, inode, links });
@@ -84,7 +84,7 @@ describe('dealing a first copy to tar streams', () => {
     const streams = [new PassThrough(), new PassThrough()];
     const readAhead = new PassThrough({ highWaterMark: 16 });
     let ready!: (w: PassThrough) => void;
-    const folders: string[] = [];
+    const folders: Buffer[] = [];
     routeNames(listing, streams, new ShareDealer(2), { prefetch: new PrefetchFeed(new Promise((r) => (ready = r))), folders });
     const send = async (records: string[]): Promise<void> => {
       listing.write(Buffer.from(records.join('\0') + '\0', 'latin1'));
@@ -101,14 +101,26 @@ describe('dealing a first copy to tar streams', () => {
     expect(listing.isPaused()).toBe(false);
     expect(streams.map((s) => s.read()?.toString('latin1') ?? '').join('')).toContain('./dir/b');
     expect(readAhead.read()?.toString('latin1')).not.toContain('./dir/b');
-    expect(folders).toEqual(['./dir']); // for the folders pass
+    expect(Buffer.concat(folders).toString('latin1')).toBe('./dir\0'); // for the folders pass
   });
 
   it('quotes the target folder and uses sudo only for a non-root user', () => {
-    expect(extractCommand("/srv/it's here", false)).toBe(
-      "mkdir -p -- '/srv/it'\\''s here' && tar -x -b 2048 --read-full-records -p --numeric-owner --xattrs '--xattrs-include=*' --xattrs-exclude=system.posix_acl_default '--xattrs-exclude=trusted.SGI_*' '--xattrs-exclude=xfsroot.*' -C '/srv/it'\\''s here' -f -",
+    expect(extractCommand("/srv/it's here", false, 'xattrs')).toBe(
+      "mkdir -p -- '/srv/it'\\''s here' && tar -x -b 2048 --read-full-records -p --numeric-owner --xattrs '--xattrs-include=*' '--xattrs-exclude=trusted.SGI_*' '--xattrs-exclude=xfsroot.*' --xattrs-exclude=system.posix_acl_default -C '/srv/it'\\''s here' -f -",
     );
-    expect(extractCommand('/srv/r', true)).toMatch(/^sudo -n mkdir -p -- \/srv\/r && sudo -n tar -x /);
+    expect(extractCommand('/srv/r', true, 'xattrs')).toMatch(/^sudo -n mkdir -p -- \/srv\/r && sudo -n tar -x /);
     expect(extractFoldersCommand('/srv/r', true)).toBe('sudo -n tar -x -p --numeric-owner --xattrs --xattrs-include=system.posix_acl_default -C /srv/r -f -');
+  });
+
+  it("carries ACLs as xattrs, holding back folders' default ACLs, unless the copy's folder inherits an ACL: then by tar's --acls", () => {
+    expect(createArgv('/snap', 'xattrs')).not.toContain('--acls');
+    expect(extractCommand('/srv/r', false, 'xattrs')).toContain('--xattrs-exclude=system.posix_acl_default');
+    expect(extractCommand('/srv/r', false, 'xattrs')).not.toContain('--acls');
+    expect(createArgv('/snap', 'acls')).toContain('--acls');
+    expect(extractCommand('/srv/r', false, 'acls')).toContain('--acls');
+    expect(extractCommand('/srv/r', false, 'acls')).not.toContain('posix_acl_default');
+    expect(showsAcl('drwxr-xr-x+ 2 root root 6 Nov 25 12:00 /srv/replicas/r/points/.partial\n')).toBe(true);
+    expect(showsAcl('drwxr-xr-x. 2 root root 6 Nov 25 12:00 /srv/r\n')).toBe(false); // an SELinux context only
+    expect(showsAcl('drwxr-xr-x 2 root root 6 Nov 25 12:00 /srv/r+\n')).toBe(false);
   });
 });
