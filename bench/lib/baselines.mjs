@@ -21,9 +21,15 @@ export function sshArgv() {
 
 export const RSYNC_OPTIONS = ['-aHAXS', '--numeric-ids'];
 
-/** rsync SOURCE/ root@target:DEST/ from the origin; `del` adds --delete (re-syncs). Returns the measurement and rsync's --stats. */
-export async function rsyncCopy(lab, { source, dest, excludes = [], del = false }) {
-  const argv = ['rsync', ...RSYNC_OPTIONS, '--stats', ...(del ? ['--delete'] : []), ...excludes.map((e) => `--exclude=${e}`), '-e', sshArgv().join(' '), `${source.replace(/\/$/, '')}/`, `root@${lab.address('target')}:${dest}/`];
+/**
+ * rsync SOURCE/ root@target:DEST/ from the origin; `del` adds --delete (re-syncs). `flush`: the
+ * target then writes the copy to disk (sync -f over a second ssh), as rmm does before it records a
+ * copy consistent; a reference, not a baseline. Returns the measurement and rsync's --stats.
+ */
+export async function rsyncCopy(lab, { source, dest, excludes = [], del = false, flush = false }) {
+  const target = `root@${lab.address('target')}`;
+  const rsync = ['rsync', ...RSYNC_OPTIONS, '--stats', ...(del ? ['--delete'] : []), ...excludes.map((e) => `--exclude=${e}`), '-e', sshArgv().join(' '), `${source.replace(/\/$/, '')}/`, `${target}:${dest}/`];
+  const argv = flush ? ['sh', '-c', `"$@" && ${[...sshArgv(), target, `sync -f ${q(dest)}`].map(q).join(' ')}`, 'rsync-flushed', ...rsync] : rsync;
   const m = await measure(lab, lab.inCgroupArgv('origin', lab.execArgv('origin', argv)), { inOrigin: true });
   return { ...m, stdout: undefined, stats: parseStats(m.stdout) };
 }

@@ -1,7 +1,8 @@
 // 1. First copy of "many small files" and "few large files": rmm direct, rmm relay (lab cut), and
-// the baselines rsync -aHAXS --numeric-ids and tar | ssh | tar, each from the data set's own xfs
-// filesystem on the origin (/bench/small, /bench/large: the Origin's root, nothing excluded) to the
-// target's /srv/replicas. Caches are dropped and the target copy removed before every run.
+// the baselines rsync -aHAXS --numeric-ids and tar | ssh | tar (and, for reference, each made
+// durable), each from the data set's own xfs filesystem on the origin (/bench/small, /bench/large:
+// the Origin's root, nothing excluded) to the target's /srv/replicas. Caches are dropped and the
+// target copy removed before every run.
 import { rsyncCopy, tarCopy, tarRelayed } from '../lib/baselines.mjs';
 import { dropCaches } from '../lib/proc.mjs';
 import { writeEstate } from '../lib/estate.mjs';
@@ -39,6 +40,7 @@ async function copySet(ctx, set, expected) {
   };
   const subjects = [
     { id: 'rsync', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => rsyncCopy(lab, { source: SOURCE, dest: BASE_DEST }) },
+    { id: 'rsync-flushed', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => rsyncCopy(lab, { source: SOURCE, dest: BASE_DEST, flush: true }) },
     { id: 'tar', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => tarCopy(lab, { source: SOURCE, dest: BASE_DEST }) },
     { id: 'tar-flushed', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => tarCopy(lab, { source: SOURCE, dest: BASE_DEST, flush: true }) },
     { id: 'tar-relayed', dest: BASE_DEST, clean: () => removeOnTarget(lab, BASE_DEST), run: () => lab.whileCut(() => tarRelayed(lab, { source: SOURCE, dest: BASE_DEST })) },
@@ -71,7 +73,7 @@ async function copySet(ctx, set, expected) {
   });
 
   const id = (s) => `first-copy/${set}/${s}`;
-  const labels = { rsync: 'rsync -aHAXS --numeric-ids over ssh (baseline)', tar: 'tar | ssh | tar (baseline)', 'tar-flushed': 'tar | ssh | tar, then sync -f on the target (reference: the baseline made durable, as rmm does)', 'tar-relayed': 'tar | ssh | tar relayed by OpenSSH through this machine (ssh -R), hosts cut (reference)', 'rmm-direct': 'rmm apply, direct', 'rmm-relay': 'rmm apply, relay (hosts cut)' };
+  const labels = { rsync: 'rsync -aHAXS --numeric-ids over ssh (baseline)', 'rsync-flushed': 'rsync, then sync -f on the target (reference: the baseline made durable, as rmm does)', tar: 'tar | ssh | tar (baseline)', 'tar-flushed': 'tar | ssh | tar, then sync -f on the target (reference: the baseline made durable, as rmm does)', 'tar-relayed': 'tar | ssh | tar relayed by OpenSSH through this machine (ssh -R), hosts cut (reference)', 'rmm-direct': 'rmm apply, direct', 'rmm-relay': 'rmm apply, relay (hosts cut)' };
   for (const s of subjects) {
     const list = ms[s.id];
     const phases = list[0].phases ? medianPhases(list) : undefined;
@@ -93,6 +95,8 @@ async function copySet(ctx, set, expected) {
 
   const tarRelay = results.median(id('tar-relayed'));
   const tarFlushed = results.median(id('tar-flushed'));
+  const rsyncFlushed = results.median(id('rsync-flushed'));
+  results.note(`first copy, ${what}: rsync made durable (then sync -f) ${rsyncFlushed.toFixed(2)} s vs rsync ${rsync.toFixed(2)} s; rmm direct ${direct.toFixed(2)} s = ${(rsyncFlushed / direct).toFixed(2)}x the durable rsync`);
   results.note(`first copy, ${what}: tar made durable (then sync -f) ${tarFlushed.toFixed(2)} s vs tar ${tar.toFixed(2)} s; rmm direct ${direct.toFixed(2)} s = ${(tarFlushed / direct).toFixed(2)}x the durable tar`);
   results.note(`first copy, ${what}: the relay's shape in OpenSSH, tar relayed through this machine ${tarRelay.toFixed(2)} s vs tar direct ${tar.toFixed(2)} s = ${(tar / tarRelay).toFixed(2)}x (rmm relay vs direct: ${(direct / relay).toFixed(2)}x)`);
 
