@@ -14,7 +14,7 @@ import type { PrefetchFeed } from './prefetch.js';
  * goes to every stream ahead of what it holds, so no folder's time is left wrong: a tar sets the
  * times of the folders it unpacked after it last wrote into them (when it leaves them, or at its
  * end), so whichever stream writes into a folder last also sets its time after that. Folders'
- * default ACLs come last, in a pass over the folders once every stream has ended (see EXTRACT).
+ * default ACLs come last, in a pass over the folders once every stream has ended (see AclMode).
  * tar skips sockets, so an rsync pass follows when there are any.
  */
 
