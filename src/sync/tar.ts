@@ -181,10 +181,9 @@ export function createArgv(source: string, acl: AclMode): string[] {
   return ['tar', '-C', source, ...CREATE[acl], '-f', '-'];
 }
 
-/** The command the target's shell runs for one stream: make the folder, unpack stdin into it. */
+/** The command the target's shell runs for one stream: unpack stdin into the folder (made by MAKE_AND_SHOW). */
 export function extractCommand(dest: string, sudo: boolean, acl: AclMode): string {
-  const tar = shellJoin([...asRoot(sudo), 'tar', ...EXTRACT[acl], '-C', dest, '-f', '-']);
-  return `${shellJoin([...asRoot(sudo), 'mkdir', '-p', '--', dest])} && ${tar}`;
+  return untar(EXTRACT[acl], dest, sudo);
 }
 
 /** The folders pass on the origin: folder names on stdin, their archive on stdout. */
@@ -194,11 +193,11 @@ export function createFoldersArgv(source: string): string[] {
 
 /** The folders pass on the target: unpacks stdin over the folders the streams made. */
 export function extractFoldersCommand(dest: string, sudo: boolean): string {
-  return shellJoin([...asRoot(sudo), 'tar', ...EXTRACT_FOLDERS, '-C', dest, '-f', '-']);
+  return untar(EXTRACT_FOLDERS, dest, sudo);
 }
 
-// $1 a folder: made, then listed as `ls -ld` does, which marks an entry with an ACL by a `+` after
-// its mode (coreutils: any ACL beyond the mode, access or default).
+// $1 the copy's folder, made once before the streams, then listed as `ls -ld` does, which marks an
+// entry with an ACL by a `+` after its mode (coreutils: any ACL beyond the mode, access or default).
 export const MAKE_AND_SHOW = 'mkdir -p -- "$1" && ls -ld -- "$1"';
 
 /** Whether `ls -ld`'s line shows an ACL on the entry. */
@@ -206,8 +205,8 @@ export function showsAcl(lsLine: string): boolean {
   return /^\S{10}\+/.test(lsLine);
 }
 
-function asRoot(sudo: boolean): string[] {
-  return sudo ? ['sudo', '-n'] : [];
+function untar(options: readonly string[], dest: string, sudo: boolean): string {
+  return shellJoin([...(sudo ? ['sudo', '-n'] : []), 'tar', ...options, '-C', dest, '-f', '-']);
 }
 
 // $1 source dir, $2 the ssh command (words), $3 user@host, $4 the target's command, $5 a file for
