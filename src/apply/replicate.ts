@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { PassThrough, type Writable } from 'node:stream';
 import type { Replica } from '../config/spec.js';
 import { RmmError } from '../errors.js';
 import { discoverOrigin } from '../observe/origin.js';
@@ -9,7 +10,7 @@ import { mountsBelow, selectFilesystems, type CopyUnit } from '../snapshot/selec
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
-import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_ENTRIES, MAKE_AND_SHOW, routeNames, ShareDealer, showsAcl, TAR_STREAM, type AclMode } from '../sync/tar.js';
+import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_ENTRIES, MAKE_AND_SHOW, readMadeFolder, routeNames, ShareDealer, TAR_STREAM } from '../sync/tar.js';
 import { prefetchArgv, PrefetchFeed } from '../sync/prefetch.js';
 import { addStats, parseProgress, parseRsyncStats, reanchorAll, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type RemoteProcess, type SshSession } from '../transport/index.js';
@@ -75,10 +76,9 @@ export async function replicate(replica: Replica, ctx: ReplicateContext): Promis
       facts = await discoverOrigin(origin, replica.origin.root);
     }
     const selection = selectFilesystems(facts, replica.origin.root, replica.exclude, replica.policy.snapshot, replica.origin.name);
-    for (const [role, session] of [['origin', origin], ['target', target]] as const) {
-      if ((await ensureRsync(session, replica.policy.autoInstallPackages)) === 'installed') step('install', `rsync on the ${role} ${session.info.host}`);
-    }
-    const previous = await readRecord(target, path);
+    const hosts = [['origin', origin], ['target', target]] as const;
+    const [rsyncs, previous] = await Promise.all([Promise.all(hosts.map(([, session]) => ensureRsync(session, replica.policy.autoInstallPackages))), readRecord(target, path)]);
+    hosts.forEach(([role, session], i) => rsyncs[i] === 'installed' && step('install', `rsync on the ${role} ${session.info.host}`));
     const last = await verifiable(currentPoint(previous), replica, target, layout);
     const started = now();
     const startedAt = started.toISOString();
@@ -155,6 +155,10 @@ async function copyFromSnapshots(
   const views: SnapshotView[] = [];
   let channel: PushChannel | undefined;
   let manifests: Promise<Record<string, string> | undefined> | undefined;
+  // A sync that cannot turn out unchanged (no manifests to compare) opens its push channel while
+  // the snapshots are taken: five round trips off the copy's path.
+  const early = last?.manifests ? undefined : ctx.openChannel(origin, target);
+  early?.catch(() => {}); // awaited below, or closed in finally
   try {
     await hooks('preSnapshot');
     for (const unit of units) {
@@ -167,7 +171,7 @@ async function copyFromSnapshots(
     const live = last?.manifests ? await scanManifests(origin, views.map((v) => scanOf(v.unit, v.unit.fs.mountPoint))) : undefined;
     if (live && views.every((v, i) => live[i] !== undefined && live[i] === last!.manifests![v.unit.fs.mountPoint] && last!.snapshots[v.unit.fs.mountPoint] === v.unit.provider)) return 'unchanged';
     await hooks('preSync');
-    channel = await ctx.openChannel(origin, target);
+    channel = await (early ?? ctx.openChannel(origin, target));
     await target.exec(['mkdir', '-p', '--', layout.partial], { sudo: true });
     // A view holds still until it is released, so its manifest is taken while it is copied, not
     // after: the walk (0.25 s per 100,000 files) leaves the critical path.
@@ -192,6 +196,7 @@ async function copyFromSnapshots(
       emit({ type: 'step', replica: replica.name, step: 'release', detail: view.unit.fs.mountPoint });
       await view.release().catch((err: Error) => emit({ type: 'step', replica: replica.name, step: 'release-failed', detail: err.message }));
     }
+    channel ??= await early?.catch(() => undefined);
     await channel?.close().catch(() => {});
   }
 }
@@ -295,31 +300,52 @@ async function tarStreams(
 ): Promise<{ stats: RsyncStats; needsRsync: boolean }> {
   const { origin } = ctx;
   const mountPoint = view.unit.fs.mountPoint;
-  const dealer = new ShareDealer(Math.max(1, replica.policy.parallelStreams));
-  const made = await ctx.target.exec(['sh', '-c', MAKE_AND_SHOW, 'rmm-dest', dest], { sudo: true });
-  const acl: AclMode = showsAcl(made.stdout) ? 'acls' : 'xattrs';
+  const made = readMadeFolder((await ctx.target.exec(['sh', '-c', MAKE_AND_SHOW, 'rmm-dest', dest], { sudo: true })).stdout);
+  const { acl } = made;
+  const dealer = new ShareDealer(Math.max(1, replica.policy.parallelStreams), made.tarUser);
   const how = acl === 'acls' ? ' (every entry\'s ACL set by tar, as the copy\'s folder inherits one)' : '';
   ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: ${dealer.streams} tar stream(s) into an empty copy${how}` });
   const flusher = await ctx.target.spawn(withLifeline(['sh', '-c', FLUSH_LOOP, 'rmm-flush', partial]), { sudo: true });
   flusher.channel.resume();
   const streams: TarStream[] = [];
+  const late: LateStream[] = [];
   const folders: Buffer[] = [];
   let readAhead: Promise<RemoteProcess | undefined> | undefined;
+  let lister: RemoteProcess | undefined;
+  let lateFailure: unknown;
+  const open = (i: number): Promise<TarStream> => {
+    const remote = extractCommand(dest, channel.sudo, acl, dealer.givesOwners(i));
+    const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
+    return channel.relayed ? carriedStream(ctx, createArgv(view.sourcePath, acl), remote) : pushStream(origin, view.sourcePath, channel, remote, status, createOptions(acl));
+  };
   try {
-    const remote = extractCommand(dest, channel.sudo, acl);
-    for (let i = 0; i < dealer.streams; i++) {
-      const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
-      streams.push(await (channel.relayed ? carriedStream(ctx, createArgv(view.sourcePath, acl), remote) : pushStream(origin, view.sourcePath, channel, remote, status, createOptions(acl))));
+    for (let i = 0; i < dealer.loads.length; i++) {
+      if (dealer.opened[i]) streams.push(await open(i));
+      else {
+        // Its names wait in a buffer, and the listing with them, until its tar has started.
+        const stream = lateStream(() => open(i), (err) => {
+          lateFailure ??= err;
+          lister?.channel.destroy();
+        });
+        streams.push(stream);
+        late[i] = stream;
+      }
     }
-    const lister = await origin.spawn(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true });
+    const onOpen = (i: number): void => {
+      late[i]!.start();
+      ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: one more tar stream, for entries tar must give an owner` });
+    };
+    lister = await origin.spawn(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true });
     // Not awaited: the listing must never wait for the read-ahead, nor for a channel for it.
     readAhead = origin.spawn(prefetchArgv(view.sourcePath), { sudo: true }).then(
       (p) => (p.channel.resume(), p),
       () => undefined,
     );
-    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), ...(acl === 'xattrs' ? { folders } : {}) });
+    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), folders, onOpen });
     try {
       await lister.wait([0]);
+    } catch (err) {
+      throw lateFailure ?? err;
     } finally {
       for (const s of streams) s.names.end();
     }
@@ -363,8 +389,34 @@ done`;
 
 /** One tar stream: where its names go, and when it has ended. */
 interface TarStream {
-  readonly names: RemoteProcess['channel'];
+  readonly names: Writable;
   readonly done: Promise<unknown>;
+}
+
+interface LateStream extends TarStream {
+  start(): void;
+}
+
+/** A stream opened by start(), if ever: until then its names wait in a buffer; `done` at once if never. */
+function lateStream(open: () => Promise<TarStream>, onFailure: (err: unknown) => void): LateStream {
+  const names = new PassThrough();
+  let done: Promise<unknown> = Promise.resolve();
+  return {
+    names,
+    get done() {
+      return done;
+    },
+    start() {
+      done = open().then(
+        (s) => (names.pipe(s.names), s.done),
+        (err: unknown) => {
+          onFailure(err);
+          throw err;
+        },
+      );
+      done.catch(() => {}); // awaited with the other streams'
+    },
+  };
 }
 
 /** Direct: the origin sends the stream to the target over its own ssh. */

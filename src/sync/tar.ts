@@ -15,7 +15,8 @@ import type { PrefetchFeed } from './prefetch.js';
  * times of the folders it unpacked after it last wrote into them (when it leaves them, or at its
  * end), so whichever stream writes into a folder last also sets its time after that. Folders'
  * default ACLs come last, in a pass over the folders once every stream has ended (see AclMode).
- * tar skips sockets, so an rsync pass follows when there are any.
+ * tar skips sockets, so an rsync pass follows when there are any. Entries that tar must give an
+ * owner go to streams of their own (see ShareDealer).
  */
 
 export interface ListedFile {
@@ -25,15 +26,25 @@ export interface ListedFile {
   readonly size: number;
   readonly inode: string;
   readonly links: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Permission bits, setuid, setgid and sticky included. */
+  readonly mode: number;
 }
 
 // $1 source dir. Every entry but rmm's snapshots, folders before what they hold: type, inode, link
-// count, size, path, NUL-separated.
-export const LIST_ENTRIES = `cd "$1" && find . -xdev -path './.rmm-snap.*' -prune -o -printf '%y %i %n %s %p\\0'`;
+// count, size, owner, group, mode (octal), path, NUL-separated.
+export const LIST_ENTRIES = `cd "$1" && find . -xdev -path './.rmm-snap.*' -prune -o -printf '%y %i %n %s %U %G %m %p\\0'`;
 
 export function parseEntry(record: string): ListedFile | undefined {
-  const m = /^(\S) (\d+) (\d+) (\d+) (.*)$/s.exec(record);
-  return m ? { type: m[1]!, inode: m[2]!, links: Number(m[3]), size: Number(m[4]), path: m[5]! } : undefined;
+  const m = /^(\S) (\d+) (\d+) (\d+) (\d+) (\d+) ([0-7]+) (.*)$/s.exec(record);
+  return m ? { type: m[1]!, inode: m[2]!, links: Number(m[3]), size: Number(m[4]), uid: Number(m[5]), gid: Number(m[6]), mode: parseInt(m[7]!, 8), path: m[8]! } : undefined;
+}
+
+/** Who the target's tar runs as: what it creates is this user's and group's, unless its folder is setgid. */
+export interface TarUser {
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** Splits a stream of NUL-terminated records that arrive in chunks of any size. */
@@ -51,33 +62,60 @@ export class RecordSplitter {
  * Deals entries to streams as they are listed: each to the least loaded, counting its bytes plus a
  * fixed cost for the metadata work every file needs; every name of a hard-linked inode to the
  * stream its inode hashes to, so tar links them.
+ *
+ * Given who the target's tar runs as, it also keeps apart the entries tar must give an owner. tar -x
+ * as root gives every entry its owner with fchown, then its mode again with fchmod (as fchown may
+ * clear setuid bits): 12% of tar -x's time on the bench's 100,000 files (perf), though what root
+ * creates is root's already, as most of a system's files are. So the first `streams` streams unpack
+ * with --no-same-owner and get only what comes out right that way: regular files and symlinks of
+ * tar's own user and group, with one link, in no folder whose new entries take its group (setgid, or
+ * below a setgid folder). Everything else goes to the next `streams` streams, which give owners as
+ * before; each opens with the first entry dealt to it (`opened`), as many systems have few such.
  */
 export class ShareDealer {
+  /** One per stream: the streams that need not give owners first, when there are two kinds. */
   readonly loads: number[];
+  readonly opened: boolean[];
   files = 0;
   folders = 0;
   bytes = 0;
   sockets = 0;
+  /** Folders whose new entries take the folder's group: setgid ones and all below them. */
+  readonly #groupFolders = new Set<string>();
 
-  constructor(readonly streams: number) {
-    this.loads = new Array<number>(Math.max(1, streams)).fill(0);
+  constructor(
+    readonly streams: number,
+    readonly tarUser?: TarUser,
+  ) {
+    const n = Math.max(1, streams);
+    this.loads = new Array<number>(tarUser ? 2 * n : n).fill(0);
+    this.opened = this.loads.map((_, i) => !tarUser || i < n);
+  }
+
+  /** Whether stream i gives every entry its owner (and so may take any entry). */
+  givesOwners(i: number): boolean {
+    return !this.tarUser || i >= this.loads.length / 2;
   }
 
   /**
-   * The streams an entry goes to. A folder goes to every stream, ahead of its files: tar creating
-   * missing parents itself races with another tar doing the same (GNU tar 1.34: "Cannot open: No
-   * such file or directory" in 29 of 30 tries with two streams), while a folder entry that exists
-   * already is fine.
+   * The streams an entry goes to. A folder goes to every open stream, ahead of its files: tar
+   * creating missing parents itself races with another tar doing the same (GNU tar 1.34: "Cannot
+   * open: No such file or directory" in 29 of 30 tries with two streams), while a folder entry that
+   * exists already is fine. A stream opened later gets the folders listed before it first.
    */
   route(file: ListedFile): number[] {
     if (file.type !== 'd') return [this.deal(file)];
     this.folders++;
-    return this.loads.map((_, i) => i);
+    if (this.tarUser && ((file.mode & 0o2000) !== 0 || this.#groupFolders.has(parentOf(file.path)))) this.#groupFolders.add(file.path);
+    return this.loads.flatMap((_, i) => (this.opened[i] ? [i] : []));
   }
 
   deal(file: ListedFile): number {
     const PER_FILE_COST = 64 * 1024;
-    const i = file.links > 1 ? hash(file.inode) % this.loads.length : this.loads.indexOf(Math.min(...this.loads));
+    const half = this.loads.length / 2;
+    const [from, to] = !this.tarUser ? [0, this.loads.length] : this.#createsRight(file) ? [0, half] : [half, this.loads.length];
+    const i = file.links > 1 ? from + (hash(file.inode) % (to - from)) : this.#leastLoaded(from, to);
+    this.opened[i] = true;
     this.loads[i]! += file.size + PER_FILE_COST;
     this.files++;
     this.bytes += file.size;
@@ -89,6 +127,22 @@ export class ShareDealer {
   get needsRsync(): boolean {
     return this.sockets > 0;
   }
+
+  #leastLoaded(from: number, to: number): number {
+    let best = from;
+    for (let i = from + 1; i < to; i++) if (this.loads[i]! < this.loads[best]!) best = i;
+    return best;
+  }
+
+  /** Whether tar --no-same-owner creates the entry with its owner and group. */
+  #createsRight(file: ListedFile): boolean {
+    const user = this.tarUser!;
+    return (file.type === 'f' || file.type === 'l') && file.links === 1 && file.uid === user.uid && file.gid === user.gid && !this.#groupFolders.has(parentOf(file.path));
+  }
+}
+
+function parentOf(path: string): string {
+  return path.slice(0, Math.max(0, path.lastIndexOf('/')));
 }
 
 export interface RouteExtras {
@@ -96,6 +150,8 @@ export interface RouteExtras {
   readonly prefetch?: PrefetchFeed;
   /** Collects the folders' names for the folders pass, NUL-terminated, one Buffer per chunk of the listing. */
   readonly folders?: Buffer[];
+  /** Called when the dealer first deals to a stream that was not open: its sink must start taking names. */
+  readonly onOpen?: (stream: number) => void;
 }
 
 /**
@@ -103,8 +159,9 @@ export interface RouteExtras {
  * of the listing (a write per name made one SSH packet per name: 1.1 s of rmm's CPU and 2 s of the
  * origin's sshd for 100,000 files), and the listing paused while any stream has a full window.
  */
-export function routeNames(listing: Readable, sinks: readonly Writable[], dealer: ShareDealer, { prefetch, folders }: RouteExtras = {}): void {
+export function routeNames(listing: Readable, sinks: readonly Writable[], dealer: ShareDealer, { prefetch, folders = [], onOpen }: RouteExtras = {}): void {
   const records = new RecordSplitter();
+  const started = [...dealer.opened];
   // latin1 maps bytes to characters one to one: names that are not UTF-8 reach tar unchanged.
   listing.setEncoding('latin1');
   listing.on('data', (chunk: string) => {
@@ -114,13 +171,21 @@ export function routeNames(listing: Readable, sinks: readonly Writable[], dealer
     records.push(chunk, (record) => {
       const entry = parseEntry(record);
       if (!entry) return;
-      for (const i of dealer.route(entry)) batches[i]!.push(entry.path, '\0');
+      for (const i of dealer.route(entry)) {
+        if (!started[i]) {
+          // Every folder listed so far, ahead of its first entry: the same order as the others got.
+          started[i] = true;
+          batches[i]!.push(...folders.map((b) => b.toString('latin1')), ...folderNames);
+          onOpen?.(i);
+        }
+        batches[i]!.push(entry.path, '\0');
+      }
       if (entry.type === 'f' && entry.size > 0) readAhead.push(entry.path, '\0');
       else if (entry.type === 'd') folderNames.push(entry.path, '\0');
     });
     prefetch?.send(readAhead);
     // Copied out: a name sliced from the chunk would keep the whole chunk alive until the pass.
-    if (folders && folderNames.length > 0) folders.push(Buffer.from(folderNames.join(''), 'latin1'));
+    if (folderNames.length > 0) folders.push(Buffer.from(folderNames.join(''), 'latin1'));
     let full = 0;
     batches.forEach((batch, i) => {
       if (batch.length === 0 || sinks[i]!.write(Buffer.from(batch.join(''), 'latin1'))) return;
@@ -181,9 +246,12 @@ export function createArgv(source: string, acl: AclMode): string[] {
   return ['tar', '-C', source, ...CREATE[acl], '-f', '-'];
 }
 
-/** The command the target's shell runs for one stream: unpack stdin into the folder (made by MAKE_AND_SHOW). */
-export function extractCommand(dest: string, sudo: boolean, acl: AclMode): string {
-  return untar(EXTRACT[acl], dest, sudo);
+/**
+ * The command the target's shell runs for one stream: unpack stdin into the folder (made by
+ * MAKE_AND_SHOW); without `givesOwners`, every entry stays who tar runs as (see ShareDealer).
+ */
+export function extractCommand(dest: string, sudo: boolean, acl: AclMode, givesOwners = true): string {
+  return untar(givesOwners ? EXTRACT[acl] : EXTRACT[acl].map((o) => (o === '--numeric-owner' ? '--no-same-owner' : o)), dest, sudo);
 }
 
 /** The folders pass on the origin: folder names on stdin, their archive on stdout. */
@@ -196,13 +264,26 @@ export function extractFoldersCommand(dest: string, sudo: boolean): string {
   return untar(EXTRACT_FOLDERS, dest, sudo);
 }
 
-// $1 the copy's folder, made once before the streams, then listed as `ls -ld` does, which marks an
-// entry with an ACL by a `+` after its mode (coreutils: any ACL beyond the mode, access or default).
-export const MAKE_AND_SHOW = 'mkdir -p -- "$1" && ls -ld -- "$1"';
+// $1 the copy's folder, made once before the streams, then listed as `ls -ldn` does, which marks an
+// entry with an ACL by a `+` after its mode (coreutils: any ACL beyond the mode, access or default);
+// then who runs it (run as the streams' tar is), user and group.
+export const MAKE_AND_SHOW = 'mkdir -p -- "$1" && ls -ldn -- "$1" && id -u && id -g';
 
 /** Whether `ls -ld`'s line shows an ACL on the entry. */
 export function showsAcl(lsLine: string): boolean {
   return /^\S{10}\+/.test(lsLine);
+}
+
+/**
+ * What MAKE_AND_SHOW's output means for the streams: how they carry ACLs, and who their tar runs as
+ * when entries it creates take that user and group (in xattrs mode, the copy's folder not setgid).
+ */
+export function readMadeFolder(stdout: string): { acl: AclMode; tarUser?: TarUser } {
+  const [ls = '', uid = '', gid = ''] = stdout.split('\n');
+  const acl: AclMode = showsAcl(ls) ? 'acls' : 'xattrs';
+  const setgid = /^\S{6}[sS]/.test(ls);
+  if (acl === 'acls' || setgid || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) return { acl };
+  return { acl, tarUser: { uid: Number(uid), gid: Number(gid) } };
 }
 
 function untar(options: readonly string[], dest: string, sudo: boolean): string {

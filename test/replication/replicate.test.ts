@@ -3,7 +3,7 @@
  * operator would check after `rmm apply`. Needs root; the lab script sets everything up.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, truncateSync, openSync, writeSync, closeSync, linkSync, symlinkSync, chownSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, truncateSync, openSync, writeSync, closeSync, linkSync, symlinkSync, chownSync, chmodSync, lchownSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -339,6 +339,48 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
       expect(diffTrees(describeTree(originRoot, SKIP), describeTree(copy, SKIP))).toEqual([]);
     } finally {
       execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', socket]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("gives owners only where tar must: its own entries unpacked as created, the rest by streams that give owners", async () => {
+    const replica = 'owners';
+    const spec = writeLabSpec(lab, { replica, policy: { parallelStreams: 2 }, exclude: { mounts: ['/u02'] } });
+    const owners = path.join(originRoot, 'srv/app/owners');
+    const shared = path.join(owners, 'shared');
+    mkdirSync(path.join(shared, 'below'), { recursive: true });
+    chownSync(shared, 0, 4000);
+    chmodSync(shared, 0o2775);
+    // In a setgid folder a new entry takes the folder's group, and a new folder its setgid bit too.
+    writeFileSync(path.join(shared, 'groups'), "the folder's group\n");
+    chownSync(path.join(shared, 'groups'), 0, 4000);
+    writeFileSync(path.join(shared, 'roots'), "root's group, given after\n");
+    chownSync(path.join(shared, 'roots'), 0, 0);
+    chownSync(path.join(shared, 'below'), 0, 4000);
+    chmodSync(path.join(shared, 'below'), 0o755);
+    writeFileSync(path.join(shared, 'below/roots'), "root's group, below a setgid folder\n");
+    // fchown drops a file's capabilities: they must be set after its owner.
+    const capable = path.join(owners, 'capable');
+    writeFileSync(capable, 'cap_net_raw+ep, owned by 4242\n');
+    chownSync(capable, 4242, 4242);
+    execFileSync('setfattr', ['-n', 'security.capability', '-v', '0sAQAAAgAgAAAAAAAAAAAAAAAAAAA=', capable]);
+    symlinkSync('capable', path.join(owners, 'link'));
+    lchownSync(path.join(owners, 'link'), 4242, 4343);
+    // Without its socket, / needs no rsync pass after the streams, which would repair what they left.
+    const socket = path.join(originRoot, 'srv/app/special/socket');
+    rmSync(socket);
+    const dir = path.join(lab.hosts.target.root, 'srv/replicas', replica);
+    try {
+      const { code, out } = await rmm('apply', '-f', spec, '--yes');
+      expect(code, out).toBe(0);
+      const copy = path.join(dir, readlinkSync(path.join(dir, 'current')));
+      expect(diffTrees(describeTree(originRoot, SKIP), describeTree(copy, SKIP))).toEqual([]);
+      expect(statSync(path.join(copy, 'srv/app/owners/shared/below/roots')).gid).toBe(0);
+      expect(out).toContain('copy /: 2 tar stream(s) into an empty copy\n');
+      expect(out).toContain('copy /: one more tar stream, for entries tar must give an owner');
+    } finally {
+      execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', socket]);
+      rmSync(owners, { recursive: true, force: true });
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,9 +1,10 @@
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createArgv, extractCommand, extractFoldersCommand, parseEntry, showsAcl, RecordSplitter, routeNames, ShareDealer, type ListedFile } from '../../src/sync/tar.js';
+import { createArgv, extractCommand, extractFoldersCommand, parseEntry, readMadeFolder, showsAcl, RecordSplitter, routeNames, ShareDealer, type ListedFile } from '../../src/sync/tar.js';
 import { PrefetchFeed } from '../../src/sync/prefetch.js';
 
-const file = (path: string, size: number, inode = path, links = 1, type = 'f'): ListedFile => ({ path, type, size, inode, links });
+const file = (path: string, size: number, inode = path, links = 1, type = 'f', more: Partial<ListedFile> = {}): ListedFile => ({ path, type, size, inode, links, uid: 0, gid: 0, mode: 0o644, ...more });
+const folder = (path: string, more: Partial<ListedFile> = {}): ListedFile => file(path, 0, path, 2, 'd', { mode: 0o755, ...more });
 
 describe('dealing a first copy to tar streams', () => {
   it('balances bytes and file counts as entries arrive, and counts what it dealt', () => {
@@ -24,7 +25,7 @@ describe('dealing a first copy to tar streams', () => {
 
   it('sends a folder to every stream, so no tar creates a missing parent while another does', () => {
     const dealer = new ShareDealer(3);
-    expect(dealer.route(file('./usr/lib', 0, '7', 2, 'd'))).toEqual([0, 1, 2]);
+    expect(dealer.route(folder('./usr/lib'))).toEqual([0, 1, 2]);
     expect(dealer.route(file('./usr/lib/a', 10))).toHaveLength(1);
     expect(dealer.files).toBe(1);
   });
@@ -41,8 +42,8 @@ describe('dealing a first copy to tar streams', () => {
   it('reads find -printf records split anywhere across chunks, names with spaces and newlines included', () => {
     const records: string[] = [];
     const splitter = new RecordSplitter();
-    for (const chunk of ['f 12 1 300 a', ' b\0s 13 2 0 line\nbr', 'eak\0']) splitter.push(chunk, (r) => records.push(r));
-    expect(records.map(parseEntry)).toEqual([file('a b', 300, '12'), file('line\nbreak', 0, '13', 2, 's')]);
+    for (const chunk of ['f 12 1 300 0 0 644 a', ' b\0s 13 2 0 4242 4343 2755 line\nbr', 'eak\0']) splitter.push(chunk, (r) => records.push(r));
+    expect(records.map(parseEntry)).toEqual([file('a b', 300, '12'), file('line\nbreak', 0, '13', 2, 's', { uid: 4242, gid: 4343, mode: 0o2755 })]);
     expect(parseEntry('garbage')).toBeUndefined();
   });
 
@@ -61,7 +62,7 @@ describe('dealing a first copy to tar streams', () => {
     const listing = new PassThrough();
     const dealer = new ShareDealer(2);
     routeNames(listing, [sink(0), sink(1)], dealer);
-    const names = ['d 1 2 0 ./dir', ...Array.from({ length: 6 }, (_, i) => `f ${10 + i} 1 100 ./dir/f${i}`), 'f 20 1 1 ./caf\xe9'];
+    const names = ['d 1 2 0 0 0 755 ./dir', ...Array.from({ length: 6 }, (_, i) => `f ${10 + i} 1 100 0 0 644 ./dir/f${i}`), 'f 20 1 1 0 0 644 ./caf\xe9'];
     listing.write(Buffer.from(names.slice(0, 4).join('\0') + '\0', 'latin1'));
     await new Promise((r) => setImmediate(r));
     expect(writes.map((w) => w.length)).toEqual([1, 1]);
@@ -90,18 +91,76 @@ describe('dealing a first copy to tar streams', () => {
       listing.write(Buffer.from(records.join('\0') + '\0', 'latin1'));
       await new Promise((r) => setImmediate(r));
     };
-    await send(['f 9 1 5 ./before']); // listed before the helper has started: not read ahead
+    await send(['f 9 1 5 0 0 644 ./before']); // listed before the helper has started: not read ahead
     ready(readAhead);
     await new Promise((r) => setImmediate(r));
-    await send(['d 1 2 0 ./dir', 'f 2 1 0 ./dir/empty', 'l 3 1 4 ./dir/link', 'f 4 1 7 ./dir/a', 'p 5 1 0 ./dir/fifo', 'f 6 1 3 ./dir/caf\xe9']);
+    await send(['d 1 2 0 0 0 755 ./dir', 'f 2 1 0 0 0 644 ./dir/empty', 'l 3 1 4 0 0 777 ./dir/link', 'f 4 1 7 0 0 644 ./dir/a', 'p 5 1 0 0 0 644 ./dir/fifo', 'f 6 1 3 0 0 644 ./dir/caf\xe9']);
     expect(readAhead.read()?.toString('latin1')).toBe('./dir/a\0./dir/caf\xe9\0');
     // Its window full, names are skipped, and the streams still get theirs.
     readAhead.write(Buffer.alloc(64));
-    await send(['f 7 1 9 ./dir/b']);
+    await send(['f 7 1 9 0 0 644 ./dir/b']);
     expect(listing.isPaused()).toBe(false);
     expect(streams.map((s) => s.read()?.toString('latin1') ?? '').join('')).toContain('./dir/b');
     expect(readAhead.read()?.toString('latin1')).not.toContain('./dir/b');
     expect(Buffer.concat(folders).toString('latin1')).toBe('./dir\0'); // for the folders pass
+  });
+
+  it("keeps apart what tar must give an owner: others' files, hard links, what a setgid folder would hand its group", () => {
+    const dealer = new ShareDealer(2, { uid: 0, gid: 0 });
+    expect([dealer.loads.length, dealer.opened]).toEqual([4, [true, true, false, false]]);
+    expect([0, 1, 2, 3].map((i) => dealer.givesOwners(i))).toEqual([false, false, true, true]);
+    expect(dealer.route(folder('.'))).toEqual([0, 1]);
+    // Root's, with one link, in a plain folder: what tar --no-same-owner creates as root is right.
+    const plain = [file('./a', 10), file('./l', 1, 'l', 1, 'l', { mode: 0o777 }), file('./setuid', 10, 's', 1, 'f', { mode: 0o4755 })].map((f) => dealer.deal(f));
+    expect(plain.every((i) => i < 2)).toBe(true);
+    expect(dealer.opened).toEqual([true, true, false, false]);
+    // Anything else opens a stream that gives owners, then the next.
+    expect(dealer.deal(file('./user', 10, 'u', 1, 'f', { uid: 1000 }))).toBe(2);
+    expect(dealer.opened).toEqual([true, true, true, false]);
+    expect(dealer.route(folder('./srv'))).toEqual([0, 1, 2]);
+    expect(dealer.deal(file('./group', 10, 'g', 1, 'f', { gid: 4 }))).toBe(3);
+    expect(dealer.deal(file('./linked', 10, '77', 2))).toBeGreaterThanOrEqual(2);
+    expect(dealer.deal(file('./fifo', 0, 'p', 1, 'p'))).toBeGreaterThanOrEqual(2);
+    // A setgid folder hands new entries its group, and so does every folder made below it.
+    dealer.route(folder('./shared', { gid: 4000, mode: 0o2775 }));
+    dealer.route(folder('./shared/below', { gid: 4000, mode: 0o755 }));
+    dealer.route(folder('./plain'));
+    expect(dealer.deal(file('./shared/roots', 10))).toBeGreaterThanOrEqual(2);
+    expect(dealer.deal(file('./shared/below/roots', 10))).toBeGreaterThanOrEqual(2);
+    expect(dealer.deal(file('./plain/roots', 10))).toBeLessThan(2);
+    // Without knowing who tar runs as, every stream gives owners, all open from the start.
+    const plainOnly = new ShareDealer(2);
+    expect([plainOnly.loads.length, plainOnly.opened, plainOnly.givesOwners(0)]).toEqual([2, [true, true], true]);
+  });
+
+  it('gives a stream opened late every folder listed before it, ahead of its first entry', async () => {
+    const streams = [new PassThrough(), new PassThrough(), new PassThrough(), new PassThrough()];
+    const listing = new PassThrough();
+    const opened: number[] = [];
+    routeNames(listing, streams, new ShareDealer(2, { uid: 0, gid: 0 }), { onOpen: (i) => opened.push(i) });
+    const send = async (records: string[]): Promise<void> => {
+      listing.write(Buffer.from(records.join('\0') + '\0', 'latin1'));
+      await new Promise((r) => setImmediate(r));
+    };
+    await send(['d 1 3 0 0 0 755 .', 'd 2 2 0 0 0 755 ./a', 'f 3 1 5 0 0 644 ./a/mine']);
+    expect(opened).toEqual([]);
+    await send(['d 4 2 0 0 0 755 ./b', 'f 5 1 5 1000 1000 644 ./b/theirs', 'd 6 2 0 0 0 755 ./c', 'f 7 1 5 0 0 644 ./c/mine']);
+    expect(opened).toEqual([2]);
+    const names = (s: PassThrough): string[] => String(s.read()?.toString('latin1') ?? '').split('\0').filter(Boolean);
+    expect(names(streams[2]!)).toEqual(['.', './a', './b', './b/theirs', './c']);
+    expect(names(streams[3]!)).toEqual([]);
+    expect(names(streams[0]!).filter((n) => !n.includes('mine'))).toEqual(['.', './a', './b', './c']);
+  });
+
+  it("reads the copy's folder and who unpacks into it: ACL mode, and whether entries come out as tar's own", () => {
+    expect(readMadeFolder('drwxr-xr-x 2 0 0 6 Nov 25 12:00 /srv/r/.partial\n0\n0\n')).toEqual({ acl: 'xattrs', tarUser: { uid: 0, gid: 0 } });
+    expect(readMadeFolder('drwxr-xr-x+ 2 0 0 6 Nov 25 12:00 /srv/r/.partial\n0\n0\n')).toEqual({ acl: 'acls' });
+    // In a setgid folder new entries take its group, not tar's.
+    expect(readMadeFolder('drwxr-sr-x 2 0 50 6 Nov 25 12:00 /srv/r/.partial\n0\n0\n')).toEqual({ acl: 'xattrs' });
+    expect(readMadeFolder('drwxr-Sr-x 2 0 50 6 Nov 25 12:00 /srv/r/.partial\n0\n0\n')).toEqual({ acl: 'xattrs' });
+    expect(readMadeFolder('drwxr-xr-x 2 0 0 6 Nov 25 12:00 /srv/r/.partial\n')).toEqual({ acl: 'xattrs' });
+    expect(extractCommand('/srv/r', false, 'xattrs', false)).toContain(' -p --no-same-owner ');
+    expect(extractCommand('/srv/r', false, 'xattrs', false)).not.toContain('--numeric-owner');
   });
 
   it('quotes the target folder and uses sudo only for a non-root user', () => {
