@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { createHash } from 'node:crypto';
 import { PassThrough, type Writable } from 'node:stream';
 import type { Replica } from '../config/spec.js';
 import { RmmError } from '../errors.js';
@@ -9,8 +10,8 @@ import { readRecord, writeRecord, type RecoveryPoint, type ReplicaRecord } from 
 import { mountsBelow, selectFilesystems, type CopyUnit } from '../snapshot/select.js';
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
-import { scanManifests, type ManifestScan } from '../sync/manifest.js';
-import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_ENTRIES, MAKE_AND_SHOW, readMadeFolder, routeNames, ShareDealer, TAR_STREAM } from '../sync/tar.js';
+import { findArgs, scanManifests, type ManifestScan } from '../sync/manifest.js';
+import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_COMMAND, MAKE_AND_SHOW, readMadeFolder, routeNames, ShareDealer, TAR_STREAM } from '../sync/tar.js';
 import { prefetchArgv, PrefetchFeed } from '../sync/prefetch.js';
 import { addStats, parseProgress, parseRsyncStats, reanchorAll, rsyncOptions, RSYNC_BASE, targetDir, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { RemoteCommandError, type RemoteProcess, type SshSession } from '../transport/index.js';
@@ -154,7 +155,7 @@ async function copyFromSnapshots(
   const { origin, target, emit } = ctx;
   const views: SnapshotView[] = [];
   let channel: PushChannel | undefined;
-  let manifests: Promise<Record<string, string> | undefined> | undefined;
+  let manifests: Promise<unknown> | undefined;
   // A sync that cannot turn out unchanged (no manifests to compare) opens its push channel while
   // the snapshots are taken: five round trips off the copy's path.
   const early = last?.manifests ? undefined : ctx.openChannel(origin, target);
@@ -173,21 +174,30 @@ async function copyFromSnapshots(
     await hooks('preSync');
     channel = await (early ?? ctx.openChannel(origin, target));
     await target.exec(['mkdir', '-p', '--', layout.partial], { sudo: true });
+    const routes = await Promise.all(views.map((v) => copyRoute(replica, ctx, v, layout, last)));
     // A view holds still until it is released, so its manifest is taken while it is copied, not
-    // after: the walk (0.25 s per 100,000 files) leaves the critical path.
-    manifests = viewManifests(origin, views, live, scanOf);
+    // after: by a walk beside the copy (0.25 s per 100,000 files), or from the tar streams' listing,
+    // which walks the view with the same find (one walk, not two).
+    const scans = views.map((v, i) => (routes[i] === 'tar' ? undefined : viewManifest(origin, v, live?.[i], scanOf)));
+    manifests = Promise.all(scans);
     manifests.catch(() => {}); // awaited below; a copy that fails first must not leave it unhandled
     let stats = ZERO_STATS;
-    for (const view of views) {
-      const s = await copyOne(replica, ctx, view, channel, layout, last);
+    const listed: (string | undefined)[] = [];
+    for (const [i, view] of views.entries()) {
+      const copied = await copyOne(replica, ctx, view, channel, layout, last, routes[i]!, scanOf(view.unit, view.sourcePath));
+      const s = copied.stats;
+      listed[i] = copied.manifest;
       emit({ type: 'filesystem.done', replica: replica.name, mountPoint: view.unit.fs.mountPoint, files: s.files, bytesSent: s.bytesSent, bytesTotal: s.bytesTotal });
       stats = addStats(stats, s);
     }
+    const hashes = await Promise.all(views.map((_, i) => scans[i] ?? listed[i]));
     return {
       stats,
       snapshots: Object.fromEntries(views.map((v) => [v.unit.fs.mountPoint, v.unit.provider])),
       pointInTime: views.every((v) => v.pointInTime),
-      manifests: await manifests,
+      // A live copy (provider none) gets none: files may change while it is copied, so it is never
+      // verified, only copied again.
+      manifests: views.every((v) => v.pointInTime) && hashes.every((h) => h !== undefined) ? Object.fromEntries(views.map((v, i) => [v.unit.fs.mountPoint, hashes[i]!])) : undefined,
     };
   } finally {
     // A walk still inside a view would keep it from being unmounted.
@@ -208,23 +218,11 @@ interface CopyResult {
   readonly manifests: Record<string, string> | undefined;
 }
 
-/**
- * The manifests of the views being copied, taken while they are held. A frozen filesystem's live
- * scan is its view's. A live copy (provider none) gets none: files may change while it is copied,
- * so it is never verified, only copied again.
- */
-async function viewManifests(
-  origin: SshSession,
-  views: readonly SnapshotView[],
-  live: readonly (string | undefined)[] | undefined,
-  scanOf: (unit: CopyUnit, dir: string) => ManifestScan,
-): Promise<Record<string, string> | undefined> {
-  if (views.some((v) => !v.pointInTime)) return undefined;
-  const hashes = await Promise.all(
-    views.map(async (v, i) => (v.unit.provider === 'fsfreeze' && live?.[i] ? live[i] : (await scanManifests(origin, [scanOf(v.unit, v.sourcePath)]))[0])),
-  );
-  if (hashes.some((h) => h === undefined)) return undefined;
-  return Object.fromEntries(views.map((v, i) => [v.unit.fs.mountPoint, hashes[i]!]));
+/** A held view's manifest: a frozen filesystem's live scan is its view's; a live copy gets none. */
+async function viewManifest(origin: SshSession, view: SnapshotView, live: string | undefined, scanOf: (unit: CopyUnit, dir: string) => ManifestScan): Promise<string | undefined> {
+  if (!view.pointInTime) return undefined;
+  if (view.unit.provider === 'fsfreeze' && live) return live;
+  return (await scanManifests(origin, [scanOf(view.unit, view.sourcePath)]))[0];
 }
 
 /**
@@ -239,6 +237,21 @@ async function verifiable(last: RecoveryPoint | undefined, replica: Replica, tar
   return res.stdout.trim() === `points/${last.id}` ? last : unverifiable;
 }
 
+/**
+ * How a view is copied: by tar streams (a first copy of a held view into an empty folder, with
+ * nothing tar cannot do), or by rsync, saying why when parallel streams were asked for.
+ */
+async function copyRoute(replica: Replica, ctx: ReplicateContext, view: SnapshotView, layout: ReturnType<typeof replicaLayout>, last: RecoveryPoint | undefined): Promise<CopyRoute> {
+  // tar cannot apply rsync's exclusion patterns nor its bandwidth limit: such copies go by rsync alone.
+  const excluded = reanchorAll(replica.exclude.paths, view.unit.relativePath).length > 0;
+  const limited = replica.policy.bandwidthBytesPerSecond !== undefined;
+  if (!last && view.pointInTime && !excluded && !limited && (await isEmptyDir(ctx.target, targetDir(layout.partial, view.unit.relativePath)))) return 'tar';
+  if (last || replica.policy.parallelStreams <= 1) return { rsync: undefined };
+  return { rsync: excluded ? 'exclude.paths applies to it' : !view.pointInTime ? 'it is copied live' : limited ? 'the policy limits its bandwidth' : 'a copy interrupted earlier is resumed' };
+}
+
+type CopyRoute = 'tar' | { readonly rsync: string | undefined };
+
 async function copyOne(
   replica: Replica,
   ctx: ReplicateContext,
@@ -246,7 +259,9 @@ async function copyOne(
   channel: PushChannel,
   layout: ReturnType<typeof replicaLayout>,
   last: RecoveryPoint | undefined,
-): Promise<RsyncStats> {
+  route: CopyRoute,
+  scan: ManifestScan,
+): Promise<{ stats: RsyncStats; manifest?: string }> {
   const unit = view.unit;
   const dest = targetDir(layout.partial, unit.relativePath);
   const options = rsyncOptions({
@@ -264,20 +279,15 @@ async function copyOne(
   const run = (argv: string[]) => runRsync(replica, ctx, unit.fs.mountPoint, argv, okCodes);
 
   ctx.emit({ type: 'step', replica: replica.name, step: 'sync', detail: `${unit.fs.mountPoint} -> ${ctx.target.info.host}:${dest}` });
-  let stats = ZERO_STATS;
-  // tar cannot apply rsync's exclusion patterns nor its bandwidth limit: such copies go by rsync alone.
-  const excluded = reanchorAll(replica.exclude.paths, unit.relativePath).length > 0;
-  const limited = replica.policy.bandwidthBytesPerSecond !== undefined;
-  if (!last && view.pointInTime && !excluded && !limited && (await isEmptyDir(ctx.target, dest))) {
-    const streamed = await tarStreams(replica, ctx, view, channel, dest, layout.partial);
-    if (!streamed.needsRsync) return streamed.stats;
-    // The rsync pass counts every file itself.
-    stats = { ...streamed.stats, files: 0, bytesTotal: 0 };
-  } else if (!last && replica.policy.parallelStreams > 1) {
-    const why = excluded ? 'exclude.paths applies to it' : !view.pointInTime ? 'it is copied live' : limited ? 'the policy limits its bandwidth' : 'a copy interrupted earlier is resumed';
-    ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one rsync stream, as ${why}` });
+  if (route !== 'tar') {
+    if (route.rsync) ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one rsync stream, as ${route.rsync}` });
+    return { stats: await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]) };
   }
-  return addStats(stats, await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]));
+  const streamed = await tarStreams(replica, ctx, view, channel, dest, layout.partial, scan);
+  if (!streamed.needsRsync) return streamed;
+  // The rsync pass counts every file itself.
+  const stats = { ...streamed.stats, files: 0, bytesTotal: 0 };
+  return { stats: addStats(stats, await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination])), manifest: streamed.manifest };
 }
 
 async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {
@@ -297,7 +307,8 @@ async function tarStreams(
   channel: PushChannel,
   dest: string,
   partial: string,
-): Promise<{ stats: RsyncStats; needsRsync: boolean }> {
+  scan: ManifestScan,
+): Promise<{ stats: RsyncStats; needsRsync: boolean; manifest: string }> {
   const { origin } = ctx;
   const mountPoint = view.unit.fs.mountPoint;
   const made = readMadeFolder((await ctx.target.exec(['sh', '-c', MAKE_AND_SHOW, 'rmm-dest', dest], { sudo: true })).stdout);
@@ -310,6 +321,8 @@ async function tarStreams(
   const streams: TarStream[] = [];
   const late: LateStream[] = [];
   const folders: Buffer[] = [];
+  // The listing is the manifest's walk: its hash is the view's manifest (src/sync/manifest.ts).
+  const digest = createHash('sha256');
   let readAhead: Promise<RemoteProcess | undefined> | undefined;
   let lister: RemoteProcess | undefined;
   let lateFailure: unknown;
@@ -335,13 +348,13 @@ async function tarStreams(
       late[i]!.start();
       ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: one more tar stream, for entries tar must give an owner` });
     };
-    lister = await origin.spawn(['sh', '-c', LIST_ENTRIES, 'rmm-list', view.sourcePath], { sudo: true });
+    lister = await origin.spawn(['sh', '-c', LIST_COMMAND, 'rmm-list', view.sourcePath, ...findArgs(scan)], { sudo: true });
     // Not awaited: the listing must never wait for the read-ahead, nor for a channel for it.
     readAhead = origin.spawn(prefetchArgv(view.sourcePath), { sudo: true }).then(
       (p) => (p.channel.resume(), p),
       () => undefined,
     );
-    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), folders, onOpen });
+    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), folders, onOpen, digest });
     try {
       await lister.wait([0]);
     } catch (err) {
@@ -350,6 +363,7 @@ async function tarStreams(
       for (const s of streams) s.names.end();
     }
     await Promise.all(streams.map((s) => s.done));
+    flusher.channel.end(); // its last write-out runs beside the folders pass
     if (acl === 'xattrs') {
       // Small (three 512-byte blocks per folder), so carried by rmm in either transfer, without another login.
       const pass = await carriedStream(ctx, createFoldersArgv(view.sourcePath), extractFoldersCommand(dest, channel.sudo));
@@ -367,21 +381,23 @@ async function tarStreams(
     // comes at the latest when the streams' channels close.)
     const ahead = await readAhead;
     ahead?.channel.end();
-    flusher.channel.end();
+    if (!flusher.channel.writableEnded) flusher.channel.end();
     const [, status] = await Promise.all([flusher.exit, ahead?.exit]);
     const failure = /rmm-prefetch: .*/.exec(status?.stderr ?? '')?.[0];
     if (failure) ctx.emit({ type: 'step', replica: replica.name, step: 'read-ahead', detail: `stopped on the origin (the copy is not affected): ${failure}` });
   }
-  return { stats: { ...ZERO_STATS, files: dealer.files + dealer.folders, filesTransferred: dealer.files, bytesTotal: dealer.bytes, bytesSent: dealer.bytes }, needsRsync: dealer.needsRsync };
+  const stats = { ...ZERO_STATS, files: dealer.files + dealer.folders, filesTransferred: dealer.files, bytesTotal: dealer.bytes, bytesSent: dealer.bytes };
+  return { stats, needsRsync: dealer.needsRsync, manifest: digest.digest('hex') };
 }
 
 // $1 a folder on the copy's filesystem. The kernel starts writing dirty pages back only at 10% of
 // RAM or after 30 s, so a first copy would sit in memory until PROMOTE's flush: 2 GiB of large
 // files took 3-4 s to flush after a 4.5 s copy; writing out every 0.25 s while the streams run
 // left 0.1-0.3 s (bench first-copy large: 8.9 s -> 6.4 s; small files: no change). The lifeline's
-// TERM interrupts `wait`, so the loop ends at once; its sleep, holding none of the channel's
-// descriptors, no longer keeps the channel open until it wakes (up to 0.25 s after the last stream).
-export const FLUSH_LOOP = `trap 'exit 0' TERM
+// TERM (rmm ends the loop when the streams end) interrupts `wait`: the loop writes out what is left
+// at once, beside the folders pass and the release, and PROMOTE's flush finds little; its sleep,
+// holding none of the channel's descriptors, does not keep the channel open until it wakes.
+export const FLUSH_LOOP = `trap 'sync -f -- "$1" 2>/dev/null; exit 0' TERM
 while :; do
   sleep 0.25 </dev/null >/dev/null 2>&1 & wait $! || exit 0
   sync -f -- "$1" 2>/dev/null || :

@@ -1,3 +1,4 @@
+import type { Hash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { shellJoin } from '../transport/quote.js';
 import type { PrefetchFeed } from './prefetch.js';
@@ -32,13 +33,23 @@ export interface ListedFile {
   readonly mode: number;
 }
 
-// $1 source dir. Every entry but rmm's snapshots, folders before what they hold: type, inode, link
-// count, size, owner, group, mode (octal), path, NUL-separated.
-export const LIST_ENTRIES = `cd "$1" && find . -xdev -path './.rmm-snap.*' -prune -o -printf '%y %i %n %s %U %G %m %p\\0'`;
+// $1 source dir, then the manifest's find (src/sync/manifest.ts findArgs): every entry but rmm's
+// snapshots, folders before what they hold, NUL-terminated records; the streams need nothing else,
+// and its hash is the view's manifest.
+export const LIST_COMMAND = 'cd "$1" && shift && exec "$@"';
 
+/**
+ * One record of the manifest's find: `root MODE UID GID` for the folder itself, `mount PATH` for a
+ * mount point (a folder, pruned), else `INODE CTIME MTIME SIZE MODE UID GID LINKS TYPE PATH`.
+ */
 export function parseEntry(record: string): ListedFile | undefined {
-  const m = /^(\S) (\d+) (\d+) (\d+) (\d+) (\d+) ([0-7]+) (.*)$/s.exec(record);
-  return m ? { type: m[1]!, inode: m[2]!, links: Number(m[3]), size: Number(m[4]), uid: Number(m[5]), gid: Number(m[6]), mode: parseInt(m[7]!, 8), path: m[8]! } : undefined;
+  const m = /^(\d+) \S+ \S+ (\d+) ([0-7]+) (\d+) (\d+) (\d+) (\S) (.*)$/s.exec(record);
+  if (m) return { inode: m[1]!, size: Number(m[2]), mode: parseInt(m[3]!, 8), uid: Number(m[4]), gid: Number(m[5]), links: Number(m[6]), type: m[7]!, path: m[8]! };
+  const root = /^root ([0-7]+) (\d+) (\d+)$/.exec(record);
+  if (root) return { path: '.', type: 'd', size: 0, inode: '', links: 2, mode: parseInt(root[1]!, 8), uid: Number(root[2]), gid: Number(root[3]) };
+  // A mount point's own attributes are another filesystem's: only that it is a folder counts here.
+  const mount = /^mount (.*)$/s.exec(record);
+  return mount ? { path: mount[1]!, type: 'd', size: 0, inode: '', links: 2, mode: 0o755, uid: 0, gid: 0 } : undefined;
 }
 
 /** Who the target's tar runs as: what it creates is this user's and group's, unless its folder is setgid. */
@@ -152,6 +163,8 @@ export interface RouteExtras {
   readonly folders?: Buffer[];
   /** Called when the dealer first deals to a stream that was not open: its sink must start taking names. */
   readonly onOpen?: (stream: number) => void;
+  /** Takes the listing's bytes as they come. */
+  readonly digest?: Hash;
 }
 
 /**
@@ -159,12 +172,13 @@ export interface RouteExtras {
  * of the listing (a write per name made one SSH packet per name: 1.1 s of rmm's CPU and 2 s of the
  * origin's sshd for 100,000 files), and the listing paused while any stream has a full window.
  */
-export function routeNames(listing: Readable, sinks: readonly Writable[], dealer: ShareDealer, { prefetch, folders = [], onOpen }: RouteExtras = {}): void {
+export function routeNames(listing: Readable, sinks: readonly Writable[], dealer: ShareDealer, { prefetch, folders = [], onOpen, digest }: RouteExtras = {}): void {
   const records = new RecordSplitter();
   const started = [...dealer.opened];
   // latin1 maps bytes to characters one to one: names that are not UTF-8 reach tar unchanged.
   listing.setEncoding('latin1');
   listing.on('data', (chunk: string) => {
+    digest?.update(chunk, 'latin1');
     const batches: string[][] = sinks.map(() => []);
     const readAhead: string[] = [];
     const folderNames: string[] = [];

@@ -76,6 +76,10 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     // /srv/data went by tar streams, fed names as bytes.
     const at = (root: string) => Buffer.concat([Buffer.from(`${root}/`), LATIN1_NAME]);
     expect(readFileSync(at(current())).toString()).toBe('not UTF-8\n');
+    // The first copy's manifests came from its tar streams' listings: a scan of the origin now finds the same.
+    expect(out).toContain('copy /srv/data: 2 tar stream(s) into an empty copy');
+    const again = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+    expect(again.out).toContain(`recovery point ${record().points[0]!.id} verified, nothing to copy`);
   });
 
   it('keeps exclusions off the target: the excluded volume and the excluded paths', () => {

@@ -39,11 +39,17 @@ describe('dealing a first copy to tar streams', () => {
     expect(withSocket.needsRsync).toBe(true);
   });
 
-  it('reads find -printf records split anywhere across chunks, names with spaces and newlines included', () => {
+  it("reads the manifest find's records split anywhere across chunks, names with spaces and newlines included", () => {
     const records: string[] = [];
     const splitter = new RecordSplitter();
-    for (const chunk of ['f 12 1 300 0 0 644 a', ' b\0s 13 2 0 4242 4343 2755 line\nbr', 'eak\0']) splitter.push(chunk, (r) => records.push(r));
-    expect(records.map(parseEntry)).toEqual([file('a b', 300, '12'), file('line\nbreak', 0, '13', 2, 's', { uid: 4242, gid: 4343, mode: 0o2755 })]);
+    const chunks = ['root 2755 0 4000\x0012 1795614211.3089985450 1795614211.3089985450 300 644 0 0 1 f ./a', ' b\x0013 1.5 2.5 0 2755 4242 4343 2 s ./line\nbr', 'eak\x00mount ./proc\x00'];
+    for (const chunk of chunks) splitter.push(chunk, (r) => records.push(r));
+    expect(records.map(parseEntry)).toEqual([
+      { path: '.', type: 'd', size: 0, inode: '', links: 2, mode: 0o2755, uid: 0, gid: 4000 },
+      file('./a b', 300, '12'),
+      file('./line\nbreak', 0, '13', 2, 's', { uid: 4242, gid: 4343, mode: 0o2755 }),
+      { path: './proc', type: 'd', size: 0, inode: '', links: 2, mode: 0o755, uid: 0, gid: 0 },
+    ]);
     expect(parseEntry('garbage')).toBeUndefined();
   });
 
@@ -62,7 +68,7 @@ describe('dealing a first copy to tar streams', () => {
     const listing = new PassThrough();
     const dealer = new ShareDealer(2);
     routeNames(listing, [sink(0), sink(1)], dealer);
-    const names = ['d 1 2 0 0 0 755 ./dir', ...Array.from({ length: 6 }, (_, i) => `f ${10 + i} 1 100 0 0 644 ./dir/f${i}`), 'f 20 1 1 0 0 644 ./caf\xe9'];
+    const names = ['1 1.5 2.5 0 755 0 0 2 d ./dir', ...Array.from({ length: 6 }, (_, i) => `${10 + i} 1.5 2.5 100 644 0 0 1 f ./dir/f${i}`), '20 1.5 2.5 1 644 0 0 1 f ./caf\xe9'];
     listing.write(Buffer.from(names.slice(0, 4).join('\0') + '\0', 'latin1'));
     await new Promise((r) => setImmediate(r));
     expect(writes.map((w) => w.length)).toEqual([1, 1]);
@@ -91,14 +97,14 @@ describe('dealing a first copy to tar streams', () => {
       listing.write(Buffer.from(records.join('\0') + '\0', 'latin1'));
       await new Promise((r) => setImmediate(r));
     };
-    await send(['f 9 1 5 0 0 644 ./before']); // listed before the helper has started: not read ahead
+    await send(['9 1.5 2.5 5 644 0 0 1 f ./before']); // listed before the helper has started: not read ahead
     ready(readAhead);
     await new Promise((r) => setImmediate(r));
-    await send(['d 1 2 0 0 0 755 ./dir', 'f 2 1 0 0 0 644 ./dir/empty', 'l 3 1 4 0 0 777 ./dir/link', 'f 4 1 7 0 0 644 ./dir/a', 'p 5 1 0 0 0 644 ./dir/fifo', 'f 6 1 3 0 0 644 ./dir/caf\xe9']);
+    await send(['1 1.5 2.5 0 755 0 0 2 d ./dir', '2 1.5 2.5 0 644 0 0 1 f ./dir/empty', '3 1.5 2.5 4 777 0 0 1 l ./dir/link', '4 1.5 2.5 7 644 0 0 1 f ./dir/a', '5 1.5 2.5 0 644 0 0 1 p ./dir/fifo', '6 1.5 2.5 3 644 0 0 1 f ./dir/caf\xe9']);
     expect(readAhead.read()?.toString('latin1')).toBe('./dir/a\0./dir/caf\xe9\0');
     // Its window full, names are skipped, and the streams still get theirs.
     readAhead.write(Buffer.alloc(64));
-    await send(['f 7 1 9 0 0 644 ./dir/b']);
+    await send(['7 1.5 2.5 9 644 0 0 1 f ./dir/b']);
     expect(listing.isPaused()).toBe(false);
     expect(streams.map((s) => s.read()?.toString('latin1') ?? '').join('')).toContain('./dir/b');
     expect(readAhead.read()?.toString('latin1')).not.toContain('./dir/b');
@@ -142,9 +148,9 @@ describe('dealing a first copy to tar streams', () => {
       listing.write(Buffer.from(records.join('\0') + '\0', 'latin1'));
       await new Promise((r) => setImmediate(r));
     };
-    await send(['d 1 3 0 0 0 755 .', 'd 2 2 0 0 0 755 ./a', 'f 3 1 5 0 0 644 ./a/mine']);
+    await send(['root 755 0 0', '2 1.5 2.5 0 755 0 0 2 d ./a', '3 1.5 2.5 5 644 0 0 1 f ./a/mine']);
     expect(opened).toEqual([]);
-    await send(['d 4 2 0 0 0 755 ./b', 'f 5 1 5 1000 1000 644 ./b/theirs', 'd 6 2 0 0 0 755 ./c', 'f 7 1 5 0 0 644 ./c/mine']);
+    await send(['4 1.5 2.5 0 755 0 0 2 d ./b', '5 1.5 2.5 5 644 1000 1000 1 f ./b/theirs', '6 1.5 2.5 0 755 0 0 2 d ./c', '7 1.5 2.5 5 644 0 0 1 f ./c/mine']);
     expect(opened).toEqual([2]);
     const names = (s: PassThrough): string[] => String(s.read()?.toString('latin1') ?? '').split('\0').filter(Boolean);
     expect(names(streams[2]!)).toEqual(['.', './a', './b', './b/theirs', './c']);
