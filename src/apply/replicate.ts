@@ -313,7 +313,12 @@ async function tarStreams(
   const mountPoint = view.unit.fs.mountPoint;
   const made = readMadeFolder((await ctx.target.exec(['sh', '-c', MAKE_AND_SHOW, 'rmm-dest', dest], { sudo: true })).stdout);
   const { acl } = made;
-  const dealer = new ShareDealer(Math.max(1, replica.policy.parallelStreams), made.tarUser);
+  const count = Math.max(1, replica.policy.parallelStreams);
+  // Streams that give owners double the channels the copy may hold: up to 8 + 8, the lister, the
+  // read-ahead and the freezes stay within the session's connections (src/transport/session.ts).
+  // A tar that cannot give owners (a login that is not root, without sudo) needs no second kind.
+  const tarGivesOwners = channel.sudo || ctx.target.info.user === 'root';
+  const dealer = new ShareDealer(count, count <= 8 && tarGivesOwners ? made.tarUser : undefined);
   const how = acl === 'acls' ? ' (every entry\'s ACL set by tar, as the copy\'s folder inherits one)' : '';
   ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: ${dealer.streams} tar stream(s) into an empty copy${how}` });
   const flusher = await ctx.target.spawn(withLifeline(['sh', '-c', FLUSH_LOOP, 'rmm-flush', partial]), { sudo: true });
@@ -325,7 +330,10 @@ async function tarStreams(
   const digest = createHash('sha256');
   let readAhead: Promise<RemoteProcess | undefined> | undefined;
   let lister: RemoteProcess | undefined;
-  let lateFailure: unknown;
+  // A stream that fails ends the copy at once: the listing may be held, waiting for its window.
+  let fail!: (err: unknown) => void;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => {}); // raced below
   const open = (i: number): Promise<TarStream> => {
     const remote = extractCommand(dest, channel.sudo, acl, dealer.givesOwners(i));
     const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
@@ -333,13 +341,13 @@ async function tarStreams(
   };
   try {
     for (let i = 0; i < dealer.loads.length; i++) {
-      if (dealer.opened[i]) streams.push(await open(i));
-      else {
+      if (dealer.opened[i]) {
+        const stream = await open(i);
+        stream.done.catch(fail);
+        streams.push(stream);
+      } else {
         // Its names wait in a buffer, and the listing with them, until its tar has started.
-        const stream = lateStream(() => open(i), (err) => {
-          lateFailure ??= err;
-          lister?.channel.destroy();
-        });
+        const stream = lateStream(() => open(i), fail);
         streams.push(stream);
         late[i] = stream;
       }
@@ -348,21 +356,21 @@ async function tarStreams(
       late[i]!.start();
       ctx.emit({ type: 'step', replica: replica.name, step: 'copy', detail: `${mountPoint}: one more tar stream, for entries tar must give an owner` });
     };
-    lister = await origin.spawn(['sh', '-c', LIST_COMMAND, 'rmm-list', view.sourcePath, ...findArgs(scan)], { sudo: true });
+    // Under a lifeline: when a stream fails, ending its stdin ends the walk, which holds the view.
+    lister = await origin.spawn(withLifeline(['sh', '-c', LIST_COMMAND, 'rmm-list', view.sourcePath, ...findArgs(scan)]), { sudo: true });
     // Not awaited: the listing must never wait for the read-ahead, nor for a channel for it.
     readAhead = origin.spawn(prefetchArgv(view.sourcePath), { sudo: true }).then(
       (p) => (p.channel.resume(), p),
       () => undefined,
     );
-    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), folders, onOpen, digest });
+    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), onOpen, digest, ...(acl === 'xattrs' ? { folders } : {}) });
     try {
-      await lister.wait([0]);
-    } catch (err) {
-      throw lateFailure ?? err;
+      await Promise.race([lister.wait([0]), failed]);
     } finally {
       for (const s of streams) s.names.end();
+      lister.channel.end();
     }
-    await Promise.all(streams.map((s) => s.done));
+    await Promise.race([Promise.all(streams.map((s) => s.done)), failed]);
     flusher.channel.end(); // its last write-out runs beside the folders pass
     if (acl === 'xattrs') {
       // Small (three 512-byte blocks per folder), so carried by rmm in either transfer, without another login.
@@ -395,8 +403,8 @@ async function tarStreams(
 // files took 3-4 s to flush after a 4.5 s copy; writing out every 0.25 s while the streams run
 // left 0.1-0.3 s (bench first-copy large: 8.9 s -> 6.4 s; small files: no change). The lifeline's
 // TERM (rmm ends the loop when the streams end) interrupts `wait`: the loop writes out what is left
-// at once, beside the folders pass and the release, and PROMOTE's flush finds little; its sleep,
-// holding none of the channel's descriptors, does not keep the channel open until it wakes.
+// at once, beside the folders pass, and PROMOTE's flush finds little; its sleep, holding none of
+// the channel's descriptors, does not keep the channel open until it wakes.
 export const FLUSH_LOOP = `trap 'sync -f -- "$1" 2>/dev/null; exit 0' TERM
 while :; do
   sleep 0.25 </dev/null >/dev/null 2>&1 & wait $! || exit 0
@@ -404,17 +412,20 @@ while :; do
 done`;
 
 /** One tar stream: where its names go, and when it has ended. */
-interface TarStream {
+export interface TarStream {
   readonly names: Writable;
   readonly done: Promise<unknown>;
 }
 
-interface LateStream extends TarStream {
+export interface LateStream extends TarStream {
   start(): void;
 }
 
-/** A stream opened by start(), if ever: until then its names wait in a buffer; `done` at once if never. */
-function lateStream(open: () => Promise<TarStream>, onFailure: (err: unknown) => void): LateStream {
+/**
+ * A stream opened by start(), if ever: until then its names wait in a buffer; `done` at once if
+ * never. A failure to open, or of the stream, goes to `onFailure` too.
+ */
+export function lateStream(open: () => Promise<TarStream>, onFailure: (err: unknown) => void): LateStream {
   const names = new PassThrough();
   let done: Promise<unknown> = Promise.resolve();
   return {
@@ -424,7 +435,13 @@ function lateStream(open: () => Promise<TarStream>, onFailure: (err: unknown) =>
     },
     start() {
       done = open().then(
-        (s) => (names.pipe(s.names), s.done),
+        (s) => {
+          // The copy failed while it opened: its tar on either side must not wait for names.
+          if (names.destroyed) s.names.destroy();
+          else names.pipe(s.names);
+          s.done.catch(onFailure);
+          return s.done;
+        },
         (err: unknown) => {
           onFailure(err);
           throw err;

@@ -172,8 +172,10 @@ export interface RouteExtras {
  * of the listing (a write per name made one SSH packet per name: 1.1 s of rmm's CPU and 2 s of the
  * origin's sshd for 100,000 files), and the listing paused while any stream has a full window.
  */
-export function routeNames(listing: Readable, sinks: readonly Writable[], dealer: ShareDealer, { prefetch, folders = [], onOpen, digest }: RouteExtras = {}): void {
+export function routeNames(listing: Readable, sinks: readonly Writable[], dealer: ShareDealer, { prefetch, folders, onOpen, digest }: RouteExtras = {}): void {
   const records = new RecordSplitter();
+  // Kept for the folders pass, and for streams that open late.
+  const kept = folders ?? (dealer.tarUser ? [] : undefined);
   const started = [...dealer.opened];
   // latin1 maps bytes to characters one to one: names that are not UTF-8 reach tar unchanged.
   listing.setEncoding('latin1');
@@ -189,7 +191,8 @@ export function routeNames(listing: Readable, sinks: readonly Writable[], dealer
         if (!started[i]) {
           // Every folder listed so far, ahead of its first entry: the same order as the others got.
           started[i] = true;
-          batches[i]!.push(...folders.map((b) => b.toString('latin1')), ...folderNames);
+          for (const b of kept ?? []) batches[i]!.push(b.toString('latin1'));
+          for (const name of folderNames) batches[i]!.push(name);
           onOpen?.(i);
         }
         batches[i]!.push(entry.path, '\0');
@@ -199,7 +202,7 @@ export function routeNames(listing: Readable, sinks: readonly Writable[], dealer
     });
     prefetch?.send(readAhead);
     // Copied out: a name sliced from the chunk would keep the whole chunk alive until the pass.
-    if (folderNames.length > 0) folders.push(Buffer.from(folderNames.join(''), 'latin1'));
+    if (kept && folderNames.length > 0) kept.push(Buffer.from(folderNames.join(''), 'latin1'));
     let full = 0;
     batches.forEach((batch, i) => {
       if (batch.length === 0 || sinks[i]!.write(Buffer.from(batch.join(''), 'latin1'))) return;
@@ -283,7 +286,7 @@ export function extractFoldersCommand(dest: string, sudo: boolean): string {
 // then who runs it (run as the streams' tar is), user and group.
 export const MAKE_AND_SHOW = 'mkdir -p -- "$1" && ls -ldn -- "$1" && id -u && id -g';
 
-/** Whether `ls -ld`'s line shows an ACL on the entry. */
+/** Whether `ls -ld`'s (or `ls -ldn`'s) line shows an ACL on the entry. */
 export function showsAcl(lsLine: string): boolean {
   return /^\S{10}\+/.test(lsLine);
 }
