@@ -276,18 +276,18 @@ async function copyOne(
   const destination = `${channel.destinationPrefix}${dest}/`;
   // 24: files vanished while copying; only possible without a snapshot, and the record says so.
   const okCodes = view.pointInTime ? [0] : [0, 24];
-  const run = (argv: string[]) => runRsync(replica, ctx, unit.fs.mountPoint, argv, okCodes);
+  const rsync = () => runRsync(replica, ctx, unit.fs.mountPoint, ['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination], okCodes);
 
   ctx.emit({ type: 'step', replica: replica.name, step: 'sync', detail: `${unit.fs.mountPoint} -> ${ctx.target.info.host}:${dest}` });
   if (route !== 'tar') {
     if (route.rsync) ctx.emit({ type: 'step', replica: replica.name, step: 'parallel', detail: `${unit.fs.mountPoint}: one rsync stream, as ${route.rsync}` });
-    return { stats: await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination]) };
+    return { stats: await rsync() };
   }
   const streamed = await tarStreams(replica, ctx, view, channel, dest, layout.partial, scan);
   if (!streamed.needsRsync) return streamed;
   // The rsync pass counts every file itself.
   const stats = { ...streamed.stats, files: 0, bytesTotal: 0 };
-  return { stats: addStats(stats, await run(['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination])), manifest: streamed.manifest };
+  return { stats: addStats(stats, await rsync()), manifest: streamed.manifest };
 }
 
 async function isEmptyDir(target: SshSession, dir: string): Promise<boolean> {
