@@ -1,6 +1,7 @@
 // The bench's own lab instance (RMM_LAB_ID, 2 by default): up with bigger volumes, exec, cut/join, down,
 // and CPU accounting of each host's sshd (which reaps every session, and so every command rmm runs).
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from './proc.mjs';
@@ -8,6 +9,7 @@ import { run } from './proc.mjs';
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const LAB_SH = path.join(REPO, 'lab/lab.sh');
 const CLK_TCK = 100; // Linux USER_HZ
+const CPUSET_V1 = '/sys/fs/cgroup/cpuset';
 
 export class BenchLab {
   constructor(id) {
@@ -109,6 +111,38 @@ export class BenchLab {
         rmdirSync(dir);
       } catch {
         // still busy, or gone
+      }
+    }
+  }
+
+  canKeepHostsOffLastCore() {
+    return os.cpus().length >= 2 && existsSync(`${CPUSET_V1}/cpuset.cpus`);
+  }
+
+  /**
+   * Runs `fn` with both hosts' sshd (so every session they start) confined to every core but the
+   * last, which is left to the rmm process (`fn` pins it there): the rmm host as a machine of its own,
+   * as it is in any real relay. Kernel threads (the loop devices' I/O, write-back) stay unconfined.
+   */
+  async withHostsOffLastCore(fn) {
+    if (!this.canKeepHostsOffLastCore()) throw new Error('no cpuset cgroup (v1) or a single core: the hosts cannot be kept off a core');
+    const cores = os.cpus().length;
+    const v1 = CPUSET_V1;
+    const dir = `${v1}/rmm-bench-lab${this.id}-hosts`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/cpuset.cpus`, cores === 2 ? '0' : `0-${cores - 2}`);
+    writeFileSync(`${dir}/cpuset.mems`, readFileSync(`${v1}/cpuset.mems`, 'utf8'));
+    const pids = ['origin', 'target'].map((h) => this.sshdPid(h));
+    const home = new Map(pids.map((pid) => [pid, `${v1}${readFileSync(`/proc/${pid}/cpuset`, 'utf8').trim().replace(/^\/$/, '')}`]));
+    for (const pid of pids) writeFileSync(`${dir}/cgroup.procs`, `${pid}\n`);
+    try {
+      return await fn(cores - 1);
+    } finally {
+      for (const [pid, from] of home) writeFileSync(`${from}/cgroup.procs`, `${pid}\n`);
+      try {
+        rmdirSync(dir);
+      } catch {
+        // a session still closing: the next run removes it
       }
     }
   }

@@ -18,8 +18,9 @@ export class Rmm {
     return m;
   }
 
-  argv(args, profileDir) {
-    return [process.execPath, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), this.cli, ...args];
+  /** `cpu`: the one core the process may run on (taskset), when the hosts are kept off it. */
+  argv(args, profileDir, cpu) {
+    return [...(cpu === undefined ? [] : ['taskset', '-c', String(cpu)]), process.execPath, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), this.cli, ...args];
   }
 
   /**
@@ -27,7 +28,7 @@ export class Rmm {
    * it (on a pipe: steps, and progress every 10 s); each line is timestamped as it arrives, which
    * gives the phases. `json: true` uses -o json instead (one event per line, progress per file).
    */
-  async apply(file, { profileDir, json = false } = {}) {
+  async apply(file, { profileDir, json = false, cpu } = {}) {
     const lines = [];
     let pending = '';
     const onStdout = (chunk) => {
@@ -37,7 +38,7 @@ export class Rmm {
       for (const text of parts) lines.push({ at, text });
     };
     const args = ['apply', '-f', file, '--yes', '--sync-now', 'all', ...(json ? ['-o', 'json'] : [])];
-    const m = this.#sample(await measure(this.lab, this.argv(args, profileDir), { allowFail: true, onStdout }), profileDir);
+    const m = this.#sample(await measure(this.lab, this.argv(args, profileDir, cpu), { allowFail: true, onStdout }), profileDir);
     const events = json ? parseJsonEvents(lines) : parseTextEvents(lines);
     const failed = events.find((e) => e.type === 'replica.failed');
     if (m.code !== 0 || failed) throw new Error(`rmm apply -f ${file} exited ${m.code}: ${failed?.error ?? (m.stderr + m.stdout).trim().split('\n').slice(-8).join('\n')}`);

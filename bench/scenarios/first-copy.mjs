@@ -23,9 +23,11 @@ export async function run(ctx) {
 async function copySet(ctx, set, expected) {
   const { lab, rmm, results } = ctx;
   const SOURCE = `/bench/${set}`;
+  const ownCore = lab.canKeepHostsOffLastCore();
   const estate = (transfer, streams) =>
     writeEstate(ctx.estates, lab, { replica: `fc-${set}-${transfer}${streams ? `-s${streams}` : ''}`, root: SOURCE, transfer, ...(streams ? { parallelStreams: streams } : {}) });
-  const rmmSubject = (id, transfer, streams) => {
+  // ownCore: the hosts kept off the last core, rmm pinned to it (BenchLab.withHostsOffLastCore).
+  const rmmSubject = (id, transfer, streams, ownCore = false) => {
     const file = estate(transfer, streams);
     const replica = `/srv/replicas/fc-${set}-${transfer}${streams ? `-s${streams}` : ''}`;
     return {
@@ -33,7 +35,8 @@ async function copySet(ctx, set, expected) {
       dest: `${replica}/current`,
       clean: () => removeOnTarget(lab, replica),
       run: async (_r, profileDir) => {
-        const copy = async () => ({ ...(await rmm.apply(file, { profileDir })), stats: rmm.record(replica).points.at(-1).stats });
+        const apply = async (cpu) => ({ ...(await rmm.apply(file, { profileDir, cpu })), stats: rmm.record(replica).points.at(-1).stats });
+        const copy = () => (ownCore ? lab.withHostsOffLastCore(apply) : apply());
         return transfer === 'relay' ? lab.whileCut(copy) : copy();
       },
     };
@@ -47,6 +50,8 @@ async function copySet(ctx, set, expected) {
     rmmSubject('rmm-direct', 'direct'),
     rmmSubject('rmm-relay', 'relay'),
     ...(ctx.opts.streams > 1 ? [rmmSubject(`rmm-direct-${ctx.opts.streams}-streams`, 'direct', ctx.opts.streams)] : []),
+    // Reference: the relay where rmm does not share its core with the hosts (its own machine in life).
+    ...(ownCore ? [rmmSubject('rmm-direct-own-core', 'direct', undefined, true), rmmSubject('rmm-relay-own-core', 'relay', undefined, true)] : []),
   ];
   const verified = new Set();
   const wrapped = subjects.map((s) => ({
@@ -73,7 +78,7 @@ async function copySet(ctx, set, expected) {
   });
 
   const id = (s) => `first-copy/${set}/${s}`;
-  const labels = { rsync: 'rsync -aHAXS --numeric-ids over ssh (baseline)', 'rsync-flushed': 'rsync, then sync -f on the target (reference: the baseline made durable, as rmm does)', tar: 'tar | ssh | tar (baseline)', 'tar-flushed': 'tar | ssh | tar, then sync -f on the target (reference: the baseline made durable, as rmm does)', 'tar-relayed': 'tar | ssh | tar relayed by OpenSSH through this machine (ssh -R), hosts cut (reference)', 'rmm-direct': 'rmm apply, direct', 'rmm-relay': 'rmm apply, relay (hosts cut)' };
+  const labels = { rsync: 'rsync -aHAXS --numeric-ids over ssh (baseline)', 'rsync-flushed': 'rsync, then sync -f on the target (reference: the baseline made durable, as rmm does)', tar: 'tar | ssh | tar (baseline)', 'tar-flushed': 'tar | ssh | tar, then sync -f on the target (reference: the baseline made durable, as rmm does)', 'tar-relayed': 'tar | ssh | tar relayed by OpenSSH through this machine (ssh -R), hosts cut (reference)', 'rmm-direct': 'rmm apply, direct', 'rmm-relay': 'rmm apply, relay (hosts cut)', 'rmm-direct-own-core': 'rmm apply, direct, rmm on the last core, the hosts on the others (reference)', 'rmm-relay-own-core': 'rmm apply, relay, rmm on the last core, the hosts on the others (reference)' };
   for (const s of subjects) {
     const list = ms[s.id];
     const phases = list[0].phases ? medianPhases(list) : undefined;
@@ -100,6 +105,13 @@ async function copySet(ctx, set, expected) {
   results.note(`first copy, ${what}: tar made durable (then sync -f) ${tarFlushed.toFixed(2)} s vs tar ${tar.toFixed(2)} s; rmm direct ${direct.toFixed(2)} s = ${(tarFlushed / direct).toFixed(2)}x the durable tar`);
   results.note(`first copy, ${what}: the relay's shape in OpenSSH, tar relayed through this machine ${tarRelay.toFixed(2)} s vs tar direct ${tar.toFixed(2)} s = ${(tar / tarRelay).toFixed(2)}x (rmm relay vs direct: ${(direct / relay).toFixed(2)}x)`);
 
+  if (ownCore) {
+    const [d, r] = [results.median(id('rmm-direct-own-core')), results.median(id('rmm-relay-own-core'))];
+    results.note(`first copy, ${what}: with rmm on a core of its own (the hosts on the others, as when rmm runs on its own machine): relay ${r.toFixed(2)} s vs direct ${d.toFixed(2)} s = ${(d / r).toFixed(2)}x (sharing every core: ${(direct / relay).toFixed(2)}x)`);
+  } else {
+    results.note(`first copy, ${what}: relay with rmm on a core of its own not measured (needs a cpuset cgroup, v1, and 2 cores or more)`);
+  }
+
   // What the cores allow: each subject's machine-wide CPU work, and the ratio it could reach at best.
   const floor = (s) => cpuFloor(ms[s]);
   const [fDirect, fRelay] = [floor('rmm-direct'), floor('rmm-relay')];
@@ -113,7 +125,7 @@ async function copySet(ctx, set, expected) {
   }
 
   if (ctx.opts.profile) {
-    for (const s of [...subjects.filter((x) => x.id.startsWith('rmm')), subjects[0]]) {
+    for (const s of [...subjects.filter((x) => x.id.startsWith('rmm') && !x.id.endsWith('own-core')), subjects[0]]) {
       s.clean();
       await dropCaches();
       await profiled(ctx, id(s.id), (dir) => s.run(0, s.id.startsWith('rmm') ? dir : undefined));
