@@ -23,7 +23,7 @@ export async function run(ctx) {
 async function copySet(ctx, set, expected) {
   const { lab, rmm, results } = ctx;
   const SOURCE = `/bench/${set}`;
-  const ownCore = lab.canKeepHostsOffLastCore();
+  const canPin = lab.canKeepHostsOffLastCore();
   const estate = (transfer, streams) =>
     writeEstate(ctx.estates, lab, { replica: `fc-${set}-${transfer}${streams ? `-s${streams}` : ''}`, root: SOURCE, transfer, ...(streams ? { parallelStreams: streams } : {}) });
   // ownCore: the hosts kept off the last core, rmm pinned to it (BenchLab.withHostsOffLastCore).
@@ -51,7 +51,7 @@ async function copySet(ctx, set, expected) {
     rmmSubject('rmm-relay', 'relay'),
     ...(ctx.opts.streams > 1 ? [rmmSubject(`rmm-direct-${ctx.opts.streams}-streams`, 'direct', ctx.opts.streams)] : []),
     // Reference: the relay where rmm does not share its core with the hosts (its own machine in life).
-    ...(ownCore ? [rmmSubject('rmm-direct-own-core', 'direct', undefined, true), rmmSubject('rmm-relay-own-core', 'relay', undefined, true)] : []),
+    ...(canPin ? [rmmSubject('rmm-direct-own-core', 'direct', undefined, true), rmmSubject('rmm-relay-own-core', 'relay', undefined, true)] : []),
   ];
   const verified = new Set();
   const wrapped = subjects.map((s) => ({
@@ -105,7 +105,7 @@ async function copySet(ctx, set, expected) {
   results.note(`first copy, ${what}: tar made durable (then sync -f) ${tarFlushed.toFixed(2)} s vs tar ${tar.toFixed(2)} s; rmm direct ${direct.toFixed(2)} s = ${(tarFlushed / direct).toFixed(2)}x the durable tar`);
   results.note(`first copy, ${what}: the relay's shape in OpenSSH, tar relayed through this machine ${tarRelay.toFixed(2)} s vs tar direct ${tar.toFixed(2)} s = ${(tar / tarRelay).toFixed(2)}x (rmm relay vs direct: ${(direct / relay).toFixed(2)}x)`);
 
-  if (ownCore) {
+  if (canPin) {
     const [d, r] = [results.median(id('rmm-direct-own-core')), results.median(id('rmm-relay-own-core'))];
     results.note(`first copy, ${what}: with rmm on a core of its own (the hosts on the others, as when rmm runs on its own machine): relay ${r.toFixed(2)} s vs direct ${d.toFixed(2)} s = ${(d / r).toFixed(2)}x (sharing every core: ${(direct / relay).toFixed(2)}x)`);
   } else {

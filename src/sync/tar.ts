@@ -283,8 +283,9 @@ export function extractFoldersCommand(dest: string, sudo: boolean): string {
 
 // $1 the copy's folder, made once before the streams, then listed as `ls -ldn` does, which marks an
 // entry with an ACL by a `+` after its mode (coreutils: any ACL beyond the mode, access or default);
-// then who runs it (run as the streams' tar is), user and group.
-export const MAKE_AND_SHOW = 'mkdir -p -- "$1" && ls -ldn -- "$1" && id -u && id -g';
+// then who runs it (run as the streams' tar is), user and group; then the options its filesystem is
+// mounted with (`grpid` gives a new file its folder's group, as a setgid folder does).
+export const MAKE_AND_SHOW = 'mkdir -p -- "$1" && ls -ldn -- "$1" && id -u && id -g && { findmnt -n -o OPTIONS -T "$1" || echo unknown; }';
 
 /** Whether `ls -ld`'s (or `ls -ldn`'s) line shows an ACL on the entry. */
 export function showsAcl(lsLine: string): boolean {
@@ -293,13 +294,15 @@ export function showsAcl(lsLine: string): boolean {
 
 /**
  * What MAKE_AND_SHOW's output means for the streams: how they carry ACLs, and who their tar runs as
- * when entries it creates take that user and group (in xattrs mode, the copy's folder not setgid).
+ * when entries it creates take that user and group (in xattrs mode, the copy's folder not setgid,
+ * its filesystem known and not mounted `grpid`/`bsdgroups`).
  */
 export function readMadeFolder(stdout: string): { acl: AclMode; tarUser?: TarUser } {
-  const [ls = '', uid = '', gid = ''] = stdout.split('\n');
+  const [ls = '', uid = '', gid = '', options = ''] = stdout.split('\n');
   const acl: AclMode = showsAcl(ls) ? 'acls' : 'xattrs';
   const setgid = /^\S{6}[sS]/.test(ls);
-  if (acl === 'acls' || setgid || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) return { acl };
+  const knownGroups = /^\S+$/.test(options) && options !== 'unknown' && !options.split(',').some((o) => o === 'grpid' || o === 'bsdgroups');
+  if (acl === 'acls' || setgid || !knownGroups || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) return { acl };
   return { acl, tarUser: { uid: Number(uid), gid: Number(gid) } };
 }
 
