@@ -151,12 +151,14 @@ export async function connect(opts: SessionOptions): Promise<{ client: Client; i
     client.on('handshake', (negotiated) => (cipher = negotiated.cs.cipher));
     client.once('ready', () => {
       settled = true;
-      // Without it Nagle and delayed ACKs add ~45 ms to every remote command (bench/experiments).
-      client.setNoDelay(true);
       resolve();
     });
     try {
       client.connect(config);
+      // From the first packet: Nagle and delayed ACKs add ~40 ms to the login (its service request
+      // waits for the ACK of NEWKEYS; a login took 80-90 ms, 38-50 ms without) and ~45 ms to every
+      // remote command after it (bench/experiments/remote-command-latency.mjs).
+      client.setNoDelay(true);
     } catch (err) {
       // ssh2 validates options synchronously, e.g. "Unsupported algorithm: aes999-ctr".
       fail(new InputError('SSH_BAD_OPTION', `invalid SSH options for ${host}: ${(err as Error).message}`, { cause: err }));
