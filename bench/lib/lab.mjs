@@ -1,7 +1,6 @@
 // The bench's own lab instance (RMM_LAB_ID, 2 by default): up with bigger volumes, exec, cut/join, down,
 // and CPU accounting of each host's sshd (which reaps every session, and so every command rmm runs).
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from './proc.mjs';
@@ -10,6 +9,19 @@ export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const LAB_SH = path.join(REPO, 'lab/lab.sh');
 const CLK_TCK = 100; // Linux USER_HZ
 const CPUSET_V1 = '/sys/fs/cgroup/cpuset';
+
+/** The CPUs this process may run on (`Cpus_allowed_list` in /proc/self/status), e.g. [0, 1]. */
+function allowedCpus() {
+  const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
+  return list.split(',').filter(Boolean).flatMap((range) => {
+    const [a, b = a] = range.split('-').map(Number);
+    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  });
+}
+
+function onPath(command) {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(path.join(dir, command)));
+}
 
 export class BenchLab {
   constructor(id) {
@@ -115,30 +127,58 @@ export class BenchLab {
     }
   }
 
+  /**
+   * Whether withHostsOffLastCore can run here: a v1 cpuset hierarchy of its own (not mounted with
+   * cpuacct, whose accounting cgroups hold the sshd), writable, two CPUs or more allowed to this
+   * process, and taskset.
+   */
   canKeepHostsOffLastCore() {
-    return os.cpus().length >= 2 && existsSync(`${CPUSET_V1}/cpuset.cpus`);
+    if (this.pinnable === undefined) {
+      const dir = this.#hostsCpuset();
+      this.pinnable = allowedCpus().length >= 2 && existsSync(`${CPUSET_V1}/cpuset.cpus`) && !existsSync(`${CPUSET_V1}/cpuacct.usage`) && onPath('taskset');
+      try {
+        if (this.pinnable) mkdirSync(dir, { recursive: true });
+      } catch {
+        this.pinnable = false; // read-only, as in a container
+      }
+    }
+    return this.pinnable;
+  }
+
+  #hostsCpuset() {
+    return `${CPUSET_V1}/rmm-bench-lab${this.id}-hosts`;
   }
 
   /**
-   * Runs `fn` with both hosts' sshd (so every session they start) confined to every core but the
-   * last, which is left to the rmm process (`fn` pins it there): the rmm host as a machine of its own,
-   * as it is in any real relay. Kernel threads (the loop devices' I/O, write-back) stay unconfined.
+   * Runs `fn(cpu)` with both hosts' sshd (so every session they start) confined to every CPU this
+   * process may use but the last, `cpu`, which is left to the rmm process (`fn` pins it there): the
+   * rmm host as a machine of its own, as it is in any real relay. Kernel threads (the loop devices'
+   * I/O, write-back) stay unconfined. Each sshd moved goes back to its own cpuset afterwards.
    */
   async withHostsOffLastCore(fn) {
-    if (!this.canKeepHostsOffLastCore()) throw new Error('no cpuset cgroup (v1) or a single core: the hosts cannot be kept off a core');
-    const cores = os.cpus().length;
-    const v1 = CPUSET_V1;
-    const dir = `${v1}/rmm-bench-lab${this.id}-hosts`;
+    if (!this.canKeepHostsOffLastCore()) throw new Error('the hosts cannot be kept off a core here (see canKeepHostsOffLastCore)');
+    const cpus = allowedCpus();
+    const dir = this.#hostsCpuset();
     mkdirSync(dir, { recursive: true });
-    writeFileSync(`${dir}/cpuset.cpus`, cores === 2 ? '0' : `0-${cores - 2}`);
-    writeFileSync(`${dir}/cpuset.mems`, readFileSync(`${v1}/cpuset.mems`, 'utf8'));
-    const pids = ['origin', 'target'].map((h) => this.sshdPid(h));
-    const home = new Map(pids.map((pid) => [pid, `${v1}${readFileSync(`/proc/${pid}/cpuset`, 'utf8').trim().replace(/^\/$/, '')}`]));
-    for (const pid of pids) writeFileSync(`${dir}/cgroup.procs`, `${pid}\n`);
+    writeFileSync(`${dir}/cpuset.cpus`, cpus.slice(0, -1).join(','));
+    writeFileSync(`${dir}/cpuset.mems`, readFileSync(`${CPUSET_V1}/cpuset.mems`, 'utf8'));
+    const moved = [];
     try {
-      return await fn(cores - 1);
+      for (const host of ['origin', 'target']) {
+        const pid = this.sshdPid(host);
+        const home = `${CPUSET_V1}${readFileSync(`/proc/${pid}/cpuset`, 'utf8').trim().replace(/^\/$/, '')}`;
+        writeFileSync(`${dir}/cgroup.procs`, `${pid}\n`);
+        moved.push({ pid, home });
+      }
+      return await fn(cpus.at(-1));
     } finally {
-      for (const [pid, from] of home) writeFileSync(`${from}/cgroup.procs`, `${pid}\n`);
+      for (const { pid, home } of moved) {
+        try {
+          writeFileSync(`${home}/cgroup.procs`, `${pid}\n`);
+        } catch {
+          // that sshd is gone: nothing to put back
+        }
+      }
       try {
         rmdirSync(dir);
       } catch {

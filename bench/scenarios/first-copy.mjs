@@ -109,7 +109,7 @@ async function copySet(ctx, set, expected) {
     const [d, r] = [results.median(id('rmm-direct-own-core')), results.median(id('rmm-relay-own-core'))];
     results.note(`first copy, ${what}: with rmm on a core of its own (the hosts on the others, as when rmm runs on its own machine): relay ${r.toFixed(2)} s vs direct ${d.toFixed(2)} s = ${(d / r).toFixed(2)}x (sharing every core: ${(direct / relay).toFixed(2)}x)`);
   } else {
-    results.note(`first copy, ${what}: relay with rmm on a core of its own not measured (needs a cpuset cgroup, v1, and 2 cores or more)`);
+    results.note(`first copy, ${what}: relay with rmm on a core of its own not measured (needs a writable v1 cpuset hierarchy of its own, two CPUs or more, and taskset)`);
   }
 
   // What the cores allow: each subject's machine-wide CPU work, and the ratio it could reach at best.

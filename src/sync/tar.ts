@@ -283,9 +283,14 @@ export function extractFoldersCommand(dest: string, sudo: boolean): string {
 
 // $1 the copy's folder, made once before the streams, then listed as `ls -ldn` does, which marks an
 // entry with an ACL by a `+` after its mode (coreutils: any ACL beyond the mode, access or default);
-// then who runs it (run as the streams' tar is), user and group; then the options its filesystem is
-// mounted with (`grpid` gives a new file its folder's group, as a setgid folder does).
-export const MAKE_AND_SHOW = 'mkdir -p -- "$1" && ls -ldn -- "$1" && id -u && id -g && { findmnt -n -o OPTIONS -T "$1" || echo unknown; }';
+// then who runs it (run as the streams' tar is), user and group; then the owner of a file made in a
+// folder of another group, `unknown` if that could not be tried. Tried rather than read from the
+// mount options: ext4 hides a grpid that is the superblock's default, and NFS, FUSE or an overlay
+// decide owners by rules of their own.
+export const MAKE_AND_SHOW = `mkdir -p -- "$1" && ls -ldn -- "$1" && id -u && id -g || exit
+p=$(mktemp -d "$1/.rmm-probe.XXXXXX") || { echo unknown; exit 0; }
+{ chgrp -- "$(( $(id -g) + 1 ))" "$p" && : > "$p/f" && stat -c %u:%g -- "$p/f"; } || echo unknown
+rm -rf -- "$p"`;
 
 /** Whether `ls -ld`'s (or `ls -ldn`'s) line shows an ACL on the entry. */
 export function showsAcl(lsLine: string): boolean {
@@ -295,14 +300,14 @@ export function showsAcl(lsLine: string): boolean {
 /**
  * What MAKE_AND_SHOW's output means for the streams: how they carry ACLs, and who their tar runs as
  * when entries it creates take that user and group (in xattrs mode, the copy's folder not setgid,
- * its filesystem known and not mounted `grpid`/`bsdgroups`).
+ * and a file made in a folder of another group came out tar's own, as it does where the filesystem
+ * is not mounted `grpid`).
  */
 export function readMadeFolder(stdout: string): { acl: AclMode; tarUser?: TarUser } {
-  const [ls = '', uid = '', gid = '', options = ''] = stdout.split('\n');
+  const [ls = '', uid = '', gid = '', probe = ''] = stdout.split('\n');
   const acl: AclMode = showsAcl(ls) ? 'acls' : 'xattrs';
   const setgid = /^\S{6}[sS]/.test(ls);
-  const knownGroups = /^\S+$/.test(options) && options !== 'unknown' && !options.split(',').some((o) => o === 'grpid' || o === 'bsdgroups');
-  if (acl === 'acls' || setgid || !knownGroups || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) return { acl };
+  if (acl === 'acls' || setgid || !/^\d+$/.test(uid) || !/^\d+$/.test(gid) || probe !== `${uid}:${gid}`) return { acl };
   return { acl, tarUser: { uid: Number(uid), gid: Number(gid) } };
 }
 
