@@ -100,7 +100,7 @@ function observedFor(spec) {
             updatedAt: startedAt,
             points: [{ id: 'p1', specHash: r.specHash, startedAt, finishedAt: startedAt, snapshots: { '/': 'btrfs' }, pointInTime: true }],
           };
-    replicas.set(r.name, { replica: r.name, origin: { facts }, target: { record } });
+    replicas.set(r.name, { replica: r.name, origin: { facts }, target: { record, tools: { rsync: true, flock: true } } });
   });
   return { at: NOW.toISOString(), replicas };
 }

@@ -1,27 +1,28 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Replica, Spec } from '../config/spec.js';
-import type { Observed } from '../observe/observe.js';
-import type { Plan } from '../plan/plan.js';
-import { openPushChannel } from '../sync/channel.js';
-import type { SessionPool, SshSession } from '../transport/index.js';
+import { RmmError } from '../errors.js';
+import type { Plan, PlannedAction } from '../plan/plan.js';
+import { openPushChannel, removeEphemeralAccess } from '../sync/channel.js';
+import type { RemoteHost, SessionPool } from '../transport/index.js';
 import { mapBounded } from '../util/bounded.js';
 import type { EventSink } from './events.js';
-import { replicate } from './replicate.js';
+import { isRetryable } from './retryable.js';
+import { StepFailedError } from './runner.js';
 import { endpointSession } from './sessions.js';
-import { openReverseTunnel } from '../transport/tunnel.js';
+import { runSync } from './sync.js';
 
 export interface ApplyOptions {
-  /** This run's observation: apply reuses the origins' facts instead of reading them again. */
-  readonly observed?: Observed;
   readonly parallelism: number;
   readonly trustNewHostKeys: boolean;
   readonly emit: EventSink;
+  /** Wraps each host before use: tests inject faults here. */
+  readonly wrapHost?: (host: RemoteHost, role: 'origin' | 'target') => RemoteHost;
 }
 
 export interface ApplyResult {
   readonly synced: readonly string[];
-  readonly failed: readonly { readonly replica: string; readonly error: string }[];
+  readonly failed: readonly { readonly replica: string; readonly error: string; readonly retryable: boolean }[];
 }
 
 export function newRunId(): string {
@@ -35,17 +36,14 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
   const byName = new Map(spec.replicas.map((r) => [r.name, r]));
   const work = plan.actions.filter((a) => a.kind === 'sync');
   const synced: string[] = [];
-  const failed: { replica: string; error: string }[] = [];
+  const failed: { replica: string; error: string; retryable: boolean }[] = [];
   await mapBounded(work, opts.parallelism, async (action) => {
-    const replica = byName.get(action.replica)!;
+    const replica = byName.get(action.replica);
+    if (!replica) throw new RmmError('apply.bad_plan', `the plan names replica ${action.replica}, which the configuration does not have`);
     const started = Date.now();
-    opts.emit({ type: 'replica.start', replica: replica.name, runId, reasons: action.reasons });
+    opts.emit({ type: 'replica.start', replica: replica.name, runId, reasons: action.reasons, steps: action.sync?.steps.map((s) => s.id) ?? [] });
     try {
-      const origin = await endpointSession(pool, replica.origin.endpoint, opts.trustNewHostKeys);
-      const target = await endpointSession(pool, replica.target.endpoint, opts.trustNewHostKeys);
-      const seen = opts.observed?.replicas.get(replica.name)?.origin;
-      const facts = seen && 'facts' in seen ? { facts: seen.facts } : {};
-      const { point, copied } = await replicate(replica, { origin, target, runId, holder, emit: opts.emit, openChannel: channelOpener(replica, runId), ...facts });
+      const { point, copied } = await applyAction(replica, action, pool, { ...opts, runId, holder });
       synced.push(replica.name);
       opts.emit({
         type: 'replica.done',
@@ -57,27 +55,54 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
         files: point.stats?.files ?? 0,
       });
     } catch (err) {
-      failed.push({ replica: replica.name, error: (err as Error).message });
-      opts.emit({ type: 'replica.failed', replica: replica.name, error: (err as Error).message });
+      const retryable = err instanceof StepFailedError ? err.retryable : isRetryable(err);
+      const message = (err as Error).message;
+      failed.push({ replica: replica.name, error: message, retryable });
+      opts.emit({
+        type: 'replica.failed',
+        replica: replica.name,
+        error: message,
+        code: err instanceof RmmError ? err.code : 'internal',
+        ...(err instanceof StepFailedError ? { step: err.step, host: err.host } : {}),
+        retryable,
+      });
     }
   });
   return { synced, failed };
 }
 
+/** One replica's planned sync, on sessions from the pool. */
+export async function applyAction(replica: Replica, action: PlannedAction, pool: SessionPool, opts: ApplyOptions & { runId: string; holder: string }) {
+  const wrap = opts.wrapHost ?? ((h: RemoteHost) => h);
+  const origin = wrap(await endpointSession(pool, replica.origin.endpoint, opts.trustNewHostKeys), 'origin');
+  const target = wrap(await endpointSession(pool, replica.target.endpoint, opts.trustNewHostKeys), 'target');
+  return runSync(replica, action, {
+    origin,
+    target,
+    runId: opts.runId,
+    holder: opts.holder,
+    emit: opts.emit,
+    openChannel: channelOpener(replica, opts.runId),
+    revokeAccess: () => removeEphemeralAccess(origin, target, replica.name),
+  });
+}
+
 function channelOpener(replica: Replica, runId: string) {
-  return async (origin: SshSession, target: SshSession) => {
+  return async (origin: RemoteHost, target: RemoteHost) => {
     const common = { origin, target, targetEndpoint: replica.target.endpoint, replica: replica.name, runId };
     if (replica.environment.transfer === 'direct') return openPushChannel(common);
     // Relay: the origin cannot reach the target, so its sshd listens on loopback and rmm carries
     // each connection over to the target's sshd through the two sessions it already holds.
-    const tunnel = await openReverseTunnel(origin, target, replica.target.endpoint.port);
+    const tunnel = await origin.openReverseTunnel(target, replica.target.endpoint.port);
     const channel = await openPushChannel({ ...common, via: { host: '127.0.0.1', port: tunnel.port } });
+    let closed: Promise<void> | undefined;
     return {
       ...channel,
-      close: async () => {
-        await channel.close();
-        await tunnel.close();
-      },
+      close: () =>
+        (closed ??= (async () => {
+          await channel.close();
+          await tunnel.close();
+        })()),
     };
   };
 }

@@ -1,10 +1,15 @@
+import type { StepStatus } from './runner.js';
+
 /** What apply reports as it goes: rendered as lines on a terminal or CI, or as JSON with -o json. */
 export type ApplyEvent =
-  | { type: 'replica.start'; replica: string; runId: string; reasons: readonly string[] }
-  | { type: 'step'; replica: string; step: string; detail?: string }
+  | { type: 'replica.start'; replica: string; runId: string; reasons: readonly string[]; steps: readonly string[] }
+  /** A planned step began, ended, was skipped, failed, or was undone after a failure. */
+  | { type: 'step'; replica: string; step: string; status: StepStatus; detail?: string }
+  /** A line for the operator from inside a step (a hook's output, how a copy goes). */
+  | { type: 'note'; replica: string; step: string; text: string }
   | { type: 'progress'; replica: string; mountPoint: string; bytes: number; files: number; percent: number; rate: string; eta: string }
   | { type: 'filesystem.done'; replica: string; mountPoint: string; files: number; bytesSent: number; bytesTotal: number }
   | { type: 'replica.done'; replica: string; point: string; copied: boolean; seconds: number; bytesSent: number; files: number }
-  | { type: 'replica.failed'; replica: string; error: string };
+  | { type: 'replica.failed'; replica: string; error: string; code: string; step?: string; host?: string; retryable: boolean };
 
 export type EventSink = (event: ApplyEvent) => void;

@@ -1,5 +1,5 @@
 import { RmmError } from '../errors.js';
-import type { SshSession } from '../transport/index.js';
+import type { RemoteHost } from '../transport/index.js';
 
 export class ReplicaLockedError extends RmmError {
   constructor(readonly facts: { replica: string; host: string; holder: string }) {
@@ -20,7 +20,7 @@ echo locked
 cat >/dev/null`;
 
 /** Takes the per-replica lock on the target, so two runs (a CI job and a watch loop) never sync one replica at once. */
-export async function lockReplica(target: SshSession, lockFile: string, replica: string, holder: string): Promise<ReplicaLock> {
+export async function lockReplica(target: RemoteHost, lockFile: string, replica: string, holder: string): Promise<ReplicaLock> {
   const dir = lockFile.replace(/\/[^/]+$/, '');
   await target.exec(['mkdir', '-p', '--', dir], { sudo: true });
   const proc = await target.spawn(['sh', '-c', HOLDER, 'rmm-lock', lockFile, holder], { sudo: true });
@@ -33,10 +33,11 @@ export async function lockReplica(target: SshSession, lockFile: string, replica:
     void proc.exit.then(() => resolve(false));
   });
   if (!locked) throw new ReplicaLockedError({ replica, host: target.info.host, holder: out.trim() });
+  let released: Promise<unknown> | undefined;
   return {
     release: async () => {
-      proc.channel.end();
-      await proc.exit;
+      released ??= (proc.channel.end(), proc.exit);
+      await released;
     },
   };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Estate, Declared } from './estate.js';
 import { positionOf } from './parse.js';
-import { resolveLocalPath } from './paths.js';
+import { normalizeFolder, resolveLocalPath } from './paths.js';
 import type {
   Auth as AuthSpec,
   Connection,
@@ -119,7 +119,8 @@ function resolveReplica(declared: Declared<ReplicaDocument>, estate: Estate, sha
 }
 
 function targetPath(declared: Declared<ReplicaDocument>, host: TargetHost): string {
-  return declared.doc.spec.path ?? `${host.path!.replace(/\/+$/, '')}/${declared.doc.metadata.name}`;
+  const own = declared.doc.spec.path;
+  return own !== undefined ? normalizeFolder(own) : `${normalizeFolder(host.path!)}/${declared.doc.metadata.name}`;
 }
 
 /** Field by field, the host's own connection settings win over the defaults. */

@@ -4,7 +4,7 @@ import { Cron } from 'croner';
 import { cidrsOverlap, ipProblem, parseCidr, parseIp, type Cidr } from '../net/ip.js';
 import { showValue, type Diagnostic } from './diagnostics.js';
 import { describeLocation, diagnosticAt, type Declared, type Estate } from './estate.js';
-import { resolveLocalPath } from './paths.js';
+import { landingFolderProblem, normalizeFolder, resolveLocalPath } from './paths.js';
 import type {
   Auth,
   EnvironmentSpec,
@@ -67,8 +67,8 @@ function checkEnvironment(spec: EnvironmentSpec, report: Report): void {
     if (first !== undefined) report([...at, 'name'], `duplicate host name '${host.name}'; hosts[${first}] has it already`);
     else hostNames.set(host.name, i);
     checkConnection(host.connection, [...at, 'connection'], report);
-    if (host.path !== undefined && normalizeFolder(host.path) === '/')
-      report([...at, 'path'], "'/' would put replicas over the landing host's own root; use a folder such as /srv/replicas");
+    const pathProblem = host.path !== undefined ? landingFolderProblem(host.path, 'replicas') : undefined;
+    if (pathProblem) report([...at, 'path'], pathProblem);
     if (targetKind === 'disks' && host.path !== undefined)
       report([...at, 'path'], 'path is for directory targets; this environment has targetKind: disks', { atKey: true });
     if (targetKind === 'directory' && host.disks !== undefined)
@@ -156,12 +156,16 @@ function targetPlaces(estate: Estate, replica: Declared<ReplicaDocument>, order:
       report(['spec'], `missing required field 'path': landing host '${host.name}' has no path for replicas either`, { atKey: true });
       return [];
     }
-    if (normalizeFolder(folder) === '/') {
-      report(['spec', 'path'], "'/' would put the replica over the landing host's own root");
+    const derived = spec.path === undefined;
+    // A host path that is refused was reported with its Environment; its replicas do not repeat it.
+    if (derived && landingFolderProblem(host.path!, 'replicas')) return [];
+    const at: Path = derived ? ['spec', 'environment'] : ['spec', 'path'];
+    const problem = landingFolderProblem(folder, 'the replica');
+    if (problem) {
+      report(at, derived ? `${problem} (the host's path plus the replica's name)` : problem);
       return [];
     }
-    const at: Path = spec.path !== undefined ? ['spec', 'path'] : ['spec', 'environment'];
-    return [{ ...base, path: at, folder: normalizeFolder(folder), derived: spec.path === undefined }];
+    return [{ ...base, path: at, folder: normalizeFolder(folder), derived }];
   }
   if (spec.path !== undefined) report(['spec', 'path'], `path is for directory targets; environment '${envName}' has targetKind: disks`, { atKey: true });
   if (!spec.disks) {
@@ -270,11 +274,6 @@ function clashMessage(later: Place, first: Place): string {
   return `${name} writes to ${folder} on ${host}, which holds ${first.folder}, the folder of ${other}`;
 }
 
-function normalizeFolder(folder: string): string {
-  const normal = path.posix.normalize(folder);
-  return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
-}
-
 function checkConnection(connection: { auth?: Auth; connectTimeout?: string } | undefined, at: Path, report: Report): void {
   checkDuration(connection?.connectTimeout, [...at, 'connectTimeout'], report);
   const auth = connection?.auth;
@@ -356,8 +355,14 @@ function checkExclusions(exclude: Exclusions | undefined, at: Path, report: Repo
   });
 }
 
+/** Phases the language accepts for what comes next (fixups, failover); no sync runs them yet. */
+const NOT_RUN_YET = new Set(['preFixup', 'postFixup', 'preFailover', 'postFailover']);
+
 function checkHooks(hooks: Hooks | undefined, at: Path, where: Declared<unknown>, report: Report): void {
   for (const [phase, list] of Object.entries(hooks ?? {}) as [string, HookStep[] | undefined][]) {
+    if (NOT_RUN_YET.has(phase) && list && list.length > 0) {
+      report([...at, phase], `${phase} hooks are accepted but not run yet by this version of rmm (they will run once ${phase.includes('Fixup') ? 'fixups are' : 'failover is'} built)`, { severity: 'warning', atKey: true });
+    }
     list?.forEach((hook, i) => {
       const here: Path = [...at, phase, i];
       if (hook.script === undefined && hook.command === undefined) report(here, 'a hook needs a script or a command');

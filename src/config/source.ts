@@ -1,5 +1,8 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Diagnostic } from './diagnostics.js';
 
 /** The raw text of one configuration file. */
@@ -19,18 +22,45 @@ export interface ReadResult {
   readonly diagnostics: Diagnostic[];
 }
 
+/**
+ * How long a pipe or fifo may take to deliver the whole configuration and close. Long enough for a
+ * generator that decrypts through a KMS or renders templates (`sops -d … | rmm plan -f -`), short
+ * enough that a stuck writer fails a cron run instead of hanging it. A terminal has no deadline:
+ * whoever types there ends the input with Ctrl-D or stops rmm with Ctrl-C.
+ */
+export const READ_DEADLINE_MS = 30_000;
+
+export interface ReadOptions {
+  /** What `-` reads: the process's stdin unless a test gives another stream. */
+  readonly stdin?: Readable;
+  readonly deadlineMs?: number;
+}
+
 /** Reads `-f` arguments: a file, `-` for stdin, or a directory (its *.yaml and *.yml files, sorted). */
-export async function readSources(args: readonly string[], stdin: () => Promise<Buffer> = readStdin): Promise<ReadResult> {
+export async function readSources(args: readonly string[], options: ReadOptions = {}): Promise<ReadResult> {
+  const deadlineMs = options.deadlineMs ?? READ_DEADLINE_MS;
   const files: SourceFile[] = [];
   const diagnostics: Diagnostic[] = [];
   for (const arg of args) {
     if (arg === '-') {
-      addFile(files, diagnostics, '<stdin>', process.cwd(), await stdin());
+      const stdin = options.stdin ?? process.stdin;
+      try {
+        addFile(files, diagnostics, '<stdin>', process.cwd(), await readStream(stdin, isTerminal(stdin) ? undefined : deadlineMs));
+      } catch (err) {
+        diagnostics.push(fileProblem('<stdin>', problemText(err)));
+      }
       continue;
     }
-    await readPath(arg, files, diagnostics);
+    await readPath(arg, deadlineMs, files, diagnostics);
   }
   return { files, diagnostics };
+}
+
+/** A problem with the input itself, worded for the user; other errors are the system's (ENOENT, EACCES). */
+class SourceProblem extends Error {}
+
+function problemText(err: unknown): string {
+  return err instanceof SourceProblem ? err.message : `cannot read: ${readError(err)}`;
 }
 
 function readError(err: unknown): string {
@@ -40,35 +70,115 @@ function readError(err: unknown): string {
   return code ?? String(err);
 }
 
-async function readPath(arg: string, files: SourceFile[], diagnostics: Diagnostic[]): Promise<void> {
+async function readPath(arg: string, deadlineMs: number, files: SourceFile[], diagnostics: Diagnostic[]): Promise<void> {
   let names: string[];
   try {
-    if (!(await stat(arg)).isDirectory()) return await readOne(arg, files, diagnostics);
+    if (!(await stat(arg)).isDirectory()) return await readOne(arg, deadlineMs, files, diagnostics);
     names = (await readdir(arg)).filter((n) => /\.ya?ml$/.test(n)).sort();
   } catch (err) {
     diagnostics.push(fileProblem(arg, `cannot read: ${readError(err)}`));
     return;
   }
   if (names.length === 0) diagnostics.push(fileProblem(arg, 'the directory holds no *.yaml files'));
-  for (const n of names) await readOne(path.join(arg, n), files, diagnostics);
+  for (const n of names) await readOne(path.join(arg, n), deadlineMs, files, diagnostics);
 }
 
-async function readOne(name: string, files: SourceFile[], diagnostics: Diagnostic[]): Promise<void> {
+async function readOne(name: string, deadlineMs: number, files: SourceFile[], diagnostics: Diagnostic[]): Promise<void> {
   try {
-    const info = await stat(name);
-    if (info.size > MAX_FILE_BYTES) {
-      diagnostics.push(fileProblem(name, `the file is ${info.size} bytes; the limit is ${MAX_FILE_BYTES} bytes`));
-      return;
-    }
-    addFile(files, diagnostics, name, path.dirname(path.resolve(name)), await readFile(name));
+    addFile(files, diagnostics, name, path.dirname(path.resolve(name)), await readLimited(name, deadlineMs));
   } catch (err) {
-    diagnostics.push(fileProblem(name, `cannot read: ${readError(err)}`));
+    diagnostics.push(fileProblem(name, problemText(err)));
   }
+}
+
+/**
+ * Reads a regular file or a fifo (a named pipe, or `<(command)`), stopping one byte past the limit.
+ * Devices are refused before they are opened: stat() says 0 bytes for /dev/zero, which never ends,
+ * and opening some devices acts on them (a watchdog arms, a tape rewinds).
+ */
+async function readLimited(name: string, deadlineMs: number): Promise<Buffer> {
+  notAFile(await stat(name));
+  // Non-blocking, so that opening a fifo nobody writes to returns at once instead of waiting for a writer.
+  const file = await open(name, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const info = await file.stat();
+    notAFile(info); // the path may have been replaced since the stat() above
+    if (info.isFile() && info.size > MAX_FILE_BYTES)
+      throw new SourceProblem(`the file is ${info.size} bytes; the limit is ${MAX_FILE_BYTES} bytes`);
+    const bytes = await readFd(file, deadlineMs);
+    // A fifo gives end-of-file at once when no writer has it open; rmm does not wait for one to come.
+    if (info.isFIFO() && bytes.length === 0)
+      throw new SourceProblem('the fifo is empty and nothing writes to it; rmm reads a fifo while its writer has it open');
+    return bytes;
+  } finally {
+    await file.close();
+  }
+}
+
+function notAFile(info: Stats): void {
+  const kind = info.isCharacterDevice() ? 'a character device' : info.isBlockDevice() ? 'a block device' : info.isSocket() ? 'a socket' : undefined;
+  if (kind) throw new SourceProblem(`not a regular file but ${kind}; give a YAML file, a directory of them, or - for stdin`);
+}
+
+/** Reads until end-of-file or one byte past the limit; a fifo with nothing to read yet is polled until the deadline. */
+async function readFd(file: FileHandle, deadlineMs: number): Promise<Buffer> {
+  const deadline = Date.now() + deadlineMs;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  while (total <= MAX_FILE_BYTES) {
+    const buffer = Buffer.alloc(Math.min(64 * 1024, MAX_FILE_BYTES + 1 - total));
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await file.read(buffer, 0, buffer.length, null));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      if (Date.now() >= deadline) throw deadlineProblem(deadlineMs, total);
+      await delay(20);
+      continue;
+    }
+    if (bytesRead === 0) break;
+    chunks.push(buffer.subarray(0, bytesRead));
+    total += bytesRead;
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Reads a stream until it ends or one byte past the limit, then lets it go so that rmm can exit. */
+function readStream(stream: Readable, deadlineMs: number | undefined): Promise<Buffer> {
+  if (stream.destroyed || stream.readableEnded) return Promise.resolve(Buffer.alloc(0)); // `-` given twice
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const finish = (err?: Error): void => {
+      clearTimeout(timer);
+      stream.off('data', onData).off('end', finish).off('error', finish);
+      stream.destroy();
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total > MAX_FILE_BYTES) finish();
+    };
+    const timer = deadlineMs === undefined ? undefined : setTimeout(() => finish(deadlineProblem(deadlineMs, total)), deadlineMs);
+    stream.on('data', onData).once('end', finish).once('error', finish);
+  });
+}
+
+function deadlineProblem(deadlineMs: number, bytesSoFar: number): SourceProblem {
+  return new SourceProblem(
+    `the input did not end within ${deadlineMs / 1000} s (${bytesSoFar} bytes so far); a pipe or fifo must deliver the whole configuration and close by then`,
+  );
+}
+
+function isTerminal(stream: Readable): boolean {
+  return (stream as { isTTY?: boolean }).isTTY === true;
 }
 
 function addFile(files: SourceFile[], diagnostics: Diagnostic[], name: string, baseDir: string, bytes: Buffer): void {
   if (bytes.length > MAX_FILE_BYTES) {
-    diagnostics.push(fileProblem(name, `the input is ${bytes.length} bytes; the limit is ${MAX_FILE_BYTES} bytes`));
+    diagnostics.push(fileProblem(name, `the input is longer than the limit of ${MAX_FILE_BYTES} bytes`));
     return;
   }
   const problem = binaryProblem(name, bytes);
@@ -115,19 +225,4 @@ function countNewlines(bytes: Buffer, end: number): number {
 
 function fileProblem(file: string, message: string): Diagnostic {
   return { file, line: 0, column: 0, field: '', message, severity: 'error' };
-}
-
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of process.stdin) {
-    const buf = chunk as Buffer;
-    total += buf.length;
-    if (total > MAX_FILE_BYTES) {
-      chunks.push(buf);
-      break;
-    }
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks);
 }

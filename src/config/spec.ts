@@ -126,10 +126,4 @@ export interface Replica {
   readonly source: { readonly file: string; readonly line: number };
 }
 
-export const DEFAULT_CIPHERS: readonly string[] = [
-  'aes128-gcm@openssh.com',
-  'aes256-gcm@openssh.com',
-  'aes128-ctr',
-  'aes256-ctr',
-  'chacha20-poly1305@openssh.com',
-];
+export { DEFAULT_CIPHERS } from '../transport/ciphers.js';

@@ -1,7 +1,7 @@
 import type { Replica, Spec } from '../config/spec.js';
 import type { OriginFacts } from './facts.js';
 import { discoverOrigin } from './origin.js';
-import { readRecord, type ReplicaRecord } from '../record/record.js';
+import { targetDriver, type TargetObservation } from '../target/index.js';
 import type { SessionPool } from '../transport/index.js';
 import { endpointSession } from '../apply/sessions.js';
 import { mapBounded } from '../util/bounded.js';
@@ -10,7 +10,7 @@ import { mapBounded } from '../util/bounded.js';
 export interface ObservedReplica {
   readonly replica: string;
   readonly origin: { readonly facts: OriginFacts } | { readonly error: string };
-  readonly target: { readonly record: ReplicaRecord | undefined } | { readonly error: string };
+  readonly target: TargetObservation | { readonly error: string };
 }
 
 export interface Observed {
@@ -24,7 +24,7 @@ export async function observe(spec: Spec, pool: SessionPool, opts: { parallelism
   return { at: new Date().toISOString(), replicas: new Map(results.map((o) => [o.replica, o])) };
 }
 
-async function observeReplica(replica: Replica, pool: SessionPool, trustNewHostKeys: boolean): Promise<ObservedReplica> {
+export async function observeReplica(replica: Replica, pool: SessionPool, trustNewHostKeys: boolean): Promise<ObservedReplica> {
   const [origin, target] = await Promise.all([
     endpointSession(pool, replica.origin.endpoint, trustNewHostKeys)
       .then(async (s) => ({ facts: await discoverOrigin(s, replica.origin.root) }))
@@ -32,7 +32,7 @@ async function observeReplica(replica: Replica, pool: SessionPool, trustNewHostK
     replica.target.path === undefined
       ? Promise.resolve({ error: 'disks targets are not supported yet' })
       : endpointSession(pool, replica.target.endpoint, trustNewHostKeys)
-          .then(async (s) => ({ record: await readRecord(s, replica.target.path!) }))
+          .then((s) => targetDriver(replica, s).observe())
           .catch((err: Error) => ({ error: err.message })),
   ]);
   return { replica: replica.name, origin, target };

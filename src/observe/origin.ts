@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { SshSession } from '../transport/index.js';
+import type { RemoteHost } from '../transport/index.js';
 import { LOCAL_FS_TYPES, type BlockDevice, type Filesystem, type LogicalVolume, type OriginFacts } from './facts.js';
 
 export const TOOLS = ['rsync', 'btrfs', 'fsfreeze', 'lvcreate', 'flock', 'ssh', 'ssh-keygen', 'findmnt', 'lsblk', 'setfacl'] as const;
@@ -20,7 +20,7 @@ s end
 `;
 
 /** Reads the origin's facts in one command. Read-only. */
-export async function discoverOrigin(session: SshSession, root: string): Promise<OriginFacts> {
+export async function discoverOrigin(session: RemoteHost, root: string): Promise<OriginFacts> {
   const { stdout } = await session.exec(['sh', '-c', DISCOVER_SCRIPT, 'rmm-discover', ...TOOLS], { sudo: true, timeoutMs: 60_000 });
   return parseDiscovery(stdout, root);
 }

@@ -1,5 +1,5 @@
 import { RmmError } from '../errors.js';
-import type { SshSession } from '../transport/index.js';
+import type { RemoteHost } from '../transport/index.js';
 
 export class MissingToolError extends RmmError {
   constructor(readonly facts: { host: string; tool: string; hint: string }) {
@@ -18,7 +18,7 @@ export function installCommand(osId: string, pkg: string): string[] | undefined 
 }
 
 /** Makes sure a host has rsync: installs it when the policy allows, or says how to. */
-export async function ensureRsync(session: SshSession, autoInstall: boolean): Promise<'present' | 'installed'> {
+export async function ensureRsync(session: RemoteHost, autoInstall: boolean): Promise<'present' | 'installed'> {
   const found = await session.exec(['sh', '-c', 'command -v rsync'], { allowFailure: true });
   if (found.exitCode === 0) return 'present';
   const host = session.info.host;

@@ -1,136 +1,116 @@
-import { Cron } from 'croner';
 import type { Replica, Spec } from '../config/spec.js';
-import { formatDuration } from '../config/units.js';
+import type { OriginFacts } from '../observe/facts.js';
 import type { Observed, ObservedReplica } from '../observe/observe.js';
+import { currentPoint, nextDueAt, syncReasons, upToDate } from '../policy/schedule.js';
+import { retain } from '../policy/retention.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
-import { selectFilesystems, type Selection } from '../snapshot/select.js';
+import { mountsBelow, selectFilesystems, type CopyUnit, type Selection } from '../snapshot/select.js';
+import { reanchorAll } from '../sync/rsync.js';
+import type { Plan, PlannedAction, PlannedInstall, PlannedUnit, SyncPlan } from './action.js';
+import { applyInputs, InputsCache, inputsHash, type ScriptDigests } from './inputs.js';
+import { directorySyncSteps } from './steps.js';
 
-export type ActionKind = 'sync' | 'none' | 'blocked';
-
-export interface PlannedAction {
-  readonly replica: string;
-  readonly kind: ActionKind;
-  /** Why, in the user's words; the first reason is the main one. */
-  readonly reasons: readonly string[];
-  /** For sync: what would be copied and how. */
-  readonly filesystems?: readonly { readonly mountPoint: string; readonly fsType: string; readonly provider: string }[];
-  readonly skipped?: readonly { readonly mountPoint: string; readonly reason: string }[];
-  /** What the target held when planned, so a saved plan can tell that the world moved. */
-  readonly observedRunId?: string;
-  readonly specHash: string;
-}
-
-export interface Plan {
-  readonly createdAt: string;
-  readonly actions: readonly PlannedAction[];
-}
+export type { ActionKind, Plan, PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from './action.js';
+export { currentAsOf, currentPoint } from '../policy/schedule.js';
 
 export function hasChanges(plan: Plan): boolean {
   return plan.actions.some((a) => a.kind === 'sync');
 }
 
-/** Decides what each replica needs. Pure: the same spec, observations and time give the same plan. */
 export interface PlanOptions {
   /** Replicas to sync now whatever their schedule (`--sync-now`); empty set: none. */
   readonly syncNow?: ReadonlySet<string> | 'all';
+  /** Content hashes of the hook scripts, read by the caller. */
+  readonly scripts?: ScriptDigests;
 }
 
+/** Decides what each replica needs. Pure: the same spec, observations and time give the same plan. */
 export function makePlan(spec: Spec, observed: Observed, now: Date, opts: PlanOptions = {}): Plan {
   const forced = (name: string): boolean => opts.syncNow === 'all' || (opts.syncNow?.has(name) ?? false);
+  const cache = new InputsCache(opts.scripts ?? new Map<string, string>());
   return {
     createdAt: now.toISOString(),
-    actions: spec.replicas.map((r) => planReplica(r, observed.replicas.get(r.name), now, forced(r.name))),
+    actions: spec.replicas.map((r) => planReplica(r, observed.replicas.get(r.name), now, forced(r.name), cache)),
   };
 }
 
-function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: Date, forced: boolean): PlannedAction {
-  const base = { replica: replica.name, specHash: replica.specHash };
+function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: Date, forced: boolean, cache: InputsCache): PlannedAction {
+  const facts = seen && 'facts' in seen.origin ? seen.origin.facts : undefined;
+  const inputs = applyInputs(replica, facts, cache);
+  const base = { replica: replica.name, specHash: replica.specHash, inputs, inputsHash: inputsHash(inputs, cache) };
   if (replica.suspend) return { ...base, kind: 'none', reasons: ['suspended (spec.suspend: true)'] };
   if (!seen) return { ...base, kind: 'blocked', reasons: ['not observed'] };
   if ('error' in seen.target) return { ...base, kind: 'blocked', reasons: [`target ${replica.target.endpoint.name}: ${seen.target.error}`] };
-  const record = seen.target.record;
-  const observedRunId = record?.runId;
-  const withRun = observedRunId ? { ...base, observedRunId } : base;
+  const { record, tools: targetTools } = seen.target;
+  const current = currentPoint(record);
+  const due = current ? nextDueAt(replica, current) : undefined;
+  const withRun = { ...base, ...(record?.runId ? { observedRunId: record.runId } : {}), ...(due ? { nextDueAt: due.toISOString() } : {}) };
 
-  const reasons = syncReasons(replica, record, now);
+  const reasons = syncReasons(replica, record, now, due);
   if (forced && reasons.length === 0) reasons.push('sync requested (--sync-now)');
-  if (reasons.length === 0) return { ...withRun, kind: 'none', reasons: [upToDate(replica, record!, now)] };
+  if (reasons.length === 0) return { ...withRun, kind: 'none', reasons: [upToDate(replica, current!, now, due)] };
 
-  if ('error' in seen.origin) return { ...withRun, kind: 'blocked', reasons: [`origin ${replica.origin.name}: ${seen.origin.error}`, ...reasons] };
+  if (!facts) return { ...withRun, kind: 'blocked', reasons: [`origin ${replica.origin.name}: ${'error' in seen.origin ? seen.origin.error : 'not observed'}`, ...reasons] };
   let selection: Selection;
   try {
-    selection = selectFilesystems(seen.origin.facts, replica.origin.root, replica.exclude, replica.policy.snapshot, replica.origin.name);
+    selection = selectFilesystems(facts, replica.origin.root, replica.exclude, replica.policy.snapshot, replica.origin.name);
   } catch (err) {
     return { ...withRun, kind: 'blocked', reasons: [(err as Error).message, ...reasons] };
   }
-  if (!seen.origin.facts.tools.rsync) {
-    if (!replica.policy.autoInstallPackages)
-      return { ...withRun, kind: 'blocked', reasons: [`origin ${replica.origin.name} has no rsync (install it, or set policy autoInstallPackages: true)`, ...reasons] };
-    reasons.push(`rsync will be installed on origin ${replica.origin.name} (autoInstallPackages)`);
-  }
+  const installs: PlannedInstall[] = [];
+  const missing = (on: 'origin' | 'target', host: string, present: boolean | undefined): string | undefined => {
+    if (present !== false) return undefined;
+    if (!replica.policy.autoInstallPackages) return `${on} ${host} has no rsync (install it, or set policy autoInstallPackages: true)`;
+    installs.push({ on, host: on === 'origin' ? replica.origin.endpoint.address : replica.target.endpoint.address, package: 'rsync' });
+    reasons.push(`rsync will be installed on ${on} ${host} (autoInstallPackages)`);
+    return undefined;
+  };
+  const blockedBy = missing('origin', replica.origin.name, facts.tools.rsync) ?? missing('target', replica.target.endpoint.name, targetTools.rsync);
+  if (blockedBy) return { ...withRun, kind: 'blocked', reasons: [blockedBy, ...reasons] };
+
+  const sync = syncPlan(replica, facts, selection, record, installs, now);
   return {
     ...withRun,
     kind: 'sync',
     reasons,
-    filesystems: selection.units.map((u) => ({ mountPoint: u.fs.mountPoint, fsType: u.fs.fsType, provider: u.provider })),
+    filesystems: sync.units.map((u) => ({ mountPoint: u.fs.mountPoint, fsType: u.fs.fsType, provider: u.provider })),
     skipped: selection.excluded.map((e) => ({ mountPoint: e.fs.mountPoint, reason: e.reason })),
+    sync,
   };
 }
 
-export function currentPoint(record: ReplicaRecord | undefined): RecoveryPoint | undefined {
-  return record?.points[record.points.length - 1];
+function syncPlan(replica: Replica, facts: OriginFacts, selection: Selection, record: ReplicaRecord | undefined, installs: PlannedInstall[], now: Date): SyncPlan {
+  const last = currentPoint(record);
+  const units = selection.units.map((u) => plannedUnit(replica, u, facts, last));
+  const mayVerify = last?.manifests !== undefined && last.specHash === replica.specHash;
+  const points = record?.points ?? [];
+  // The new point's id is made at apply; any id newer than the others stands for it here.
+  const next: RecoveryPoint = { id: '(new)', specHash: replica.specHash, startedAt: now.toISOString(), snapshots: {}, pointInTime: true };
+  const prune = {
+    ifCopied: retain([...points, next], replica.policy.retention, now).dropped.map((p) => p.id),
+    ifUnchanged: mayVerify ? retain(points, replica.policy.retention, now).dropped.map((p) => p.id) : [],
+  };
+  return {
+    origin: { name: replica.origin.name, address: replica.origin.endpoint.address, hostname: facts.hostname, machineId: facts.machineId },
+    target: { kind: 'directory', address: replica.target.endpoint.address, path: replica.target.path! },
+    transfer: replica.environment.transfer,
+    units,
+    installs,
+    ...(last ? { basePoint: last.id } : {}),
+    mayVerify,
+    prune,
+    steps: directorySyncSteps({ replica, units, installs, basePoint: last?.id, mayVerify, prune, observedRunId: record?.runId }),
+  };
 }
 
-/**
- * Since when the point is known to equal the origin: the start of the sync that copied it, or of
- * a later one that verified it. Schedules, RPO and ages count from here.
- */
-export function currentAsOf(point: RecoveryPoint): string {
-  return point.verifiedAt !== undefined && point.verifiedAt > point.startedAt ? point.verifiedAt : point.startedAt;
-}
-
-function syncReasons(replica: Replica, record: ReplicaRecord | undefined, now: Date): string[] {
-  const current = currentPoint(record);
-  if (!record || !current) {
-    if (record?.state === 'in-progress') return [`initial sync: the first sync (run ${record.runId}) did not finish`];
-    return ['initial sync: the target holds no consistent copy'];
-  }
-  const reasons: string[] = [];
-  if (record.state === 'in-progress') reasons.push(`the last sync (run ${record.runId}) did not finish`);
-  if (record.state === 'failed') reasons.push(`the last sync failed${record.error ? `: ${record.error}` : ''}`);
-  if (current.specHash !== replica.specHash) reasons.push(`the spec changed since the last sync (generation ${current.specHash} -> ${replica.specHash})`);
-  const due = scheduleDue(replica, current, now);
-  if (due) reasons.push(due);
-  const rpo = replica.policy.rpoMs;
-  const age = now.getTime() - Date.parse(currentAsOf(current));
-  if (rpo !== undefined && age > rpo) reasons.push(`RPO ${formatDuration(rpo)} exceeded by ${formatDuration(age - rpo)}`);
-  return reasons;
-}
-
-function scheduleDue(replica: Replica, current: RecoveryPoint, now: Date): string | undefined {
-  const schedule = replica.policy.schedule;
-  if (!schedule) return undefined;
-  const asOf = currentAsOf(current);
-  const last = new Date(asOf);
-  if (schedule.kind === 'interval') {
-    const elapsed = now.getTime() - last.getTime();
-    return elapsed >= schedule.intervalMs ? `schedule: ${formatDuration(schedule.intervalMs)} since the last sync at ${asOf}` : undefined;
-  }
-  const next = new Cron(schedule.cron, { paused: true, timezone: schedule.timezone }).nextRun(last);
-  return next && next <= now ? `schedule: cron '${schedule.cron}' was due at ${next.toISOString()}` : undefined;
-}
-
-function upToDate(replica: Replica, record: ReplicaRecord, now: Date): string {
-  const current = currentPoint(record)!;
-  const asOf = currentAsOf(current);
-  const age = formatDuration(now.getTime() - Date.parse(asOf));
-  const schedule = replica.policy.schedule;
-  const next =
-    schedule === undefined
-      ? 'no schedule'
-      : schedule.kind === 'interval'
-        ? `next at ${new Date(Date.parse(asOf) + schedule.intervalMs).toISOString()}`
-        : `next at ${new Cron(schedule.cron, { paused: true, timezone: schedule.timezone }).nextRun(new Date(asOf))?.toISOString() ?? 'never'}`;
-  const since = asOf === current.startedAt ? `is ${age} old` : `was verified ${age} ago`;
-  return `up to date: recovery point ${current.id} ${since} (${next})`;
+function plannedUnit(replica: Replica, unit: CopyUnit, facts: OriginFacts, last: RecoveryPoint | undefined): PlannedUnit {
+  const excludePaths = reanchorAll(replica.exclude.paths, unit.relativePath);
+  const limited = replica.policy.bandwidthBytesPerSecond !== undefined;
+  const live = unit.provider === 'none';
+  // tar cannot apply rsync's exclusion patterns nor its bandwidth limit: such copies go by rsync alone.
+  const method: PlannedUnit['method'] =
+    !last && !live && excludePaths.length === 0 && !limited
+      ? { kind: 'tar' }
+      : { kind: 'rsync', why: last || replica.policy.parallelStreams <= 1 ? '' : excludePaths.length > 0 ? 'exclude.paths applies to it' : live ? 'it is copied live' : 'the policy limits its bandwidth' };
+  return { ...unit, innerMounts: mountsBelow(facts.mountPoints, unit.fs.mountPoint), excludePaths, method };
 }

@@ -1,19 +1,18 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import type { Spec } from '../config/spec.js';
 import { InputError, RmmError } from '../errors.js';
-import type { Observed } from '../observe/observe.js';
-import type { Plan } from './plan.js';
+import { inputsDiff } from './inputs.js';
+import type { Plan } from './action.js';
 
 /** A plan written by `rmm plan --out`, applied later by `rmm apply --plan` only if the world has not moved. */
 export interface SavedPlan {
   readonly format: 'rmm-plan';
-  readonly version: 1;
+  readonly version: 2;
   readonly plan: Plan;
 }
 
 export class StalePlanError extends RmmError {
   constructor(readonly problems: readonly string[]) {
-    super('plan.stale', `the saved plan is stale; run rmm plan again:\n  ${problems.join('\n  ')}`);
+    super('plan.stale', `the saved plan is stale; nothing was changed; run rmm plan again:\n  ${problems.join('\n  ')}`);
   }
 
   override toJSON(): Record<string, unknown> {
@@ -22,42 +21,45 @@ export class StalePlanError extends RmmError {
 }
 
 export async function savePlan(file: string, plan: Plan): Promise<void> {
-  const saved: SavedPlan = { format: 'rmm-plan', version: 1, plan };
+  const saved: SavedPlan = { format: 'rmm-plan', version: 2, plan };
   await writeFile(file, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
 }
 
 export async function readSavedPlan(file: string): Promise<Plan> {
-  let value: Partial<SavedPlan>;
+  let value: Partial<SavedPlan> & { version?: unknown };
   try {
     value = JSON.parse(await readFile(file, 'utf8')) as Partial<SavedPlan>;
   } catch (err) {
     throw new InputError('plan.unreadable', `cannot read the saved plan ${file}: ${(err as Error).message}`);
   }
-  if (value.format !== 'rmm-plan' || value.version !== 1 || !value.plan) throw new InputError('plan.unreadable', `${file} is not a plan saved by rmm plan --out`);
+  if (value.format !== 'rmm-plan' || !value.plan || !Array.isArray(value.plan.actions)) throw new InputError('plan.unreadable', `${file} is not a plan saved by rmm plan --out`);
+  if (value.version !== 2) throw new InputError('plan.unreadable', `${file} was saved by another version of rmm (plan format ${String(value.version)}, this rmm reads 2); run rmm plan --out again`);
   return value.plan;
 }
 
-/** Every way the spec or the targets differ from when the plan was made; empty when it still holds. */
-export function stalenessOf(saved: Plan, spec: Spec, observed: Observed): string[] {
+/**
+ * Every way the world differs from when the saved plan was made, each named: the configuration,
+ * the inputs that shape the apply (policy, hooks and their scripts, endpoints, exclusions, the
+ * origin's filesystems and identity), and what each target held. Empty when the plan still holds.
+ */
+export function stalenessOf(saved: Plan, fresh: Plan): string[] {
   const problems: string[] = [];
-  const replicas = new Map(spec.replicas.map((r) => [r.name, r]));
+  const now = new Map(fresh.actions.map((a) => [a.replica, a]));
   for (const action of saved.actions) {
-    const replica = replicas.get(action.replica);
-    if (!replica) {
+    const current = now.get(action.replica);
+    if (!current) {
       problems.push(`replica ${action.replica} is no longer in the configuration`);
       continue;
     }
-    if (replica.specHash !== action.specHash) problems.push(`replica ${action.replica}: its configuration changed (generation ${action.specHash} -> ${replica.specHash})`);
-    const seen = observed.replicas.get(action.replica);
-    const target = seen?.target;
-    if (!target || 'error' in target) {
-      problems.push(`replica ${action.replica}: cannot read its target${target && 'error' in target ? `: ${target.error}` : ''}`);
-      continue;
+    if (current.specHash !== action.specHash) problems.push(`replica ${action.replica}: its configuration changed (generation ${action.specHash} -> ${current.specHash})`);
+    if (current.inputsHash !== action.inputsHash) {
+      for (const d of inputsDiff(action.inputs, current.inputs)) problems.push(`replica ${action.replica}: ${d}`);
     }
-    const runNow = target.record?.runId;
-    if (runNow !== action.observedRunId)
-      problems.push(`replica ${action.replica}: the target changed since the plan (last run ${action.observedRunId ?? 'none'} -> ${runNow ?? 'none'})`);
+    if (current.kind === 'blocked' && action.kind === 'sync') problems.push(`replica ${action.replica} is blocked now: ${current.reasons[0]}`);
+    if (current.observedRunId !== action.observedRunId && !(current.kind === 'blocked' && current.reasons[0]?.startsWith('target'))) {
+      problems.push(`replica ${action.replica}: the target changed since the plan (last run ${action.observedRunId ?? 'none'} -> ${current.observedRunId ?? 'none'})`);
+    }
   }
-  for (const name of replicas.keys()) if (!saved.actions.some((a) => a.replica === name)) problems.push(`replica ${name} was added after the plan was made`);
+  for (const name of now.keys()) if (!saved.actions.some((a) => a.replica === name)) problems.push(`replica ${name} was added after the plan was made`);
   return problems;
 }

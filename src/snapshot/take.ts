@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { RemoteProcess, SshSession } from '../transport/index.js';
+import type { RemoteProcess, RemoteHost } from '../transport/index.js';
 import { SnapshotError } from './errors.js';
 import type { CopyUnit } from './select.js';
 
@@ -22,7 +22,7 @@ export function snapshotName(replica: string, runId: string): string {
   return `${SNAPSHOT_PREFIX}${replica}.${runId}`;
 }
 
-export async function takeSnapshot(session: SshSession, unit: CopyUnit, replica: string, runId: string): Promise<SnapshotView> {
+export async function takeSnapshot(session: RemoteHost, unit: CopyUnit, replica: string, runId: string): Promise<SnapshotView> {
   const mount = unit.fs.mountPoint;
   switch (unit.provider) {
     case 'btrfs': {
@@ -61,7 +61,7 @@ const LVM_RELEASE = `umount "$3" 2>/dev/null || ! mountpoint -q "$3"
 rmdir "$3" 2>/dev/null || :
 if lvs "$1/$2" >/dev/null 2>&1; then lvremove --quiet -f "$1/$2" >/dev/null; fi`;
 
-async function lvmSnapshot(session: SshSession, unit: CopyUnit, replica: string, runId: string): Promise<SnapshotView> {
+async function lvmSnapshot(session: RemoteHost, unit: CopyUnit, replica: string, runId: string): Promise<SnapshotView> {
   const [vg] = unit.fs.lvmName!.split('/') as [string];
   const name = lvmSnapshotName(replica, runId, unit.fs.lvmName!);
   const dir = posix.join(LVM_MOUNT_BASE, `${replica}.${runId}`, name);
@@ -91,7 +91,7 @@ echo frozen
 timeout "$2" cat >/dev/null
 fsfreeze --unfreeze "$1"`;
 
-async function freeze(session: SshSession, unit: CopyUnit): Promise<SnapshotView> {
+async function freeze(session: RemoteHost, unit: CopyUnit): Promise<SnapshotView> {
   const mount = unit.fs.mountPoint;
   const holder: RemoteProcess = await session.spawn(['sh', '-c', FREEZE_HOLDER, 'rmm-freeze', mount, String(MAX_FREEZE_SECONDS)], { sudo: true });
   const ready = await new Promise<boolean>((resolve) => {
@@ -126,7 +126,7 @@ lvs --noheadings -o vg_name,lv_name 2>/dev/null | while read -r vg lv; do
 done`;
 
 /** Removes snapshots (btrfs subvolumes, LVM volumes) that a killed run of this replica left behind; returns their names. */
-export async function cleanLeftoverSnapshots(session: SshSession, mounts: readonly string[], replica: string): Promise<string[]> {
+export async function cleanLeftoverSnapshots(session: RemoteHost, mounts: readonly string[], replica: string): Promise<string[]> {
   const removed: string[] = [];
   const lvm = await session.exec(['sh', '-c', LVM_CLEAN, 'rmm-lvm-clean', `rmm-snap.${replica}.`, posix.join(LVM_MOUNT_BASE, replica)], { sudo: true, allowFailure: true });
   removed.push(...lvm.stdout.split('\n').filter(Boolean));

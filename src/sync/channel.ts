@@ -1,5 +1,5 @@
 import type { Endpoint } from '../config/spec.js';
-import type { SshSession } from '../transport/index.js';
+import type { RemoteHost } from '../transport/index.js';
 
 /**
  * The SSH path rsync takes from the origin to the target for one run: an ephemeral key made on the
@@ -37,8 +37,8 @@ function workDir(replica: string, runId: string): string {
 
 /** Opens the path; `via` is where the origin reaches the target's sshd (a tunnel for relay). */
 export async function openPushChannel(opts: {
-  origin: SshSession;
-  target: SshSession;
+  origin: RemoteHost;
+  target: RemoteHost;
   targetEndpoint: Endpoint;
   replica: string;
   runId: string;
@@ -47,14 +47,14 @@ export async function openPushChannel(opts: {
   const { origin, target, targetEndpoint, replica, runId } = opts;
   const dir = workDir(replica, runId);
   // Three round trips rather than eight: each host's steps run as one command, both hosts at once.
-  const [hostKeys, publicKey] = await Promise.all([
+  const [hostKeys, publicKey] = await settled(
     revokeEphemeralKeys(target, replica).then(() => readHostKeys(target)),
     cleanOriginWork(origin, replica).then(() => makeKey(origin, dir, `${ephemeralMarker(replica)}${runId}`)),
-  ]);
-  await Promise.all([
+  );
+  await settled(
     origin.writeFileAtomic(`${dir}/known_hosts`, hostKeys.map((k) => `${HOST_ALIAS} ${k.type} ${k.base64}\n`).join(''), { sudo: true, mode: 0o600 }),
     target.exec(['sh', '-c', AUTHORIZE, 'rmm-authorize', `restrict ${publicKey}`], { sudo: false }),
-  ]);
+  );
 
   const host = opts.via?.host ?? targetEndpoint.address;
   const port = opts.via?.port ?? targetEndpoint.port;
@@ -85,27 +85,42 @@ export async function openPushChannel(opts: {
   };
 }
 
+/**
+ * Both results once both have ended: when one host fails, the other's half is done (not still
+ * running) by the time the caller cleans up after the failure.
+ */
+async function settled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
+}
+
 /** Removes every ephemeral key of this replica from the target and its work folders from the origin. */
-export async function removeEphemeralAccess(origin: SshSession, target: SshSession, replica: string): Promise<void> {
+export async function removeEphemeralAccess(origin: RemoteHost, target: RemoteHost, replica: string): Promise<void> {
   await Promise.all([revokeEphemeralKeys(target, replica), cleanOriginWork(origin, replica)]);
 }
 
-async function revokeEphemeralKeys(target: SshSession, replica: string): Promise<void> {
-  await target.exec(['sh', '-c', REVOKE, 'rmm-revoke', ephemeralMarker(replica)], { sudo: false });
+async function revokeEphemeralKeys(target: RemoteHost, replica: string): Promise<void> {
+  await Promise.all([
+    target.exec(['sh', '-c', REVOKE, 'rmm-revoke', ephemeralMarker(replica)], { sudo: false }),
+    // The target's own work files of this replica's runs (hook scripts): an interrupted run's go here.
+    target.exec(['sh', '-c', 'rm -rf -- /run/.rmm-"$1".*', 'rmm-clean-target', replica], { sudo: true }),
+  ]);
 }
 
-async function cleanOriginWork(origin: SshSession, replica: string): Promise<void> {
+async function cleanOriginWork(origin: RemoteHost, replica: string): Promise<void> {
   // With the replica's lock held, any process still using this replica's work files is a leftover of
   // an interrupted run (its rsync, its ssh to the target): end it before its files go.
   await origin.exec(['sh', '-c', CLEAN_ORIGIN, 'rmm-clean', replica], { sudo: true });
 }
 
 /** Makes the run's work folder and key pair on the origin; returns the public half. */
-async function makeKey(origin: SshSession, dir: string, comment: string): Promise<string> {
+async function makeKey(origin: RemoteHost, dir: string, comment: string): Promise<string> {
   return (await origin.exec(['sh', '-c', MAKE_KEY, 'rmm-keygen', dir, comment], { sudo: true })).stdout.trim();
 }
 
-async function readHostKeys(target: SshSession): Promise<{ type: string; base64: string }[]> {
+async function readHostKeys(target: RemoteHost): Promise<{ type: string; base64: string }[]> {
   // The session to the target was verified against the operator's known_hosts, so what it reports
   // about its own keys is as trustworthy as that check.
   const { stdout } = await target.exec(['sh', '-c', 'cat /etc/ssh/ssh_host_*_key.pub'], { sudo: false });

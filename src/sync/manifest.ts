@@ -1,4 +1,4 @@
-import type { SshSession } from '../transport/index.js';
+import type { RemoteHost } from '../transport/index.js';
 import { RmmError } from '../errors.js';
 import { SNAPSHOT_PREFIX } from '../snapshot/take.js';
 
@@ -76,7 +76,7 @@ export class ManifestError extends RmmError {}
  * (an entry vanished from a live view, an unreadable folder) gives undefined: no manifest, so the
  * next sync copies.
  */
-export async function scanManifests(origin: SshSession, scans: readonly ManifestScan[]): Promise<(string | undefined)[]> {
+export async function scanManifests(origin: RemoteHost, scans: readonly ManifestScan[]): Promise<(string | undefined)[]> {
   // Every walk ends before this does, even when one fails: a walk inside a view keeps it mounted.
   const settled = await Promise.allSettled(
     scans.map(async (scan) => {

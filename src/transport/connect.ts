@@ -15,6 +15,7 @@ import {
   HostKeyUnknownError,
   type ConnectFailureReason,
 } from './errors.js';
+import { DEFAULT_CIPHERS } from './ciphers.js';
 import {
   appendKnownHost,
   fingerprint,
@@ -52,14 +53,7 @@ export interface SessionInfo {
   hostKey: HostKeyFingerprint;
 }
 
-// AES-GCM first: with AES-NI it is the fastest (measured ~25% over ctr and chacha20 on the lab).
-export const DEFAULT_CIPHERS: readonly string[] = [
-  'aes128-gcm@openssh.com',
-  'aes256-gcm@openssh.com',
-  'aes128-ctr',
-  'chacha20-poly1305@openssh.com',
-  'aes256-ctr',
-];
+export { DEFAULT_CIPHERS } from './ciphers.js';
 
 const HOST_KEY_ALGORITHMS: Readonly<Record<string, readonly ServerHostKeyAlgorithm[]>> = {
   'ssh-ed25519': ['ssh-ed25519'],

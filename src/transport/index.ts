@@ -17,6 +17,8 @@ export {
   openSession,
   SshSession,
   type CommandOptions,
+  type RemoteHost,
+  type ReverseTunnel,
   type ExecOptions,
   type ExecResult,
   type ExitStatus,

@@ -10,58 +10,11 @@ import { connect, type SessionInfo, type SessionOptions } from './connect.js';
 import { ConnectError, RemoteCommandError, SudoError, TimeoutError, truncateOutput } from './errors.js';
 import { signalNumber } from './exit-codes.js';
 import { shellJoin } from './quote.js';
+import type { CommandOptions, ExecOptions, ExecResult, ExitStatus, RemoteHost, RemoteProcess, ReverseTunnel } from './host.js';
+import { openReverseTunnel } from './tunnel.js';
 
 export { DEFAULT_CIPHERS, type SessionInfo, type SessionOptions } from './connect.js';
-
-export interface CommandOptions {
-  /** Overrides the session's `sudo` setting for this command. */
-  sudo?: boolean;
-  /** Passed as an `env NAME=VALUE` prefix (sshd drops most env requests). */
-  env?: Readonly<Record<string, string>>;
-}
-
-export interface ExecOptions extends CommandOptions {
-  stdin?: string | Buffer;
-  timeoutMs?: number;
-  /** Exit codes that count as success; default [0]. */
-  okCodes?: readonly number[];
-  /** Return whatever the exit code, instead of rejecting. */
-  allowFailure?: boolean;
-}
-
-export interface ExecResult {
-  stdout: string;
-  stderr: string;
-  /** 128 + the signal number when the command was killed by a signal, as sh reports it. */
-  exitCode: number;
-  signal: string | null;
-}
-
-export interface ExitStatus {
-  exitCode: number | null;
-  signal: string | null;
-  /** The tail of stderr, also for processes whose stderr a caller streams elsewhere. */
-  stderr: string;
-}
-
-export interface RemoteProcess {
-  /** stdin (write) and stdout (read) of the remote command, with flow control. */
-  channel: ClientChannel;
-  stderr: Readable;
-  command: string;
-  /**
-   * Resolves when the channel closes, which ssh2 only reports after stdout has been read to its
-   * end: pipe or resume `channel`, or this never settles. Never rejects.
-   */
-  exit: Promise<ExitStatus>;
-  /** Like `exit`, but rejects with RemoteCommandError (or SudoError) unless the code is in okCodes. */
-  wait(okCodes?: readonly number[]): Promise<ExitStatus>;
-  /**
-   * Signals the remote command (sshd delivers it only for non-root logins) and sends EOF, which
-   * ends a command that reads stdin, such as rsync; closes the channel 2 s later if still open.
-   */
-  kill(signal?: string): void;
-}
+export type { CommandOptions, ExecOptions, ExecResult, ExitStatus, RemoteHost, RemoteProcess, ReverseTunnel } from './host.js';
 
 // OpenSSH's sshd allows 10 channels per connection (MaxSessions); above that, opens fail. Long-held
 // channels (a freeze holder per filesystem, a tar stream each) can take them all while a command
@@ -94,7 +47,7 @@ interface Lane {
   free: number;
 }
 
-export class SshSession {
+export class SshSession implements RemoteHost {
   #closed = false;
   #lost: Error | undefined;
   readonly #lanes: Lane[];
@@ -173,6 +126,14 @@ export class SshSession {
   /** The underlying ssh2 client, for other transport modules (tunnels); nothing outside transport/ uses it. */
   sshClient(): Client {
     return this.client;
+  }
+
+  session(): SshSession {
+    return this;
+  }
+
+  openReverseTunnel(to: RemoteHost, port: number): Promise<ReverseTunnel> {
+    return openReverseTunnel(this, to.session() as SshSession, port);
   }
 
   async close(): Promise<void> {

@@ -2,11 +2,7 @@ import type { ClientChannel } from 'ssh2';
 import { ConnectError } from './errors.js';
 import type { SshSession } from './session.js';
 
-export interface ReverseTunnel {
-  /** The port on the origin's loopback that leads to the target's sshd. */
-  readonly port: number;
-  close(): Promise<void>;
-}
+import type { ReverseTunnel } from './host.js';
 
 /**
  * Asks the origin's sshd to listen on 127.0.0.1 (a port it picks) and carries every connection

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FLUSH_LOOP } from '../../src/apply/replicate.js';
+import { FLUSH_LOOP } from '../../src/sync/copy.js';
 import { withLifeline } from '../../src/transport/lifeline.js';
 
 let dir: string | undefined;

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { lateStream, type TarStream } from '../../src/apply/replicate.js';
+import { lateStream, type TarStream } from '../../src/sync/copy.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { retain } from '../../src/apply/replicate.js';
+import { retain } from '../../src/policy/retention.js';
 import type { RecoveryPoint } from '../../src/record/record.js';
 
 const point = (id: string, startedAt: string): RecoveryPoint => ({ id, specHash: 'h', startedAt, snapshots: {}, pointInTime: true });

@@ -56,6 +56,18 @@ describe('without Defaults', () => {
   });
 });
 
+describe('target folders', () => {
+  it('are written without double or trailing slashes, whether the replica names its own or takes the host\'s', () => {
+    const host = `apiVersion: rmm/v1\nkind: Environment\nmetadata: { name: dr }\nspec:\n  hosts:\n    - name: store-01\n      address: 172.20.9.10\n      path: /srv//replicas/\n`;
+    const spec = load(
+      file('estate.yaml', '/etc/rmm', origin('web-01', '10.1.2.11'), origin('web-02', '10.1.2.12'), host),
+      file('replicas.yaml', '/etc/rmm', replicaDoc('web-01-dr', 'web-01'), replicaDoc('web-02-dr', 'web-02', '  path: /var/lib//rmm/web-02/\n')),
+    );
+    expect(replica(spec, 'web-01-dr').target.path).toBe('/srv/replicas/web-01-dr');
+    expect(replica(spec, 'web-02-dr').target.path).toBe('/var/lib/rmm/web-02');
+  });
+});
+
 describe('Defaults inheritance', () => {
   const defaults = `apiVersion: rmm/v1
 kind: Defaults

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { guestDown, guestScript, guestUp, readGuest, type Guest } from '../../src/lab/guest.js';
+import { guestDown, guestScript, guestUp, readGuest, type Guest } from '../support/lab/guest.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;

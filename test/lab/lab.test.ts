@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { labCut, labDown, labExec, labJoin, labUp, readLab, type Lab } from '../../src/lab/lab.js';
+import { labCut, labDown, labExec, labJoin, labUp, readLab, type Lab } from '../support/lab/lab.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;

@@ -3,6 +3,7 @@ import { loadSources } from '../../src/config/load.js';
 import type { Spec } from '../../src/config/spec.js';
 import type { Observed, ObservedReplica } from '../../src/observe/observe.js';
 import { hasChanges, makePlan } from '../../src/plan/plan.js';
+import { stalenessOf } from '../../src/plan/saved.js';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { filesystem, originFacts } from '../support/facts.js';
 
@@ -35,8 +36,8 @@ spec: { origin: web, environment: dr, policy: p }
 
 const facts = originFacts([filesystem('/', 'btrfs'), filesystem('/scratch', 'ext4')]);
 
-function observed(record: ReplicaRecord | undefined, origin: ObservedReplica['origin'] = { facts }): Observed {
-  return { at: '', replicas: new Map([['web-dr', { replica: 'web-dr', origin, target: { record } }]]) };
+function observed(record: ReplicaRecord | undefined, origin: ObservedReplica['origin'] = { facts }, tools: Record<string, boolean> = { rsync: true, flock: true }): Observed {
+  return { at: '', replicas: new Map([['web-dr', { replica: 'web-dr', origin, target: { record, tools } }]]) };
 }
 
 function record(spec: Spec, startedAt: string, state: ReplicaRecord['state'] = 'consistent', specHash = spec.replicas[0]!.specHash): ReplicaRecord {
@@ -127,7 +128,7 @@ describe('makePlan', () => {
     const many: Spec = { ...spec, replicas: Array.from({ length: 10_000 }, (_, i) => ({ ...spec.replicas[0]!, name: `r${i}` })) };
     const seen: Observed = {
       at: '',
-      replicas: new Map(many.replicas.map((r) => [r.name, { replica: r.name, origin: { facts }, target: { record: record(spec, '2026-11-24T11:30:00Z') } }])),
+      replicas: new Map(many.replicas.map((r) => [r.name, { replica: r.name, origin: { facts }, target: { record: record(spec, '2026-11-24T11:30:00Z'), tools: { rsync: true } } }])),
     };
     const plan = makePlan(many, seen, now);
     expect(plan.actions).toHaveLength(10_000);
@@ -144,5 +145,95 @@ describe('missing rsync on the origin', () => {
     const installing = makePlan(specOf('{ autoInstallPackages: true }'), observed(undefined, { facts: noRsync }), now).actions[0]!;
     expect(installing.kind).toBe('sync');
     expect(installing.reasons).toContain('rsync will be installed on origin web (autoInstallPackages)');
+  });
+});
+
+describe('a sync action carries everything apply needs', () => {
+  it('lists the copy units, the steps in order and the prune lists; apply re-derives none of it', () => {
+    const spec = specOf('{ schedule: { interval: 1h }, retention: { recoveryPoints: 2 } }');
+    const first = makePlan(spec, observed(undefined), now).actions[0]!;
+    expect(first.sync!.units.map((u) => [u.fs.mountPoint, u.provider, u.method.kind])).toEqual([['/', 'btrfs', 'tar']]);
+    expect(first.sync!.steps.map((s) => s.id)).toEqual([
+      'lock', 'check', 'record-start', 'clean', 'snapshot /', 'channel', 'copy /', 'release /', 'revoke', 'promote', 'record', 'unlock',
+    ]);
+    expect(first.sync!.mayVerify).toBe(false);
+
+    const withManifests = record(spec, '2026-11-24T09:00:00Z');
+    const points = [
+      { ...withManifests.points[0]!, id: '20261123T090000Z', startedAt: '2026-11-23T09:00:00Z' },
+      { ...withManifests.points[0]!, id: '20261124T090000Z', manifests: { '/': 'abc' }, snapshots: { '/': 'btrfs' } },
+    ];
+    const later = makePlan(spec, observed({ ...withManifests, points }), now).actions[0]!;
+    expect(later.sync!.basePoint).toBe('20261124T090000Z');
+    expect(later.sync!.units[0]!.method).toEqual({ kind: 'rsync', why: '' });
+    expect(later.sync!.steps.map((s) => s.id)).toEqual([
+      'lock', 'check', 'record-start', 'clean', 'snapshot /', 'compare', 'channel', 'copy /', 'release /', 'revoke', 'promote', 'record', 'prune', 'unlock',
+    ]);
+    expect(later.sync!.steps.filter((s) => s.when === 'changed').map((s) => s.id)).toEqual(['channel', 'copy /', 'revoke', 'promote']);
+    // Two points kept: a new one drops the oldest; a verification drops none.
+    expect(later.sync!.prune).toEqual({ ifCopied: ['20261123T090000Z'], ifUnchanged: [] });
+    expect(later.nextDueAt).toBe('2026-11-24T10:00:00.000Z');
+    expect(later.observedRunId).toBe('run1');
+  });
+
+  it('names hooks as steps of their phase, and installs where a host lacks rsync and the policy allows it', () => {
+    const spec = specOf('{ autoInstallPackages: true }');
+    const replica = spec.replicas[0]!;
+    const hooked: Spec = {
+      ...spec,
+      replicas: [{ ...replica, hooks: { ...replica.hooks, preSnapshot: [{ command: ['sync'], on: 'origin', timeoutMs: 1000, sudo: false, continueOnError: false }], postSync: [{ script: '/etc/rmm/adapt.sh', on: 'target', timeoutMs: 1000, sudo: true, continueOnError: false }] } }],
+    };
+    const action = makePlan(hooked, observed(undefined, { facts }, { rsync: false, flock: true }), now).actions[0]!;
+    expect(action.kind).toBe('sync');
+    expect(action.sync!.installs).toEqual([{ on: 'target', host: '192.0.2.20', package: 'rsync' }]);
+    const ids = action.sync!.steps.map((s) => s.id);
+    expect(ids.slice(0, 5)).toEqual(['lock', 'check', 'install rsync on target', 'record-start', 'clean']);
+    expect(ids.indexOf('hooks preSnapshot')).toBe(ids.indexOf('snapshot /') - 1);
+    expect(ids.indexOf('hooks postSync')).toBe(ids.indexOf('promote') + 1);
+    expect(action.sync!.steps.find((s) => s.id === 'hooks postSync')!.detail).toBe('/etc/rmm/adapt.sh on target');
+  });
+
+  it('blocks when the target has no rsync and the policy may not install it', () => {
+    const action = makePlan(specOf('{}'), observed(undefined, { facts }, { rsync: false, flock: true }), now).actions[0]!;
+    expect(action.kind).toBe('blocked');
+    expect(action.reasons[0]).toBe('target t has no rsync (install it, or set policy autoInstallPackages: true)');
+  });
+});
+
+describe('a saved plan is refused when any input of the apply changed, each named', () => {
+  const base = specOf('{ schedule: { interval: 1h } }');
+  const saved = makePlan(base, observed(undefined), now, { scripts: new Map([['/etc/rmm/q.sh', 'aaa']]) });
+
+  const changed = (edit: (r: Spec['replicas'][number]) => Spec['replicas'][number], seen = observed(undefined), scripts = new Map([['/etc/rmm/q.sh', 'aaa']])) =>
+    stalenessOf(saved, makePlan({ ...base, replicas: [edit(base.replicas[0]!)] }, seen, now, { scripts }));
+
+  it('is accepted when nothing changed', () => {
+    expect(stalenessOf(saved, makePlan(base, observed(undefined), now, { scripts: new Map([['/etc/rmm/q.sh', 'aaa']]) }))).toEqual([]);
+  });
+
+  it('names each changed input', () => {
+    expect(changed((r) => ({ ...r, policy: { ...r.policy, snapshot: { ...r.policy.snapshot, provider: 'fsfreeze' } } }))).toContain('replica web-dr: policy.snapshot.provider: "auto" -> "fsfreeze"');
+    expect(changed((r) => ({ ...r, policy: { ...r.policy, bandwidthBytesPerSecond: 1 << 20 } }))).toContain('replica web-dr: policy.bandwidthBytesPerSecond: (none) -> 1048576');
+    expect(changed((r) => ({ ...r, policy: { ...r.policy, parallelStreams: 8 } }))).toContain(`replica web-dr: policy.parallelStreams: ${base.replicas[0]!.policy.parallelStreams} -> 8`);
+    expect(changed((r) => ({ ...r, exclude: { ...r.exclude, paths: ['/var/cache/*'] } }))).toContain('replica web-dr: exclude.paths: [] -> ["/var/cache/*"]');
+    const hook = { command: ['sync'], on: 'origin' as const, timeoutMs: 600_000, sudo: false, continueOnError: false };
+    expect(changed((r) => ({ ...r, hooks: { ...r.hooks, preSnapshot: [hook] } }))).toContain(
+      'replica web-dr: hooks.preSnapshot.0.command: (none) -> ["sync"]',
+    );
+  });
+
+  it('names an origin mount added, and a hook script edited since', () => {
+    const more = originFacts([filesystem('/', 'btrfs'), filesystem('/scratch', 'ext4'), filesystem('/srv/new', 'xfs')]);
+    expect(changed((r) => r, observed(undefined, { facts: more }))).toContain('replica web-dr: origin.observed.filesystems./srv/new.fsType: (none) -> "xfs"');
+    const script = { script: '/etc/rmm/q.sh', on: 'origin' as const, timeoutMs: 600_000, sudo: false, continueOnError: false };
+    const withScript = { ...base, replicas: [{ ...base.replicas[0]!, hooks: { ...base.replicas[0]!.hooks, preSync: [script] } }] };
+    const before = makePlan(withScript, observed(undefined), now, { scripts: new Map([['/etc/rmm/q.sh', 'aaa']]) });
+    const after = makePlan(withScript, observed(undefined), now, { scripts: new Map([['/etc/rmm/q.sh', 'bbb']]) });
+    expect(stalenessOf(before, after)).toEqual(['replica web-dr: hooks.preSync.0.scriptSha256: "aaa" -> "bbb"']);
+  });
+
+  it('names a target that moved since the plan', () => {
+    const moved = stalenessOf(saved, makePlan(base, observed(record(base, '2026-11-24T11:59:00Z')), now));
+    expect(moved).toContain('replica web-dr: the target changed since the plan (last run none -> run1)');
   });
 });

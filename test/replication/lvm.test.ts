@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guestDown, guestScript, guestUp, type Guest } from '../../src/lab/guest.js';
-import { labDown, labUp, type Lab } from '../../src/lab/lab.js';
+import { guestDown, guestScript, guestUp, type Guest } from '../support/lab/guest.js';
+import { labDown, labUp, type Lab } from '../support/lab/lab.js';
 import { rmm } from '../support/cli.js';
 
 const run = promisify(execFile);

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, wr
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labCut, labDown, labExec, labJoin, labUp, type Lab } from '../../src/lab/lab.js';
+import { labCut, labDown, labExec, labJoin, labUp, type Lab } from '../support/lab/lab.js';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { rmm } from '../support/cli.js';
 import { describeTree, diffTrees } from '../support/tree.js';

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Lab } from '../../src/lab/lab.js';
+import type { Lab } from './lab/lab.js';
 
 export interface LabSpecOptions {
   replica?: string;

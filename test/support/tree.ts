@@ -43,7 +43,9 @@ export function describeTree(root: string, skip: readonly string[] = [], opts: {
     if (type === 'dir' && !skip.includes(rel)) for (const name of readdirSync(abs).sort()) walk(rel ? `${rel}/${name}` : name);
   };
   walk('');
+  // A link count above one from outside the tree (another recovery point's copy) is not a hard link within it.
   for (const group of inodes.values()) {
+    if (group.length < 2) continue;
     const key = [...group].sort().join('|');
     for (const rel of group) entries.get(rel)!.hardLinks = key;
   }

@@ -4,7 +4,9 @@ import { hasChanges } from '../../plan/plan.js';
 import { readSavedPlan, StalePlanError, stalenessOf } from '../../plan/saved.js';
 import { EXIT, FILE_HELP, FILE_OPTION, OUTPUT_HELP, type Command, type CommandContext } from '../command.js';
 import { UsageError } from '../errors.js';
+import { jsonEvents, textEvents } from '../views/apply.js';
 import { ENGINE_HELP, ENGINE_OPTIONS, loadObservePlan, renderPlan } from './engine.js';
+import { rmmVersion } from './version.js';
 
 export const applyCommand: Command = {
   name: 'apply',
@@ -26,7 +28,7 @@ export const applyCommand: Command = {
     const run = await loadObservePlan(ctx);
     try {
       if (saved) {
-        const problems = stalenessOf(saved, run.spec, run.observed);
+        const problems = stalenessOf(saved, run.plan);
         if (problems.length > 0) throw new StalePlanError(problems);
       }
       const plan = saved ?? run.plan;
@@ -41,7 +43,7 @@ export const applyCommand: Command = {
           return EXIT.error;
         }
       }
-      const result = await applyPlan(run.spec, plan, run.pool, { observed: run.observed, parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: renderer(ctx) });
+      const result = await applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: renderer(ctx) });
       if (ctx.output === 'text') ctx.stdout.write(`\nApply: ${result.synced.length} synced, ${result.failed.length} failed.\n`);
       return result.failed.length > 0 || blocked.length > 0 ? EXIT.error : EXIT.ok;
     } finally {
@@ -60,39 +62,5 @@ async function confirm(ctx: CommandContext): Promise<boolean> {
 }
 
 function renderer(ctx: CommandContext): (e: ApplyEvent) => void {
-  if (ctx.output === 'json') {
-    let seq = 0;
-    return (e) => ctx.stdout.write(`${JSON.stringify({ seq: seq++, at: new Date().toISOString(), ...e })}\n`);
-  }
-  const tty = (ctx.stdout as NodeJS.WriteStream).isTTY === true;
-  let lastPlain = 0;
-  return (e) => {
-    switch (e.type) {
-      case 'replica.start':
-        ctx.stdout.write(`${e.replica}: sync (run ${e.runId})\n`);
-        break;
-      case 'step':
-        ctx.stdout.write(`${e.replica}: ${e.step}${e.detail ? ` ${e.detail}` : ''}\n`);
-        break;
-      case 'progress': {
-        const line = `${e.replica}: ${e.mountPoint} ${e.percent}% ${e.bytes} bytes ${e.files} files ${e.rate} ETA ${e.eta}`;
-        if (tty) ctx.stdout.write(`\r${line}\x1b[K`);
-        else if (Date.now() - lastPlain > 10_000) {
-          lastPlain = Date.now();
-          ctx.stdout.write(`${line}\n`);
-        }
-        break;
-      }
-      case 'filesystem.done':
-        ctx.stdout.write(`${tty ? '\r\x1b[K' : ''}${e.replica}: copied ${e.mountPoint}: ${e.files} files, ${e.bytesTotal} bytes, ${e.bytesSent} bytes sent\n`);
-        break;
-      case 'replica.done':
-        if (e.copied) ctx.stdout.write(`${e.replica}: consistent at recovery point ${e.point} (${e.seconds.toFixed(1)} s, ${e.bytesSent} bytes sent)\n`);
-        else ctx.stdout.write(`${e.replica}: recovery point ${e.point} verified, nothing to copy (${e.seconds.toFixed(1)} s)\n`);
-        break;
-      case 'replica.failed':
-        ctx.stdout.write(`${e.replica}: FAILED: ${e.error}\n`);
-        break;
-    }
-  };
+  return ctx.output === 'json' ? jsonEvents(ctx.stdout, rmmVersion()) : textEvents(ctx.stdout);
 }

@@ -2,7 +2,9 @@ import { formatDiagnostic } from '../../config/diagnostics.js';
 import { loadSpec } from '../../config/load.js';
 import type { Spec } from '../../config/spec.js';
 import { observe, type Observed } from '../../observe/observe.js';
-import { makePlan, type Plan, type PlannedAction } from '../../plan/plan.js';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { makePlan, type Plan } from '../../plan/plan.js';
 import { createSessionPool, type SessionPool } from '../../transport/index.js';
 import { fileArgs, type CommandContext } from '../command.js';
 import { UsageError } from '../errors.js';
@@ -43,7 +45,7 @@ export async function loadObservePlan(ctx: CommandContext): Promise<EngineRun> {
     const syncNow = (ctx.values['sync-now'] as string[] | undefined) ?? [];
     for (const name of syncNow)
       if (name !== 'all' && !spec.replicas.some((r) => r.name === name)) throw new UsageError(`--sync-now: no replica named '${name}'`);
-    const plan = makePlan(spec, observed, new Date(), { syncNow: syncNow.includes('all') ? 'all' : new Set(syncNow) });
+    const plan = makePlan(spec, observed, new Date(), { syncNow: syncNow.includes('all') ? 'all' : new Set(syncNow), scripts: scriptDigests(spec) });
     return { spec, pool, observed, plan, parallelism, trustNewHostKeys };
   } catch (err) {
     await pool.closeAll();
@@ -51,17 +53,20 @@ export async function loadObservePlan(ctx: CommandContext): Promise<EngineRun> {
   }
 }
 
-const SYMBOL: Record<PlannedAction['kind'], string> = { sync: '~', none: ' ', blocked: '!' };
+export { renderPlan } from '../views/plan.js';
 
-export function renderPlan(plan: Plan): string {
-  const lines: string[] = [];
-  for (const a of plan.actions) {
-    lines.push(`${SYMBOL[a.kind]} replica ${a.replica}: ${a.kind === 'none' ? 'no changes' : a.kind}`);
-    for (const r of a.reasons) lines.push(`    ${r}`);
-    for (const fs of a.filesystems ?? []) lines.push(`    copy ${fs.mountPoint} (${fs.fsType}) from a ${fs.provider} snapshot`);
-    for (const s of a.skipped ?? []) lines.push(`    skip ${s.mountPoint} (${s.reason})`);
-  }
-  const count = (k: PlannedAction['kind']): number => plan.actions.filter((a) => a.kind === k).length;
-  lines.push('', `Plan: ${count('sync')} to sync, ${count('none')} unchanged, ${count('blocked')} blocked.`);
-  return `${lines.join('\n')}\n`;
+/** The content hash of every hook script on this host: a script edited after a saved plan makes it stale. */
+function scriptDigests(spec: Spec): Map<string, string> {
+  const digests = new Map<string, string>();
+  for (const replica of spec.replicas)
+    for (const hooks of Object.values(replica.hooks))
+      for (const hook of hooks) {
+        if (hook.script === undefined || digests.has(hook.script)) continue;
+        try {
+          digests.set(hook.script, createHash('sha256').update(readFileSync(hook.script)).digest('hex'));
+        } catch {
+          // validate checked it exists; one that vanished since fails when its hook runs
+        }
+      }
+  return digests;
 }

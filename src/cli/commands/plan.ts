@@ -1,6 +1,7 @@
 import { hasChanges } from '../../plan/plan.js';
 import { savePlan } from '../../plan/saved.js';
 import { EXIT, FILE_HELP, FILE_OPTION, OUTPUT_HELP, writeJson, type Command } from '../command.js';
+import { planJson } from '../views/plan.js';
 import { ENGINE_HELP, ENGINE_OPTIONS, loadObservePlan, renderPlan } from './engine.js';
 
 export const planCommand: Command = {
@@ -13,7 +14,7 @@ export const planCommand: Command = {
     const run = await loadObservePlan(ctx);
     await run.pool.closeAll();
     if (typeof ctx.values.out === 'string') await savePlan(ctx.values.out, run.plan);
-    if (ctx.output === 'json') writeJson(ctx, run.plan);
+    if (ctx.output === 'json') writeJson(ctx, planJson(run.plan));
     else ctx.stdout.write(renderPlan(run.plan));
     if (run.plan.actions.some((a) => a.kind === 'blocked')) return EXIT.error;
     return hasChanges(run.plan) ? EXIT.changesPending : EXIT.ok;

@@ -1,5 +1,5 @@
 import { formatDuration } from '../../config/units.js';
-import { currentAsOf, currentPoint } from '../../plan/plan.js';
+import { currentPoint, rpoStanding } from '../../policy/schedule.js';
 import { EXIT, FILE_HELP, FILE_OPTION, OUTPUT_HELP, writeJson, type Command } from '../command.js';
 import { ENGINE_HELP, ENGINE_OPTIONS, loadObservePlan } from './engine.js';
 
@@ -12,12 +12,12 @@ export const statusCommand: Command = {
   async run(ctx) {
     const run = await loadObservePlan(ctx);
     await run.pool.closeAll();
-    const now = Date.now();
+    const now = new Date();
     const rows = run.spec.replicas.map((r) => {
       const seen = run.observed.replicas.get(r.name)!;
       const record = 'record' in seen.target ? seen.target.record : undefined;
       const point = currentPoint(record);
-      const ageMs = point ? now - Date.parse(currentAsOf(point)) : undefined;
+      const { ageMs, withinRpo } = rpoStanding(r, record, now);
       return {
         replica: r.name,
         state: 'error' in seen.target ? `unreachable: ${seen.target.error}` : (record?.state ?? 'none'),
@@ -25,7 +25,7 @@ export const statusCommand: Command = {
         verifiedAt: point?.verifiedAt ?? null,
         ageMs: ageMs ?? null,
         rpoMs: r.policy.rpoMs ?? null,
-        withinRpo: r.policy.rpoMs === undefined ? ageMs !== undefined : ageMs !== undefined && ageMs <= r.policy.rpoMs,
+        withinRpo,
         bytes: point?.stats?.bytesTotal ?? null,
         recoveryPoints: record?.points.map((p) => p.id) ?? [],
       };

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labDown, labUp, readLab, type Lab } from '../../../src/lab/lab.js';
+import { labDown, labUp, readLab, type Lab } from '../../support/lab/lab.js';
 import { parseKnownHosts } from '../../../src/transport/known-hosts.js';
 
 export interface LabTarget {

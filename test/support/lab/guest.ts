@@ -54,7 +54,7 @@ export interface GuestOptions {
 }
 
 /** Absolute path of guest.sh (one level below the project root, like src/ and dist/). */
-export const guestScript: string = fileURLToPath(new URL('../../lab/guest.sh', import.meta.url));
+export const guestScript: string = fileURLToPath(new URL('../../../lab/guest.sh', import.meta.url));
 
 const DEFAULT_LAB_DIR = '/run/rmm-lab';
 const SHORT_TIMEOUT_MS = 120_000;

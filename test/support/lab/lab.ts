@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { RmmError } from '../errors.js';
+import { RmmError } from '../../../src/errors.js';
 
 /** One lab host, as described in lab.json. */
 export interface LabHost {
@@ -76,7 +76,7 @@ export class LabError extends RmmError {
 }
 
 /** Absolute path of lab.sh (one level below the project root, like src/ and dist/). */
-export const labScript: string = fileURLToPath(new URL('../../lab/lab.sh', import.meta.url));
+export const labScript: string = fileURLToPath(new URL('../../../lab/lab.sh', import.meta.url));
 
 const DEFAULT_DIR = '/run/rmm-lab';
 const SHORT_TIMEOUT_MS = 120_000;

@@ -1,0 +1,75 @@
+import type { Replica } from '../config/spec.js';
+import { observeReplica } from '../observe/observe.js';
+import { makePlan, type PlannedAction } from '../plan/plan.js';
+import { nextDueAt } from '../policy/schedule.js';
+import type { ScriptDigests } from '../plan/inputs.js';
+import type { RemoteHost, SessionPool } from '../transport/index.js';
+import { applyAction, newRunId } from './apply.js';
+import type { EventSink } from './events.js';
+import { isRetryable } from './retryable.js';
+import { StepFailedError } from './runner.js';
+
+export interface ReconcileDeps {
+  readonly pool: SessionPool;
+  readonly trustNewHostKeys: boolean;
+  readonly emit: EventSink;
+  readonly scripts?: ScriptDigests;
+  readonly wrapHost?: (host: RemoteHost, role: 'origin' | 'target') => RemoteHost;
+}
+
+export type ReconcileOutcome = 'synced' | 'verified' | 'up-to-date' | 'suspended' | 'blocked' | 'failed';
+
+export interface ReconcileResult {
+  readonly outcome: ReconcileOutcome;
+  readonly action: PlannedAction;
+  /** When to look again: at the next due time, or after a backoff when the error may pass. */
+  readonly requeueAfterMs?: number;
+  readonly error?: { readonly message: string; readonly code: string; readonly retryable: boolean };
+}
+
+/** First wait after a retryable failure; a watch loop doubles it per consecutive failure. */
+export const RETRY_AFTER_MS = 60_000;
+
+/**
+ * One replica brought to its spec: observe it, plan it, carry out the plan's action. Level-based
+ * like a controller's reconcile: it reads the world afresh each time, so calling it again after any
+ * outcome is safe. `rmm apply` runs the same plan and execute halves over every replica at once;
+ * a watch loop will queue this per replica.
+ */
+export async function reconcileReplica(replica: Replica, deps: ReconcileDeps, opts: { now: Date; syncNow?: boolean }): Promise<ReconcileResult> {
+  const observed = await observeReplica(replica, deps.pool, deps.trustNewHostKeys);
+  const spec = { replicas: [replica], files: [] };
+  const plan = makePlan(spec, { at: opts.now.toISOString(), replicas: new Map([[replica.name, observed]]) }, opts.now, {
+    ...(opts.syncNow ? { syncNow: 'all' as const } : {}),
+    ...(deps.scripts ? { scripts: deps.scripts } : {}),
+  });
+  const action = plan.actions[0]!;
+  const untilDue = action.nextDueAt ? Math.max(0, Date.parse(action.nextDueAt) - opts.now.getTime()) : undefined;
+  const due = untilDue !== undefined ? { requeueAfterMs: untilDue } : {};
+  if (action.kind === 'none') return { outcome: replica.suspend ? 'suspended' : 'up-to-date', action, ...due };
+  if (action.kind === 'blocked') {
+    return { outcome: 'blocked', action, requeueAfterMs: RETRY_AFTER_MS, error: { message: action.reasons[0] ?? 'blocked', code: 'replica.blocked', retryable: true } };
+  }
+  const runId = newRunId();
+  try {
+    const { point, copied } = await applyAction(replica, action, deps.pool, {
+      parallelism: 1,
+      trustNewHostKeys: deps.trustNewHostKeys,
+      emit: deps.emit,
+      runId,
+      holder: `rmm reconcile ${runId} pid ${process.pid}`,
+      ...(deps.wrapHost ? { wrapHost: deps.wrapHost } : {}),
+    });
+    const next = nextDueAt(replica, point);
+    return { outcome: copied ? 'synced' : 'verified', action, ...(next ? { requeueAfterMs: Math.max(0, next.getTime() - Date.now()) } : {}) };
+  } catch (err) {
+    const retryable = err instanceof StepFailedError ? err.retryable : isRetryable(err);
+    const code = (err as { code?: unknown }).code;
+    return {
+      outcome: 'failed',
+      action,
+      ...(retryable ? { requeueAfterMs: RETRY_AFTER_MS } : {}),
+      error: { message: (err as Error).message, code: typeof code === 'string' ? code : 'internal', retryable },
+    };
+  }
+}

@@ -1,0 +1,372 @@
+import type { HookPhase, Replica } from '../config/spec.js';
+import { RmmError } from '../errors.js';
+import { runHooks } from '../hooks/run.js';
+import { ensureRsync } from '../observe/packages.js';
+import type { PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from '../plan/action.js';
+import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
+import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
+import type { PushChannel } from '../sync/channel.js';
+import { copyFilesystem } from '../sync/copy.js';
+import { scanManifests, type ManifestScan } from '../sync/manifest.js';
+import { addStats, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
+import { targetDriver, type TargetDriver } from '../target/index.js';
+import type { RemoteHost } from '../transport/index.js';
+import type { EventSink } from './events.js';
+import { lockReplica, type ReplicaLock } from './lock.js';
+import { runSteps, type Step, type StepOutcome, type StepScope } from './runner.js';
+
+export interface SyncContext {
+  readonly origin: RemoteHost;
+  readonly target: RemoteHost;
+  readonly runId: string;
+  /** Who holds the lock, as other runs are told. */
+  readonly holder: string;
+  readonly emit: EventSink;
+  /** Opens the path the copy takes from origin to target: direct, or through rmm for relay. */
+  readonly openChannel: (origin: RemoteHost, target: RemoteHost) => Promise<PushChannel>;
+  /** Removes every one-run key of the replica from the target and its work files from the origin. */
+  readonly revokeAccess: () => Promise<void>;
+  readonly now?: () => Date;
+}
+
+/** What a sync did: copied a new recovery point, or verified that the last one still equals the origin. */
+export interface SyncOutcome {
+  readonly point: RecoveryPoint;
+  readonly copied: boolean;
+}
+
+/** The target changed between the plan and the lock: another run synced it, or someone edited its record. */
+export class TargetMovedError extends RmmError {
+  constructor(readonly facts: { replica: string; host: string; planned: string; found: string }) {
+    super('replica.moved', `the target changed since the plan (last run ${facts.planned} -> ${facts.found}); nothing was written, plan again`);
+  }
+}
+
+/**
+ * One sync of one replica, exactly as its plan's action says: each planned step in order, through
+ * the step runner, which stops at the first failure and undoes what was acquired. A failure
+ * anywhere leaves the last consistent point and `current` as they were, and the record not
+ * consistent for the new point.
+ */
+export async function runSync(replica: Replica, action: PlannedAction, ctx: SyncContext): Promise<SyncOutcome> {
+  const plan = action.sync;
+  if (action.kind !== 'sync' || !plan) throw new RmmError('apply.not_a_sync', `replica ${replica.name}: the plan has no sync for it`);
+  const sync = new Sync(replica, action, plan, ctx);
+  const { unchanged } = await runSteps(
+    plan.steps.map((s) => sync.step(s)),
+    (e) => ctx.emit({ type: 'step', replica: replica.name, ...e }),
+  );
+  return sync.outcome(unchanged);
+}
+
+/** The state one sync carries from step to step. */
+class Sync {
+  readonly #driver: TargetDriver;
+  readonly #now: () => Date;
+  #lock: ReplicaLock | undefined;
+  #previous: ReplicaRecord | undefined;
+  #started!: { at: string; id: string };
+  #committed = false;
+  readonly #views = new Map<string, SnapshotView>();
+  #channel: Promise<PushChannel> | undefined;
+  #prepared = false;
+  #live: Map<string, string> | undefined;
+  #stats: RsyncStats = ZERO_STATS;
+  readonly #manifests = new Map<string, string | undefined>();
+  #result: SyncOutcome | undefined;
+  #unchanged = false;
+
+  constructor(
+    private readonly replica: Replica,
+    private readonly action: PlannedAction,
+    private readonly plan: SyncPlan,
+    private readonly ctx: SyncContext,
+  ) {
+    this.#driver = targetDriver(replica, ctx.target);
+    this.#now = ctx.now ?? (() => new Date());
+  }
+
+  outcome(unchanged: boolean): SyncOutcome {
+    if (!this.#result) throw new RmmError('apply.incomplete', `replica ${this.replica.name}: the sync ended without recording a point (unchanged: ${unchanged})`);
+    return this.#result;
+  }
+
+  /** The implementation of one planned step. A kind apply does not know is refused, never guessed. */
+  step(planned: PlannedStep): Step {
+    const { origin, target } = this.ctx;
+    const on = (host: RemoteHost) => host.info.host;
+    const where = planned.on === 'origin' ? on(origin) : planned.on === 'target' ? on(target) : planned.on === 'local' ? 'the rmm host' : `${on(origin)} -> ${on(target)}`;
+    const make = (run: (scope: StepScope) => Promise<StepOutcome>): Step => ({ planned, host: where, run });
+    const unit = (): PlannedUnit => {
+      const mountPoint = planned.id.slice(planned.kind.length + 1);
+      const found = this.plan.units.find((u) => u.fs.mountPoint === mountPoint);
+      if (!found) throw new RmmError('apply.bad_plan', `step ${planned.id}: the plan has no filesystem ${mountPoint}`);
+      return found;
+    };
+    switch (planned.kind) {
+      case 'lock':
+        return make((scope) => this.lock(scope));
+      case 'check':
+        return make(() => this.check());
+      case 'install':
+        return make(() => this.install(planned.on === 'target' ? target : origin));
+      case 'record-start':
+        return make((scope) => this.recordStart(scope));
+      case 'clean':
+        return make(() => this.clean());
+      case 'hooks':
+        return make(() => this.hooks(planned.id.slice('hooks '.length) as HookPhase));
+      case 'snapshot':
+        return make((scope) => this.snapshot(unit(), scope));
+      case 'compare':
+        return make(() => this.compare());
+      case 'channel':
+        return make((scope) => this.openChannel(scope));
+      case 'copy':
+        return make(() => this.copy(unit()));
+      case 'release':
+        return make(() => this.release(unit()));
+      case 'revoke':
+        return make(() => this.revoke());
+      case 'promote':
+        return make((scope) => this.promote(scope));
+      case 'record':
+        return make(() => this.record());
+      case 'prune':
+        return make(() => this.prune());
+      case 'unlock':
+        return make(async () => this.#lock?.release());
+    }
+  }
+
+  private get name(): string {
+    return this.replica.name;
+  }
+
+  private note(step: string, text: string): void {
+    this.ctx.emit({ type: 'note', replica: this.name, step, text });
+  }
+
+  private async lock(scope: StepScope): Promise<void> {
+    this.#lock = await lockReplica(this.ctx.target, this.#driver.lockFile, this.name, this.ctx.holder);
+    scope.onUndo(async () => this.#lock?.release());
+  }
+
+  /** Under the lock, the target must still be as planned: the plan's steps were made from what it held then. */
+  private async check(): Promise<void> {
+    this.#previous = await this.#driver.readRecord();
+    const found = this.#previous?.runId;
+    if (found !== this.action.observedRunId) {
+      throw new TargetMovedError({ replica: this.name, host: this.ctx.target.info.host, planned: this.action.observedRunId ?? 'none', found: found ?? 'none' });
+    }
+  }
+
+  private async install(host: RemoteHost): Promise<void> {
+    const result = await ensureRsync(host, true);
+    this.note('install', `rsync on ${host.info.host}: ${result}`);
+  }
+
+  private base(): Omit<ReplicaRecord, 'state' | 'updatedAt'> {
+    const o = this.plan.origin;
+    return {
+      schemaVersion: 1,
+      replica: this.name,
+      origin: { name: o.name, hostname: o.hostname, machineId: o.machineId },
+      specHash: this.replica.specHash,
+      runId: this.ctx.runId,
+      points: this.#previous?.points ?? [],
+    };
+  }
+
+  private pending(): RecoveryPoint {
+    return { id: this.#started.id, specHash: this.replica.specHash, startedAt: this.#started.at, snapshots: {}, pointInTime: false };
+  }
+
+  private async recordStart(scope: StepScope): Promise<void> {
+    const started = this.#now();
+    this.#started = { at: started.toISOString(), id: pointId(started) };
+    scope.onUndo(async (failure) => {
+      if (this.#committed || failure === undefined) return;
+      // The point being written stays in .partial for the next run to resume; the last consistent one is untouched.
+      const error = failure instanceof Error ? failure.message : String(failure);
+      await this.#driver.writeRecord({ ...this.base(), state: 'failed', updatedAt: this.#now().toISOString(), pending: this.pending(), error });
+    });
+    await this.#driver.writeRecord({ ...this.base(), state: 'in-progress', updatedAt: this.#started.at, pending: this.pending() });
+  }
+
+  private async clean(): Promise<void> {
+    const btrfs = this.plan.units.filter((u) => u.provider === 'btrfs').map((u) => u.fs.mountPoint);
+    const removed = await cleanLeftoverSnapshots(this.ctx.origin, btrfs, this.name);
+    if (removed.length > 0) this.note('clean', `clean removed ${removed.length} snapshot(s) left by an interrupted run`);
+  }
+
+  private async hooks(phase: HookPhase): Promise<void> {
+    const { origin, target, runId } = this.ctx;
+    await runHooks(phase, { replica: this.replica, origin, target, runId, report: (line) => this.note(`hooks ${phase}`, line) });
+  }
+
+  private async snapshot(unit: PlannedUnit, scope: StepScope): Promise<void> {
+    const view = await takeSnapshot(this.ctx.origin, unit, this.name, this.ctx.runId);
+    this.#views.set(unit.fs.mountPoint, view);
+    scope.onUndo(() => this.releaseView(unit.fs.mountPoint));
+  }
+
+  private scanOf(unit: PlannedUnit, dir: string): ManifestScan {
+    return { dir, fsType: unit.fs.fsType, mountPoints: unit.innerMounts, excludePaths: unit.excludePaths };
+  }
+
+  /**
+   * Scanned live, after the snapshots: equal to the base point's manifests means no entry changed
+   * from the moment that point's view was scanned until now, so this run's views equal it too.
+   */
+  private async compare(): Promise<StepOutcome> {
+    const base = this.#previous?.points.find((p) => p.id === this.plan.basePoint);
+    const units = this.plan.units;
+    const live = await scanManifests(this.ctx.origin, units.map((u) => this.scanOf(u, u.fs.mountPoint)));
+    this.#live = new Map(units.map((u, i) => [u.fs.mountPoint, live[i]!]));
+    const same = base?.manifests !== undefined && units.every((u, i) => live[i] !== undefined && live[i] === base.manifests![u.fs.mountPoint] && base.snapshots[u.fs.mountPoint] === u.provider);
+    this.#unchanged = same && (await this.#driver.currentIs(base.id));
+    return this.#unchanged ? 'unchanged' : undefined;
+  }
+
+  private async openChannel(scope: StepScope): Promise<void> {
+    const opening = this.ctx.openChannel(this.ctx.origin, this.ctx.target);
+    this.#channel = opening;
+    // A no-op once the revoke step closed it.
+    scope.onUndo(async () => {
+      if (this.#channel !== opening) return;
+      const channel = await opening.catch(() => undefined);
+      // One that failed halfway may have left a key on either host.
+      await (channel ? channel.close() : this.ctx.revokeAccess());
+    });
+    await opening;
+  }
+
+  private async copy(unit: PlannedUnit): Promise<void> {
+    const view = this.#views.get(unit.fs.mountPoint)!;
+    const channel = await this.#channel!;
+    if (!this.#prepared) {
+      await this.#driver.prepareCopy();
+      this.#prepared = true;
+    }
+    const dest = this.#driver.copyDir(unit);
+    const empty = unit.method.kind === 'tar' && (await this.#driver.isEmpty(dest));
+    // A view holds still until it is released, so its manifest is taken while it is copied: by a
+    // walk beside the copy, or from the tar streams' listing, which is the same walk.
+    const walk = empty ? undefined : this.viewManifest(view);
+    walk?.catch(() => {}); // awaited below; a copy that fails first must not leave it unhandled
+    const { replica } = this;
+    const copied = await copyFilesystem(
+      {
+        origin: this.ctx.origin,
+        target: this.ctx.target,
+        originName: replica.origin.name,
+        view,
+        unit,
+        channel,
+        dest,
+        flushDir: this.#driver.flushDir,
+        ...(this.plan.basePoint ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
+        excludePaths: replica.exclude.paths,
+        ...(replica.policy.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: replica.policy.bandwidthBytesPerSecond } : {}),
+        parallelStreams: replica.policy.parallelStreams,
+        scan: this.scanOf(unit, view.sourcePath),
+        note: (text) => this.note(`copy ${unit.fs.mountPoint}`, text),
+        progress: (p) => this.ctx.emit({ type: 'progress', replica: this.name, mountPoint: unit.fs.mountPoint, ...p }),
+      },
+      empty,
+    ).finally(() => walk?.catch(() => {}));
+    this.#manifests.set(unit.fs.mountPoint, walk ? await walk : copied.manifest);
+    const s = copied.stats;
+    this.ctx.emit({ type: 'filesystem.done', replica: this.name, mountPoint: unit.fs.mountPoint, files: s.files, bytesSent: s.bytesSent, bytesTotal: s.bytesTotal });
+    this.#stats = addStats(this.#stats, s);
+  }
+
+  /** A held view's manifest: a frozen filesystem's live scan is its view's; a live copy gets none. */
+  private async viewManifest(view: SnapshotView): Promise<string | undefined> {
+    if (!view.pointInTime) return undefined;
+    const live = this.#live?.get(view.unit.fs.mountPoint);
+    if (view.unit.provider === 'fsfreeze' && live) return live;
+    const unit = this.plan.units.find((u) => u.fs.mountPoint === view.unit.fs.mountPoint)!;
+    return (await scanManifests(this.ctx.origin, [this.scanOf(unit, view.sourcePath)]))[0];
+  }
+
+  private async release(unit: PlannedUnit): Promise<void> {
+    await this.releaseView(unit.fs.mountPoint);
+  }
+
+  private async releaseView(mountPoint: string): Promise<void> {
+    const view = this.#views.get(mountPoint);
+    if (!view) return;
+    await view.release();
+    // Only once it is gone: a release that failed is tried again by the undo.
+    this.#views.delete(mountPoint);
+  }
+
+  private async revoke(): Promise<void> {
+    const channel = await this.#channel;
+    await channel?.close();
+    this.#channel = undefined;
+  }
+
+  private async promote(scope: StepScope): Promise<void> {
+    const id = this.#started.id;
+    const previous = this.#previous?.points.find((p) => p.id === this.plan.basePoint);
+    // Registered first: a promote that fails halfway is put back too.
+    scope.onUndo(async () => {
+      if (!this.#committed) await this.#driver.demote(id, previous);
+    });
+    await this.#driver.promote(id);
+  }
+
+  private async record(): Promise<void> {
+    const base = this.base();
+    const now = this.#now().toISOString();
+    const units = this.plan.units;
+    let point: RecoveryPoint;
+    if (this.#unchanged && this.plan.basePoint) {
+      // As of this run's start: the scan that proved it ran after the snapshots, which came later.
+      const last = base.points.find((p) => p.id === this.plan.basePoint)!;
+      point = { ...last, verifiedAt: this.#started.at };
+      const points = keep(base.points.map((p) => (p.id === last.id ? point : p)), this.plan.prune.ifUnchanged);
+      await this.#driver.writeRecord({ ...base, points, state: point.pointInTime ? 'consistent' : 'inconsistent', updatedAt: now });
+      this.#committed = true;
+      this.#result = { point, copied: false };
+      this.note('record', `unchanged since recovery point ${point.id}`);
+      return;
+    }
+    const hashes = units.map((u) => this.#manifests.get(u.fs.mountPoint));
+    const pointInTime = units.every((u) => u.provider !== 'none');
+    point = {
+      ...this.pending(),
+      snapshots: Object.fromEntries(units.map((u) => [u.fs.mountPoint, u.provider])),
+      pointInTime,
+      finishedAt: now,
+      stats: summary(this.#stats),
+      // A live copy (provider none) gets none: files may change while it is copied, so it is never verified, only copied again.
+      ...(pointInTime && hashes.every((h) => h !== undefined) ? { manifests: Object.fromEntries(units.map((u, i) => [u.fs.mountPoint, hashes[i]!])) } : {}),
+    };
+    const points = keep([...base.points, point], this.plan.prune.ifCopied);
+    await this.#driver.writeRecord({ ...base, points, state: pointInTime ? 'consistent' : 'inconsistent', updatedAt: now });
+    this.#committed = true;
+    this.#result = { point, copied: true };
+  }
+
+  private async prune(): Promise<void> {
+    const ids = this.#result?.copied === false ? this.plan.prune.ifUnchanged : this.plan.prune.ifCopied;
+    await this.#driver.prune(ids);
+  }
+}
+
+/** The points that stay after the plan's prune list (never the newest). */
+function keep(points: readonly RecoveryPoint[], pruned: readonly string[]): RecoveryPoint[] {
+  return points.filter((p, i) => i === points.length - 1 || !pruned.includes(p.id));
+}
+
+export function pointId(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+function summary(stats: RsyncStats): NonNullable<RecoveryPoint['stats']> {
+  return { files: stats.files, filesTransferred: stats.filesTransferred, bytesTotal: stats.bytesTotal, bytesSent: stats.bytesSent, bytesReceived: stats.bytesReceived };
+}

@@ -1,0 +1,96 @@
+import type { CopyUnit } from '../snapshot/select.js';
+import type { ApplyInputs } from './inputs.js';
+
+export type ActionKind = 'sync' | 'none' | 'blocked';
+
+/**
+ * One step of a sync as the plan declares it; apply emits an event for each, in this order.
+ * `when: 'changed'` steps are skipped when the compare step finds the origin unchanged since the
+ * last recovery point (the sync then verifies that point instead of copying a new one).
+ */
+export interface PlannedStep {
+  /** Unique within the action, stable across plan and apply: `snapshot /srv/data`, `hooks preSync`. */
+  readonly id: string;
+  readonly kind: StepKind;
+  /** Where it acts: `origin`, `target` or `local` (the rmm host). */
+  readonly on: 'origin' | 'target' | 'local' | 'both';
+  /** What it does, in the user's words. */
+  readonly detail: string;
+  readonly when: 'always' | 'changed';
+  /** Whether it changes something on a host (what the text plan lists). */
+  readonly changes: boolean;
+}
+
+export type StepKind =
+  | 'lock'
+  | 'check'
+  | 'install'
+  | 'record-start'
+  | 'clean'
+  | 'hooks'
+  | 'snapshot'
+  | 'compare'
+  | 'channel'
+  | 'copy'
+  | 'release'
+  | 'revoke'
+  | 'promote'
+  | 'record'
+  | 'prune'
+  | 'unlock';
+
+/** A filesystem to copy, with everything the copy needs that the plan decided. */
+export interface PlannedUnit extends CopyUnit {
+  /** Every mount point below this filesystem (relative to it), of any type: its manifest names them without attributes. */
+  readonly innerMounts: readonly string[];
+  /** exclude.paths re-anchored at this filesystem. */
+  readonly excludePaths: readonly string[];
+  /** tar streams into an empty copy (rsync resumes a folder a killed run left), or rsync, and why. */
+  readonly method: { readonly kind: 'tar' } | { readonly kind: 'rsync'; readonly why: string };
+}
+
+export interface PlannedInstall {
+  readonly on: 'origin' | 'target';
+  readonly host: string;
+  readonly package: 'rsync';
+}
+
+/** What a sync action carries: everything apply needs, so apply re-derives nothing. */
+export interface SyncPlan {
+  readonly origin: { readonly name: string; readonly address: string; readonly hostname: string; readonly machineId: string };
+  readonly target: { readonly kind: 'directory'; readonly address: string; readonly path: string };
+  readonly transfer: 'direct' | 'relay';
+  readonly units: readonly PlannedUnit[];
+  readonly installs: readonly PlannedInstall[];
+  /** The recovery point the new one is built on (link-dest) and compared with; absent on a first sync. */
+  readonly basePoint?: string;
+  /** Whether the compare step can find the origin unchanged (the last point has manifests). */
+  readonly mayVerify: boolean;
+  /** Points retention removes after this sync: when it copies a new point, and when it verifies the last. */
+  readonly prune: { readonly ifCopied: readonly string[]; readonly ifUnchanged: readonly string[] };
+  readonly steps: readonly PlannedStep[];
+}
+
+export interface PlannedAction {
+  readonly replica: string;
+  readonly kind: ActionKind;
+  /** Why, in the user's words; the first reason is the main one. */
+  readonly reasons: readonly string[];
+  /** For sync: what would be copied and how (a summary of `sync.units`). */
+  readonly filesystems?: readonly { readonly mountPoint: string; readonly fsType: string; readonly provider: string }[];
+  readonly skipped?: readonly { readonly mountPoint: string; readonly reason: string }[];
+  /** What the target held when planned, so apply (after its lock) and a saved plan can tell that the world moved. */
+  readonly observedRunId?: string;
+  readonly specHash: string;
+  /** When the schedule next makes the replica due (ISO time); absent without a schedule or a consistent point. */
+  readonly nextDueAt?: string;
+  /** Everything that shapes the apply, and its hash: a saved plan is refused when any of it changed. */
+  readonly inputs: ApplyInputs;
+  readonly inputsHash: string;
+  readonly sync?: SyncPlan;
+}
+
+export interface Plan {
+  readonly createdAt: string;
+  readonly actions: readonly PlannedAction[];
+}

@@ -1,0 +1,85 @@
+import type { HookPhase, Replica } from '../config/spec.js';
+import type { PlannedInstall, PlannedStep, PlannedUnit } from './action.js';
+
+export interface StepFacts {
+  readonly replica: Replica;
+  readonly units: readonly PlannedUnit[];
+  readonly installs: readonly PlannedInstall[];
+  readonly basePoint: string | undefined;
+  readonly mayVerify: boolean;
+  readonly prune: { readonly ifCopied: readonly string[]; readonly ifUnchanged: readonly string[] };
+  readonly observedRunId: string | undefined;
+}
+
+/**
+ * The steps of one sync of a directory replica, in the order apply runs them. The snapshots of
+ * every filesystem are taken before any copy (one point in time for all of them) and released
+ * right after the last copy, before anything on the target moves. Fixups (a later stage) slot in
+ * between `release` and `promote`: they adapt the finished copy before it becomes `current`.
+ */
+export function directorySyncSteps(f: StepFacts): PlannedStep[] {
+  const r = f.replica;
+  const target = r.target.endpoint.address;
+  const path = r.target.path!;
+  const steps: PlannedStep[] = [];
+  const add = (id: string, kind: PlannedStep['kind'], on: PlannedStep['on'], detail: string, opts: { when?: PlannedStep['when']; changes?: boolean } = {}): void => {
+    steps.push({ id, kind, on, detail, when: opts.when ?? 'always', changes: opts.changes ?? true });
+  };
+  const hooks = (phase: HookPhase, when: PlannedStep['when'] = 'always'): void => {
+    const list = r.hooks[phase];
+    if (list.length === 0) return;
+    const places = [...new Set(list.map((h) => h.on))];
+    const on = places.length === 1 ? places[0]! : 'both';
+    add(`hooks ${phase}`, 'hooks', on, list.map((h) => `${h.script ?? h.command!.join(' ')} on ${h.on === 'local' ? 'the rmm host' : h.on}`).join('; '), { when });
+  };
+
+  add('lock', 'lock', 'target', `take the replica's lock ${target}:${path}/.rmm/lock`, { changes: false });
+  add('check', 'check', 'target', `re-read the record: refuse if a run other than ${f.observedRunId ?? '(none)'} wrote it since the plan`, { changes: false });
+  for (const i of f.installs) add(`install ${i.package} on ${i.on}`, 'install', i.on, `install ${i.package} on the ${i.on} ${i.host} (autoInstallPackages)`);
+  add('record-start', 'record-start', 'target', 'record the sync as in progress');
+  add('clean', 'clean', 'origin', 'remove snapshots an interrupted run of this replica left, if any');
+  hooks('preSnapshot');
+  for (const u of f.units) add(`snapshot ${u.fs.mountPoint}`, 'snapshot', 'origin', snapshotDetail(u));
+  hooks('postSnapshot');
+  if (f.mayVerify) add('compare', 'compare', 'origin', `compare each filesystem's manifest with recovery point ${f.basePoint}: unchanged means the point is verified, not copied again`, { changes: false });
+  hooks('preSync', 'changed');
+  const via = r.environment.transfer === 'relay' ? ', reached through a reverse tunnel carried by rmm (relay)' : '';
+  add('channel', 'channel', 'both', `authorize a one-run key of the origin on the target${via}`, { when: 'changed' });
+  for (const u of f.units) add(`copy ${u.fs.mountPoint}`, 'copy', 'both', copyDetail(u, f.basePoint, r), { when: 'changed' });
+  for (const u of [...f.units].reverse()) add(`release ${u.fs.mountPoint}`, 'release', 'origin', u.provider === 'none' ? 'nothing to release' : `release the ${u.provider} snapshot of ${u.fs.mountPoint}`);
+  add('revoke', 'revoke', 'both', "remove the one-run key from the target and the run's work files from the origin", { when: 'changed' });
+  add('promote', 'promote', 'target', 'points/.partial becomes the new recovery point, and current points at it', { when: 'changed' });
+  hooks('postSync', 'changed');
+  const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent: a filesystem is copied live)' : '';
+  add('record', 'record', 'target', `record the new recovery point${f.mayVerify ? `, or recovery point ${f.basePoint} verified,` : ''} as consistent${live}`);
+  const prune = [...new Set([...f.prune.ifCopied, ...f.prune.ifUnchanged])];
+  if (prune.length > 0) add('prune', 'prune', 'target', pruneDetail(f.prune, r.policy.retention.recoveryPoints));
+  add('unlock', 'unlock', 'target', "release the replica's lock", { changes: false });
+  return steps;
+}
+
+function snapshotDetail(u: PlannedUnit): string {
+  const mp = u.fs.mountPoint;
+  switch (u.provider) {
+    case 'btrfs':
+      return `read-only btrfs snapshot of ${mp}`;
+    case 'lvm':
+      return `LVM snapshot of ${u.fs.lvmName} (${u.snapshotPercent}% of its size), mounted read-only`;
+    case 'fsfreeze':
+      return `freeze ${mp} (fsfreeze) until its copy ends`;
+    case 'none':
+      return `no snapshot: ${mp} is copied live`;
+  }
+}
+
+function copyDetail(u: PlannedUnit, base: string | undefined, r: Replica): string {
+  const into = `${r.target.endpoint.address}:${r.target.path}/points/.partial${u.relativePath ? `/${u.relativePath}` : ''}`;
+  if (u.method.kind === 'tar') return `${u.fs.mountPoint} -> ${into} by ${r.policy.parallelStreams} tar stream(s) (rsync if a killed run left files there)`;
+  return `${u.fs.mountPoint} -> ${into} by rsync${base ? `, unchanged files hard-linked to recovery point ${base}` : ''}${u.method.why ? ` (one stream: ${u.method.why})` : ''}`;
+}
+
+function pruneDetail(prune: { ifCopied: readonly string[]; ifUnchanged: readonly string[] }, keep: number): string {
+  const list = (ids: readonly string[]) => (ids.length === 0 ? 'none' : ids.join(', '));
+  const same = prune.ifCopied.join() === prune.ifUnchanged.join();
+  return same ? `remove recovery point(s) ${list(prune.ifCopied)} (retention keeps ${keep})` : `remove recovery point(s) ${list(prune.ifCopied)} after a copy, ${list(prune.ifUnchanged)} after a verification (retention keeps ${keep})`;
+}

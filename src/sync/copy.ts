@@ -1,0 +1,282 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, type Writable } from 'node:stream';
+import { RmmError } from '../errors.js';
+import type { PlannedUnit } from '../plan/action.js';
+import type { SnapshotView } from '../snapshot/take.js';
+import { RemoteCommandError, type RemoteHost, type RemoteProcess } from '../transport/index.js';
+import { withLifeline } from '../transport/lifeline.js';
+import type { PushChannel } from './channel.js';
+import { findArgs, type ManifestScan } from './manifest.js';
+import { prefetchArgv, PrefetchFeed } from './prefetch.js';
+import { addStats, parseProgress, parseRsyncStats, rsyncOptions, RSYNC_BASE, ZERO_STATS, type RsyncProgress, type RsyncStats } from './rsync.js';
+import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_COMMAND, MAKE_AND_SHOW, readMadeFolder, routeNames, ShareDealer, TAR_STREAM } from './tar.js';
+
+/** One filesystem's copy from its snapshot view into a folder on the target. */
+export interface CopyJob {
+  readonly origin: RemoteHost;
+  readonly target: RemoteHost;
+  /** The origin's name, for messages. */
+  readonly originName: string;
+  readonly view: SnapshotView;
+  readonly unit: PlannedUnit;
+  readonly channel: PushChannel;
+  /** The folder on the target the copy goes into. */
+  readonly dest: string;
+  /** A folder on the copy's filesystem on the target, written out while tar streams run. */
+  readonly flushDir: string;
+  /** The same filesystem in the last recovery point, for rsync's --link-dest. */
+  readonly linkDest?: string;
+  /** exclude.paths of the spec, anchored at the origin's root. */
+  readonly excludePaths: readonly string[];
+  readonly bandwidthBytesPerSecond?: number;
+  readonly parallelStreams: number;
+  /** The walk that gives the view's manifest (tar streams' listing is the same walk). */
+  readonly scan: ManifestScan;
+  /** A line for the operator about how the copy goes. */
+  readonly note: (text: string) => void;
+  readonly progress: (p: RsyncProgress) => void;
+}
+
+/**
+ * Copies one filesystem: by tar streams when the plan said so and the folder is empty (a first
+ * copy), else by rsync (a later sync, or a first copy a killed run left half done). Returns the
+ * copy's figures and, from tar streams' listing, the view's manifest.
+ */
+export async function copyFilesystem(job: CopyJob, folderEmpty: boolean): Promise<{ stats: RsyncStats; manifest?: string }> {
+  const { unit, view, channel } = job;
+  const options = rsyncOptions({
+    excludePaths: job.excludePaths,
+    nestedMounts: unit.nestedMounts,
+    relativePath: unit.relativePath,
+    ...(job.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: job.bandwidthBytesPerSecond } : {}),
+    ...(job.linkDest !== undefined ? { linkDest: job.linkDest } : {}),
+  });
+  const transport = ['-e', channel.rsh, ...(channel.rsyncPath ? ['--rsync-path', channel.rsyncPath] : []), '--mkpath'];
+  const source = `${view.sourcePath.replace(/\/$/, '')}/`;
+  const destination = `${channel.destinationPrefix}${job.dest}/`;
+  // 24: files vanished while copying; only possible without a snapshot, and the record says so.
+  const okCodes = view.pointInTime ? [0] : [0, 24];
+  const rsync = () => runRsync(job, ['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination], okCodes);
+
+  job.note(`sync ${unit.fs.mountPoint} -> ${job.target.info.host}:${job.dest}`);
+  const tar = unit.method.kind === 'tar' && folderEmpty;
+  if (!tar) {
+    const why = unit.method.kind === 'rsync' ? unit.method.why : job.parallelStreams > 1 ? 'a copy interrupted earlier is resumed' : '';
+    if (why) job.note(`parallel ${unit.fs.mountPoint}: one rsync stream, as ${why}`);
+    return { stats: await rsync() };
+  }
+  const streamed = await tarStreams(job);
+  if (!streamed.needsRsync) return streamed;
+  // The rsync pass counts every file itself.
+  const stats = { ...streamed.stats, files: 0, bytesTotal: 0 };
+  return { stats: addStats(stats, await rsync()), manifest: streamed.manifest };
+}
+
+async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync: boolean; manifest: string }> {
+  const { origin, view, channel, dest, scan } = job;
+  const mountPoint = view.unit.fs.mountPoint;
+  const made = readMadeFolder((await job.target.exec(['sh', '-c', MAKE_AND_SHOW, 'rmm-dest', dest], { sudo: true })).stdout);
+  const { acl } = made;
+  const count = Math.max(1, job.parallelStreams);
+  // Streams that give owners double the channels the copy may hold: up to 8 + 8, the lister, the
+  // read-ahead and the freezes stay within the session's connections (src/transport/session.ts).
+  // A tar that cannot give owners (a login that is not root, without sudo) needs no second kind.
+  const tarGivesOwners = channel.sudo || job.target.info.user === 'root';
+  const dealer = new ShareDealer(count, count <= 8 && tarGivesOwners ? made.tarUser : undefined);
+  const how = acl === 'acls' ? ' (every entry\'s ACL set by tar, as the copy\'s folder inherits one)' : '';
+  job.note(`copy ${mountPoint}: ${dealer.streams} tar stream(s) into an empty copy${how}`);
+  const flusher = await job.target.spawn(withLifeline(['sh', '-c', FLUSH_LOOP, 'rmm-flush', job.flushDir]), { sudo: true });
+  flusher.channel.resume();
+  const streams: TarStream[] = [];
+  const late: LateStream[] = [];
+  const folders: Buffer[] = [];
+  // The listing is the manifest's walk: its hash is the view's manifest (src/sync/manifest.ts).
+  const digest = createHash('sha256');
+  let readAhead: Promise<RemoteProcess | undefined> | undefined;
+  let lister: RemoteProcess | undefined;
+  // A stream that fails ends the copy at once: the listing may be held, waiting for its window.
+  let fail!: (err: unknown) => void;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => {}); // raced below
+  const open = (i: number): Promise<TarStream> => {
+    const remote = extractCommand(dest, channel.sudo, acl, dealer.givesOwners(i));
+    const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
+    return channel.relayed ? carriedStream(job, createArgv(view.sourcePath, acl), remote) : pushStream(origin, view.sourcePath, channel, remote, status, createOptions(acl));
+  };
+  try {
+    for (let i = 0; i < dealer.loads.length; i++) {
+      if (dealer.opened[i]) {
+        const stream = await open(i);
+        stream.done.catch(fail);
+        streams.push(stream);
+      } else {
+        // Its names wait in a buffer, and the listing with them, until its tar has started.
+        const stream = lateStream(() => open(i), fail);
+        streams.push(stream);
+        late[i] = stream;
+      }
+    }
+    const onOpen = (i: number): void => {
+      late[i]!.start();
+      job.note(`copy ${mountPoint}: one more tar stream, for entries tar must give an owner`);
+    };
+    // Under a lifeline: when a stream fails, ending its stdin ends the walk, which holds the view.
+    lister = await origin.spawn(withLifeline(['sh', '-c', LIST_COMMAND, 'rmm-list', view.sourcePath, ...findArgs(scan)]), { sudo: true });
+    // Not awaited: the listing must never wait for the read-ahead, nor for a channel for it.
+    readAhead = origin.spawn(prefetchArgv(view.sourcePath), { sudo: true }).then(
+      (p) => (p.channel.resume(), p),
+      () => undefined,
+    );
+    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), onOpen, digest, ...(acl === 'xattrs' ? { folders } : {}) });
+    try {
+      await Promise.race([lister.wait([0]), failed]);
+    } finally {
+      for (const s of streams) s.names.end();
+      lister.channel.end();
+    }
+    await Promise.race([Promise.all(streams.map((s) => s.done)), failed]);
+    flusher.channel.end(); // its last write-out runs beside the folders pass
+    if (acl === 'xattrs') {
+      // Small (three 512-byte blocks per folder), so carried by rmm in either transfer, without another login.
+      const pass = await carriedStream(job, createFoldersArgv(view.sourcePath), extractFoldersCommand(dest, channel.sudo));
+      streams.push(pass);
+      for (const names of folders) pass.names.write(names);
+      pass.names.end();
+      await pass.done;
+    }
+  } catch (err) {
+    for (const s of streams) s.names.destroy();
+    if (err instanceof RemoteCommandError) throw new RmmError('sync.tar', `copying ${mountPoint} of ${job.originName} failed: ${err.message}`, { cause: err });
+    throw err;
+  } finally {
+    // The read-ahead holds the view open: it must end before the view is released. (Its channel
+    // comes at the latest when the streams' channels close.)
+    const ahead = await readAhead;
+    ahead?.channel.end();
+    if (!flusher.channel.writableEnded) flusher.channel.end();
+    const [, status] = await Promise.all([flusher.exit, ahead?.exit]);
+    const failure = /rmm-prefetch: .*/.exec(status?.stderr ?? '')?.[0];
+    if (failure) job.note(`read-ahead stopped on the origin (the copy is not affected): ${failure}`);
+  }
+  const stats = { ...ZERO_STATS, files: dealer.files + dealer.folders, filesTransferred: dealer.files, bytesTotal: dealer.bytes, bytesSent: dealer.bytes };
+  return { stats, needsRsync: dealer.needsRsync, manifest: digest.digest('hex') };
+}
+
+// $1 a folder on the copy's filesystem. The kernel starts writing dirty pages back only at 10% of
+// RAM or after 30 s, so a first copy would sit in memory until PROMOTE's flush: 2 GiB of large
+// files took 3-4 s to flush after a 4.5 s copy; writing out every 0.25 s while the streams run
+// left 0.1-0.3 s (bench first-copy large: 8.9 s -> 6.4 s; small files: no change). The lifeline's
+// TERM (rmm ends the loop when the streams end) interrupts `wait`: the loop writes out what is left
+// at once, beside the folders pass, and PROMOTE's flush finds little; its sleep, holding none of
+// the channel's descriptors, does not keep the channel open until it wakes.
+export const FLUSH_LOOP = `trap 'sync -f -- "$1" 2>/dev/null; exit 0' TERM
+while :; do
+  sleep 0.25 </dev/null >/dev/null 2>&1 & wait $! || exit 0
+  sync -f -- "$1" 2>/dev/null || :
+done`;
+
+/** One tar stream: where its names go, and when it has ended. */
+export interface TarStream {
+  readonly names: Writable;
+  readonly done: Promise<unknown>;
+}
+
+export interface LateStream extends TarStream {
+  start(): void;
+}
+
+/**
+ * A stream opened by start(), if ever: until then its names wait in a buffer; `done` at once if
+ * never. A failure to open, or of the stream, goes to `onFailure` too.
+ */
+export function lateStream(open: () => Promise<TarStream>, onFailure: (err: unknown) => void): LateStream {
+  const names = new PassThrough();
+  let done: Promise<unknown> = Promise.resolve();
+  return {
+    names,
+    get done() {
+      return done;
+    },
+    start() {
+      done = open().then(
+        (s) => {
+          // The copy failed while it opened: its tar on either side must not wait for names.
+          if (names.destroyed) s.names.destroy();
+          else names.pipe(s.names);
+          s.done.catch(onFailure);
+          return s.done;
+        },
+        (err: unknown) => {
+          onFailure(err);
+          throw err;
+        },
+      );
+      done.catch(() => {}); // awaited with the other streams'
+    },
+  };
+}
+
+/** Direct: the origin sends the stream to the target over its own ssh. */
+async function pushStream(origin: RemoteHost, source: string, channel: PushChannel, remote: string, status: string, create: readonly string[]): Promise<TarStream> {
+  const proc = await origin.spawn(['sh', '-c', TAR_STREAM, 'rmm-tar', source, channel.rsh, channel.destination, remote, status, ...create], { sudo: true });
+  proc.channel.resume(); // tar writes nothing to stdout; read it so the channel can close
+  return { names: proc.channel, done: proc.wait([0]) };
+}
+
+/**
+ * Relay: rmm carries the archive from tar's stdout on the origin to tar's stdin on the target, one
+ * cipher layer per hop. Through the tunnel (which rsync uses), the origin's own ssh adds a second
+ * layer on each side: bench first copies, two runs each back to back, by tunnel 12.5-12.7 s (small
+ * files) and 12.1-12.2 s (large), carried 10.7-11.0 s and 8.8-10.2 s. (It measured no faster
+ * earlier, while rmm still sent one SSH packet per file name.)
+ */
+async function carriedStream(job: Pick<CopyJob, 'origin' | 'target'>, create: string[], remote: string): Promise<TarStream> {
+  const sink = await job.target.spawn(['sh', '-c', remote], { sudo: false });
+  sink.channel.resume(); // nothing comes out, but ssh2 closes a channel only once its output is read
+  const tar = await job.origin.spawn(create, { sudo: true }).catch((err: unknown) => {
+    sink.channel.destroy(); // its tar -x waits for an archive that will not come
+    throw err;
+  });
+  // pipe() ends the target's stdin at the archive's EOF, and not before: the exit status may arrive first.
+  tar.channel.pipe(sink.channel);
+  // tar -x ends at the archive's end marker, which can come before the origin's EOF (seen from a
+  // qemu guest). pipe() then stops reading, and ssh2 never closes a channel whose output is unread:
+  // read the rest (the record's padding) so the origin's channel closes.
+  sink.channel.once('close', () => {
+    tar.channel.unpipe(sink.channel);
+    tar.channel.resume();
+  });
+  const done = Promise.all([tar.wait([0]), sink.wait([0])]).catch((err: unknown) => {
+    tar.channel.destroy();
+    sink.channel.destroy();
+    throw err;
+  });
+  return { names: tar.channel, done };
+}
+
+async function runRsync(job: CopyJob, argv: string[], okCodes: number[]): Promise<RsyncStats> {
+  const mountPoint = job.unit.fs.mountPoint;
+  const proc = await job.origin.spawn(withLifeline(argv), { sudo: true });
+  let output = '';
+  let pendingLine = '';
+  proc.channel.on('data', (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    output += text;
+    if (output.length > 1 << 20) output = output.slice(-(1 << 19));
+    const lines = (pendingLine + text).split(/[\r\n]/);
+    pendingLine = lines.pop() ?? '';
+    for (const line of lines) {
+      const p = parseProgress(line);
+      if (p) job.progress(p);
+    }
+  });
+  try {
+    await proc.wait(okCodes);
+    proc.channel.end();
+  } catch (err) {
+    if (err instanceof RemoteCommandError) throw new RmmError('sync.rsync', `copying ${mountPoint} of ${job.originName} failed: ${err.message}`, { cause: err });
+    throw err;
+  }
+  return parseRsyncStats(output);
+}
+

@@ -1,0 +1,109 @@
+import { parseRecord, pointDir, readRecord, recordPath, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../../record/record.js';
+import { RecordError } from '../../record/record.js';
+import type { CopyUnit } from '../../snapshot/select.js';
+import { targetDir } from '../../sync/rsync.js';
+import type { RemoteHost } from '../../transport/index.js';
+import type { TargetDriver, TargetObservation } from '../driver.js';
+import { replicaLayout } from './layout.js';
+
+/** Tools a sync needs on a directory target. */
+export const TARGET_TOOLS = ['rsync', 'flock'] as const;
+
+// $1 the record file, then tool names. One round trip: the tools found, then the record if any.
+const OBSERVE = `f=$1; shift
+for t in "$@"; do command -v "$t" >/dev/null 2>&1 && printf 'tool %s\\n' "$t"; done
+if [ -e "$f" ] || [ -L "$f" ]; then echo @@rmm:record; exec cat -- "$f"; fi
+echo @@rmm:none`;
+
+// $1 partial dir, $2 final point dir, $3 current symlink, $4 its relative target.
+// rename() of a symlink over the old one is atomic: `current` is always one whole point.
+const PROMOTE = `set -e
+mv -T -- "$1" "$2"
+ln -sfn -- "$4" "$3.rmm-new"
+mv -T -- "$3.rmm-new" "$3"
+sync -f -- "$3"`;
+
+// $1 point dir, $2 partial dir, $3 current symlink, $4 the previous point's relative target or ''.
+// Puts back what PROMOTE changed: the copy returns to .partial, where the next run resumes it.
+const DEMOTE = `set -e
+if [ -n "$4" ]; then ln -sfn -- "$4" "$3.rmm-new"; mv -T -- "$3.rmm-new" "$3"; else rm -f -- "$3"; fi
+if [ -d "$1" ] && [ ! -e "$2" ]; then mv -T -- "$1" "$2"; fi
+sync -f -- "$3" 2>/dev/null || :`;
+
+/** A replica kept as a tree of recovery points on its landing host, with an atomic `current` link. */
+export class DirectoryTarget implements TargetDriver {
+  readonly kind = 'directory';
+  readonly #layout;
+
+  constructor(
+    private readonly host: RemoteHost,
+    private readonly path: string,
+  ) {
+    this.#layout = replicaLayout(path);
+  }
+
+  get lockFile(): string {
+    return this.#layout.lock;
+  }
+
+  get flushDir(): string {
+    return this.#layout.partial;
+  }
+
+  async observe(): Promise<TargetObservation> {
+    const file = recordPath(this.path);
+    const res = await this.host.exec(['sh', '-c', OBSERVE, 'rmm-observe', file, ...TARGET_TOOLS], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
+    const [head = '', ...rest] = res.stdout.split('@@rmm:record\n');
+    const tools = Object.fromEntries(TARGET_TOOLS.map((t) => [t, head.split('\n').includes(`tool ${t}`)]));
+    if (res.exitCode !== 0) throw new RecordError('record.unreadable', `cannot read ${file} on ${this.host.info.host}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
+    if (rest.length === 0) return { record: undefined, tools };
+    return { record: parseRecord(rest.join('@@rmm:record\n'), `${this.host.info.host}:${file}`), tools };
+  }
+
+  readRecord(): Promise<ReplicaRecord | undefined> {
+    return readRecord(this.host, this.path);
+  }
+
+  writeRecord(record: ReplicaRecord): Promise<void> {
+    return writeRecord(this.host, this.path, record);
+  }
+
+  async prepareCopy(): Promise<void> {
+    await this.host.exec(['mkdir', '-p', '--', this.#layout.partial], { sudo: true });
+  }
+
+  copyDir(unit: CopyUnit): string {
+    return targetDir(this.#layout.partial, unit.relativePath);
+  }
+
+  pointDir(point: string, unit: CopyUnit): string {
+    return targetDir(this.#layout.point(point), unit.relativePath);
+  }
+
+  async isEmpty(dir: string): Promise<boolean> {
+    const res = await this.host.exec(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-print', '-quit'], { sudo: true, allowFailure: true });
+    return res.exitCode === 0 ? res.stdout.trim() === '' : /No such file or directory/.test(res.stderr);
+  }
+
+  async currentIs(point: string): Promise<boolean> {
+    const res = await this.host.exec(['readlink', '--', this.#layout.current], { sudo: true, allowFailure: true });
+    return res.stdout.trim() === `points/${point}`;
+  }
+
+  async promote(id: string): Promise<void> {
+    const l = this.#layout;
+    await this.host.exec(['sh', '-c', PROMOTE, 'rmm-promote', l.partial, l.point(id), l.current, `points/${id}`], { sudo: true });
+  }
+
+  async demote(id: string, previous: RecoveryPoint | undefined): Promise<void> {
+    const l = this.#layout;
+    await this.host.exec(['sh', '-c', DEMOTE, 'rmm-demote', l.point(id), l.partial, l.current, previous ? `points/${previous.id}` : ''], { sudo: true });
+  }
+
+  async prune(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    // Ids come from a record and a plan, both read from files: pointDir refuses any that would leave points/.
+    const dirs = ids.map((id) => pointDir(this.path, id));
+    await this.host.exec(['rm', '-rf', '--', ...dirs], { sudo: true });
+  }
+}

@@ -1,0 +1,16 @@
+import { posix } from 'node:path';
+
+const PARTIAL = '.partial';
+
+/** Where a directory replica keeps its recovery points, `current`, record and lock on its landing host. */
+export function replicaLayout(path: string) {
+  return {
+    points: posix.join(path, 'points'),
+    point: (id: string) => posix.join(path, 'points', id),
+    partial: posix.join(path, 'points', PARTIAL),
+    current: posix.join(path, 'current'),
+    lock: posix.join(path, '.rmm', 'lock'),
+  };
+}
+
+export type ReplicaLayout = ReturnType<typeof replicaLayout>;

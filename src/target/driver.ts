@@ -1,0 +1,40 @@
+import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
+import type { CopyUnit } from '../snapshot/select.js';
+
+/** What a target holds and has, as observed before a plan. */
+export interface TargetObservation {
+  readonly record: ReplicaRecord | undefined;
+  /** Tools the sync needs on the target, and whether each is there. */
+  readonly tools: Readonly<Record<string, boolean>>;
+}
+
+/**
+ * Everything specific to one kind of target. A sync (src/apply/sync.ts) drives it through the
+ * steps of its plan; the copy engine (src/sync/) writes into `copyDir`. `directory` lives in
+ * ./directory/; a `disks` driver (layout, mounts, chroot, bootloader, device snapshots) goes in
+ * ./disks/ beside it and implements the same interface.
+ */
+export interface TargetDriver {
+  readonly kind: 'directory';
+  /** Where the replica's lock lives on the target. */
+  readonly lockFile: string;
+  observe(): Promise<TargetObservation>;
+  readRecord(): Promise<ReplicaRecord | undefined>;
+  writeRecord(record: ReplicaRecord): Promise<void>;
+  /** Makes the folder the new copy is written into. */
+  prepareCopy(): Promise<void>;
+  /** Where one filesystem's copy goes. */
+  copyDir(unit: CopyUnit): string;
+  /** The folder a copy's writes are flushed in (the copy's filesystem on the target). */
+  readonly flushDir: string;
+  /** The same filesystem in a recovery point, for rsync's --link-dest. */
+  pointDir(point: string, unit: CopyUnit): string;
+  isEmpty(dir: string): Promise<boolean>;
+  /** Whether `current` is the given point (a copy switched by hand is never verified). */
+  currentIs(point: string): Promise<boolean>;
+  /** The new copy becomes recovery point `id` and `current`. */
+  promote(id: string): Promise<void>;
+  /** Undoes promote: `current` back to `previous` (or gone), the copy back where a next run resumes it. */
+  demote(id: string, previous: RecoveryPoint | undefined): Promise<void>;
+  prune(ids: readonly string[]): Promise<void>;
+}

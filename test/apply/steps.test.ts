@@ -1,0 +1,277 @@
+/**
+ * The plan drives the apply, on real lab hosts: apply runs exactly the plan's steps, refuses a
+ * target that moved after the plan, refuses a saved plan whose inputs changed, and survives a
+ * failure injected at each step (through a RemoteHost wrapper, not timers). Needs root.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyPlan } from '../../src/apply/apply.js';
+import { reconcileReplica } from '../../src/apply/reconcile.js';
+import type { ApplyEvent } from '../../src/apply/events.js';
+import { loadSpec } from '../../src/config/load.js';
+import { labDown, labExec, labUp, type Lab } from '../support/lab/lab.js';
+import { observe } from '../../src/observe/observe.js';
+import { makePlan, type Plan } from '../../src/plan/plan.js';
+import type { ReplicaRecord } from '../../src/record/record.js';
+import { createSessionPool } from '../../src/transport/index.js';
+import { rmm } from '../support/cli.js';
+import { FaultInjector, type Fault } from '../support/faulty-host.js';
+import { writeLabSpec, type LabSpecOptions } from '../support/lab-spec.js';
+import { describeTree, diffTrees } from '../support/tree.js';
+
+const isRoot = process.getuid?.() === 0;
+const REPLICA = 'steps';
+// Most of the Debian root stays home: these tests are about the steps, not the volume.
+const EXCLUDE = { mounts: ['/u02'], paths: ['/usr/*', '/var/*', '/lib/*', '/lib64/*', '/bin/*', '/sbin/*', '/etc/*', '/boot/*', '/opt/*', '/root/*', '/home/*', '/tmp/*'] };
+
+describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
+  let lab: Lab;
+  let originRoot: string;
+  let replicaDir: string;
+  let spec: string;
+  const specWith = (opts: LabSpecOptions = {}) =>
+    writeLabSpec(lab, {
+      replica: REPLICA,
+      exclude: EXCLUDE,
+      policy: { retention: { recoveryPoints: 2 } },
+      hooks: { preSync: [{ command: ['true'], on: 'origin' }], postSync: [{ command: ['true'], on: 'target' }] },
+      ...opts,
+    });
+  const recordText = () => readFileSync(path.join(replicaDir, '.rmm/record.json'), 'utf8');
+  const record = () => JSON.parse(recordText()) as ReplicaRecord;
+  const current = () => readlinkSync(path.join(replicaDir, 'current'));
+  let change = 0;
+  const changeOrigin = () => writeFileSync(path.join(originRoot, 'srv/data/steps/changing.txt'), `change ${++change}\n`);
+
+  /** Observe, plan and apply in this process, with a fault injected at a named step. */
+  async function applyWith(file: string, fault?: Fault, edit?: (plan: Plan) => Promise<void>) {
+    const { spec: loaded } = await loadSpec([file]);
+    const pool = createSessionPool();
+    try {
+      const observed = await observe(loaded, pool, { parallelism: 4, trustNewHostKeys: false });
+      const plan = makePlan(loaded, observed, new Date(), { syncNow: 'all' });
+      await edit?.(plan);
+      const injector = new FaultInjector(fault);
+      const events: ApplyEvent[] = [];
+      const emit = (e: ApplyEvent) => {
+        events.push(e);
+        if (e.type === 'step' && e.status === 'start') injector.step = e.step;
+      };
+      const result = await applyPlan(loaded, plan, pool, { parallelism: 4, trustNewHostKeys: false, emit, wrapHost: injector.wrap });
+      return { plan, events, result, injector };
+    } finally {
+      await pool.closeAll();
+    }
+  }
+
+  const stepsRun = (events: ApplyEvent[]) =>
+    events.flatMap((e) => (e.type === 'step' && (e.status === 'done' || e.status === 'skipped') ? [`${e.step}:${e.status}`] : []));
+
+  /** Nothing of a sync is left on either host: no snapshot, freeze, lock, key or work folder. */
+  function expectNothingLeft(): void {
+    expect(readdirSync(originRoot).filter((n) => n.startsWith('.rmm-snap'))).toEqual([]);
+    execFileSync('timeout', ['20', 'sh', '-c', `echo thawed > ${path.join(originRoot, 'srv/data/steps/thawed.txt')}`]);
+    execFileSync('flock', ['-n', path.join(replicaDir, '.rmm/lock'), 'true']);
+    for (const home of ['root', 'home/rmm']) {
+      const keys = path.join(lab.hosts.target.root, home, '.ssh/authorized_keys');
+      if (existsSync(keys)) expect(readFileSync(keys, 'utf8')).not.toContain('rmm-ephemeral');
+    }
+    expect(readdirSync(path.join(originRoot, 'run')).filter((n) => n.startsWith(`.rmm-${REPLICA}.`))).toEqual([]);
+  }
+
+  function expectCopyOfOrigin(): void {
+    const copy = path.join(replicaDir, current(), 'srv/data');
+    expect(diffTrees(describeTree(path.join(originRoot, 'srv/data'), []), describeTree(copy, []))).toEqual([]);
+  }
+
+  beforeAll(async () => {
+    lab = await labUp();
+    originRoot = lab.hosts.origin.root;
+    replicaDir = path.join(lab.hosts.target.root, 'srv/replicas', REPLICA);
+    mkdirSync(path.join(originRoot, 'srv/data/steps'), { recursive: true });
+    for (let i = 0; i < 50; i++) writeFileSync(path.join(originRoot, 'srv/data/steps', `f${i}`), `file ${i}\n`);
+    changeOrigin();
+    spec = specWith();
+    const first = await rmm('apply', '-f', spec, '--yes');
+    expect(first.code, first.out + first.err).toBe(0);
+  });
+
+  afterAll(async () => {
+    if (isRoot && !process.env.RMM_KEEP_LAB) await labDown();
+  });
+
+  it("runs exactly the plan's steps, in order, and skips the copy steps when the origin is unchanged", async () => {
+    changeOrigin();
+    const copied = await applyWith(spec);
+    expect(copied.result.failed).toEqual([]);
+    const planned = copied.plan.actions[0]!.sync!.steps;
+    expect(stepsRun(copied.events)).toEqual(planned.map((s) => `${s.id}:done`));
+    expect(planned.map((s) => s.id)).toContain('compare');
+
+    const verified = await applyWith(spec);
+    expect(verified.result.failed).toEqual([]);
+    const again = verified.plan.actions[0]!.sync!.steps;
+    expect(stepsRun(verified.events)).toEqual(again.map((s) => `${s.id}:${s.when === 'changed' ? 'skipped' : 'done'}`));
+    expect(verified.events.some((e) => e.type === 'replica.done' && !e.copied)).toBe(true);
+    expectNothingLeft();
+  });
+
+  it('reconciles one replica: observe, plan and execute, with when to look again', async () => {
+    const { spec: loaded } = await loadSpec([spec]);
+    const replica = loaded.replicas[0]!;
+    const pool = createSessionPool();
+    try {
+      const deps = { pool, trustNewHostKeys: false, emit: () => {} };
+      changeOrigin();
+      const synced = await reconcileReplica(replica, deps, { now: new Date(), syncNow: true });
+      expect(synced.outcome).toBe('synced');
+      const verified = await reconcileReplica(replica, deps, { now: new Date(), syncNow: true });
+      expect(verified.outcome).toBe('verified');
+      // No schedule: nothing is due, and nothing says when to look again.
+      const idle = await reconcileReplica(replica, deps, { now: new Date() });
+      expect(idle).toMatchObject({ outcome: 'up-to-date' });
+      expect(idle.requeueAfterMs).toBeUndefined();
+      const hourly = { ...replica, policy: { ...replica.policy, schedule: { kind: 'interval' as const, intervalMs: 3_600_000 } } };
+      const later = await reconcileReplica(hourly, deps, { now: new Date() });
+      expect(later.outcome).toBe('up-to-date');
+      expect(later.requeueAfterMs).toBeGreaterThan(3_500_000);
+    } finally {
+      await pool.closeAll();
+    }
+    expectNothingLeft();
+  });
+
+  it('refuses, after taking the lock, a target whose record changed since the plan, and writes nothing', async () => {
+    changeOrigin();
+    const before = current();
+    let planted = '';
+    const { result, events } = await applyWith(spec, undefined, async () => {
+      // Another run's record lands between the plan and the lock.
+      const moved = { ...record(), runId: 'someoneelse1' };
+      writeFileSync(path.join(replicaDir, '.rmm/record.json'), `${JSON.stringify(moved, null, 2)}\n`);
+      planted = recordText();
+    });
+    expect(result.failed).toHaveLength(1);
+    expect(result.failed[0]!.error).toContain('the target changed since the plan');
+    expect(result.failed[0]!.retryable).toBe(true);
+    const failed = events.find((e) => e.type === 'replica.failed');
+    expect(failed).toMatchObject({ code: 'replica.moved', step: 'check' });
+    expect(recordText()).toBe(planted);
+    expect(current()).toBe(before);
+    expect(existsSync(path.join(replicaDir, 'points/.partial'))).toBe(false);
+    expectNothingLeft();
+    const next = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'all');
+    expect(next.code, next.out).toBe(0);
+  });
+
+  it('refuses a saved plan when any input of the apply changed, naming it, and writes nothing on either host', async () => {
+    const dir = path.dirname(spec);
+    const planFile = path.join(dir, 'inputs.plan');
+    changeOrigin();
+    expect((await rmm('plan', '-f', spec, '--out', planFile, '--sync-now', 'all')).code).toBe(3);
+    mkdirSync(path.join(originRoot, 'mnt/extra'), { recursive: true });
+    const cases: { name: string; file: () => string | Promise<string>; expect: string; cleanup?: () => Promise<unknown> }[] = [
+      { name: 'snapshot provider', file: () => specWith({ policy: { retention: { recoveryPoints: 2 }, snapshot: { provider: 'fsfreeze' } } }), expect: 'policy.snapshot.provider: "auto" -> "fsfreeze"' },
+      { name: 'a hook', file: () => specWith({ hooks: { preSync: [{ command: ['true', 'changed'], on: 'origin' }], postSync: [{ command: ['true'], on: 'target' }] } }), expect: 'hooks.preSync.0.command: ["true"] -> ["true","changed"]' },
+      { name: 'bandwidth', file: () => specWith({ policy: { retention: { recoveryPoints: 2 }, bandwidthLimit: '50MiB/s' } }), expect: 'policy.bandwidthBytesPerSecond: (none) -> 52428800' },
+      { name: 'parallel streams', file: () => specWith({ policy: { retention: { recoveryPoints: 2 }, parallelStreams: 6 } }), expect: 'policy.parallelStreams: 2 -> 6' },
+      { name: 'exclusions', file: () => specWith({ exclude: { ...EXCLUDE, paths: [...EXCLUDE.paths, '/srv/data/steps/f1'] } }), expect: 'exclude.paths:' },
+      {
+        name: 'an origin mount added',
+        file: async () => {
+          await labExec('origin', ['mount', '-t', 'tmpfs', '-o', 'size=1m', 'extra', '/mnt/extra']);
+          return spec;
+        },
+        expect: 'origin.observed.mountPoints:',
+        cleanup: () => labExec('origin', ['umount', '/mnt/extra']),
+      },
+    ];
+    for (const c of cases) {
+      const record = recordText();
+      const point = current();
+      const file = await c.file();
+      try {
+        // The saved plan names the spec it was made from; apply reads the changed one at the same path.
+        if (file !== spec) writeFileSync(spec, readFileSync(file));
+        const stale = await rmm('apply', '-f', spec, '--plan', planFile);
+        expect(stale.code, `${c.name}: ${stale.out}`).toBe(1);
+        expect(stale.err, c.name).toContain('the saved plan is stale');
+        expect(stale.err, c.name).toContain(`replica ${REPLICA}: ${c.expect}`);
+        expect(recordText(), c.name).toBe(record);
+        expect(current(), c.name).toBe(point);
+        expect(existsSync(path.join(replicaDir, 'points/.partial')), c.name).toBe(false);
+        expectNothingLeft();
+      } finally {
+        await c.cleanup?.();
+        writeFileSync(spec, readFileSync(specWith()));
+      }
+    }
+    // Unchanged, it still applies.
+    const fresh = await rmm('apply', '-f', spec, '--plan', planFile);
+    expect(fresh.code, fresh.out + fresh.err).toBe(0);
+  });
+
+  // Every step that sends a command, on the host it sends it to. `release /srv/data` (a freeze ends
+  // when its holder's stdin closes) and `unlock` (the lock's holder ends the same way) send none.
+  const faults: Fault[] = [
+    { step: 'lock', role: 'target' },
+    { step: 'check', role: 'target' },
+    { step: 'record-start', role: 'target' },
+    { step: 'clean', role: 'origin' },
+    { step: 'snapshot /', role: 'origin' },
+    { step: 'snapshot /srv/data', role: 'origin' },
+    { step: 'compare', role: 'origin' },
+    { step: 'hooks preSync', role: 'origin' },
+    { step: 'channel', role: 'origin' },
+    { step: 'channel', role: 'target' },
+    { step: 'copy /', role: 'target' },
+    { step: 'copy /srv/data', role: 'origin' },
+    { step: 'release /', role: 'origin' },
+    { step: 'revoke', role: 'target' },
+    { step: 'promote', role: 'target' },
+    { step: 'hooks postSync', role: 'target' },
+    { step: 'record', role: 'target' },
+    { step: 'prune', role: 'target' },
+  ];
+
+  for (const fault of faults) {
+    it(`fails cleanly at ${fault.step} (${fault.role}): the last consistent copy stays, every undo runs, and the next apply converges`, async () => {
+      changeOrigin();
+      const before = { record: record(), current: current() };
+      const { result, events, injector } = await applyWith(spec, fault);
+      expect(injector.fired, 'the fault fired').toBeDefined();
+      expect(result.failed).toHaveLength(1);
+      const failed = events.find((e) => e.type === 'replica.failed')!;
+      // A hook's command that fails is that hook's failure.
+      expect(failed).toMatchObject({ step: fault.step, code: fault.step.startsWith('hooks') ? 'hook.failed' : 'fault.injected' });
+      const host = fault.role === 'origin' ? lab.hosts.origin.address : lab.hosts.target.address;
+      expect(result.failed[0]!.error).toContain(fault.step);
+      expect(result.failed[0]!.error).toContain(host);
+      expect(result.failed[0]!.error).toContain('injected fault');
+      expect(events.filter((e) => e.type === 'step' && e.status === 'undo-failed')).toEqual([]);
+
+      const committed = fault.step === 'prune';
+      if (committed) {
+        // The record said consistent before prune ran: the new point is the last consistent copy.
+        expect(record().state).toBe('consistent');
+        expect(current()).toBe(`points/${record().points.at(-1)!.id}`);
+      } else {
+        expect(current()).toBe(before.current);
+        expect(record().points).toEqual(before.record.points);
+        const wrote = !['lock', 'check'].includes(fault.step);
+        expect(record().state).toBe(wrote ? 'failed' : before.record.state);
+        if (wrote) expect(record().error).toContain('injected fault');
+      }
+      expectNothingLeft();
+
+      const next = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'all');
+      expect(next.code, next.out + next.err).toBe(0);
+      expect(record().state).toBe('consistent');
+      expectCopyOfOrigin();
+      expectNothingLeft();
+      expect(statSync(path.join(replicaDir, current())).isDirectory()).toBe(true);
+    });
+  }
+});
