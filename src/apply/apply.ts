@@ -94,15 +94,25 @@ function channelOpener(replica: Replica, runId: string) {
     // Relay: the origin cannot reach the target, so its sshd listens on loopback and rmm carries
     // each connection over to the target's sshd through the two sessions it already holds.
     const tunnel = await origin.openReverseTunnel(target, replica.target.endpoint.port);
-    const channel = await openPushChannel({ ...common, via: { host: '127.0.0.1', port: tunnel.port } });
+    const channel = await openPushChannel({ ...common, via: { host: '127.0.0.1', port: tunnel.port } }).catch(async (err: unknown) => {
+      await tunnel.close().catch(() => {});
+      throw err;
+    });
     let closed: Promise<void> | undefined;
     return {
       ...channel,
+      // Once closed it stays closed; a close that failed is tried again by the next call (an undo).
       close: () =>
         (closed ??= (async () => {
-          await channel.close();
-          await tunnel.close();
-        })()),
+          try {
+            await channel.close();
+          } finally {
+            await tunnel.close();
+          }
+        })().catch((err: unknown) => {
+          closed = undefined;
+          throw err;
+        })),
     };
   };
 }

@@ -74,8 +74,9 @@ export async function runSteps(steps: readonly Step[], emit: (e: StepEvent) => v
   } catch (err) {
     const failed = current!;
     emit({ step: failed.planned.id, status: 'failed', detail: err instanceof Error ? err.message : String(err) });
-    await undoAll(undos, emit, err);
-    throw err instanceof StepFailedError ? err : new StepFailedError(failed.planned.id, failed.host, err);
+    const error = err instanceof StepFailedError ? err : new StepFailedError(failed.planned.id, failed.host, err);
+    await undoAll(undos, emit, error);
+    throw error;
   } finally {
     if (current === undefined) await undoAll(undos, emit);
   }

@@ -4,6 +4,7 @@ import { runHooks } from '../hooks/run.js';
 import { ensureRsync } from '../observe/packages.js';
 import type { PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from '../plan/action.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
+import { SnapshotError } from '../snapshot/errors.js';
 import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { copyFilesystem } from '../sync/copy.js';
@@ -136,6 +137,8 @@ class Sync {
         return make(() => this.prune());
       case 'unlock':
         return make(async () => this.#lock?.release());
+      default:
+        throw new RmmError('apply.bad_plan', `replica ${this.name}: the plan has a step this rmm does not know: ${JSON.stringify((planned as PlannedStep).id)}`);
     }
   }
 
@@ -148,7 +151,7 @@ class Sync {
   }
 
   private async lock(scope: StepScope): Promise<void> {
-    this.#lock = await lockReplica(this.ctx.target, this.#driver.lockFile, this.name, this.ctx.holder);
+    this.#lock = await lockReplica(this.ctx.target, this.#driver.lockFile, this.name, this.ctx.holder, this.replica.target.endpoint.heartbeatTimeoutMs);
     scope.onUndo(async () => this.#lock?.release());
   }
 
@@ -183,7 +186,7 @@ class Sync {
   }
 
   private async recordStart(scope: StepScope): Promise<void> {
-    const started = this.#now();
+    const started = after(this.#now(), this.#previous?.points.at(-1));
     this.#started = { at: started.toISOString(), id: pointId(started) };
     scope.onUndo(async (failure) => {
       if (this.#committed || failure === undefined) return;
@@ -206,7 +209,8 @@ class Sync {
   }
 
   private async snapshot(unit: PlannedUnit, scope: StepScope): Promise<void> {
-    const view = await takeSnapshot(this.ctx.origin, unit, this.name, this.ctx.runId);
+    const limits = { heartbeatTimeoutMs: this.replica.origin.endpoint.heartbeatTimeoutMs, maxFreezeMs: this.replica.policy.snapshot.maxFreezeMs };
+    const view = await takeSnapshot(this.ctx.origin, unit, this.name, this.ctx.runId, limits);
     this.#views.set(unit.fs.mountPoint, view);
     scope.onUndo(() => this.releaseView(unit.fs.mountPoint));
   }
@@ -270,6 +274,7 @@ class Sync {
         excludePaths: replica.exclude.paths,
         ...(replica.policy.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: replica.policy.bandwidthBytesPerSecond } : {}),
         parallelStreams: replica.policy.parallelStreams,
+        stallTimeoutMs: replica.policy.stallTimeoutMs,
         scan: this.scanOf(unit, view.sourcePath),
         note: (text) => this.note(`copy ${unit.fs.mountPoint}`, text),
         progress: (p) => this.ctx.emit({ type: 'progress', replica: this.name, mountPoint: unit.fs.mountPoint, ...p }),
@@ -291,8 +296,19 @@ class Sync {
     return (await scanManifests(this.ctx.origin, [this.scanOf(unit, view.sourcePath)]))[0];
   }
 
+  /**
+   * A snapshot that cannot be removed (a busy mount, a btrfs delete that fails) does not undo a copy
+   * that is complete: the next run's clean step removes it. A freeze that ended before its copy did
+   * does: that copy is not a point in time.
+   */
   private async release(unit: PlannedUnit): Promise<void> {
-    await this.releaseView(unit.fs.mountPoint);
+    const mountPoint = unit.fs.mountPoint;
+    try {
+      await this.releaseView(mountPoint);
+    } catch (err) {
+      if (err instanceof SnapshotError && err.code === 'snapshot.freeze_ended') throw err;
+      this.note(`release ${mountPoint}`, `warning: could not release the snapshot of ${mountPoint}, tried again when the sync ends (the next run removes what is left): ${(err as Error).message}`);
+    }
   }
 
   private async releaseView(mountPoint: string): Promise<void> {
@@ -310,6 +326,7 @@ class Sync {
   }
 
   private async promote(scope: StepScope): Promise<void> {
+    this.#lock?.assertHeld();
     const id = this.#started.id;
     const previous = this.#previous?.points.find((p) => p.id === this.plan.basePoint);
     // Registered first: a promote that fails halfway is put back too.
@@ -320,6 +337,8 @@ class Sync {
   }
 
   private async record(): Promise<void> {
+    // Only the holder of the lock may say what the target holds.
+    this.#lock?.assertHeld();
     const base = this.base();
     const now = this.#now().toISOString();
     const units = this.plan.units;
@@ -361,6 +380,22 @@ class Sync {
 /** The points that stay after the plan's prune list (never the newest). */
 function keep(points: readonly RecoveryPoint[], pruned: readonly string[]): RecoveryPoint[] {
   return points.filter((p, i) => i === points.length - 1 || !pruned.includes(p.id));
+}
+
+/**
+ * A new point's start: now, or one second after the last point's when that is not earlier (a run
+ * in the same second, another rmm host's clock ahead of this one's), so that ids stay unique and
+ * points stay oldest first, as the record's reader requires.
+ */
+function after(now: Date, last: RecoveryPoint | undefined): Date {
+  if (!last) return now;
+  const next = Math.floor(Math.max(Date.parse(last.startedAt), Date.parse(idTime(last.id))) / 1000) * 1000 + 1000;
+  return now.getTime() >= next ? now : new Date(next);
+}
+
+/** 20261124T214223Z -> 2026-11-24T21:42:23Z */
+function idTime(id: string): string {
+  return id.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z');
 }
 
 export function pointId(d: Date): string {

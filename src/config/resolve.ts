@@ -31,10 +31,11 @@ import { parseDuration, parseRate } from './units.js';
 /** Used by replicas whose policy is named nowhere: sync on demand, one recovery point. */
 export const MANUAL_POLICY: Policy = {
   name: 'manual',
-  snapshot: { provider: 'auto', minFreePercent: 15 },
+  snapshot: { provider: 'auto', minFreePercent: 15, maxFreezeMs: 3_600_000 },
   retention: { recoveryPoints: 1 },
   autoInstallPackages: false,
   parallelStreams: 2,
+  stallTimeoutMs: 300_000,
 };
 
 /** Turns a checked estate into the Spec: defaults applied, references followed, paths made absolute. */
@@ -147,6 +148,7 @@ function endpoint(
     knownHostsFile: resolveLocalPath(knownHosts?.value ?? '~/.ssh/known_hosts', knownHosts?.dir ?? ownDir),
     ciphers: pick('ciphers')?.value ?? DEFAULT_CIPHERS,
     connectTimeoutMs: parseDuration(pick('connectTimeout')?.value ?? '15s')!,
+    heartbeatTimeoutMs: parseDuration(pick('heartbeatTimeout')?.value ?? '30s')!,
   };
 }
 
@@ -166,7 +168,7 @@ function resolvePolicy(doc: PolicyDocument): Policy {
     ...(schedule?.interval !== undefined ? { schedule: { kind: 'interval' as const, intervalMs: parseDuration(schedule.interval)! } } : {}),
     ...(schedule?.cron !== undefined ? { schedule: { kind: 'cron' as const, cron: schedule.cron, timezone: schedule.timezone ?? 'UTC' } } : {}),
     ...(spec.rpo !== undefined ? { rpoMs: parseDuration(spec.rpo)! } : {}),
-    snapshot: { provider: spec.snapshot?.provider ?? 'auto', minFreePercent: spec.snapshot?.minFreePercent ?? 15 },
+    snapshot: { provider: spec.snapshot?.provider ?? 'auto', minFreePercent: spec.snapshot?.minFreePercent ?? 15, maxFreezeMs: parseDuration(spec.snapshot?.maxFreeze ?? '1h')! },
     ...(spec.bandwidthLimit !== undefined ? { bandwidthBytesPerSecond: parseRate(spec.bandwidthLimit)! } : {}),
     retention: {
       recoveryPoints: spec.retention?.recoveryPoints ?? 1,
@@ -174,6 +176,7 @@ function resolvePolicy(doc: PolicyDocument): Policy {
     },
     autoInstallPackages: spec.autoInstallPackages ?? false,
     parallelStreams: spec.parallelStreams ?? 2,
+    stallTimeoutMs: parseDuration(spec.stallTimeout ?? '5m')!,
   };
 }
 

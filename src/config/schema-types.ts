@@ -204,6 +204,10 @@ export interface Connection {
    * How long to wait for the SSH handshake.
    */
   connectTimeout?: string;
+  /**
+   * How long the host keeps what rmm holds there (a freeze, the replica's lock, the copy's one-run key) after it stops hearing from rmm, whose heartbeats come every 5 s: a lost rmm host or network never leaves a filesystem frozen longer than this. At least 10s.
+   */
+  heartbeatTimeout?: string;
 }
 /**
  * What is never copied to the target.
@@ -385,6 +389,10 @@ export interface SnapshotSettings {
    * Refuse to snapshot a filesystem with less free space than this.
    */
   minFreePercent?: number;
+  /**
+   * The longest a filesystem may stay frozen (provider fsfreeze) whatever happens: the origin thaws by itself then, and a copy still running fails instead of being recorded consistent.
+   */
+  maxFreeze?: string;
 }
 /**
  * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema
@@ -467,6 +475,10 @@ export interface PolicySpec {
   rpo?: string;
   snapshot?: SnapshotSettings;
   bandwidthLimit?: Bandwidth;
+  /**
+   * A copy that moves no data for this long has failed (rsync --timeout): a full or vanished target ends the sync with its cause instead of a hang.
+   */
+  stallTimeout?: string;
   retention?: Retention;
   /**
    * Install missing OS packages rmm needs (rsync) on origins and targets with the system's package manager.

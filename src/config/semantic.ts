@@ -274,8 +274,11 @@ function clashMessage(later: Place, first: Place): string {
   return `${name} writes to ${folder} on ${host}, which holds ${first.folder}, the folder of ${other}`;
 }
 
-function checkConnection(connection: { auth?: Auth; connectTimeout?: string } | undefined, at: Path, report: Report): void {
+function checkConnection(connection: { auth?: Auth; connectTimeout?: string; heartbeatTimeout?: string } | undefined, at: Path, report: Report): void {
   checkDuration(connection?.connectTimeout, [...at, 'connectTimeout'], report);
+  const heartbeat = checkDuration(connection?.heartbeatTimeout, [...at, 'heartbeatTimeout'], report);
+  // rmm sends a heartbeat every 5 s: a shorter timeout would let go of a freeze or a lock rmm still needs.
+  if (heartbeat !== undefined && heartbeat < 10_000) report([...at, 'heartbeatTimeout'], `${connection!.heartbeatTimeout} is too short: rmm sends a heartbeat every 5s, so at least 10s`);
   const auth = connection?.auth;
   if (!auth) return;
   const authAt = [...at, 'auth'];
@@ -400,6 +403,8 @@ function checkPolicy(spec: PolicySpec, report: Report): void {
   if (rpo !== undefined && intervalMs !== undefined && rpo < intervalMs)
     report(['spec', 'rpo'], `the RPO ${spec.rpo} is shorter than the schedule interval ${schedule?.interval}, so it will be missed between syncs`, { severity: 'warning' });
   checkDuration(spec.retention?.maxAge, ['spec', 'retention', 'maxAge'], report);
+  checkDuration(spec.snapshot?.maxFreeze, ['spec', 'snapshot', 'maxFreeze'], report);
+  checkDuration(spec.stallTimeout, ['spec', 'stallTimeout'], report);
   if (spec.snapshot?.provider === 'none')
     report(['spec', 'snapshot', 'provider'], 'provider none copies the live filesystem: replicas are never marked consistent', { severity: 'warning' });
 }

@@ -51,6 +51,8 @@ export interface Endpoint {
   readonly knownHostsFile: string;
   readonly ciphers: readonly string[];
   readonly connectTimeoutMs: number;
+  /** How long the host keeps what rmm holds there after rmm's heartbeats stop. */
+  readonly heartbeatTimeoutMs: number;
 }
 
 export interface Hook {
@@ -70,11 +72,13 @@ export interface Policy {
   readonly name: string;
   readonly schedule?: Schedule;
   readonly rpoMs?: number;
-  readonly snapshot: { readonly provider: SnapshotProvider; readonly minFreePercent: number };
+  readonly snapshot: { readonly provider: SnapshotProvider; readonly minFreePercent: number; readonly maxFreezeMs: number };
   readonly bandwidthBytesPerSecond?: number;
   readonly retention: { readonly recoveryPoints: number; readonly maxAgeMs?: number };
   readonly autoInstallPackages: boolean;
   readonly parallelStreams: number;
+  /** A copy that moves no data for this long has failed. */
+  readonly stallTimeoutMs: number;
 }
 
 export interface Exclusions {

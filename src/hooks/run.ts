@@ -89,9 +89,15 @@ export function hookEnvironment(phase: HookPhase, ctx: Pick<HookContext, 'replic
   };
 }
 
-/** Where a run's hook scripts go on a host; named like the run's other work files (`/run/.rmm-REPLICA.RUN`). */
+/**
+ * Where a run's hook scripts go on a host; the next run of the replica removes its leftovers on both
+ * hosts (src/sync/channel.ts). Not under the origin's work-file name (`/run/.rmm-REPLICA.*`), whose
+ * leftover processes that cleanup ends: on hosts that share a process table it would end these too.
+ */
+export const HOOK_FOLDER_PREFIX = '/run/rmm-hooks.';
+
 export function hookFolder(replica: string, runId: string): string {
-  return `/run/.rmm-${replica}.${runId}.hooks`;
+  return `${HOOK_FOLDER_PREFIX}${replica}.${runId}`;
 }
 
 // $1 the folder, $2 the login user, who writes the script into it and, without sudo, runs it.
@@ -105,8 +111,7 @@ async function runRemote(hook: Hook, env: Record<string, string>, ctx: HookConte
   let uploaded: string | undefined;
   const dir = hookFolder(ctx.replica.name, ctx.runId);
   if (hook.script !== undefined) {
-    // In the run's work folder on /run, which the next run of this replica removes with its other
-    // work files on both hosts (src/sync/channel.ts): a killed run leaves no script behind for long.
+    // In a folder of the run's, which the next run of this replica removes if this one is killed.
     await session.exec(['sh', '-c', MAKE_HOOK_FOLDER, 'rmm-hook-folder', dir, session.info.user], { sudo: true });
     uploaded = `${dir}/${phase}-${index}`;
     await session.writeFileAtomic(uploaded, await readFile(hook.script), { mode: 0o700, sudo: false });

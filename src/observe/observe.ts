@@ -1,4 +1,5 @@
 import type { Replica, Spec } from '../config/spec.js';
+import { RmmError } from '../errors.js';
 import type { OriginFacts } from './facts.js';
 import { discoverOrigin } from './origin.js';
 import { targetDriver, type TargetObservation } from '../target/index.js';
@@ -9,8 +10,14 @@ import { mapBounded } from '../util/bounded.js';
 /** What one replica looks like in the world right now. */
 export interface ObservedReplica {
   readonly replica: string;
-  readonly origin: { readonly facts: OriginFacts } | { readonly error: string };
-  readonly target: TargetObservation | { readonly error: string };
+  readonly origin: { readonly facts: OriginFacts } | ObserveError;
+  readonly target: TargetObservation | ObserveError;
+}
+
+/** A host that could not be read: the cause, and its code (`record.damaged`, `SSH_CONNECT_FAILED`, ...). */
+export interface ObserveError {
+  readonly error: string;
+  readonly code?: string;
 }
 
 export interface Observed {
@@ -28,12 +35,16 @@ export async function observeReplica(replica: Replica, pool: SessionPool, trustN
   const [origin, target] = await Promise.all([
     endpointSession(pool, replica.origin.endpoint, trustNewHostKeys)
       .then(async (s) => ({ facts: await discoverOrigin(s, replica.origin.root) }))
-      .catch((err: Error) => ({ error: err.message })),
+      .catch(observeError),
     replica.target.path === undefined
       ? Promise.resolve({ error: 'disks targets are not supported yet' })
       : endpointSession(pool, replica.target.endpoint, trustNewHostKeys)
           .then((s) => targetDriver(replica, s).observe())
-          .catch((err: Error) => ({ error: err.message })),
+          .catch(observeError),
   ]);
   return { replica: replica.name, origin, target };
+}
+
+function observeError(err: unknown): ObserveError {
+  return { error: err instanceof Error ? err.message : String(err), ...(err instanceof RmmError ? { code: err.code } : {}) };
 }

@@ -1,109 +1,78 @@
 import { createHash } from 'node:crypto';
-import type { Endpoint, Hook, Replica } from '../config/spec.js';
+import type { Endpoint, Exclusions, Hook, HookPhase, IpRemap, Policy, Replica } from '../config/spec.js';
 import type { OriginFacts } from '../observe/facts.js';
 
 /**
  * Everything that shapes what apply does for one replica, as plain data. A saved plan keeps it;
  * `rmm apply --plan` computes it again and refuses the plan when any field differs, naming each.
- * Secrets never appear here: auth is named by kind and file, never by content.
+ * Secrets never appear here: auth is named by kind and file, never by content. The parts are the
+ * spec's own (resolved, frozen) values, not copies: planning 10,000 replicas spent most of its time
+ * copying and hashing them.
  */
 export interface ApplyInputs {
   readonly mode: string;
-  readonly origin: EndpointInputs & { readonly root: string; readonly observed?: ObservedOrigin };
-  readonly target: EndpointInputs & { readonly kind: string; readonly path?: string; readonly disks?: unknown };
+  readonly suspend: boolean;
+  readonly origin: { readonly endpoint: Endpoint; readonly root: string; readonly observed?: ObservedOrigin };
+  readonly target: { readonly endpoint: Endpoint; readonly kind: string; readonly path?: string; readonly disks?: unknown };
   readonly transfer: string;
-  readonly policy: Readonly<Record<string, unknown>>;
-  readonly exclude: Readonly<Record<string, readonly string[]>>;
-  readonly hooks: Readonly<Record<string, readonly HookInputs[]>>;
-  readonly ipRemap: unknown;
+  readonly policy: Policy;
+  readonly exclude: Exclusions;
+  /** The hooks, each script's with its content hash: a script edited after the plan is another hook. */
+  readonly hooks: Readonly<Record<HookPhase, readonly (Hook & { readonly scriptSha256?: string })[]>>;
+  readonly ipRemap: IpRemap;
 }
 
-interface EndpointInputs {
-  readonly address: string;
-  readonly port: number;
-  readonly user: string;
-  readonly sudo: boolean;
-  readonly ciphers: readonly string[];
-}
-
-/** The origin as observed: its identity and its filesystems by mount point (not their free space, which always moves). */
+/**
+ * The origin as observed: its identity and its filesystems by mount point, with their size (an LVM
+ * snapshot is sized from it), not their free space, which always moves. Other mounts show in the
+ * plan's copy units (the mount points inside each filesystem), where they matter.
+ */
 interface ObservedOrigin {
   readonly machineId: string;
   readonly hostname: string;
-  readonly filesystems: Readonly<Record<string, { readonly source: string; readonly fsType: string; readonly lvmName?: string; readonly uuid?: string }>>;
-  readonly mountPoints: readonly string[];
-}
-
-interface HookInputs {
-  readonly script?: string;
-  /** The script's content hash: a script edited after the plan is a different hook. */
-  readonly scriptSha256?: string;
-  readonly command?: readonly string[];
-  readonly on: string;
-  readonly timeoutMs: number;
-  readonly sudo: boolean;
-  readonly continueOnError: boolean;
+  readonly filesystems: Readonly<Record<string, { readonly source: string; readonly fsType: string; readonly lvmName?: string; readonly uuid?: string; readonly sizeBytes: number }>>;
 }
 
 /** Content hashes of hook scripts on the rmm host, read at the edge (plan/ does no I/O). */
 export type ScriptDigests = ReadonlyMap<string, string>;
 
-/**
- * Parts that replicas share (a policy, an origin's observed facts, a hook list) are built once per
- * plan and kept by identity: planning 10,000 replicas spent most of its time making and hashing
- * copies of the same parts.
- */
+/** What one plan computes once and shares between replicas: an origin's observed facts are one per origin. */
 export class InputsCache {
-  readonly #parts = new WeakMap<object, unknown>();
-  readonly #json = new WeakMap<object, string>();
+  readonly #observed = new WeakMap<OriginFacts, ObservedOrigin>();
 
   constructor(readonly scripts: ScriptDigests) {}
 
-  part<K extends object, V extends object>(key: K, make: (key: K) => V): V {
-    const found = this.#parts.get(key) as V | undefined;
-    if (found !== undefined) return found;
-    const value = make(key);
-    this.#parts.set(key, value);
-    this.#json.set(value, JSON.stringify(value));
-    return value;
-  }
-
-  /** JSON with a fixed key order (inputs are built field by field), each shared part serialised once. */
-  json(value: unknown): string {
-    if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-    const part = this.#json.get(value);
-    if (part !== undefined) return part;
-    return Array.isArray(value)
-      ? `[${value.map((v) => this.json(v)).join(',')}]`
-      : `{${Object.entries(value)
-          .filter(([, v]) => v !== undefined)
-          .map(([k, v]) => `${JSON.stringify(k)}:${this.json(v)}`)
-          .join(',')}}`;
+  observed(facts: OriginFacts): ObservedOrigin {
+    let found = this.#observed.get(facts);
+    if (!found) this.#observed.set(facts, (found = observedOrigin(facts)));
+    return found;
   }
 }
 
 export function applyInputs(replica: Replica, facts: OriginFacts | undefined, cache: InputsCache): ApplyInputs {
   return {
     mode: replica.mode,
-    origin: { ...cache.part(replica.origin.endpoint, endpointInputs), root: replica.origin.root, ...(facts ? { observed: cache.part(facts, observedOrigin) } : {}) },
+    suspend: replica.suspend,
+    origin: { endpoint: replica.origin.endpoint, root: replica.origin.root, ...(facts ? { observed: cache.observed(facts) } : {}) },
     target: {
-      ...cache.part(replica.target.endpoint, endpointInputs),
+      endpoint: replica.target.endpoint,
       kind: replica.environment.targetKind,
       ...(replica.target.path !== undefined ? { path: replica.target.path } : {}),
       ...(replica.target.disks !== undefined ? { disks: replica.target.disks } : {}),
     },
     transfer: replica.environment.transfer,
-    policy: cache.part(replica.policy, ({ name: _name, ...policy }) => policy),
-    exclude: cache.part(replica.exclude, (e) => ({ volumes: e.volumes, mounts: e.mounts, paths: e.paths })),
-    hooks: cache.part(replica.hooks, (all) =>
-      Object.fromEntries(Object.entries(all).filter(([, hooks]) => hooks.length > 0).map(([phase, hooks]) => [phase, hooks.map((h) => hookInputs(h, cache.scripts))])),
-    ),
+    policy: replica.policy,
+    exclude: replica.exclude,
+    hooks: withScriptDigests(replica.hooks, cache.scripts),
     ipRemap: replica.ipRemap,
   };
 }
 
-function endpointInputs(e: Endpoint): EndpointInputs {
-  return { address: e.address, port: e.port, user: e.user, sudo: e.sudo, ciphers: e.ciphers };
+function withScriptDigests(hooks: Replica['hooks'], scripts: ScriptDigests): ApplyInputs['hooks'] {
+  const scripted = Object.values(hooks).some((list) => list.some((h) => h.script !== undefined));
+  if (!scripted) return hooks;
+  const digest = (h: Hook) => (h.script !== undefined && scripts.has(h.script) ? { ...h, scriptSha256: scripts.get(h.script)! } : h);
+  return Object.fromEntries(Object.entries(hooks).map(([phase, list]) => [phase, list.map(digest)])) as unknown as ApplyInputs['hooks'];
 }
 
 function observedOrigin(facts: OriginFacts): ObservedOrigin {
@@ -111,27 +80,23 @@ function observedOrigin(facts: OriginFacts): ObservedOrigin {
     machineId: facts.machineId,
     hostname: facts.hostname,
     filesystems: Object.fromEntries(
-      facts.filesystems.map((f) => [f.mountPoint, { source: f.source, fsType: f.fsType, ...(f.lvmName ? { lvmName: f.lvmName } : {}), ...(f.uuid ? { uuid: f.uuid } : {}) }]),
+      facts.filesystems.map((f) => [f.mountPoint, { source: f.source, fsType: f.fsType, ...(f.lvmName ? { lvmName: f.lvmName } : {}), ...(f.uuid ? { uuid: f.uuid } : {}), sizeBytes: f.sizeBytes }]),
     ),
-    mountPoints: facts.mountPoints,
   };
 }
 
-function hookInputs(h: Hook, scripts: ScriptDigests): HookInputs {
-  const digest = h.script !== undefined ? scripts.get(h.script) : undefined;
-  return {
-    ...(h.script !== undefined ? { script: h.script } : {}),
-    ...(digest ? { scriptSha256: digest } : {}),
-    ...(h.command ? { command: h.command } : {}),
-    on: h.on,
-    timeoutMs: h.timeoutMs,
-    sudo: h.sudo,
-    continueOnError: h.continueOnError,
-  };
+/** Inputs are built field by field in a fixed order (applyInputs, the resolved spec), so their JSON is canonical. */
+export function inputsHash(inputs: ApplyInputs): string {
+  return createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16);
 }
 
-export function inputsHash(inputs: ApplyInputs, cache: InputsCache): string {
-  return createHash('sha256').update(cache.json(inputs)).digest('hex').slice(0, 16);
+/**
+ * Gives the action its `inputsHash`, computed the first time it is read (a saved plan, JSON output,
+ * a comparison) rather than for every replica of every plan.
+ */
+export function withInputsHash<T extends { readonly inputs: ApplyInputs }>(action: T): T & { readonly inputsHash: string } {
+  let hash: string | undefined;
+  return Object.defineProperty(action, 'inputsHash', { enumerable: true, get: () => (hash ??= inputsHash(action.inputs)) }) as T & { readonly inputsHash: string };
 }
 
 /** Each field that differs, as `policy.snapshot.provider: "auto" -> "fsfreeze"`; empty when equal. */

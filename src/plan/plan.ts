@@ -7,7 +7,7 @@ import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import { mountsBelow, selectFilesystems, type CopyUnit, type Selection } from '../snapshot/select.js';
 import { reanchorAll } from '../sync/rsync.js';
 import type { Plan, PlannedAction, PlannedInstall, PlannedUnit, SyncPlan } from './action.js';
-import { applyInputs, InputsCache, inputsHash, type ScriptDigests } from './inputs.js';
+import { applyInputs, InputsCache, withInputsHash, type ScriptDigests } from './inputs.js';
 import { directorySyncSteps } from './steps.js';
 
 export type { ActionKind, Plan, PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from './action.js';
@@ -30,14 +30,14 @@ export function makePlan(spec: Spec, observed: Observed, now: Date, opts: PlanOp
   const cache = new InputsCache(opts.scripts ?? new Map<string, string>());
   return {
     createdAt: now.toISOString(),
-    actions: spec.replicas.map((r) => planReplica(r, observed.replicas.get(r.name), now, forced(r.name), cache)),
+    actions: spec.replicas.map((r) => withInputsHash(planReplica(r, observed.replicas.get(r.name), now, forced(r.name), cache))),
   };
 }
 
-function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: Date, forced: boolean, cache: InputsCache): PlannedAction {
+function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: Date, forced: boolean, cache: InputsCache): Omit<PlannedAction, 'inputsHash'> {
   const facts = seen && 'facts' in seen.origin ? seen.origin.facts : undefined;
   const inputs = applyInputs(replica, facts, cache);
-  const base = { replica: replica.name, specHash: replica.specHash, inputs, inputsHash: inputsHash(inputs, cache) };
+  const base = { replica: replica.name, specHash: replica.specHash, inputs };
   if (replica.suspend) return { ...base, kind: 'none', reasons: ['suspended (spec.suspend: true)'] };
   if (!seen) return { ...base, kind: 'blocked', reasons: ['not observed'] };
   if ('error' in seen.target) return { ...base, kind: 'blocked', reasons: [`target ${replica.target.endpoint.name}: ${seen.target.error}`] };
@@ -46,7 +46,11 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const due = current ? nextDueAt(replica, current) : undefined;
   const withRun = { ...base, ...(record?.runId ? { observedRunId: record.runId } : {}), ...(due ? { nextDueAt: due.toISOString() } : {}) };
 
+  const stranger = foreignRecord(replica, record, facts);
+  if (stranger) return { ...withRun, kind: 'blocked', reasons: [stranger] };
   const reasons = syncReasons(replica, record, now, due);
+  const moved = current && seen.target.current !== undefined && seen.target.current !== `points/${current.id}`;
+  if (moved) reasons.push(`${seen.target.current === '' ? 'current is missing' : `current points to ${JSON.stringify(seen.target.current)}`}, not to the last recovery point points/${current.id}: copied again, not verified`);
   if (forced && reasons.length === 0) reasons.push('sync requested (--sync-now)');
   if (reasons.length === 0) return { ...withRun, kind: 'none', reasons: [upToDate(replica, current!, now, due)] };
 
@@ -68,7 +72,7 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const blockedBy = missing('origin', replica.origin.name, facts.tools.rsync) ?? missing('target', replica.target.endpoint.name, targetTools.rsync);
   if (blockedBy) return { ...withRun, kind: 'blocked', reasons: [blockedBy, ...reasons] };
 
-  const sync = syncPlan(replica, facts, selection, record, installs, now);
+  const sync = syncPlan(replica, facts, selection, record, installs, now, seen.target.leftoverPoints ?? [], Boolean(moved));
   return {
     ...withRun,
     kind: 'sync',
@@ -79,16 +83,25 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   };
 }
 
-function syncPlan(replica: Replica, facts: OriginFacts, selection: Selection, record: ReplicaRecord | undefined, installs: PlannedInstall[], now: Date): SyncPlan {
+function syncPlan(
+  replica: Replica,
+  facts: OriginFacts,
+  selection: Selection,
+  record: ReplicaRecord | undefined,
+  installs: PlannedInstall[],
+  now: Date,
+  leftovers: readonly string[],
+  currentMoved: boolean,
+): SyncPlan {
   const last = currentPoint(record);
   const units = selection.units.map((u) => plannedUnit(replica, u, facts, last));
-  const mayVerify = last?.manifests !== undefined && last.specHash === replica.specHash;
+  const mayVerify = last?.manifests !== undefined && last.specHash === replica.specHash && !currentMoved;
   const points = record?.points ?? [];
   // The new point's id is made at apply; any id newer than the others stands for it here.
   const next: RecoveryPoint = { id: '(new)', specHash: replica.specHash, startedAt: now.toISOString(), snapshots: {}, pointInTime: true };
   const prune = {
-    ifCopied: retain([...points, next], replica.policy.retention, now).dropped.map((p) => p.id),
-    ifUnchanged: mayVerify ? retain(points, replica.policy.retention, now).dropped.map((p) => p.id) : [],
+    ifCopied: [...retain([...points, next], replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers],
+    ifUnchanged: mayVerify ? [...retain(points, replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers] : [],
   };
   return {
     origin: { name: replica.origin.name, address: replica.origin.endpoint.address, hostname: facts.hostname, machineId: facts.machineId },
@@ -103,6 +116,21 @@ function syncPlan(replica: Replica, facts: OriginFacts, selection: Selection, re
   };
 }
 
+/**
+ * A record that is not this replica's: another replica's, or a copy of another server (another
+ * machine-id). Syncing over it would take it over and prune its points; an operator decides.
+ */
+function foreignRecord(replica: Replica, record: ReplicaRecord | undefined, facts: OriginFacts | undefined): string | undefined {
+  if (!record) return undefined;
+  const where = `${replica.target.endpoint.name}:${replica.target.path}`;
+  if (record.replica !== replica.name) return `the record at ${where} belongs to replica ${JSON.stringify(record.replica)}, not ${replica.name}: point the replica at its own folder, or move that record away`;
+  const id = record.origin.machineId;
+  if (facts && id && facts.machineId && id !== facts.machineId && record.points.length > 0) {
+    return `the target holds a copy of another server (machine-id ${id}, origin ${replica.origin.name} has ${facts.machineId}); if the origin was reinstalled, move ${where} away to start a new replica`;
+  }
+  return undefined;
+}
+
 function plannedUnit(replica: Replica, unit: CopyUnit, facts: OriginFacts, last: RecoveryPoint | undefined): PlannedUnit {
   const excludePaths = reanchorAll(replica.exclude.paths, unit.relativePath);
   const limited = replica.policy.bandwidthBytesPerSecond !== undefined;
@@ -112,5 +140,13 @@ function plannedUnit(replica: Replica, unit: CopyUnit, facts: OriginFacts, last:
     !last && !live && excludePaths.length === 0 && !limited
       ? { kind: 'tar' }
       : { kind: 'rsync', why: last || replica.policy.parallelStreams <= 1 ? '' : excludePaths.length > 0 ? 'exclude.paths applies to it' : live ? 'it is copied live' : 'the policy limits its bandwidth' };
-  return { ...unit, innerMounts: mountsBelow(facts.mountPoints, unit.fs.mountPoint), excludePaths, method };
+  return { ...unit, innerMounts: outermost(mountsBelow(facts.mountPoints, unit.fs.mountPoint)), excludePaths, method };
+}
+
+/**
+ * Mount points not inside another one of the list: the walk of a filesystem stops at the first
+ * (find -xdev), so what is mounted below it (a login's /run/user/1000 below /run) never matters.
+ */
+function outermost(mounts: readonly string[]): string[] {
+  return mounts.filter((m) => !mounts.some((other) => other !== m && m.startsWith(`${other}/`)));
 }

@@ -40,7 +40,10 @@ export async function readSavedPlan(file: string): Promise<Plan> {
 /**
  * Every way the world differs from when the saved plan was made, each named: the configuration,
  * the inputs that shape the apply (policy, hooks and their scripts, endpoints, exclusions, the
- * origin's filesystems and identity), and what each target held. Empty when the plan still holds.
+ * origin's filesystems and identity), what each target held, and the action itself: `fresh` is
+ * planned now from the same spec and observations, syncing what the saved plan syncs, and every
+ * sync must come out the same, step for step. apply then carries out the fresh plan, so nothing in
+ * the saved file (which anyone may edit) is ever executed as such. Empty when the plan still holds.
  */
 export function stalenessOf(saved: Plan, fresh: Plan): string[] {
   const problems: string[] = [];
@@ -53,9 +56,12 @@ export function stalenessOf(saved: Plan, fresh: Plan): string[] {
     }
     if (current.specHash !== action.specHash) problems.push(`replica ${action.replica}: its configuration changed (generation ${action.specHash} -> ${current.specHash})`);
     if (current.inputsHash !== action.inputsHash) {
-      for (const d of inputsDiff(action.inputs, current.inputs)) problems.push(`replica ${action.replica}: ${d}`);
+      const diffs = inputsDiff(action.inputs, current.inputs);
+      for (const d of diffs) problems.push(`replica ${action.replica}: ${d}`);
+      if (diffs.length === 0) problems.push(`replica ${action.replica}: the saved inputs hash does not match its inputs (the file was edited)`);
     }
-    if (current.kind === 'blocked' && action.kind === 'sync') problems.push(`replica ${action.replica} is blocked now: ${current.reasons[0]}`);
+    if (current.kind !== action.kind) problems.push(`replica ${action.replica}: the saved plan says ${action.kind}, rmm plans ${current.kind} now: ${current.reasons[0]}`);
+    else if (action.kind === 'sync') for (const d of inputsDiff(action.sync, current.sync)) problems.push(`replica ${action.replica}: sync.${d}`);
     if (current.observedRunId !== action.observedRunId && !(current.kind === 'blocked' && current.reasons[0]?.startsWith('target'))) {
       problems.push(`replica ${action.replica}: the target changed since the plan (last run ${action.observedRunId ?? 'none'} -> ${current.observedRunId ?? 'none'})`);
     }

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { RemoteProcess, RemoteHost } from '../transport/index.js';
+import { keepAlive, RMM_ALIVE, seconds, type RemoteHost, type RemoteProcess } from '../transport/index.js';
 import { SnapshotError } from './errors.js';
 import type { CopyUnit } from './select.js';
 
@@ -15,14 +15,17 @@ export interface SnapshotView {
 // '.' cannot appear in replica names, so one replica's prefix never matches another's snapshots.
 export const SNAPSHOT_PREFIX = '.rmm-snap.';
 
-/** A fsfreeze longer than this is surely a lost rmm; the holder thaws by itself. */
-const MAX_FREEZE_SECONDS = 6 * 3600;
+/** How long what rmm holds on the origin outlives rmm, and how long a freeze may last at most. */
+export interface HoldLimits {
+  readonly heartbeatTimeoutMs: number;
+  readonly maxFreezeMs: number;
+}
 
 export function snapshotName(replica: string, runId: string): string {
   return `${SNAPSHOT_PREFIX}${replica}.${runId}`;
 }
 
-export async function takeSnapshot(session: RemoteHost, unit: CopyUnit, replica: string, runId: string): Promise<SnapshotView> {
+export async function takeSnapshot(session: RemoteHost, unit: CopyUnit, replica: string, runId: string, limits: HoldLimits): Promise<SnapshotView> {
   const mount = unit.fs.mountPoint;
   switch (unit.provider) {
     case 'btrfs': {
@@ -38,7 +41,7 @@ export async function takeSnapshot(session: RemoteHost, unit: CopyUnit, replica:
       };
     }
     case 'fsfreeze':
-      return freeze(session, unit);
+      return freeze(session, unit, limits);
     case 'none':
       return { unit, sourcePath: mount, pointInTime: false, release: async () => {} };
     case 'lvm':
@@ -85,15 +88,22 @@ export function lvmSnapshotName(replica: string, runId: string, lvmName: string)
   return `rmm-snap.${replica}.${runId}.${lvmName.split('/')[1]}`;
 }
 
-// $1 mount point, $2 time limit. Thaws when rmm closes stdin: at the end, or when rmm or its connection dies.
-const FREEZE_HOLDER = `fsfreeze --freeze "$1" || exit 3
+// $1 mount point, $2 heartbeat timeout, $3 the longest freeze (seconds). Thaws when rmm lets go
+// (EOF), when its heartbeats stop, or at the limit; says which on stderr and in its exit code.
+const FREEZE_HOLDER = `${RMM_ALIVE}
+fsfreeze --freeze "$1" || exit 3
 echo frozen
-timeout "$2" cat >/dev/null
-fsfreeze --unfreeze "$1"`;
+rmm_alive "$2" "$3"; why=$?
+fsfreeze --unfreeze "$1"
+case $why in
+1) echo "thawed $1: no heartbeat from rmm for $2 s" >&2; exit 4 ;;
+2) echo "thawed $1: frozen for the longest allowed ($3 s, policy snapshot.maxFreeze)" >&2; exit 5 ;;
+esac`;
 
-async function freeze(session: RemoteHost, unit: CopyUnit): Promise<SnapshotView> {
+async function freeze(session: RemoteHost, unit: CopyUnit, limits: HoldLimits): Promise<SnapshotView> {
   const mount = unit.fs.mountPoint;
-  const holder: RemoteProcess = await session.spawn(['sh', '-c', FREEZE_HOLDER, 'rmm-freeze', mount, String(MAX_FREEZE_SECONDS)], { sudo: true });
+  const argv = ['sh', '-c', FREEZE_HOLDER, 'rmm-freeze', mount, seconds(limits.heartbeatTimeoutMs), seconds(limits.maxFreezeMs)];
+  const holder: RemoteProcess = await session.spawn(argv, { sudo: true });
   const ready = await new Promise<boolean>((resolve) => {
     let seen = '';
     holder.channel.on('data', (chunk: Buffer) => {
@@ -106,12 +116,22 @@ async function freeze(session: RemoteHost, unit: CopyUnit): Promise<SnapshotView
     const status = await holder.exit;
     throw new SnapshotError('snapshot.freeze_failed', `${session.info.host}: cannot freeze ${mount}: ${status.stderr.trim() || `exit ${status.exitCode}`}`);
   }
+  const stop = keepAlive(holder);
+  let released = false;
   return {
     unit,
     sourcePath: mount,
     pointInTime: true,
     release: async () => {
+      if (released) return;
+      released = true;
+      stop();
       holder.channel.end();
+      const status = await holder.exit;
+      // 4, 5: it thawed before rmm let go, so what was copied after that is not the frozen point in time.
+      if (status.exitCode === 4 || status.exitCode === 5) {
+        throw new SnapshotError('snapshot.freeze_ended', `${session.info.host}: the freeze of ${mount} ended before its copy did (${status.stderr.trim()}); the copy is not a point in time`);
+      }
       await holder.wait();
     },
   };

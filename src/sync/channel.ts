@@ -1,4 +1,5 @@
 import type { Endpoint } from '../config/spec.js';
+import { HOOK_FOLDER_PREFIX } from '../hooks/run.js';
 import type { RemoteHost } from '../transport/index.js';
 
 /**
@@ -104,15 +105,15 @@ export async function removeEphemeralAccess(origin: RemoteHost, target: RemoteHo
 async function revokeEphemeralKeys(target: RemoteHost, replica: string): Promise<void> {
   await Promise.all([
     target.exec(['sh', '-c', REVOKE, 'rmm-revoke', ephemeralMarker(replica)], { sudo: false }),
-    // The target's own work files of this replica's runs (hook scripts): an interrupted run's go here.
-    target.exec(['sh', '-c', 'rm -rf -- /run/.rmm-"$1".*', 'rmm-clean-target', replica], { sudo: true }),
+    // Hook scripts an interrupted run left on the target.
+    target.exec(['sh', '-c', CLEAN_HOOKS, 'rmm-clean-hooks', `${HOOK_FOLDER_PREFIX}${replica}.`], { sudo: true }),
   ]);
 }
 
 async function cleanOriginWork(origin: RemoteHost, replica: string): Promise<void> {
   // With the replica's lock held, any process still using this replica's work files is a leftover of
   // an interrupted run (its rsync, its ssh to the target): end it before its files go.
-  await origin.exec(['sh', '-c', CLEAN_ORIGIN, 'rmm-clean', replica], { sudo: true });
+  await origin.exec(['sh', '-c', CLEAN_ORIGIN, 'rmm-clean', replica, `${HOOK_FOLDER_PREFIX}${replica}.`], { sudo: true });
 }
 
 /** Makes the run's work folder and key pair on the origin; returns the public half. */
@@ -131,9 +132,12 @@ async function readHostKeys(target: RemoteHost): Promise<{ type: string; base64:
     .map((p) => ({ type: p[0]!, base64: p[1]! }));
 }
 
-// $1 replica name. pkill's pattern is a regex: the replica name has only [a-z0-9-].
+// $1 replica name, $2 its hook folders' prefix. pkill's pattern is a regex: the replica name has only [a-z0-9-].
 const CLEAN_ORIGIN = `pkill -TERM -f -- "/run/\\.rmm-$1\\." || :
-rm -rf -- /run/.rmm-"$1".*`;
+rm -rf -- /run/.rmm-"$1".* "$2"*`;
+
+// $1 the prefix of the replica's hook folders.
+const CLEAN_HOOKS = 'rm -rf -- "$1"*';
 
 // $1 the work folder, $2 the key's comment. The private half never leaves the folder.
 const MAKE_KEY = `set -e

@@ -30,6 +30,8 @@ export interface CopyJob {
   readonly excludePaths: readonly string[];
   readonly bandwidthBytesPerSecond?: number;
   readonly parallelStreams: number;
+  /** A copy that moves no data for this long has failed (policy stallTimeout). */
+  readonly stallTimeoutMs: number;
   /** The walk that gives the view's manifest (tar streams' listing is the same walk). */
   readonly scan: ManifestScan;
   /** A line for the operator about how the copy goes. */
@@ -56,7 +58,9 @@ export async function copyFilesystem(job: CopyJob, folderEmpty: boolean): Promis
   const destination = `${channel.destinationPrefix}${job.dest}/`;
   // 24: files vanished while copying; only possible without a snapshot, and the record says so.
   const okCodes = view.pointInTime ? [0] : [0, 24];
-  const rsync = () => runRsync(job, ['rsync', ...RSYNC_BASE, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination], okCodes);
+  // --timeout: a receiver that is gone (a full target's, a cut link's) never leaves the sender waiting.
+  const stall = `--timeout=${Math.max(1, Math.round(job.stallTimeoutMs / 1000))}`;
+  const rsync = () => runRsync(job, ['rsync', ...RSYNC_BASE, stall, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination], okCodes);
 
   job.note(`sync ${unit.fs.mountPoint} -> ${job.target.info.host}:${job.dest}`);
   const tar = unit.method.kind === 'tar' && folderEmpty;
@@ -146,7 +150,7 @@ async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync
     }
   } catch (err) {
     for (const s of streams) s.names.destroy();
-    if (err instanceof RemoteCommandError) throw new RmmError('sync.tar', `copying ${mountPoint} of ${job.originName} failed: ${err.message}`, { cause: err });
+    if (err instanceof RemoteCommandError) throw copyFailure(job, 'sync.tar', err);
     throw err;
   } finally {
     // The read-ahead holds the view open: it must end before the view is released. (Its channel
@@ -274,9 +278,22 @@ async function runRsync(job: CopyJob, argv: string[], okCodes: number[]): Promis
     await proc.wait(okCodes);
     proc.channel.end();
   } catch (err) {
-    if (err instanceof RemoteCommandError) throw new RmmError('sync.rsync', `copying ${mountPoint} of ${job.originName} failed: ${err.message}`, { cause: err });
+    if (err instanceof RemoteCommandError) throw copyFailure(job, 'sync.rsync', err);
     throw err;
   }
   return parseRsyncStats(output);
 }
 
+
+/** A failed copy, named by its cause where the output shows one: the target full, the copy stalled. */
+function copyFailure(job: CopyJob, code: string, err: RemoteCommandError): RmmError {
+  const what = `copying ${job.unit.fs.mountPoint} of ${job.originName} to ${job.target.info.host}`;
+  if (/No space left on device|Disk quota exceeded/.test(err.stderr + err.stdout)) {
+    return new RmmError('target.full', `${what} failed: the target is full (no space left on ${job.target.info.host} for ${job.dest}); free space there or keep fewer recovery points, then apply again`, { cause: err });
+  }
+  // rsync's exit code 30: no data moved for --timeout seconds.
+  if (err.exitCode === 30) {
+    return new RmmError('sync.stalled', `${what} failed: no data moved for ${Math.round(job.stallTimeoutMs / 1000)} s (policy stallTimeout); the target or the link between the hosts stopped answering`, { cause: err });
+  }
+  return new RmmError(code, `${what} failed: ${err.message}`, { cause: err });
+}

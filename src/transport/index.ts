@@ -27,3 +27,4 @@ export {
   type SessionOptions,
 } from './session.js';
 export { createSessionPool, type SessionPool } from './pool.js';
+export { HEARTBEAT_MS, keepAlive, RMM_ALIVE, seconds } from './heartbeat.js';

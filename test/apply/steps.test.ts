@@ -3,8 +3,9 @@
  * target that moved after the plan, refuses a saved plan whose inputs changed, and survives a
  * failure injected at each step (through a RemoteHost wrapper, not timers). Needs root.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPlan } from '../../src/apply/apply.js';
@@ -22,6 +23,7 @@ import { writeLabSpec, type LabSpecOptions } from '../support/lab-spec.js';
 import { describeTree, diffTrees } from '../support/tree.js';
 
 const isRoot = process.getuid?.() === 0;
+const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
 const REPLICA = 'steps';
 // Most of the Debian root stays home: these tests are about the steps, not the volume.
 const EXCLUDE = { mounts: ['/u02'], paths: ['/usr/*', '/var/*', '/lib/*', '/lib64/*', '/bin/*', '/sbin/*', '/etc/*', '/boot/*', '/opt/*', '/root/*', '/home/*', '/tmp/*'] };
@@ -68,6 +70,15 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
 
   const stepsRun = (events: ApplyEvent[]) =>
     events.flatMap((e) => (e.type === 'step' && (e.status === 'done' || e.status === 'skipped') ? [`${e.step}:${e.status}`] : []));
+
+  const lockFree = (): boolean => {
+    try {
+      execFileSync('flock', ['-n', path.join(replicaDir, '.rmm/lock'), 'true']);
+      return true;
+    } catch {
+      return false;
+    }
+  };
 
   /** Nothing of a sync is left on either host: no snapshot, freeze, lock, key or work folder. */
   function expectNothingLeft(): void {
@@ -184,7 +195,7 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
           await labExec('origin', ['mount', '-t', 'tmpfs', '-o', 'size=1m', 'extra', '/mnt/extra']);
           return spec;
         },
-        expect: 'origin.observed.mountPoints:',
+        expect: 'sync.units.0.innerMounts:',
         cleanup: () => labExec('origin', ['umount', '/mnt/extra']),
       },
     ];
@@ -213,6 +224,116 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
     expect(fresh.code, fresh.out + fresh.err).toBe(0);
   });
 
+  it('lets go of everything on both hosts within the heartbeat timeout when the rmm host vanishes mid-copy, and the next apply converges', async () => {
+    // A copy slow enough to be cut in the middle: 48 MiB at 4 MiB/s into the frozen /srv/data.
+    const big = path.join(originRoot, 'srv/data/steps/big.bin');
+    writeFileSync(big, randomBytes(48 << 20));
+    const cut = specWith({ connection: { heartbeatTimeout: '10s' }, policy: { retention: { recoveryPoints: 2 }, bandwidthLimit: '4MiB/s' } });
+    const child = spawn(process.execPath, [cli, 'apply', '-f', cut, '--yes', '--sync-now', 'all'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    const keys = path.join(lab.hosts.target.root, 'home/rmm/.ssh/authorized_keys');
+    try {
+      await waitFor(() => text.includes('sync /srv/data ->'), 60_000, () => text);
+      expect(readFileSync(keys, 'utf8')).toContain('rmm-ephemeral');
+      // The rmm host's power goes: its packets stop (no FIN, no RST reaches the hosts), then the process dies.
+      execFileSync('ip', ['link', 'set', 'dev', lab.bridge, 'down']);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      const frozen = () => {
+        try {
+          execFileSync('timeout', ['1', 'sh', '-c', `echo thawed > ${path.join(originRoot, 'srv/data/steps/thawed.txt')}`]);
+          return false;
+        } catch {
+          return true;
+        }
+      };
+      expect(frozen()).toBe(true);
+      // 10 s without a heartbeat, plus the last one's 5 s and the holders' own polling.
+      await waitFor(() => !frozen(), 30_000, () => 'the origin is still frozen');
+      await waitFor(() => !readFileSync(keys, 'utf8').includes('rmm-ephemeral'), 30_000, () => 'the one-run key is still authorized');
+      await waitFor(() => lockFree(), 30_000, () => 'the lock is still held');
+    } finally {
+      execFileSync('ip', ['link', 'set', 'dev', lab.bridge, 'up']);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(big, { force: true });
+    }
+    const next = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'all');
+    expect(next.code, next.out + next.err).toBe(0);
+    expect(record().state).toBe('consistent');
+    expectCopyOfOrigin();
+    expectNothingLeft();
+  });
+
+  it('fails a sync whose freeze reached policy snapshot.maxFreeze, and records it not consistent', async () => {
+    const big = path.join(originRoot, 'srv/data/steps/big.bin');
+    writeFileSync(big, randomBytes(16 << 20));
+    try {
+      const short = specWith({ policy: { retention: { recoveryPoints: 2 }, bandwidthLimit: '2MiB/s', snapshot: { maxFreeze: '2s' } } });
+      const before = current();
+      const { code, out } = await rmm('apply', '-f', short, '--yes', '--sync-now', 'all');
+      expect(code).toBe(1);
+      expect(out).toMatch(/the freeze of \/srv\/data ended before its copy did \(thawed \/srv\/data: frozen for the longest allowed \(2 s/);
+      expect(current()).toBe(before);
+      expect(record().state).toBe('failed');
+      expectNothingLeft();
+    } finally {
+      rmSync(big, { force: true });
+    }
+    expect((await rmm('apply', '-f', spec, '--yes', '--sync-now', 'all')).code).toBe(0);
+  });
+
+  it('fails a delta sync into a full target within the stall bound, saying the target is full, and converges once space is freed', async () => {
+    const filler = path.join(lab.hosts.target.root, 'srv/replicas/filler.bin');
+    const big = path.join(originRoot, 'srv/data/steps/big.bin');
+    writeFileSync(big, randomBytes(32 << 20));
+    const before = current();
+    try {
+      const free = Number(execFileSync('df', ['--output=avail', '-B1', path.join(lab.hosts.target.root, 'srv/replicas')], { encoding: 'utf8' }).split('\n')[1]);
+      execFileSync('fallocate', ['-l', String(free - (8 << 20)), filler]);
+      const full = specWith({ policy: { retention: { recoveryPoints: 2 }, stallTimeout: '20s' } });
+      const { code, out } = await rmm('apply', '-f', full, '--yes', '--sync-now', 'all');
+      expect(code).toBe(1);
+      expect(out).toMatch(/FAILED: copy \/srv\/data \(.*\): copying \/srv\/data of origin to \S+ failed: the target is full/);
+      expect(current()).toBe(before);
+      expect(record().state).toBe('failed');
+      expectNothingLeft();
+    } finally {
+      rmSync(filler, { force: true });
+      rmSync(big, { force: true });
+    }
+    const next = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'all');
+    expect(next.code, next.out + next.err).toBe(0);
+    expectCopyOfOrigin();
+  });
+
+  it('reports a planted record with traversal ids as damaged in plan, apply and status, and touches nothing outside the replica', async () => {
+    const file = path.join(replicaDir, '.rmm/record.json');
+    const good = readFileSync(file, 'utf8');
+    const victim = path.join(lab.hosts.target.root, 'srv/victim');
+    mkdirSync(victim, { recursive: true });
+    writeFileSync(path.join(victim, 'sentinel'), 'must stay\n');
+    const planted = JSON.parse(good) as ReplicaRecord;
+    const point = planted.points.at(-1)!;
+    writeFileSync(file, JSON.stringify({ ...planted, points: [{ ...point, id: '../../../victim' }, point] }));
+    try {
+      const plan = await rmm('plan', '-f', spec);
+      expect(plan.code).toBe(1);
+      expect(plan.out).toContain('is damaged: points[0].id "../../../victim" is not a recovery point id');
+      const apply = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'all');
+      expect(apply.code).toBe(1);
+      const status = await rmm('status', '-f', spec);
+      expect(status.out).toMatch(new RegExp(`^${REPLICA}: damaged: the replica record .* is damaged`, 'm'));
+      const json = JSON.parse((await rmm('status', '-f', spec, '-o', 'json')).out) as { state: string }[];
+      expect(json[0]!.state).toBe('damaged');
+      expect(readFileSync(path.join(victim, 'sentinel'), 'utf8')).toBe('must stay\n');
+    } finally {
+      writeFileSync(file, good);
+      rmSync(victim, { recursive: true, force: true });
+    }
+    expect((await rmm('apply', '-f', spec, '--yes', '--sync-now', 'all')).code).toBe(0);
+  });
+
   // Every step that sends a command, on the host it sends it to. `release /srv/data` (a freeze ends
   // when its holder's stdin closes) and `unlock` (the lock's holder ends the same way) send none.
   const faults: Fault[] = [
@@ -234,14 +355,26 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
     { step: 'hooks postSync', role: 'target' },
     { step: 'record', role: 'target' },
     { step: 'prune', role: 'target' },
+    // Half done: the command ran, and its reply was lost.
+    { step: 'channel', role: 'target', match: 'rmm-authorize', after: true },
+    { step: 'promote', role: 'target', match: 'rmm-promote', after: true },
+    { step: 'record', role: 'target', match: 'rmm-write', after: true },
   ];
 
   for (const fault of faults) {
-    it(`fails cleanly at ${fault.step} (${fault.role}): the last consistent copy stays, every undo runs, and the next apply converges`, async () => {
+    it(`fails cleanly at ${fault.step} (${fault.role}${fault.after ? `, after ${fault.match} ran` : ''}): the last consistent copy stays, every undo runs, and the next apply converges`, async () => {
       changeOrigin();
       const before = { record: record(), current: current() };
       const { result, events, injector } = await applyWith(spec, fault);
       expect(injector.fired, 'the fault fired').toBeDefined();
+      if (fault.step === 'release /') {
+        // A snapshot that will not go does not undo a complete copy: a warning, and one more try at the end.
+        expect(result.failed).toEqual([]);
+        expect(events.some((e) => e.type === 'note' && e.text.startsWith('warning: could not release the snapshot of /,'))).toBe(true);
+        expect(record().state).toBe('consistent');
+        expectNothingLeft();
+        return;
+      }
       expect(result.failed).toHaveLength(1);
       const failed = events.find((e) => e.type === 'replica.failed')!;
       // A hook's command that fails is that hook's failure.
@@ -272,6 +405,16 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
       expectCopyOfOrigin();
       expectNothingLeft();
       expect(statSync(path.join(replicaDir, current())).isDirectory()).toBe(true);
+      // No point folder outlives the record's mention of it (a failed prune's is removed by the next).
+      expect(readdirSync(path.join(replicaDir, 'points')).sort()).toEqual(record().points.map((p) => p.id));
     });
   }
 });
+
+async function waitFor(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  const start = Date.now();
+  while (!done()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting: ${what()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

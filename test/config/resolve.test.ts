@@ -50,6 +50,7 @@ describe('without Defaults', () => {
       knownHostsFile: path.join(homedir(), '.ssh/known_hosts'),
       ciphers: DEFAULT_CIPHERS,
       connectTimeoutMs: 15_000,
+      heartbeatTimeoutMs: 30_000,
     });
     expect(r.target.path).toBe('/srv/replicas/web-01-dr');
     expect(r.exclude).toEqual({ volumes: [], mounts: [], paths: [] });
@@ -80,6 +81,7 @@ spec:
     knownHostsFile: ./known_hosts
     ciphers: [aes256-gcm@openssh.com]
     connectTimeout: 30s
+    heartbeatTimeout: 45s
   mode: backup
   policy: nightly
 `;
@@ -118,6 +120,7 @@ spec: { schedule: { interval: 1h } }
       knownHostsFile: '/etc/rmm/known_hosts',
       ciphers: ['aes256-gcm@openssh.com'],
       connectTimeoutMs: 30_000,
+      heartbeatTimeoutMs: 45_000,
     });
   });
 
@@ -132,6 +135,7 @@ spec: { schedule: { interval: 1h } }
       knownHostsFile: '/srv/estate/hosts',
       ciphers: ['aes256-gcm@openssh.com'],
       connectTimeoutMs: 30_000,
+      heartbeatTimeoutMs: 45_000,
     });
   });
 

@@ -44,7 +44,7 @@ function record(spec: Spec, startedAt: string, state: ReplicaRecord['state'] = '
   return {
     schemaVersion: 1,
     replica: 'web-dr',
-    origin: { name: 'web', hostname: 'web-01', machineId: 'x' },
+    origin: { name: 'web', hostname: 'web-01', machineId: facts.machineId },
     specHash,
     state,
     runId: 'run1',
@@ -128,7 +128,7 @@ describe('makePlan', () => {
     const many: Spec = { ...spec, replicas: Array.from({ length: 10_000 }, (_, i) => ({ ...spec.replicas[0]!, name: `r${i}` })) };
     const seen: Observed = {
       at: '',
-      replicas: new Map(many.replicas.map((r) => [r.name, { replica: r.name, origin: { facts }, target: { record: record(spec, '2026-11-24T11:30:00Z'), tools: { rsync: true } } }])),
+      replicas: new Map(many.replicas.map((r) => [r.name, { replica: r.name, origin: { facts }, target: { record: { ...record(spec, '2026-11-24T11:30:00Z'), replica: r.name }, tools: { rsync: true } } }])),
     };
     const plan = makePlan(many, seen, now);
     expect(plan.actions).toHaveLength(10_000);
@@ -193,6 +193,16 @@ describe('a sync action carries everything apply needs', () => {
     expect(action.sync!.steps.find((s) => s.id === 'hooks postSync')!.detail).toBe('/etc/rmm/adapt.sh on target');
   });
 
+  it('prunes point folders the record no longer holds (a prune that failed after the record let go of them)', () => {
+    const spec = specOf('{ retention: { recoveryPoints: 3 } }');
+    const seen = observed(record(spec, '2026-11-24T09:00:00Z'));
+    const target = seen.replicas.get('web-dr')!.target as { record: ReplicaRecord; tools: Record<string, boolean> };
+    const withLeftover: Observed = { at: '', replicas: new Map([['web-dr', { ...seen.replicas.get('web-dr')!, target: { ...target, leftoverPoints: ['20261120T000000Z'] } }]]) };
+    const action = makePlan(spec, withLeftover, now, { syncNow: 'all' }).actions[0]!;
+    expect(action.sync!.prune.ifCopied).toEqual(['20261120T000000Z']);
+    expect(action.sync!.steps.find((s) => s.id === 'prune')!.detail).toContain('20261120T000000Z');
+  });
+
   it('blocks when the target has no rsync and the policy may not install it', () => {
     const action = makePlan(specOf('{}'), observed(undefined, { facts }, { rsync: false, flock: true }), now).actions[0]!;
     expect(action.kind).toBe('blocked');
@@ -232,8 +242,50 @@ describe('a saved plan is refused when any input of the apply changed, each name
     expect(stalenessOf(before, after)).toEqual(['replica web-dr: hooks.preSync.0.scriptSha256: "aaa" -> "bbb"']);
   });
 
+  it('refuses a saved plan whose actions were edited, and one for a replica suspended since', () => {
+    const action = saved.actions[0]!;
+    const unit = action.sync!.units[0]!;
+    const edited = { ...saved, actions: [{ ...action, sync: { ...action.sync!, units: [{ ...unit, relativePath: '../../../../etc' }] } }] };
+    expect(stalenessOf(edited, makePlan(base, observed(undefined), now, { scripts: new Map([['/etc/rmm/q.sh', 'aaa']]) }))).toEqual([
+      'replica web-dr: sync.units.0.relativePath: "../../../../etc" -> ""',
+    ]);
+    const hashOnly = { ...saved, actions: [{ ...action, inputsHash: '0000000000000000' }] };
+    expect(stalenessOf(hashOnly, makePlan(base, observed(undefined), now, { scripts: new Map([['/etc/rmm/q.sh', 'aaa']]) }))).toEqual([
+      'replica web-dr: the saved inputs hash does not match its inputs (the file was edited)',
+    ]);
+    const suspended = changed((r) => ({ ...r, suspend: true }));
+    expect(suspended).toContain('replica web-dr: suspend: false -> true');
+    expect(suspended).toContain('replica web-dr: the saved plan says sync, rmm plans none now: suspended (spec.suspend: true)');
+  });
+
   it('names a target that moved since the plan', () => {
     const moved = stalenessOf(saved, makePlan(base, observed(record(base, '2026-11-24T11:59:00Z')), now));
     expect(moved).toContain('replica web-dr: the target changed since the plan (last run none -> run1)');
+  });
+});
+
+describe('a target that is not what its record says', () => {
+  const spec = specOf('{}');
+  const seenWith = (target: Record<string, unknown>, rec: ReplicaRecord) => {
+    const seen = observed(rec);
+    const base = seen.replicas.get('web-dr')!;
+    return { at: '', replicas: new Map([['web-dr', { ...base, target: { ...(base.target as object), ...target } as never }]]) } as Observed;
+  };
+
+  it("blocks on another replica's record, and on a copy of another server", () => {
+    const other = { ...record(spec, '2026-11-24T11:00:00Z'), replica: 'someone-else' };
+    expect(makePlan(spec, observed(other), now).actions[0]!).toMatchObject({ kind: 'blocked', reasons: [expect.stringContaining('belongs to replica "someone-else", not web-dr')] });
+    const stranger = { ...record(spec, '2026-11-24T11:00:00Z'), origin: { name: 'web', hostname: 'x', machineId: 'ffffffffffffffffffffffffffffffff' } };
+    expect(makePlan(spec, observed(stranger), now).actions[0]!.reasons[0]).toMatch(/^the target holds a copy of another server \(machine-id ffff/);
+  });
+
+  it('copies again, never verifies, when current does not point at the last recovery point', () => {
+    const rec = { ...record(spec, '2026-11-24T11:00:00Z'), origin: { name: 'web', hostname: 'web-01', machineId: facts.machineId } };
+    const planned = makePlan(spec, seenWith({ current: '/etc' }, rec), now).actions[0]!;
+    expect(planned.kind).toBe('sync');
+    expect(planned.reasons).toContain('current points to "/etc", not to the last recovery point points/p1: copied again, not verified');
+    expect(planned.sync!.mayVerify).toBe(false);
+    expect(makePlan(spec, seenWith({ current: '' }, rec), now).actions[0]!.reasons).toContain('current is missing, not to the last recovery point points/p1: copied again, not verified');
+    expect(makePlan(spec, seenWith({ current: 'points/p1' }, rec), now).actions[0]!.kind).toBe('none');
   });
 });

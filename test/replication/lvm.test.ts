@@ -110,7 +110,7 @@ describe.skipIf(!ready)('LVM snapshots on a qemu guest (needs root and qemu)', (
     await onGuest(`lvcreate -q -s -n rmm-snap.lvm-copy.killedrun.${guest.lvm.lv} -L 64M ${guest.lvm.vg}/${guest.lvm.lv} >/dev/null`);
     const { code, out } = await rmm('apply', '-f', file, '--yes');
     expect(out).toContain('removed 1 snapshot(s) left by an interrupted run');
-    expect(out).toContain(`snapshot ${guest.lvm.mountPoint} (lvm)`);
+    expect(out).toContain(`snapshot ${guest.lvm.mountPoint}: LVM snapshot of `);
     expect(out).toContain('consistent at recovery point');
     expect(code).toBe(0);
     expect(await onGuest(`lvs --noheadings -o lv_name ${guest.lvm.vg} | grep -c rmm-snap || true`)).toBe('0\n');

@@ -1,10 +1,16 @@
 import type { CommandOptions, ExecOptions, RemoteHost, RemoteProcess } from '../../src/transport/index.js';
 import { RmmError } from '../../src/errors.js';
 
-/** A fault to inject: the first command `role`'s host is asked to run while `step` runs fails. */
+/**
+ * A fault to inject: the first command `role`'s host is asked to run while `step` runs (and whose
+ * command line contains `match`, when given) fails: before it runs, or, with `after`, once it has
+ * run, as when its reply is lost.
+ */
 export interface Fault {
   readonly step: string;
   readonly role: 'origin' | 'target';
+  readonly match?: string;
+  readonly after?: boolean;
 }
 
 export class InjectedFault extends RmmError {
@@ -26,11 +32,21 @@ export class FaultInjector {
   /** For ApplyOptions.wrapHost. */
   readonly wrap = (host: RemoteHost, role: 'origin' | 'target'): RemoteHost => new FaultyHost(host, role, this);
 
-  check(role: 'origin' | 'target', host: RemoteHost, argv: readonly string[], opts?: CommandOptions): void {
+  /** Whether this command is the one to fail; marks it fired. */
+  hits(role: 'origin' | 'target', host: RemoteHost, argv: readonly string[], opts?: CommandOptions): boolean {
     const f = this.fault;
-    if (!f || this.fired || f.role !== role || f.step !== this.step) return;
-    this.fired = { step: f.step, host: host.info.host, command: host.command(argv, opts) };
-    throw new InjectedFault(this.fired);
+    if (!f || this.fired || f.role !== role || f.step !== this.step) return false;
+    const command = host.command(argv, opts);
+    if (f.match !== undefined && !command.includes(f.match)) return false;
+    this.fired = { step: f.step, host: host.info.host, command };
+    return true;
+  }
+
+  /** Runs the command with the fault applied. */
+  async run<T>(role: 'origin' | 'target', host: RemoteHost, argv: readonly string[], opts: CommandOptions | undefined, command: () => Promise<T>): Promise<T> {
+    if (!this.hits(role, host, argv, opts)) return command();
+    if (this.fault!.after) await command().catch(() => {});
+    throw new InjectedFault(this.fired!);
   }
 }
 
@@ -53,24 +69,20 @@ class FaultyHost implements RemoteHost {
     return this.inner.command(argv, opts);
   }
 
-  async exec(argv: readonly string[], opts?: ExecOptions) {
-    this.faults.check(this.role, this.inner, argv, opts);
-    return this.inner.exec(argv, opts);
+  exec(argv: readonly string[], opts?: ExecOptions) {
+    return this.faults.run(this.role, this.inner, argv, opts, () => this.inner.exec(argv, opts));
   }
 
-  async spawn(argv: readonly string[], opts?: CommandOptions): Promise<RemoteProcess> {
-    this.faults.check(this.role, this.inner, argv, opts);
-    return this.inner.spawn(argv, opts);
+  spawn(argv: readonly string[], opts?: CommandOptions): Promise<RemoteProcess> {
+    return this.faults.run(this.role, this.inner, argv, opts, () => this.inner.spawn(argv, opts));
   }
 
-  async readFile(path: string, opts?: CommandOptions) {
-    this.faults.check(this.role, this.inner, ['cat', '--', path], opts);
-    return this.inner.readFile(path, opts);
+  readFile(path: string, opts?: CommandOptions) {
+    return this.faults.run(this.role, this.inner, ['cat', '--', path], opts, () => this.inner.readFile(path, opts));
   }
 
-  async writeFileAtomic(path: string, data: string | Buffer, opts?: CommandOptions & { mode?: number }) {
-    this.faults.check(this.role, this.inner, ['write', path], opts);
-    return this.inner.writeFileAtomic(path, data, opts);
+  writeFileAtomic(path: string, data: string | Buffer, opts?: CommandOptions & { mode?: number }) {
+    return this.faults.run(this.role, this.inner, ['rmm-write', path], opts, () => this.inner.writeFileAtomic(path, data, opts));
   }
 
   openReverseTunnel(to: RemoteHost, port: number) {

@@ -11,6 +11,8 @@ export interface LabSpecOptions {
   policy?: Record<string, unknown>;
   exclude?: { volumes?: string[]; mounts?: string[]; paths?: string[] };
   hooks?: Record<string, unknown[]>;
+  /** More connection settings for every host (heartbeatTimeout, ...). */
+  connection?: Record<string, unknown>;
 }
 
 /** Writes an estate that replicates the lab origin to the lab target; returns the file's path. */
@@ -27,6 +29,7 @@ export function writeLabSpec(lab: Lab, opts: LabSpecOptions = {}): string {
           sudo: true,
           auth: { keyFile: lab.clientKey },
           knownHostsFile: opts.knownHosts ?? lab.knownHosts,
+          ...opts.connection,
         },
       },
     },

@@ -1,10 +1,10 @@
-import type { ApplyEvent } from '../../apply/events.js';
 import { applyPlan } from '../../apply/apply.js';
-import { hasChanges } from '../../plan/plan.js';
+import { hasChanges, makePlan } from '../../plan/plan.js';
 import { readSavedPlan, StalePlanError, stalenessOf } from '../../plan/saved.js';
 import { EXIT, FILE_HELP, FILE_OPTION, OUTPUT_HELP, type Command, type CommandContext } from '../command.js';
 import { UsageError } from '../errors.js';
 import { jsonEvents, textEvents } from '../views/apply.js';
+import { planJson } from '../views/plan.js';
 import { ENGINE_HELP, ENGINE_OPTIONS, loadObservePlan, renderPlan } from './engine.js';
 import { rmmVersion } from './version.js';
 
@@ -27,14 +27,26 @@ export const applyCommand: Command = {
     const saved = savedFile ? await readSavedPlan(savedFile) : undefined;
     const run = await loadObservePlan(ctx);
     try {
+      // A saved plan must come out the same when planned again now, syncing what it syncs; then the
+      // plan made now is the one carried out, never the file's contents.
+      const plan = saved ? makePlan(run.spec, run.observed, new Date(), { syncNow: new Set(saved.actions.filter((a) => a.kind === 'sync').map((a) => a.replica)), scripts: run.scripts }) : run.plan;
       if (saved) {
-        const problems = stalenessOf(saved, run.plan);
+        const problems = stalenessOf(saved, plan);
         if (problems.length > 0) throw new StalePlanError(problems);
       }
-      const plan = saved ?? run.plan;
-      if (ctx.output === 'text') ctx.stdout.write(renderPlan(plan));
+      const json = ctx.output === 'json' ? jsonEvents(ctx.stdout, rmmVersion()) : undefined;
+      if (json) json({ type: 'plan', ...planJson(plan) });
+      else ctx.stdout.write(renderPlan(plan));
       const blocked = plan.actions.filter((a) => a.kind === 'blocked');
-      if (!hasChanges(plan)) return blocked.length > 0 ? EXIT.error : EXIT.ok;
+      const summary = (synced: number, failed: number) => {
+        const unchanged = plan.actions.filter((a) => a.kind === 'none').length;
+        if (json) json({ type: 'summary', synced, failed, blocked: blocked.length, unchanged });
+        else ctx.stdout.write(`\nApply: ${synced} synced, ${failed} failed, ${blocked.length} blocked, ${unchanged} unchanged.\n`);
+      };
+      if (!hasChanges(plan)) {
+        summary(0, 0);
+        return blocked.length > 0 ? EXIT.error : EXIT.ok;
+      }
       // A saved plan was reviewed when it was made, as with terraform apply PLANFILE.
       if (ctx.values.yes !== true && !saved) {
         if (!process.stdin.isTTY) throw new UsageError('apply changes hosts: pass --yes to confirm when not on a terminal');
@@ -43,8 +55,8 @@ export const applyCommand: Command = {
           return EXIT.error;
         }
       }
-      const result = await applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: renderer(ctx) });
-      if (ctx.output === 'text') ctx.stdout.write(`\nApply: ${result.synced.length} synced, ${result.failed.length} failed.\n`);
+      const result = await applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: json ?? textEvents(ctx.stdout) });
+      summary(result.synced.length, result.failed.length);
       return result.failed.length > 0 || blocked.length > 0 ? EXIT.error : EXIT.ok;
     } finally {
       await run.pool.closeAll();
@@ -59,8 +71,4 @@ async function confirm(ctx: CommandContext): Promise<boolean> {
   rl.close();
   void ctx;
   return answer.trim() === 'yes';
-}
-
-function renderer(ctx: CommandContext): (e: ApplyEvent) => void {
-  return ctx.output === 'json' ? jsonEvents(ctx.stdout, rmmVersion()) : textEvents(ctx.stdout);
 }

@@ -74,6 +74,7 @@ async function resolveHost(ctx: CommandContext, name: string): Promise<{ endpoin
       knownHostsFile: typeof knownHosts === 'string' ? path.resolve(knownHosts) : path.join(os.homedir(), '.ssh/known_hosts'),
       ciphers: DEFAULT_CIPHERS,
       connectTimeoutMs: 15_000,
+      heartbeatTimeoutMs: 30_000,
     },
     root: '/',
     minFreePercent: MANUAL_POLICY.snapshot.minFreePercent,

@@ -26,6 +26,8 @@ export interface EngineRun {
   readonly pool: SessionPool;
   readonly observed: Observed;
   readonly plan: Plan;
+  /** Content hashes of the hook scripts, as the plan saw them. */
+  readonly scripts: ReadonlyMap<string, string>;
   readonly parallelism: number;
   readonly trustNewHostKeys: boolean;
 }
@@ -45,8 +47,9 @@ export async function loadObservePlan(ctx: CommandContext): Promise<EngineRun> {
     const syncNow = (ctx.values['sync-now'] as string[] | undefined) ?? [];
     for (const name of syncNow)
       if (name !== 'all' && !spec.replicas.some((r) => r.name === name)) throw new UsageError(`--sync-now: no replica named '${name}'`);
-    const plan = makePlan(spec, observed, new Date(), { syncNow: syncNow.includes('all') ? 'all' : new Set(syncNow), scripts: scriptDigests(spec) });
-    return { spec, pool, observed, plan, parallelism, trustNewHostKeys };
+    const scripts = scriptDigests(spec);
+    const plan = makePlan(spec, observed, new Date(), { syncNow: syncNow.includes('all') ? 'all' : new Set(syncNow), scripts });
+    return { spec, pool, observed, plan, scripts, parallelism, trustNewHostKeys };
   } catch (err) {
     await pool.closeAll();
     throw err;

@@ -13,14 +13,19 @@ export const statusCommand: Command = {
     const run = await loadObservePlan(ctx);
     await run.pool.closeAll();
     const now = new Date();
-    const rows = run.spec.replicas.map((r) => {
+    const rows = run.spec.replicas.map((r): StatusRow => {
       const seen = run.observed.replicas.get(r.name)!;
       const record = 'record' in seen.target ? seen.target.record : undefined;
       const point = currentPoint(record);
       const { ageMs, withinRpo } = rpoStanding(r, record, now);
+      // A target rmm could not read says nothing about the replica: unknown (or damaged), with the cause, never invented facts.
+      if ('error' in seen.target) {
+        const damaged = seen.target.code?.startsWith('record.') || seen.target.code === 'target.symlink';
+        return { replica: r.name, state: damaged ? 'damaged' : 'unknown', cause: seen.target.error, lastConsistent: null, verifiedAt: null, ageMs: null, rpoMs: r.policy.rpoMs ?? null, withinRpo: false, bytes: null, recoveryPoints: [] };
+      }
       return {
         replica: r.name,
-        state: 'error' in seen.target ? `unreachable: ${seen.target.error}` : (record?.state ?? 'none'),
+        state: record?.state ?? 'none',
         lastConsistent: point?.startedAt ?? null,
         verifiedAt: point?.verifiedAt ?? null,
         ageMs: ageMs ?? null,
@@ -33,6 +38,10 @@ export const statusCommand: Command = {
     if (ctx.output === 'json') writeJson(ctx, rows);
     else {
       for (const row of rows) {
+        if (row.cause !== undefined) {
+          ctx.stdout.write(`${row.replica}: ${row.state}: ${row.cause}\n`);
+          continue;
+        }
         const age = row.ageMs === null ? 'never synced' : `${formatDuration(row.ageMs)} old`;
         const rpo = row.rpoMs === null ? 'no RPO' : `RPO ${formatDuration(row.rpoMs)}${row.withinRpo ? '' : ' EXCEEDED'}`;
         ctx.stdout.write(`${row.replica}: ${row.state}, ${age}, ${rpo}, ${row.bytes ?? 0} bytes, ${row.recoveryPoints.length} recovery point(s)\n`);
@@ -41,3 +50,17 @@ export const statusCommand: Command = {
     return rows.every((r) => r.withinRpo) ? EXIT.ok : EXIT.error;
   },
 };
+
+interface StatusRow {
+  readonly replica: string;
+  /** The record's state, `none` without one, `unknown` when the target could not be read, `damaged` when its record is. */
+  readonly state: string;
+  readonly cause?: string;
+  readonly lastConsistent: string | null;
+  readonly verifiedAt: string | null;
+  readonly ageMs: number | null;
+  readonly rpoMs: number | null;
+  readonly withinRpo: boolean;
+  readonly bytes: number | null;
+  readonly recoveryPoints: readonly string[];
+}

@@ -1,11 +1,10 @@
 import type { ApplyEvent } from '../../apply/events.js';
 
-export interface EventWriter {
-  readonly stdout: NodeJS.WritableStream;
-}
+/** Events of the CLI around apply's own: the plan it carries out, and the summary at the end. */
+export type CliEvent = { type: 'plan' } & Record<string, unknown> | { type: 'summary'; synced: number; failed: number; blocked: number; unchanged: number };
 
 /** `-o json`: one event per line, numbered, starting with the stream's version. */
-export function jsonEvents(out: NodeJS.WritableStream, version: string): (e: ApplyEvent | { type: 'version'; formatVersion: number; rmm: string }) => void {
+export function jsonEvents(out: NodeJS.WritableStream, version: string): (e: ApplyEvent | CliEvent) => void {
   let seq = 0;
   const write = (e: object) => out.write(`${JSON.stringify({ seq: seq++, at: new Date().toISOString(), ...e })}\n`);
   write({ type: 'version', formatVersion: 1, rmm: version });

@@ -1,4 +1,4 @@
-import { parseRecord, pointDir, readRecord, recordPath, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../../record/record.js';
+import { parseRecord, POINT_ID, pointDir, readRecord, recordPath, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../../record/record.js';
 import { RecordError } from '../../record/record.js';
 import type { CopyUnit } from '../../snapshot/select.js';
 import { targetDir } from '../../sync/rsync.js';
@@ -9,9 +9,13 @@ import { replicaLayout } from './layout.js';
 /** Tools a sync needs on a directory target. */
 export const TARGET_TOOLS = ['rsync', 'flock'] as const;
 
-// $1 the record file, then tool names. One round trip: the tools found, then the record if any.
-const OBSERVE = `f=$1; shift
+// $1 the record file, $2 the points folder, $3 current, then tool names. One round trip: the tools
+// found, the points' folders and where current points, then the record if any.
+const OBSERVE = `f=$1 points=$2 current=$3; shift 3
 for t in "$@"; do command -v "$t" >/dev/null 2>&1 && printf 'tool %s\\n' "$t"; done
+for l in "\${current%/*}" "\${f%/*}" "$points"; do [ -L "$l" ] && printf 'symlink %s\\n' "$l"; done
+[ -d "$points" ] && for p in "$points"/*; do [ -d "$p" ] && [ ! -L "$p" ] && printf 'point %s\\n' "\${p##*/}"; done
+printf 'current %s\\n' "$(readlink -- "$current" 2>/dev/null)"
 if [ -e "$f" ] || [ -L "$f" ]; then echo @@rmm:record; exec cat -- "$f"; fi
 echo @@rmm:none`;
 
@@ -52,12 +56,26 @@ export class DirectoryTarget implements TargetDriver {
 
   async observe(): Promise<TargetObservation> {
     const file = recordPath(this.path);
-    const res = await this.host.exec(['sh', '-c', OBSERVE, 'rmm-observe', file, ...TARGET_TOOLS], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
+    const l = this.#layout;
+    const res = await this.host.exec(['sh', '-c', OBSERVE, 'rmm-observe', file, l.points, l.current, ...TARGET_TOOLS], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
     const [head = '', ...rest] = res.stdout.split('@@rmm:record\n');
-    const tools = Object.fromEntries(TARGET_TOOLS.map((t) => [t, head.split('\n').includes(`tool ${t}`)]));
+    const lines = head.split('\n');
+    const tools = Object.fromEntries(TARGET_TOOLS.map((t) => [t, lines.includes(`tool ${t}`)]));
     if (res.exitCode !== 0) throw new RecordError('record.unreadable', `cannot read ${file} on ${this.host.info.host}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
-    if (rest.length === 0) return { record: undefined, tools };
-    return { record: parseRecord(rest.join('@@rmm:record\n'), `${this.host.info.host}:${file}`), tools };
+    // A replica folder, .rmm or points that is a symlink would lead rmm's writes and removals elsewhere.
+    const symlink = lines.find((line) => line.startsWith('symlink '));
+    if (symlink) throw new RecordError('target.symlink', `${this.host.info.host}:${symlink.slice('symlink '.length)} is a symbolic link; rmm writes a replica only into real folders (remove the link, or point the replica's path at the folder itself)`);
+    const record = rest.length === 0 ? undefined : parseRecord(rest.join('@@rmm:record\n'), `${this.host.info.host}:${file}`);
+    const current = lines.find((line) => line.startsWith('current '))?.slice('current '.length);
+    const kept = new Set(record?.points.map((p) => p.id));
+    // Folders of points the record no longer holds (a prune that failed after the record let go of
+    // them, a copy that could not be put back): only names rmm gives points, never current's.
+    const leftoverPoints = lines
+      .filter((line) => line.startsWith('point '))
+      .map((line) => line.slice('point '.length))
+      .filter((id) => POINT_ID.test(id) && !kept.has(id) && current !== `points/${id}`)
+      .sort();
+    return { record, tools, leftoverPoints, current: current ?? '' };
   }
 
   readRecord(): Promise<ReplicaRecord | undefined> {

@@ -1,0 +1,40 @@
+import type { RemoteProcess } from './host.js';
+
+/** How often rmm tells a holder on a host (a freeze, a lock) that it is still there. */
+export const HEARTBEAT_MS = 5_000;
+
+/**
+ * Shell function for holders: `rmm_alive TIMEOUT [SECONDS]` returns when rmm lets go (EOF on
+ * stdin: 0), when no heartbeat came for TIMEOUT seconds (rmm, its host or the network is gone: 1),
+ * or after SECONDS in all (2). TCP alone cannot tell: a connection whose peer vanished stays open
+ * on the host until keepalives give up, for hours with sshd's defaults.
+ */
+export const RMM_ALIVE = `rmm_alive() {
+  end=
+  [ -z "$2" ] || end=$(( $(date +%s) + $2 ))
+  while :; do
+    t=$1
+    if [ -n "$end" ]; then
+      now=$(date +%s)
+      [ "$now" -lt "$end" ] || return 2
+      [ $((end - now)) -ge "$t" ] || t=$((end - now))
+    fi
+    # A wait cut short by the deadline that ends without a byte is the deadline, not a lost rmm.
+    b=$(timeout "$t" head -c 1 2>/dev/null) || { [ "$t" -lt "$1" ] && return 2; return 1; }
+    [ -n "$b" ] || return 0
+  done
+}`;
+
+/** Sends a heartbeat to a holder every HEARTBEAT_MS until stopped. */
+export function keepAlive(proc: RemoteProcess): () => void {
+  const timer = setInterval(() => {
+    if (!proc.channel.writableEnded && !proc.channel.destroyed) proc.channel.write('.');
+  }, HEARTBEAT_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** Whole seconds for a holder's `timeout`, never below one. */
+export function seconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
