@@ -7,6 +7,7 @@ import { openPushChannel, removeEphemeralAccess } from '../sync/channel.js';
 import type { RemoteHost, SessionPool } from '../transport/index.js';
 import { mapBounded } from '../util/bounded.js';
 import type { EventSink } from './events.js';
+import { interruptOf } from './interrupt.js';
 import { isRetryable } from './retryable.js';
 import { StepFailedError } from './runner.js';
 import { endpointSession } from './sessions.js';
@@ -18,6 +19,8 @@ export interface ApplyOptions {
   readonly emit: EventSink;
   /** Wraps each host before use: tests inject faults here. */
   readonly wrapHost?: (host: RemoteHost, role: 'origin' | 'target') => RemoteHost;
+  /** Aborted when the operator stops rmm: running syncs end their step and undo, the rest do not start. */
+  readonly signal?: AbortSignal;
 }
 
 export interface ApplyResult {
@@ -29,7 +32,11 @@ export function newRunId(): string {
   return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 }
 
-/** Carries out the plan's sync actions, replicas in parallel with a bound. */
+/**
+ * Carries out the plan's sync actions, replicas in parallel with a bound, but the replicas of one
+ * origin one after another: a filesystem takes one freeze at a time (a second fsfreeze fails with
+ * EBUSY), and two snapshots of it at once would double the load on the server being protected.
+ */
 export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts: ApplyOptions): Promise<ApplyResult> {
   const runId = newRunId();
   const holder = `rmm run ${runId} pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}`;
@@ -37,9 +44,29 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
   const work = plan.actions.filter((a) => a.kind === 'sync');
   const synced: string[] = [];
   const failed: { replica: string; error: string; retryable: boolean }[] = [];
-  await mapBounded(work, opts.parallelism, async (action) => {
+  const byOrigin = new Map<string, PlannedAction[]>();
+  for (const action of work) {
+    const origin = byName.get(action.replica)?.origin.endpoint;
+    const key = origin ? `${origin.address}:${origin.port}` : action.replica;
+    byOrigin.set(key, [...(byOrigin.get(key) ?? []), action]);
+  }
+  await mapBounded([...byOrigin.values()], opts.parallelism, async (actions) => {
+    for (const [i, action] of actions.entries()) {
+      if (i > 0) opts.emit({ type: 'note', replica: action.replica, step: 'wait', text: `waited for replica ${actions[i - 1]!.replica} of the same origin: one sync of an origin at a time` });
+      await syncOne(action);
+    }
+  });
+  return { synced, failed };
+
+  async function syncOne(action: PlannedAction): Promise<void> {
     const replica = byName.get(action.replica);
     if (!replica) throw new RmmError('apply.bad_plan', `the plan names replica ${action.replica}, which the configuration does not have`);
+    if (opts.signal?.aborted) {
+      const error = interruptOf(opts.signal);
+      failed.push({ replica: replica.name, error: `not started: ${error.message}`, retryable: true });
+      opts.emit({ type: 'replica.failed', replica: replica.name, error: `not started: ${error.message}`, code: error.code, retryable: true });
+      return;
+    }
     const started = Date.now();
     opts.emit({ type: 'replica.start', replica: replica.name, runId, reasons: action.reasons, steps: action.sync?.steps.map((s) => s.id) ?? [] });
     try {
@@ -67,8 +94,7 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
         retryable,
       });
     }
-  });
-  return { synced, failed };
+  }
 }
 
 /** One replica's planned sync, on sessions from the pool. */
@@ -84,6 +110,7 @@ export async function applyAction(replica: Replica, action: PlannedAction, pool:
     emit: opts.emit,
     openChannel: channelOpener(replica, opts.runId),
     revokeAccess: () => removeEphemeralAccess(origin, target, replica.name),
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
 }
 

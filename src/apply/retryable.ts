@@ -5,5 +5,5 @@ export function isRetryable(err: unknown): boolean {
   if (err instanceof TimeoutError) return true;
   if (err instanceof ConnectError) return ['closed', 'timeout', 'refused', 'unreachable', 'other'].includes(err.facts.reason);
   const code = (err as { code?: unknown })?.code;
-  return code === 'replica.locked' || code === 'replica.moved';
+  return code === 'replica.locked' || code === 'replica.moved' || code === 'apply.interrupted';
 }

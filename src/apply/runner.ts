@@ -1,5 +1,6 @@
 import type { PlannedStep } from '../plan/action.js';
 import { RmmError } from '../errors.js';
+import { interruptOf } from './interrupt.js';
 import { isRetryable } from './retryable.js';
 
 /** What a step's run gives the runner: `unchanged` from the compare step skips the `when: changed` steps after it. */
@@ -52,7 +53,7 @@ export class StepFailedError extends RmmError {
  * (an undo that fails is an event, never the error). Undos also run after a success for what was
  * acquired and not let go by a later step: a step that lets go of a resource makes its undo a no-op.
  */
-export async function runSteps(steps: readonly Step[], emit: (e: StepEvent) => void): Promise<{ unchanged: boolean }> {
+export async function runSteps(steps: readonly Step[], emit: (e: StepEvent) => void, signal?: AbortSignal): Promise<{ unchanged: boolean }> {
   const undos: Undo[] = [];
   let unchanged = false;
   let current: Step | undefined;
@@ -60,12 +61,15 @@ export async function runSteps(steps: readonly Step[], emit: (e: StepEvent) => v
     for (const step of steps) {
       current = step;
       const id = step.planned.id;
+      if (signal?.aborted) throw interruptOf(signal);
       if (unchanged && step.planned.when === 'changed') {
         emit({ step: id, status: 'skipped', detail: 'the origin is unchanged since the last recovery point' });
         continue;
       }
       emit({ step: id, status: 'start', detail: step.planned.detail });
       const outcome = await step.run({ onUndo: (undo) => undos.push({ step: id, undo }) });
+      // A step whose processes were ended by the interrupt may look done (a tar fed no more names ends well): it is not.
+      if (signal?.aborted) throw interruptOf(signal);
       if (outcome === 'unchanged') unchanged = true;
       emit({ step: id, status: 'done' });
     }
@@ -73,8 +77,10 @@ export async function runSteps(steps: readonly Step[], emit: (e: StepEvent) => v
     return { unchanged };
   } catch (err) {
     const failed = current!;
-    emit({ step: failed.planned.id, status: 'failed', detail: err instanceof Error ? err.message : String(err) });
-    const error = err instanceof StepFailedError ? err : new StepFailedError(failed.planned.id, failed.host, err);
+    // Interrupted, whatever the step then failed with: that is the root cause.
+    const cause = signal?.aborted ? interruptOf(signal) : err;
+    emit({ step: failed.planned.id, status: 'failed', detail: cause instanceof Error ? cause.message : String(cause) });
+    const error = cause instanceof StepFailedError ? cause : new StepFailedError(failed.planned.id, failed.host, cause);
     await undoAll(undos, emit, error);
     throw error;
   } finally {

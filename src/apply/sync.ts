@@ -5,7 +5,7 @@ import { ensureRsync } from '../observe/packages.js';
 import type { PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from '../plan/action.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import { SnapshotError } from '../snapshot/errors.js';
-import { cleanLeftoverSnapshots, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
+import { cleanLeftoverSnapshots, snapshotName, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { copyFilesystem } from '../sync/copy.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
@@ -14,6 +14,7 @@ import { targetDriver, type TargetDriver } from '../target/index.js';
 import type { RemoteHost } from '../transport/index.js';
 import type { EventSink } from './events.js';
 import { lockReplica, type ReplicaLock } from './lock.js';
+import { InterruptedError, InterruptibleHost } from './interrupt.js';
 import { runSteps, type Step, type StepOutcome, type StepScope } from './runner.js';
 
 export interface SyncContext {
@@ -27,6 +28,8 @@ export interface SyncContext {
   readonly openChannel: (origin: RemoteHost, target: RemoteHost) => Promise<PushChannel>;
   /** Removes every one-run key of the replica from the target and its work files from the origin. */
   readonly revokeAccess: () => Promise<void>;
+  /** Aborted when the operator stops rmm: the running step ends, and the undos run. */
+  readonly signal?: AbortSignal;
   readonly now?: () => Date;
 }
 
@@ -52,11 +55,24 @@ export class TargetMovedError extends RmmError {
 export async function runSync(replica: Replica, action: PlannedAction, ctx: SyncContext): Promise<SyncOutcome> {
   const plan = action.sync;
   if (action.kind !== 'sync' || !plan) throw new RmmError('apply.not_a_sync', `replica ${replica.name}: the plan has no sync for it`);
-  const sync = new Sync(replica, action, plan, ctx);
-  const { unchanged } = await runSteps(
-    plan.steps.map((s) => sync.step(s)),
-    (e) => ctx.emit({ type: 'step', replica: replica.name, ...e }),
-  );
+  const hosts = ctx.signal ? [new InterruptibleHost(ctx.origin, ctx.signal), new InterruptibleHost(ctx.target, ctx.signal)] : [];
+  const sync = new Sync(replica, action, plan, hosts.length > 0 ? { ...ctx, origin: hosts[0]!, target: hosts[1]! } : ctx);
+  const steps = plan.steps.map((s): Step => {
+    const step = sync.step(s);
+    if (hosts.length === 0) return step;
+    return {
+      ...step,
+      run: async (scope) => {
+        for (const h of hosts) h.stepRunning = true;
+        try {
+          return await step.run(scope);
+        } finally {
+          for (const h of hosts) h.stepEnded();
+        }
+      },
+    };
+  });
+  const { unchanged } = await runSteps(steps, (e) => ctx.emit({ type: 'step', replica: replica.name, ...e }), ctx.signal);
   return sync.outcome(unchanged);
 }
 
@@ -192,7 +208,8 @@ class Sync {
       if (this.#committed || failure === undefined) return;
       // The point being written stays in .partial for the next run to resume; the last consistent one is untouched.
       const error = failure instanceof Error ? failure.message : String(failure);
-      await this.#driver.writeRecord({ ...this.base(), state: 'failed', updatedAt: this.#now().toISOString(), pending: this.pending(), error });
+      const state = failure instanceof Error && failure.cause instanceof InterruptedError ? 'interrupted' : 'failed';
+      await this.#driver.writeRecord({ ...this.base(), state, updatedAt: this.#now().toISOString(), pending: this.pending(), error });
     });
     await this.#driver.writeRecord({ ...this.base(), state: 'in-progress', updatedAt: this.#started.at, pending: this.pending() });
   }
@@ -205,7 +222,7 @@ class Sync {
 
   private async hooks(phase: HookPhase): Promise<void> {
     const { origin, target, runId } = this.ctx;
-    await runHooks(phase, { replica: this.replica, origin, target, runId, report: (line) => this.note(`hooks ${phase}`, line) });
+    await runHooks(phase, { replica: this.replica, origin, target, runId, report: (line) => this.note(`hooks ${phase}`, line), ...(this.ctx.signal ? { signal: this.ctx.signal } : {}) });
   }
 
   private async snapshot(unit: PlannedUnit, scope: StepScope): Promise<void> {
@@ -216,7 +233,8 @@ class Sync {
   }
 
   private scanOf(unit: PlannedUnit, dir: string): ManifestScan {
-    return { dir, fsType: unit.fs.fsType, mountPoints: unit.innerMounts, excludePaths: unit.excludePaths };
+    const own = unit.provider === 'btrfs' ? { ownSnapshot: snapshotName(this.name, this.ctx.runId) } : {};
+    return { dir, fsType: unit.fs.fsType, mountPoints: unit.innerMounts, excludePaths: unit.excludePaths, ...own };
   }
 
   /**

@@ -13,6 +13,10 @@ export const EXIT = {
   invalidInput: 2,
   /** `plan` found work to do. */
   changesPending: 3,
+  /** Stopped by SIGINT (Ctrl-C), after undoing what was running. */
+  interrupted: 130,
+  /** Stopped by SIGTERM, after undoing what was running. */
+  terminated: 143,
 } as const;
 
 export interface CommandContext {

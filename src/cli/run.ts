@@ -21,7 +21,7 @@ function mainHelp(): string {
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Run rmm COMMAND --help for its options.',
-    'Exit codes: 0 ok, 1 error, 2 invalid input (nothing changed), 3 plan has changes pending.',
+    'Exit codes: 0 ok, 1 error, 2 invalid input (nothing changed), 3 plan has changes pending, 130/143 apply stopped by SIGINT/SIGTERM.',
   ].join('\n');
 }
 

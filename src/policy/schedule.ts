@@ -30,11 +30,13 @@ export function syncReasons(replica: Replica, record: ReplicaRecord | undefined,
   const current = currentPoint(record);
   if (!record || !current) {
     if (record?.state === 'in-progress') return [`initial sync: the first sync (run ${record.runId}) did not finish`];
+    if (record?.state === 'interrupted') return [`initial sync: the first sync (run ${record.runId}) was interrupted`];
     return ['initial sync: the target holds no consistent copy'];
   }
   const reasons: string[] = [];
   if (record.state === 'in-progress') reasons.push(`the last sync (run ${record.runId}) did not finish`);
   if (record.state === 'failed') reasons.push(`the last sync failed${record.error ? `: ${record.error}` : ''}`);
+  if (record.state === 'interrupted') reasons.push(`the last sync (run ${record.runId}) was interrupted`);
   if (current.specHash !== replica.specHash) reasons.push(`the spec changed since the last sync (generation ${current.specHash} -> ${replica.specHash})`);
   const due = scheduleDue(replica, current, now, next);
   if (due) reasons.push(due);

@@ -16,7 +16,7 @@ export interface ReplicaRecord {
   /** The spec hash (generation) of the last sync that started. */
   readonly specHash: string;
   /** `inconsistent`: the last copy finished but was taken live (snapshot provider none). */
-  readonly state: 'in-progress' | 'consistent' | 'inconsistent' | 'failed';
+  readonly state: 'in-progress' | 'consistent' | 'inconsistent' | 'failed' | 'interrupted';
   /** The run that wrote this record. */
   readonly runId: string;
   readonly updatedAt: string;

@@ -151,7 +151,8 @@ export async function cleanLeftoverSnapshots(session: RemoteHost, mounts: readon
   const lvm = await session.exec(['sh', '-c', LVM_CLEAN, 'rmm-lvm-clean', `rmm-snap.${replica}.`, posix.join(LVM_MOUNT_BASE, replica)], { sudo: true, allowFailure: true });
   removed.push(...lvm.stdout.split('\n').filter(Boolean));
   for (const mount of mounts) {
-    const res = await session.exec(['find', mount, '-mindepth', '1', '-maxdepth', '1', '-name', `${SNAPSHOT_PREFIX}${replica}.*`], {
+    // Only subvolumes (inode 256): a user's folder of that name is the origin's, not a leftover.
+    const res = await session.exec(['find', mount, '-mindepth', '1', '-maxdepth', '1', '-name', `${SNAPSHOT_PREFIX}${replica}.*`, '-type', 'd', '-inum', '256'], {
       sudo: true,
       allowFailure: true,
     });

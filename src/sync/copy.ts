@@ -60,7 +60,9 @@ export async function copyFilesystem(job: CopyJob, folderEmpty: boolean): Promis
   const okCodes = view.pointInTime ? [0] : [0, 24];
   // --timeout: a receiver that is gone (a full target's, a cut link's) never leaves the sender waiting.
   const stall = `--timeout=${Math.max(1, Math.round(job.stallTimeoutMs / 1000))}`;
-  const rsync = () => runRsync(job, ['rsync', ...RSYNC_BASE, stall, '--exclude=/.rmm-snap.*', ...options, ...transport, source, destination], okCodes);
+  // This run's own snapshot only (an empty folder in the view): a user's file named like it is copied.
+  const own = job.scan.ownSnapshot ? [`--exclude=/${job.scan.ownSnapshot}`] : [];
+  const rsync = () => runRsync(job, ['rsync', ...RSYNC_BASE, stall, ...own, ...options, ...transport, source, destination], okCodes);
 
   job.note(`sync ${unit.fs.mountPoint} -> ${job.target.info.host}:${job.dest}`);
   const tar = unit.method.kind === 'tar' && folderEmpty;

@@ -1,6 +1,5 @@
 import type { RemoteHost } from '../transport/index.js';
 import { RmmError } from '../errors.js';
-import { SNAPSHOT_PREFIX } from '../snapshot/take.js';
 
 /**
  * A filesystem's manifest is one hash over every entry's inode number, change time, modification
@@ -25,13 +24,16 @@ export interface ManifestScan {
   readonly mountPoints: readonly string[];
   /** exclude.paths re-anchored at this filesystem: those that can be pruned safely are. */
   readonly excludePaths: readonly string[];
+  /** A name at the filesystem's top that is rmm's, not the origin's: this run's btrfs snapshot. */
+  readonly ownSnapshot?: string;
 }
 
 export function findArgs(scan: ManifestScan): string[] {
   const named: string[] = [];
   for (const m of scan.mountPoints) named.push('-path', `./${escapeGlob(m)}`, '-o');
   if (scan.fsType === 'btrfs') named.push('(', '-type', 'd', '(', '-inum', '256', '-o', '-inum', '2', ')', ')', '-o');
-  const skipped: string[] = ['-path', `./${SNAPSHOT_PREFIX}*`];
+  // Only this run's own snapshot: a user's file named like rmm's snapshots is the origin's, and copied.
+  const skipped: string[] = scan.ownSnapshot ? ['-path', `./${escapeGlob(scan.ownSnapshot)}`] : ['-false'];
   for (const p of scan.excludePaths.map(prunable)) if (p) skipped.push('-o', ...p);
   return [
     'find', '.', '-xdev',

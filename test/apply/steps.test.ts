@@ -265,6 +265,38 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
     expectNothingLeft();
   });
 
+  it('stops on SIGINT: the running copy ends, snapshots and work files go, the record says interrupted, the lock is free, exit 130, and the next apply converges', async () => {
+    const big = path.join(originRoot, 'srv/data/steps/big.bin');
+    writeFileSync(big, randomBytes(48 << 20));
+    const slow = specWith({ policy: { retention: { recoveryPoints: 2 }, bandwidthLimit: '4MiB/s' } });
+    const before = current();
+    const child = spawn(process.execPath, [cli, 'apply', '-f', slow, '--yes', '--sync-now', 'all'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (text += c.toString()));
+    try {
+      await waitFor(() => text.includes('sync /srv/data ->'), 60_000, () => text);
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      expect(code, text).toBe(130);
+      expect(text).toContain('rmm: SIGINT: stopping');
+      expect(text).toContain(`${REPLICA}: still at recovery point ${before.replace('points/', '')}, as before this run`);
+      expect(record().state).toBe('interrupted');
+      expect(record().error).toContain('interrupted by SIGINT');
+      expect(current()).toBe(before);
+      expect(lockFree()).toBe(true);
+      expectNothingLeft();
+      expect(running(`rsync .*${REPLICA}`)).toBe('');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(big, { force: true });
+    }
+    expect((await rmm('plan', '-f', spec)).out).toContain('was interrupted');
+    const next = await rmm('apply', '-f', spec, '--yes');
+    expect(next.code, next.out + next.err).toBe(0);
+    expectCopyOfOrigin();
+  });
+
   it('fails a sync whose freeze reached policy snapshot.maxFreeze, and records it not consistent', async () => {
     const big = path.join(originRoot, 'srv/data/steps/big.bin');
     writeFileSync(big, randomBytes(16 << 20));
@@ -332,6 +364,44 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
       rmSync(victim, { recursive: true, force: true });
     }
     expect((await rmm('apply', '-f', spec, '--yes', '--sync-now', 'all')).code).toBe(0);
+  });
+
+  it("copies the origin's own files and folders named like rmm's snapshots, and never takes them for leftovers", async () => {
+    const file = path.join(originRoot, '.rmm-snap.user-file');
+    const folder = path.join(originRoot, `.rmm-snap.${REPLICA}.not-a-leftover`);
+    writeFileSync(file, "the origin's\n");
+    mkdirSync(folder);
+    writeFileSync(path.join(folder, 'inside'), 'also the origin\'s\n');
+    try {
+      const { code, out } = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'all');
+      expect(code, out).toBe(0);
+      expect(out).not.toContain('left by an interrupted run');
+      expect(readFileSync(path.join(replicaDir, current(), '.rmm-snap.user-file'), 'utf8')).toBe("the origin's\n");
+      expect(readFileSync(path.join(replicaDir, current(), `.rmm-snap.${REPLICA}.not-a-leftover/inside`), 'utf8')).toBe("also the origin's\n");
+      expect(existsSync(folder)).toBe(true);
+    } finally {
+      rmSync(file, { force: true });
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('syncs two replicas of one origin in one apply, one after the other, both consistent', async () => {
+    const twins = writeLabSpec(lab, { replica: 'twin-a', exclude: EXCLUDE });
+    const second = { apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name: 'twin-b' }, spec: { origin: 'origin', environment: 'lab' } };
+    writeFileSync(twins, `${readFileSync(twins, 'utf8')}\n---\n${JSON.stringify(second)}\n`);
+    try {
+      const { code, out } = await rmm('apply', '-f', twins, '--yes', '--parallelism', '4');
+      expect(code, out).toBe(0);
+      expect(out).toMatch(/twin-b: waited for replica twin-a of the same origin|twin-a: waited for replica twin-b of the same origin/);
+      for (const twin of ['twin-a', 'twin-b']) {
+        const dir = path.join(lab.hosts.target.root, 'srv/replicas', twin);
+        expect((JSON.parse(readFileSync(path.join(dir, '.rmm/record.json'), 'utf8')) as ReplicaRecord).state).toBe('consistent');
+        const copy = path.join(dir, readlinkSync(path.join(dir, 'current')), 'srv/data');
+        expect(diffTrees(describeTree(path.join(originRoot, 'srv/data'), []), describeTree(copy, []))).toEqual([]);
+      }
+    } finally {
+      for (const twin of ['twin-a', 'twin-b']) rmSync(path.join(lab.hosts.target.root, 'srv/replicas', twin), { recursive: true, force: true });
+    }
   });
 
   // Every step that sends a command, on the host it sends it to. `release /srv/data` (a freeze ends
@@ -416,5 +486,14 @@ async function waitFor(done: () => boolean, timeoutMs: number, what: () => strin
   while (!done()) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting: ${what()}`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The processes whose command line matches, one per line; '' when none. */
+function running(pattern: string): string {
+  try {
+    return execFileSync('pgrep', ['-fa', pattern], { encoding: 'utf8' }).trim();
+  } catch {
+    return ''; // pgrep exits 1 when nothing matches
   }
 }

@@ -14,12 +14,14 @@ describe('manifest scans', () => {
     expect(prunable('/a[b]')).toBeUndefined();
   });
 
-  it('names mount points and btrfs subvolume roots without their attributes, and skips rmm snapshots', () => {
-    const args = findArgs({ dir: '/', fsType: 'btrfs', mountPoints: ['proc', 'srv/da*ta'], excludePaths: ['/var/tmp/*', '*.swp'] });
+  it("names mount points and btrfs subvolume roots without their attributes, and skips only this run's own snapshot", () => {
+    const args = findArgs({ dir: '/', fsType: 'btrfs', mountPoints: ['proc', 'srv/da*ta'], excludePaths: ['/var/tmp/*', '*.swp'], ownSnapshot: '.rmm-snap.web.run1' });
     const text = args.join(' ');
-    expect(text).toContain('-path ./.rmm-snap.* -o -path ./var/tmp/* ) -prune');
+    expect(text).toContain('-path ./.rmm-snap.web.run1 -o -path ./var/tmp/* ) -prune');
     expect(text).toContain('( -path ./proc -o -path ./srv/da\\*ta -o ( -type d ( -inum 256 -o -inum 2 ) ) -o -false ) -printf mount %p\\0 -prune');
     expect(text).not.toContain('swp');
-    expect(findArgs({ dir: '/srv', fsType: 'xfs', mountPoints: [], excludePaths: [] }).join(' ')).toContain('( -false ) -printf mount');
+    const xfs = findArgs({ dir: '/srv', fsType: 'xfs', mountPoints: [], excludePaths: [] }).join(' ');
+    expect(xfs).toContain('( -false ) -printf mount');
+    expect(xfs).toContain('-o ( -false ) -prune');
   });
 });

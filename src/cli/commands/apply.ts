@@ -1,5 +1,6 @@
 import { applyPlan } from '../../apply/apply.js';
-import { hasChanges, makePlan } from '../../plan/plan.js';
+import { InterruptedError } from '../../apply/interrupt.js';
+import { currentPoint, hasChanges, makePlan } from '../../plan/plan.js';
 import { readSavedPlan, StalePlanError, stalenessOf } from '../../plan/saved.js';
 import { EXIT, FILE_HELP, FILE_OPTION, OUTPUT_HELP, type Command, type CommandContext } from '../command.js';
 import { UsageError } from '../errors.js';
@@ -19,7 +20,7 @@ export const applyCommand: Command = {
     '  --yes                   apply without asking (needed when not on a terminal)',
     '  --plan PLANFILE         carry out a plan saved by rmm plan --out, refused if the spec or a target changed since',
     '',
-    'Exit codes: 0 converged (or nothing to do), 1 a replica failed or is blocked, 2 invalid input.',
+    'Exit codes: 0 converged (or nothing to do), 1 a replica failed or is blocked, 2 invalid input, 130/143 stopped by SIGINT/SIGTERM.',
   ].join('\n'),
   options: { ...FILE_OPTION, ...ENGINE_OPTIONS, yes: { type: 'boolean', short: 'y' }, plan: { type: 'string' } },
   async run(ctx) {
@@ -55,14 +56,52 @@ export const applyCommand: Command = {
           return EXIT.error;
         }
       }
-      const result = await applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: json ?? textEvents(ctx.stdout) });
+      const stop = new AbortController();
+      const result = await whileStoppable(ctx, stop, () =>
+        applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: json ?? textEvents(ctx.stdout), signal: stop.signal }),
+      );
       summary(result.synced.length, result.failed.length);
+      if (stop.signal.aborted) {
+        // What the operator needs after a Ctrl-C: what each replica still has.
+        for (const action of plan.actions.filter((a) => a.kind === 'sync' && !result.synced.includes(a.replica))) {
+          const seen = run.observed.replicas.get(action.replica)?.target;
+          const point = seen && 'record' in seen ? currentPoint(seen.record) : undefined;
+          const line = `${action.replica}: ${point ? `still at recovery point ${point.id}, as before this run` : 'holds no consistent copy yet'}`;
+          if (json) json({ type: 'interrupted', replica: action.replica, point: point?.id ?? null });
+          else ctx.stdout.write(`${line}\n`);
+        }
+        return (stop.signal.reason as InterruptedError).reason === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
+      }
       return result.failed.length > 0 || blocked.length > 0 ? EXIT.error : EXIT.ok;
     } finally {
       await run.pool.closeAll();
     }
   },
 };
+
+/**
+ * Runs `work` with SIGINT and SIGTERM turned into `stop`: the running step of each sync ends and is
+ * undone (snapshots released, work files removed, the record says interrupted, the lock let go). A
+ * second signal exits at once; the hosts then let go of what rmm held within heartbeatTimeout.
+ */
+async function whileStoppable<T>(ctx: CommandContext, stop: AbortController, work: () => Promise<T>): Promise<T> {
+  const onSignal = (name: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      ctx.stderr.write(`\nrmm: ${name} again: exiting now; the hosts let go of what rmm held within the heartbeat timeout\n`);
+      process.exit(name === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted);
+    }
+    ctx.stderr.write(`\nrmm: ${name}: stopping: undoing each running step (${name} again exits at once)\n`);
+    stop.abort(new InterruptedError(name));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await work();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
 
 async function confirm(ctx: CommandContext): Promise<boolean> {
   const { createInterface } = await import('node:readline/promises');

@@ -1,7 +1,11 @@
 import type { ApplyEvent } from '../../apply/events.js';
 
 /** Events of the CLI around apply's own: the plan it carries out, and the summary at the end. */
-export type CliEvent = { type: 'plan' } & Record<string, unknown> | { type: 'summary'; synced: number; failed: number; blocked: number; unchanged: number };
+export type CliEvent =
+  | ({ type: 'plan' } & Record<string, unknown>)
+  | { type: 'summary'; synced: number; failed: number; blocked: number; unchanged: number }
+  /** After SIGINT or SIGTERM: what a replica that did not finish still holds. */
+  | { type: 'interrupted'; replica: string; point: string | null };
 
 /** `-o json`: one event per line, numbered, starting with the stream's version. */
 export function jsonEvents(out: NodeJS.WritableStream, version: string): (e: ApplyEvent | CliEvent) => void {
