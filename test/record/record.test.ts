@@ -104,7 +104,7 @@ describe('parseRecord', () => {
     ['a string for a boolean', (r) => (r.points[0].pointInTime = 'yes'), 'points[0].pointInTime is the string "yes", not a boolean'],
     ['a negative count', (r) => (r.points[0].stats.bytesSent = -1), 'points[0].stats.bytesSent -1 is less than 0'],
     ['a fractional count', (r) => (r.points[0].stats.files = 1.5), 'points[0].stats.files is the number 1.5, not an integer'],
-    ['an unknown state', (r) => (r.state = 'done'), 'state "done" is not one of "in-progress", "consistent", "inconsistent", "failed"'],
+    ['an unknown state', (r) => (r.state = 'done'), 'state "done" is not one of "in-progress", "consistent", "inconsistent", "failed", "interrupted"'],
     ['an unknown provider', (r) => (r.points[0].snapshots['/'] = 'zfs'), 'points[0].snapshots["/"] "zfs" is not one of "lvm", "btrfs", "fsfreeze", "none"'],
     ['a relative mount point', (r) => (r.points[0].snapshots = { srv: 'btrfs' }), 'points[0].snapshots has a key "srv" that is not an absolute path'],
     ['a manifest that is not a digest', (r) => (r.points[0].manifests['/'] = '$(reboot)'), 'points[0].manifests["/"] "$(reboot)" is not a SHA-256 digest in hex'],
