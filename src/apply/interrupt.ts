@@ -1,5 +1,5 @@
 import { RmmError } from '../errors.js';
-import type { CommandOptions, ExecOptions, ExecResult, RemoteHost, RemoteProcess } from '../transport/index.js';
+import { HostWrapper, type CommandOptions, type ExecOptions, type ExecResult, type RemoteHost, type RemoteProcess } from '../transport/index.js';
 
 /** The operator stopped rmm (SIGINT, SIGTERM); what a step had begun was ended and undone. */
 export class InterruptedError extends RmmError {
@@ -19,37 +19,26 @@ export function interruptOf(signal: AbortSignal): InterruptedError {
  * release snapshots, write the record and let go of the lock; holders taken by earlier steps (a
  * freeze, the lock) are released by those undos, not killed.
  */
-export class InterruptibleHost implements RemoteHost {
+export class InterruptibleHost extends HostWrapper {
   /** Set while a step runs, by the sync. */
   stepRunning = false;
   readonly #started = new Set<RemoteProcess>();
 
   constructor(
-    private readonly inner: RemoteHost,
+    inner: RemoteHost,
     private readonly signal: AbortSignal,
   ) {
+    super(inner);
     signal.addEventListener('abort', () => {
       for (const proc of this.#started) proc.kill('TERM');
     });
   }
 
-  get info() {
-    return this.inner.info;
-  }
-
-  get closed() {
-    return this.inner.closed;
-  }
-
-  command(argv: readonly string[], opts?: CommandOptions): string {
-    return this.inner.command(argv, opts);
-  }
-
-  exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
+  override exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
     return this.cut(this.inner.exec(argv, opts));
   }
 
-  async spawn(argv: readonly string[], opts?: CommandOptions): Promise<RemoteProcess> {
+  override async spawn(argv: readonly string[], opts?: CommandOptions): Promise<RemoteProcess> {
     const proc = await this.cut(this.inner.spawn(argv, opts));
     if (!this.stepRunning) return proc;
     this.#started.add(proc);
@@ -57,20 +46,12 @@ export class InterruptibleHost implements RemoteHost {
     return proc;
   }
 
-  readFile(path: string, opts?: CommandOptions): Promise<Buffer> {
+  override readFile(path: string, opts?: CommandOptions): Promise<Buffer> {
     return this.cut(this.inner.readFile(path, opts));
   }
 
-  writeFileAtomic(path: string, data: string | Buffer, opts?: CommandOptions & { mode?: number }): Promise<void> {
+  override writeFileAtomic(path: string, data: string | Buffer, opts?: CommandOptions & { mode?: number }): Promise<void> {
     return this.cut(this.inner.writeFileAtomic(path, data, opts));
-  }
-
-  openReverseTunnel(to: RemoteHost, port: number) {
-    return this.inner.openReverseTunnel(to, port);
-  }
-
-  session(): unknown {
-    return this.inner.session();
   }
 
   /** Processes a step started stay this step's: the next step's are tracked afresh. */

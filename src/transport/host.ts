@@ -75,3 +75,44 @@ export interface RemoteHost {
   /** The SSH session underneath (for transport/ itself, e.g. a tunnel's other end). */
   session(): unknown;
 }
+
+/** A host that passes everything to another: wrappers (interrupts, fault injection) override what they change. */
+export class HostWrapper implements RemoteHost {
+  constructor(protected readonly inner: RemoteHost) {}
+
+  get info(): SessionInfo {
+    return this.inner.info;
+  }
+
+  get closed(): boolean {
+    return this.inner.closed;
+  }
+
+  command(argv: readonly string[], opts?: CommandOptions): string {
+    return this.inner.command(argv, opts);
+  }
+
+  exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
+    return this.inner.exec(argv, opts);
+  }
+
+  spawn(argv: readonly string[], opts?: CommandOptions): Promise<RemoteProcess> {
+    return this.inner.spawn(argv, opts);
+  }
+
+  readFile(path: string, opts?: CommandOptions): Promise<Buffer> {
+    return this.inner.readFile(path, opts);
+  }
+
+  writeFileAtomic(path: string, data: string | Buffer, opts?: CommandOptions & { mode?: number }): Promise<void> {
+    return this.inner.writeFileAtomic(path, data, opts);
+  }
+
+  openReverseTunnel(to: RemoteHost, port: number): Promise<ReverseTunnel> {
+    return this.inner.openReverseTunnel(to, port);
+  }
+
+  session(): unknown {
+    return this.inner.session();
+  }
+}

@@ -28,3 +28,4 @@ export {
 } from './session.js';
 export { createSessionPool, type SessionPool } from './pool.js';
 export { HEARTBEAT_MS, keepAlive, RMM_ALIVE, seconds } from './heartbeat.js';
+export { HostWrapper } from './host.js';

@@ -1,4 +1,4 @@
-import type { CommandOptions, ExecOptions, RemoteHost, RemoteProcess } from '../../src/transport/index.js';
+import { HostWrapper, type CommandOptions, type ExecOptions, type RemoteHost, type RemoteProcess } from '../../src/transport/index.js';
 import { RmmError } from '../../src/errors.js';
 
 /**
@@ -50,46 +50,28 @@ export class FaultInjector {
   }
 }
 
-class FaultyHost implements RemoteHost {
+class FaultyHost extends HostWrapper {
   constructor(
-    private readonly inner: RemoteHost,
+    inner: RemoteHost,
     private readonly role: 'origin' | 'target',
     private readonly faults: FaultInjector,
-  ) {}
-
-  get info() {
-    return this.inner.info;
+  ) {
+    super(inner);
   }
 
-  get closed() {
-    return this.inner.closed;
-  }
-
-  command(argv: readonly string[], opts?: CommandOptions): string {
-    return this.inner.command(argv, opts);
-  }
-
-  exec(argv: readonly string[], opts?: ExecOptions) {
+  override exec(argv: readonly string[], opts?: ExecOptions) {
     return this.faults.run(this.role, this.inner, argv, opts, () => this.inner.exec(argv, opts));
   }
 
-  spawn(argv: readonly string[], opts?: CommandOptions): Promise<RemoteProcess> {
+  override spawn(argv: readonly string[], opts?: CommandOptions): Promise<RemoteProcess> {
     return this.faults.run(this.role, this.inner, argv, opts, () => this.inner.spawn(argv, opts));
   }
 
-  readFile(path: string, opts?: CommandOptions) {
+  override readFile(path: string, opts?: CommandOptions) {
     return this.faults.run(this.role, this.inner, ['cat', '--', path], opts, () => this.inner.readFile(path, opts));
   }
 
-  writeFileAtomic(path: string, data: string | Buffer, opts?: CommandOptions & { mode?: number }) {
+  override writeFileAtomic(path: string, data: string | Buffer, opts?: CommandOptions & { mode?: number }) {
     return this.faults.run(this.role, this.inner, ['rmm-write', path], opts, () => this.inner.writeFileAtomic(path, data, opts));
-  }
-
-  openReverseTunnel(to: RemoteHost, port: number) {
-    return this.inner.openReverseTunnel(to, port);
-  }
-
-  session(): unknown {
-    return this.inner.session();
   }
 }
