@@ -34,6 +34,8 @@ export interface Command {
   /** Extra help text: options and exit codes. */
   readonly details: string;
   readonly options: NonNullable<ParseArgsConfig['options']>;
+  /** How many arguments besides the options it takes; none when absent. */
+  readonly positionals?: number;
   run(ctx: CommandContext): Promise<ExitCode>;
 }
 

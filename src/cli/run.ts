@@ -59,6 +59,8 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       io.stdout.write(`${commandHelp(command)}\n`);
       return EXIT.ok;
     }
+    const extra = parsed.positionals.slice(command.positionals ?? 0);
+    if (extra.length > 0) throw new UsageError(`unexpected argument${extra.length > 1 ? 's' : ''} ${extra.map((a) => `'${a}'`).join(' ')}${command.name === 'discover' ? '' : ' (files go after -f)'}`);
     const fmt = parsed.values.output ?? 'text';
     if (fmt !== 'text' && fmt !== 'json') throw new UsageError(`--output must be text or json, not '${String(fmt)}'`);
     output = fmt;

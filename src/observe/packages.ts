@@ -17,6 +17,14 @@ export function installCommand(osId: string, pkg: string): string[] | undefined 
   return undefined;
 }
 
+/** The package manager an install command runs, for messages. */
+function managerOf(command: readonly string[]): string {
+  if (command.includes('apt-get')) return 'apt-get';
+  if (command.includes('zypper')) return 'zypper';
+  if (command.includes('apk')) return 'apk';
+  return 'dnf (or yum)';
+}
+
 /** Makes sure a host has rsync: installs it when the policy allows, or says how to. */
 export async function ensureRsync(session: RemoteHost, autoInstall: boolean): Promise<'present' | 'installed'> {
   const found = await session.exec(['sh', '-c', 'command -v rsync'], { allowFailure: true });
@@ -27,6 +35,9 @@ export async function ensureRsync(session: RemoteHost, autoInstall: boolean): Pr
   const command = installCommand(osRelease.stdout.trim(), 'rsync');
   if (!command) throw new MissingToolError({ host, tool: 'rsync', hint: `rmm does not know the package manager of '${osRelease.stdout.trim()}'; install rsync by hand` });
   const res = await session.exec(command, { sudo: true, allowFailure: true, timeoutMs: 600_000 });
-  if (res.exitCode !== 0) throw new MissingToolError({ host, tool: 'rsync', hint: `installing it failed: ${res.stderr.trim().split('\n').slice(-2).join(' | ')}` });
+  if (res.exitCode !== 0) {
+    const why = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-2).join(' | ') || `exit ${res.exitCode}`;
+    throw new MissingToolError({ host, tool: 'rsync', hint: `${managerOf(command)} could not install the package rsync (exit ${res.exitCode}): ${why}; install it by hand` });
+  }
   return 'installed';
 }

@@ -1,6 +1,7 @@
 import type { Replica, Spec } from '../config/spec.js';
 import type { OriginFacts } from '../observe/facts.js';
 import type { Observed, ObservedReplica } from '../observe/observe.js';
+import type { TargetObservation } from '../target/driver.js';
 import { currentPoint, nextDueAt, syncReasons, upToDate } from '../policy/schedule.js';
 import { retain } from '../policy/retention.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
@@ -72,6 +73,9 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const blockedBy = missing('origin', replica.origin.name, facts.tools.rsync) ?? missing('target', replica.target.endpoint.name, targetTools.rsync);
   if (blockedBy) return { ...withRun, kind: 'blocked', reasons: [blockedBy, ...reasons] };
 
+  const room = roomFor(replica, selection, seen.target, current);
+  if (room?.blocks) return { ...withRun, kind: 'blocked', reasons: [room.message, ...reasons] };
+  if (room) reasons.push(room.message);
   const sync = syncPlan(replica, facts, selection, record, installs, now, seen.target.leftoverPoints ?? [], Boolean(moved));
   return {
     ...withRun,
@@ -114,6 +118,24 @@ function syncPlan(
     prune,
     steps: directorySyncSteps({ replica, units, installs, basePoint: last?.id, mayVerify, prune, observedRunId: record?.runId }),
   };
+}
+
+/**
+ * Whether a first copy fits on the target: the space the copied filesystems use on the origin
+ * against the free space where the replica goes. Only a first copy into nothing is known well
+ * enough to refuse; where exclude.paths apply the figure is an overestimate, so it only warns.
+ */
+function roomFor(replica: Replica, selection: Selection, target: TargetObservation, current: RecoveryPoint | undefined): { message: string; blocks: boolean } | undefined {
+  if (current || target.partial || target.freeBytes === undefined) return undefined;
+  const needed = selection.units.reduce((sum, u) => sum + u.fs.usedBytes, 0);
+  if (needed <= target.freeBytes) return undefined;
+  const figures = `the first copy needs about ${gib(needed)} (used on the origin's copied filesystems), ${replica.target.endpoint.name} has ${gib(target.freeBytes)} free for ${replica.target.path}`;
+  const estimate = selection.units.some((u) => reanchorAll(replica.exclude.paths, u.relativePath).length > 0);
+  return estimate ? { message: `may not fit: ${figures}, less what exclude.paths leaves out`, blocks: false } : { message: `the target is too small: ${figures}; free space there or choose another path`, blocks: true };
+}
+
+function gib(bytes: number): string {
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }
 
 /**

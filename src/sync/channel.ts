@@ -54,7 +54,7 @@ export async function openPushChannel(opts: {
   );
   await settled(
     origin.writeFileAtomic(`${dir}/known_hosts`, hostKeys.map((k) => `${HOST_ALIAS} ${k.type} ${k.base64}\n`).join(''), { sudo: true, mode: 0o600 }),
-    target.exec(['sh', '-c', AUTHORIZE, 'rmm-authorize', `restrict ${publicKey}`], { sudo: false }),
+    target.exec(['sh', '-c', AUTHORIZE, 'rmm-authorize', `${keyOptions(target.info.serverIdent, new Date())} ${publicKey}`], { sudo: false }),
   );
 
   const host = opts.via?.host ?? targetEndpoint.address;
@@ -84,6 +84,23 @@ export async function openPushChannel(opts: {
     ...(needsSudo ? { rsyncPath: 'sudo -n rsync' } : {}),
     close: () => removeEphemeralAccess(origin, target, replica),
   };
+}
+
+/** How long a one-run key logs in at most: a copy opens connections until its end, a lost key stops here. */
+export const KEY_LIFETIME_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * The authorized_keys options of a one-run key: `restrict` (no terminal, forwarding or agent), and
+ * where the target's sshd knows it (OpenSSH 8.2 and later), `expiry-time`, so that a key no run and
+ * no lock holder removed (the target rebooted mid-copy) stops working by itself.
+ */
+export function keyOptions(serverIdent: string | undefined, now: Date): string {
+  const m = /OpenSSH_(\d+)\.(\d+)/.exec(serverIdent ?? '');
+  const knowsExpiry = m !== null && (Number(m[1]) > 8 || (Number(m[1]) === 8 && Number(m[2]) >= 2));
+  if (!knowsExpiry) return 'restrict';
+  // OpenSSH reads YYYYMMDDHHMMSS, with Z for UTC.
+  const expiry = new Date(now.getTime() + KEY_LIFETIME_MS).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `restrict,expiry-time="${expiry}"`;
 }
 
 /**

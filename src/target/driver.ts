@@ -10,6 +10,10 @@ export interface TargetObservation {
   readonly leftoverPoints?: readonly string[];
   /** Where `current` points (directory targets), as read; '' when there is none. */
   readonly current?: string;
+  /** Whether a copy a run left unfinished is there (it is resumed). */
+  readonly partial?: boolean;
+  /** Free bytes where the replica goes. */
+  readonly freeBytes?: number;
 }
 
 /**

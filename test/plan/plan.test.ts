@@ -289,3 +289,20 @@ describe('a target that is not what its record says', () => {
     expect(makePlan(spec, seenWith({ current: 'points/p1' }, rec), now).actions[0]!.kind).toBe('none');
   });
 });
+
+describe('room on the target', () => {
+  it('refuses a first copy the target cannot hold, with the figures, and only warns where exclude.paths make them an estimate', () => {
+    const spec = specOf('{}');
+    const seen = observed(undefined);
+    const small: Observed = { at: '', replicas: new Map([['web-dr', { ...seen.replicas.get('web-dr')!, target: { record: undefined, tools: { rsync: true }, freeBytes: 10 * 1024 ** 3 } }]]) };
+    const refused = makePlan(spec, small, now).actions[0]!;
+    expect(refused.kind).toBe('blocked');
+    expect(refused.reasons[0]).toBe('the target is too small: the first copy needs about 50.00 GiB (used on the origin\'s copied filesystems), t has 10.00 GiB free for /srv/replicas/web-dr; free space there or choose another path');
+    const excluding: Spec = { ...spec, replicas: [{ ...spec.replicas[0]!, exclude: { ...spec.replicas[0]!.exclude, paths: ['/var/cache/*'] } }] };
+    const warned = makePlan(excluding, small, now).actions[0]!;
+    expect(warned.kind).toBe('sync');
+    expect(warned.reasons).toContain("may not fit: the first copy needs about 50.00 GiB (used on the origin's copied filesystems), t has 10.00 GiB free for /srv/replicas/web-dr, less what exclude.paths leaves out");
+    const roomy: Observed = { at: '', replicas: new Map([['web-dr', { ...seen.replicas.get('web-dr')!, target: { record: undefined, tools: { rsync: true }, freeBytes: 60 * 1024 ** 3 } }]]) };
+    expect(makePlan(spec, roomy, now).actions[0]!.kind).toBe('sync');
+  });
+});

@@ -26,6 +26,7 @@ export const discoverCommand: Command = {
     '  --trust-new-host-keys   add an unknown host key to the known_hosts file',
     OUTPUT_HELP,
   ].join('\n'),
+  positionals: 1,
   options: {
     ...FILE_OPTION,
     ...ENGINE_OPTIONS,

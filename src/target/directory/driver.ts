@@ -9,13 +9,18 @@ import { replicaLayout } from './layout.js';
 /** Tools a sync needs on a directory target. */
 export const TARGET_TOOLS = ['rsync', 'flock'] as const;
 
-// $1 the record file, $2 the points folder, $3 current, then tool names. One round trip: the tools
-// found, the points' folders and where current points, then the record if any.
-const OBSERVE = `f=$1 points=$2 current=$3; shift 3
+// $1 the record file, $2 the points folder, $3 current, $4 the replica's folder, then tool names. One
+// round trip: the tools found, the points' folders, where current points, whether a copy is under way,
+// the free space where the replica goes (its nearest folder that exists), then the record if any.
+const OBSERVE = `f=$1 points=$2 current=$3 replica=$4; shift 4
 for t in "$@"; do command -v "$t" >/dev/null 2>&1 && printf 'tool %s\\n' "$t"; done
 for l in "\${current%/*}" "\${f%/*}" "$points"; do [ -L "$l" ] && printf 'symlink %s\\n' "$l"; done
 [ -d "$points" ] && for p in "$points"/*; do [ -d "$p" ] && [ ! -L "$p" ] && printf 'point %s\\n' "\${p##*/}"; done
 printf 'current %s\\n' "$(readlink -- "$current" 2>/dev/null)"
+[ -e "$points/.partial" ] && echo partial
+d=$replica
+while [ -n "$d" ] && [ ! -d "$d" ]; do d=\${d%/*}; done
+df -P -B1 -- "\${d:-/}" 2>/dev/null | awk 'NR == 2 { print "free " $4 }'
 if [ -e "$f" ] || [ -L "$f" ]; then echo @@rmm:record; exec cat -- "$f"; fi
 echo @@rmm:none`;
 
@@ -57,7 +62,7 @@ export class DirectoryTarget implements TargetDriver {
   async observe(): Promise<TargetObservation> {
     const file = recordPath(this.path);
     const l = this.#layout;
-    const res = await this.host.exec(['sh', '-c', OBSERVE, 'rmm-observe', file, l.points, l.current, ...TARGET_TOOLS], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
+    const res = await this.host.exec(['sh', '-c', OBSERVE, 'rmm-observe', file, l.points, l.current, this.path, ...TARGET_TOOLS], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
     const [head = '', ...rest] = res.stdout.split('@@rmm:record\n');
     const lines = head.split('\n');
     const tools = Object.fromEntries(TARGET_TOOLS.map((t) => [t, lines.includes(`tool ${t}`)]));
@@ -75,7 +80,8 @@ export class DirectoryTarget implements TargetDriver {
       .map((line) => line.slice('point '.length))
       .filter((id) => POINT_ID.test(id) && !kept.has(id) && current !== `points/${id}`)
       .sort();
-    return { record, tools, leftoverPoints, current: current ?? '' };
+    const free = Number(lines.find((line) => line.startsWith('free '))?.slice('free '.length));
+    return { record, tools, leftoverPoints, current: current ?? '', partial: lines.includes('partial'), ...(Number.isFinite(free) ? { freeBytes: free } : {}) };
   }
 
   readRecord(): Promise<ReplicaRecord | undefined> {
