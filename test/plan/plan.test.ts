@@ -173,6 +173,9 @@ describe('a sync action carries everything apply needs', () => {
     // Two points kept: a new one drops the oldest; a verification drops none.
     expect(later.sync!.prune).toEqual({ ifCopied: ['20261123T090000Z'], ifUnchanged: [] });
     expect(later.nextDueAt).toBe('2026-11-24T10:00:00.000Z');
+    // The inputs hash is computed when first read, and is there in the plan as data (JSON, a saved plan).
+    const json = JSON.parse(JSON.stringify(makePlan(spec, observed(undefined), now))) as { actions: { inputsHash: string }[] };
+    expect(json.actions[0]!.inputsHash).toMatch(/^[0-9a-f]{16}$/);
     expect(later.observedRunId).toBe('run1');
   });
 
