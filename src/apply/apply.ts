@@ -25,7 +25,7 @@ export interface ApplyOptions {
 
 export interface ApplyResult {
   readonly synced: readonly string[];
-  readonly failed: readonly { readonly replica: string; readonly error: string; readonly retryable: boolean }[];
+  readonly failed: readonly { readonly replica: string; readonly error: string; readonly retryable: boolean; readonly step?: string }[];
 }
 
 export function newRunId(): string {
@@ -43,7 +43,7 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
   const byName = new Map(spec.replicas.map((r) => [r.name, r]));
   const work = plan.actions.filter((a) => a.kind === 'sync');
   const synced: string[] = [];
-  const failed: { replica: string; error: string; retryable: boolean }[] = [];
+  const failed: { replica: string; error: string; retryable: boolean; step?: string }[] = [];
   const byOrigin = new Map<string, PlannedAction[]>();
   for (const action of work) {
     const origin = byName.get(action.replica)?.origin.endpoint;
@@ -84,7 +84,7 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
     } catch (err) {
       const retryable = err instanceof StepFailedError ? err.retryable : isRetryable(err);
       const message = (err as Error).message;
-      failed.push({ replica: replica.name, error: message, retryable });
+      failed.push({ replica: replica.name, error: message, retryable, ...(err instanceof StepFailedError ? { step: err.step } : {}) });
       opts.emit({
         type: 'replica.failed',
         replica: replica.name,

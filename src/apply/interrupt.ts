@@ -1,5 +1,5 @@
 import { RmmError } from '../errors.js';
-import { HostWrapper, type CommandOptions, type ExecOptions, type ExecResult, type RemoteHost, type RemoteProcess } from '../transport/index.js';
+import { HostWrapper, type CommandOptions, type RemoteHost, type RemoteProcess } from '../transport/index.js';
 
 /** The operator stopped rmm (SIGINT, SIGTERM); what a step had begun was ended and undone. */
 export class InterruptedError extends RmmError {
@@ -13,11 +13,12 @@ export function interruptOf(signal: AbortSignal): InterruptedError {
 }
 
 /**
- * A host whose commands end when the run is interrupted, while a step runs: the processes that step
- * started are ended (EOF and a signal; lifelines end what they run) and its waits for a command's
- * end are abandoned. Between steps and during the undos nothing is cut short, so the undos can
- * release snapshots, write the record and let go of the lock; holders taken by earlier steps (a
- * freeze, the lock) are released by those undos, not killed.
+ * A host whose processes end when the run is interrupted, while a step runs: the processes that
+ * step started (a copy's rsync or tar streams, a hook) are ended (a signal and EOF; lifelines end
+ * what they run). A short command is let finish: abandoning it would let it land after the undos
+ * (a snapshot made, a key authorized or a record written after they were cleaned up). The runner
+ * then treats the step as interrupted. Holders taken by earlier steps (a freeze, the lock) are
+ * released by the undos, not killed.
  */
 export class InterruptibleHost extends HostWrapper {
   /** Set while a step runs, by the sync. */
@@ -34,42 +35,18 @@ export class InterruptibleHost extends HostWrapper {
     });
   }
 
-  override exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
-    return this.cut(this.inner.exec(argv, opts));
-  }
-
   override async spawn(argv: readonly string[], opts?: CommandOptions): Promise<RemoteProcess> {
-    const proc = await this.cut(this.inner.spawn(argv, opts));
+    const proc = await this.inner.spawn(argv, opts);
     if (!this.stepRunning) return proc;
+    if (this.signal.aborted) proc.kill('TERM');
     this.#started.add(proc);
     void proc.exit.then(() => this.#started.delete(proc));
     return proc;
-  }
-
-  override readFile(path: string, opts?: CommandOptions): Promise<Buffer> {
-    return this.cut(this.inner.readFile(path, opts));
-  }
-
-  override writeFileAtomic(path: string, data: string | Buffer, opts?: CommandOptions & { mode?: number }): Promise<void> {
-    return this.cut(this.inner.writeFileAtomic(path, data, opts));
   }
 
   /** Processes a step started stay this step's: the next step's are tracked afresh. */
   stepEnded(): void {
     this.stepRunning = false;
     this.#started.clear();
-  }
-
-  private cut<T>(work: Promise<T>): Promise<T> {
-    if (!this.stepRunning) return work;
-    if (this.signal.aborted) {
-      work.catch(() => {});
-      return Promise.reject(interruptOf(this.signal));
-    }
-    return new Promise<T>((resolve, reject) => {
-      const stop = () => reject(interruptOf(this.signal));
-      this.signal.addEventListener('abort', stop, { once: true });
-      work.then(resolve, reject).finally(() => this.signal.removeEventListener('abort', stop));
-    });
   }
 }

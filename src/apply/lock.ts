@@ -15,8 +15,10 @@ export interface ReplicaLock {
 }
 
 // $1 lock file, $2 who holds it, $3 heartbeat timeout (s), $4 the login user, $5 the marker of the
-// replica's one-run keys. The lock lives as long as this process, which ends when rmm lets go or
-// its heartbeats stop: a lost rmm host leaves no stale lock, nor a key that still logs in.
+// replica's one-run keys. The lock lives as long as this process, which ends when rmm lets go, when
+// its heartbeats stop or its connection ends: a lost or killed rmm leaves no stale lock, nor a key
+// that still logs in. The key is removed as REVOKE does (src/sync/channel.ts): under the same flock,
+// keeping the file's owner and mode, and only when the filtered copy was written whole.
 const HOLDER = `${RMM_ALIVE}
 exec 9>>"$1"
 if ! flock -n 9; then cat "$1.owner" 2>/dev/null; exit 75; fi
@@ -24,15 +26,13 @@ printf '%s\\n' "$2" > "$1.owner"
 echo locked
 rmm_alive "$3" && exit 0
 f="$(getent passwd "$4" | cut -d: -f6)/.ssh/authorized_keys"
-if [ -f "$f" ] && grep -qF -- "$5" "$f" && [ -e "\${f%/*}/.rmm.lock" ]; then
+if [ -f "$f" ] && [ ! -L "$f" ] && grep -qF -- "$5" "$f" && [ -e "\${f%/*}/.rmm.lock" ]; then
   exec 8>>"\${f%/*}/.rmm.lock"
   flock 8
-  grep -vF -- "$5" "$f" > "$f.rmm-tmp" || :
-  chown --reference="$f" "$f.rmm-tmp"
-  chmod 600 "$f.rmm-tmp"
-  mv -f -- "$f.rmm-tmp" "$f"
+  grep -vF -- "$5" "$f" > "$f.rmm-tmp"
+  if [ $? -le 1 ] && chown --reference="$f" "$f.rmm-tmp" && chmod --reference="$f" "$f.rmm-tmp"; then mv -f -- "$f.rmm-tmp" "$f"; else rm -f -- "$f.rmm-tmp"; fi
 fi
-echo "let go of the lock: no heartbeat from rmm for $3 s" >&2
+echo "let go of the lock: rmm is gone (no heartbeat for $3 s, or its connection ended)" >&2
 exit 4`;
 
 /** Takes the per-replica lock on the target, so two runs (a CI job and a watch loop) never sync one replica at once. */
@@ -50,7 +50,7 @@ export async function lockReplica(target: RemoteHost, lockFile: string, replica:
     void proc.exit.then(() => resolve(false));
   });
   if (!locked) throw new ReplicaLockedError({ replica, host: target.info.host, holder: out.trim() });
-  const stop = keepAlive(proc);
+  const alive = keepAlive(proc);
   let released: Promise<unknown> | undefined;
   let lost = false;
   void proc.exit.then(() => (lost = released === undefined));
@@ -59,8 +59,7 @@ export async function lockReplica(target: RemoteHost, lockFile: string, replica:
       if (lost) throw new RmmError('replica.lock_lost', `the lock of replica '${replica}' on ${target.info.host} ended before the sync did (no heartbeat from rmm reached it); nothing was recorded`);
     },
     release: async () => {
-      stop();
-      released ??= (proc.channel.end(), proc.exit);
+      released ??= (alive.release(), proc.exit);
       await released;
     },
   };

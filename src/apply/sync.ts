@@ -366,7 +366,7 @@ class Sync {
       const last = base.points.find((p) => p.id === this.plan.basePoint)!;
       point = { ...last, verifiedAt: this.#started.at };
       const points = keep(base.points.map((p) => (p.id === last.id ? point : p)), this.plan.prune.ifUnchanged);
-      await this.#driver.writeRecord({ ...base, points, state: point.pointInTime ? 'consistent' : 'inconsistent', updatedAt: now });
+      await this.#driver.writeRecord({ ...base, points, ...pruning(this.plan.prune.ifUnchanged), state: point.pointInTime ? 'consistent' : 'inconsistent', updatedAt: now });
       this.#committed = true;
       this.#result = { point, copied: false };
       this.note('record', `unchanged since recovery point ${point.id}`);
@@ -384,7 +384,7 @@ class Sync {
       ...(pointInTime && hashes.every((h) => h !== undefined) ? { manifests: Object.fromEntries(units.map((u, i) => [u.fs.mountPoint, hashes[i]!])) } : {}),
     };
     const points = keep([...base.points, point], this.plan.prune.ifCopied);
-    await this.#driver.writeRecord({ ...base, points, state: pointInTime ? 'consistent' : 'inconsistent', updatedAt: now });
+    await this.#driver.writeRecord({ ...base, points, ...pruning(this.plan.prune.ifCopied), state: pointInTime ? 'consistent' : 'inconsistent', updatedAt: now });
     this.#committed = true;
     this.#result = { point, copied: true };
   }
@@ -393,6 +393,11 @@ class Sync {
     const ids = this.#result?.copied === false ? this.plan.prune.ifUnchanged : this.plan.prune.ifCopied;
     await this.#driver.prune(ids);
   }
+}
+
+/** What the record says the prune step removes, so that a next sync finishes a prune that failed. */
+function pruning(ids: readonly string[]): { pruning?: readonly string[] } {
+  return ids.length > 0 ? { pruning: [...new Set(ids)] } : {};
 }
 
 /** The points that stay after the plan's prune list (never the newest). */

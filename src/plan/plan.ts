@@ -123,15 +123,19 @@ function syncPlan(
 /**
  * Whether a first copy fits on the target: the space the copied filesystems use on the origin
  * against the free space where the replica goes. Only a first copy into nothing is known well
- * enough to refuse; where exclude.paths apply the figure is an overestimate, so it only warns.
+ * enough to refuse, and only where the figure is the data's: exclude.paths leave some out, and a
+ * btrfs filesystem's used space is the whole filesystem's (every subvolume, snapshots included,
+ * counted again for each mounted subvolume), so there it only warns.
  */
 function roomFor(replica: Replica, selection: Selection, target: TargetObservation, current: RecoveryPoint | undefined): { message: string; blocks: boolean } | undefined {
   if (current || target.partial || target.freeBytes === undefined) return undefined;
   const needed = selection.units.reduce((sum, u) => sum + u.fs.usedBytes, 0);
   if (needed <= target.freeBytes) return undefined;
   const figures = `the first copy needs about ${gib(needed)} (used on the origin's copied filesystems), ${replica.target.endpoint.name} has ${gib(target.freeBytes)} free for ${replica.target.path}`;
-  const estimate = selection.units.some((u) => reanchorAll(replica.exclude.paths, u.relativePath).length > 0);
-  return estimate ? { message: `may not fit: ${figures}, less what exclude.paths leaves out`, blocks: false } : { message: `the target is too small: ${figures}; free space there or choose another path`, blocks: true };
+  const excluding = selection.units.some((u) => reanchorAll(replica.exclude.paths, u.relativePath).length > 0);
+  const btrfs = selection.units.some((u) => u.fs.fsType === 'btrfs');
+  if (excluding || btrfs) return { message: `may not fit: ${figures}${excluding ? ', less what exclude.paths leaves out' : ''}${btrfs ? ', where btrfs counts its whole filesystem' : ''}`, blocks: false };
+  return { message: `the target is too small: ${figures}; free space there or choose another path`, blocks: true };
 }
 
 function gib(bytes: number): string {
@@ -147,7 +151,8 @@ function foreignRecord(replica: Replica, record: ReplicaRecord | undefined, fact
   const where = `${replica.target.endpoint.name}:${replica.target.path}`;
   if (record.replica !== replica.name) return `the record at ${where} belongs to replica ${JSON.stringify(record.replica)}, not ${replica.name}: point the replica at its own folder, or move that record away`;
   const id = record.origin.machineId;
-  if (facts && id && facts.machineId && id !== facts.machineId && record.points.length > 0) {
+  // Both differ: an image that makes a new machine-id at each boot keeps its hostname.
+  if (facts && id && facts.machineId && id !== facts.machineId && record.origin.hostname !== facts.hostname && record.points.length > 0) {
     return `the target holds a copy of another server (machine-id ${id}, origin ${replica.origin.name} has ${facts.machineId}); if the origin was reinstalled, move ${where} away to start a new replica`;
   }
   return undefined;

@@ -24,6 +24,8 @@ export interface ReplicaRecord {
   readonly pending?: RecoveryPoint;
   /** Consistent recovery points, oldest first; the last one is `current`. */
   readonly points: readonly RecoveryPoint[];
+  /** Points retention dropped from `points`, whose folders are removed after the record is written. */
+  readonly pruning?: readonly string[];
   readonly error?: string;
 }
 

@@ -88,9 +88,12 @@ export function lvmSnapshotName(replica: string, runId: string, lvmName: string)
   return `rmm-snap.${replica}.${runId}.${lvmName.split('/')[1]}`;
 }
 
-// $1 mount point, $2 heartbeat timeout, $3 the longest freeze (seconds). Thaws when rmm lets go
-// (EOF), when its heartbeats stop, or at the limit; says which on stderr and in its exit code.
+// $1 mount point, $2 heartbeat timeout, $3 the longest freeze (seconds). Thaws when rmm lets go,
+// when its heartbeats stop or its connection ends, at the limit, or when it is signalled (an
+// interrupted run ends the processes its step started: the trap runs once fsfreeze returns);
+// says which on stderr and in its exit code.
 const FREEZE_HOLDER = `${RMM_ALIVE}
+trap 'fsfreeze --unfreeze "$1" 2>/dev/null; echo "thawed $1: the holder was signalled" >&2; exit 6' TERM INT HUP
 fsfreeze --freeze "$1" || exit 3
 echo frozen
 rmm_alive "$2" "$3"; why=$?
@@ -98,6 +101,7 @@ fsfreeze --unfreeze "$1"
 case $why in
 1) echo "thawed $1: no heartbeat from rmm for $2 s" >&2; exit 4 ;;
 2) echo "thawed $1: frozen for the longest allowed ($3 s, policy snapshot.maxFreeze)" >&2; exit 5 ;;
+3) echo "thawed $1: rmm's connection ended" >&2; exit 7 ;;
 esac`;
 
 async function freeze(session: RemoteHost, unit: CopyUnit, limits: HoldLimits): Promise<SnapshotView> {
@@ -116,7 +120,7 @@ async function freeze(session: RemoteHost, unit: CopyUnit, limits: HoldLimits): 
     const status = await holder.exit;
     throw new SnapshotError('snapshot.freeze_failed', `${session.info.host}: cannot freeze ${mount}: ${status.stderr.trim() || `exit ${status.exitCode}`}`);
   }
-  const stop = keepAlive(holder);
+  const alive = keepAlive(holder);
   let released = false;
   return {
     unit,
@@ -125,11 +129,10 @@ async function freeze(session: RemoteHost, unit: CopyUnit, limits: HoldLimits): 
     release: async () => {
       if (released) return;
       released = true;
-      stop();
-      holder.channel.end();
+      alive.release();
       const status = await holder.exit;
-      // 4, 5: it thawed before rmm let go, so what was copied after that is not the frozen point in time.
-      if (status.exitCode === 4 || status.exitCode === 5) {
+      // It thawed before rmm let go, so what was copied after that is not the frozen point in time.
+      if ([4, 5, 6, 7].includes(status.exitCode ?? -1)) {
         throw new SnapshotError('snapshot.freeze_ended', `${session.info.host}: the freeze of ${mount} ended before its copy did (${status.stderr.trim()}); the copy is not a point in time`);
       }
       await holder.wait();

@@ -91,12 +91,13 @@ export const KEY_LIFETIME_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * The authorized_keys options of a one-run key: `restrict` (no terminal, forwarding or agent), and
- * where the target's sshd knows it (OpenSSH 8.2 and later), `expiry-time`, so that a key no run and
- * no lock holder removed (the target rebooted mid-copy) stops working by itself.
+ * where the target's sshd reads a UTC time there (OpenSSH 9.1 and later; before, the time is the
+ * target's local time, which rmm does not know, and a `Z` makes sshd skip the key), `expiry-time`,
+ * so that a key no run and no lock holder removed (the target rebooted mid-copy) stops by itself.
  */
 export function keyOptions(serverIdent: string | undefined, now: Date): string {
   const m = /OpenSSH_(\d+)\.(\d+)/.exec(serverIdent ?? '');
-  const knowsExpiry = m !== null && (Number(m[1]) > 8 || (Number(m[1]) === 8 && Number(m[2]) >= 2));
+  const knowsExpiry = m !== null && (Number(m[1]) > 9 || (Number(m[1]) === 9 && Number(m[2]) >= 1));
   if (!knowsExpiry) return 'restrict';
   // OpenSSH reads YYYYMMDDHHMMSS, with Z for UTC.
   const expiry = new Date(now.getTime() + KEY_LIFETIME_MS).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
@@ -177,6 +178,8 @@ f="$HOME/.ssh/authorized_keys"
 [ -f "$f" ] || exit 0
 exec 9>>"$HOME/.ssh/.rmm.lock"
 flock 9
-grep -vF -- "$1" "$f" > "$f.rmm-tmp" || :
-chmod 600 "$f.rmm-tmp"
+trap 'rm -f -- "$f.rmm-tmp"' EXIT
+# 1: no line left, which is fine; 2: the copy was not written whole, and must not replace the file.
+grep -vF -- "$1" "$f" > "$f.rmm-tmp" || [ $? -eq 1 ]
+chmod --reference="$f" "$f.rmm-tmp"
 mv -f -- "$f.rmm-tmp" "$f"`;

@@ -6,7 +6,7 @@ export interface TargetObservation {
   readonly record: ReplicaRecord | undefined;
   /** Tools the sync needs on the target, and whether each is there. */
   readonly tools: Readonly<Record<string, boolean>>;
-  /** Recovery points on the target that the record no longer holds; the next prune removes them. */
+  /** Points the record dropped whose folders are still on the target; the next prune removes them. */
   readonly leftoverPoints?: readonly string[];
   /** Where `current` points (directory targets), as read; '' when there is none. */
   readonly current?: string;

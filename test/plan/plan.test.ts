@@ -296,7 +296,7 @@ describe('a target that is not what its record says', () => {
 describe('room on the target', () => {
   it('refuses a first copy the target cannot hold, with the figures, and only warns where exclude.paths make them an estimate', () => {
     const spec = specOf('{}');
-    const seen = observed(undefined);
+    const seen = observed(undefined, { facts: originFacts([filesystem('/', 'xfs'), filesystem('/scratch', 'ext4')]) });
     const small: Observed = { at: '', replicas: new Map([['web-dr', { ...seen.replicas.get('web-dr')!, target: { record: undefined, tools: { rsync: true }, freeBytes: 10 * 1024 ** 3 } }]]) };
     const refused = makePlan(spec, small, now).actions[0]!;
     expect(refused.kind).toBe('blocked');
@@ -307,5 +307,11 @@ describe('room on the target', () => {
     expect(warned.reasons).toContain("may not fit: the first copy needs about 50.00 GiB (used on the origin's copied filesystems), t has 10.00 GiB free for /srv/replicas/web-dr, less what exclude.paths leaves out");
     const roomy: Observed = { at: '', replicas: new Map([['web-dr', { ...seen.replicas.get('web-dr')!, target: { record: undefined, tools: { rsync: true }, freeBytes: 60 * 1024 ** 3 } }]]) };
     expect(makePlan(spec, roomy, now).actions[0]!.kind).toBe('sync');
+    // btrfs reports its whole filesystem's use for every subvolume: only a warning.
+    const btrfs = observed(undefined);
+    const smallBtrfs: Observed = { at: '', replicas: new Map([['web-dr', { ...btrfs.replicas.get('web-dr')!, target: { record: undefined, tools: { rsync: true }, freeBytes: 10 * 1024 ** 3 } }]]) };
+    expect(makePlan(spec, smallBtrfs, now).actions[0]!.reasons).toContain(
+      "may not fit: the first copy needs about 50.00 GiB (used on the origin's copied filesystems), t has 10.00 GiB free for /srv/replicas/web-dr, where btrfs counts its whole filesystem",
+    );
   });
 });

@@ -33,6 +33,7 @@ const valid = {
   updatedAt: '2026-11-24T11:31:02.004Z',
   pending,
   points: [older, newer],
+  pruning: ['20261120T010000Z'],
   error: 'rsync: connection unexpectedly closed',
 } satisfies Required<ReplicaRecord>;
 

@@ -194,6 +194,9 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
     expect(record().points.at(-1)!.id).toBe(before.replace('points/', ''));
     // The freeze of /srv/data ends with the connection: the origin can write there again.
     execFileSync('timeout', ['20', 'sh', '-c', `echo thawed > ${path.join(originRoot, 'srv/data/after-kill.txt')}`]);
+    // The lock's holder saw rmm's connection end without a release: the one-run key went with it.
+    const keys = path.join(lab.hosts.target.root, 'home/rmm/.ssh/authorized_keys');
+    await waitFor(() => !readFileSync(keys, 'utf8').includes('rmm-ephemeral'), 30_000, () => readFileSync(keys, 'utf8'));
 
     const plan = await rmm('plan', '-f', slow);
     expect(plan.out).toMatch(/did not finish/);

@@ -64,10 +64,15 @@ export const applyCommand: Command = {
       if (stop.signal.aborted) {
         // What the operator needs after a Ctrl-C: what each replica still has.
         for (const action of plan.actions.filter((a) => a.kind === 'sync' && !result.synced.includes(a.replica))) {
+          // Stopped after its record step: the new point is recorded (the prune or unlock did not finish).
+          const step = result.failed.find((f) => f.replica === action.replica)?.step;
+          const recorded = step === 'prune' || step === 'unlock';
           const seen = run.observed.replicas.get(action.replica)?.target;
-          const point = seen && 'record' in seen ? currentPoint(seen.record) : undefined;
-          const line = `${action.replica}: ${point ? `still at recovery point ${point.id}, as before this run` : 'holds no consistent copy yet'}`;
-          if (json) json({ type: 'interrupted', replica: action.replica, point: point?.id ?? null });
+          const point = recorded ? undefined : seen && 'record' in seen ? currentPoint(seen.record) : undefined;
+          const line = recorded
+            ? `${action.replica}: its new recovery point was recorded before the interrupt (rmm status shows it)`
+            : `${action.replica}: ${point ? `still at recovery point ${point.id}, as before this run` : 'holds no consistent copy yet'}`;
+          if (json) json({ type: 'interrupted', replica: action.replica, point: point?.id ?? null, recorded });
           else ctx.stdout.write(`${line}\n`);
         }
         return (stop.signal.reason as InterruptedError).reason === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;

@@ -5,7 +5,7 @@ export type CliEvent =
   | ({ type: 'plan' } & Record<string, unknown>)
   | { type: 'summary'; synced: number; failed: number; blocked: number; unchanged: number }
   /** After SIGINT or SIGTERM: what a replica that did not finish still holds. */
-  | { type: 'interrupted'; replica: string; point: string | null };
+  | { type: 'interrupted'; replica: string; point: string | null; recorded: boolean };
 
 /** `-o json`: one event per line, numbered, starting with the stream's version. */
 export function jsonEvents(out: NodeJS.WritableStream, version: string): (e: ApplyEvent | CliEvent) => void {

@@ -73,13 +73,11 @@ export class DirectoryTarget implements TargetDriver {
     const record = rest.length === 0 ? undefined : parseRecord(rest.join('@@rmm:record\n'), `${this.host.info.host}:${file}`);
     const current = lines.find((line) => line.startsWith('current '))?.slice('current '.length);
     const kept = new Set(record?.points.map((p) => p.id));
-    // Folders of points the record no longer holds (a prune that failed after the record let go of
-    // them, a copy that could not be put back): only names rmm gives points, never current's.
-    const leftoverPoints = lines
-      .filter((line) => line.startsWith('point '))
-      .map((line) => line.slice('point '.length))
-      .filter((id) => POINT_ID.test(id) && !kept.has(id) && current !== `points/${id}`)
-      .sort();
+    // Points this record dropped (retention) whose folders are still there: a prune that failed
+    // after the record let go of them. Only those: a folder no record of this replica named is not
+    // rmm's to remove (another replica's, an operator's).
+    const folders = new Set(lines.filter((line) => line.startsWith('point ')).map((line) => line.slice('point '.length)));
+    const leftoverPoints = (record?.pruning ?? []).filter((id) => POINT_ID.test(id) && folders.has(id) && !kept.has(id) && current !== `points/${id}`);
     const free = Number(lines.find((line) => line.startsWith('free '))?.slice('free '.length));
     return { record, tools, leftoverPoints, current: current ?? '', partial: lines.includes('partial'), ...(Number.isFinite(free) ? { freeBytes: free } : {}) };
   }
