@@ -1,7 +1,9 @@
 import {
   Composer,
+  Lexer,
   LineCounter,
   Parser,
+  isAlias,
   isCollection,
   isMap,
   isPair,
@@ -32,9 +34,22 @@ export interface Position {
   readonly column: number;
 }
 
-/** Billion-laughs and deep-nesting guards: far above what an estate file needs. */
+/** Billion-laughs, deep-nesting and size guards: far above what an estate file needs. */
 const MAX_ALIAS_COUNT = 100;
 const MAX_DEPTH = 64;
+/** Values that the aliases of one document may add once expanded. */
+const MAX_ALIAS_EXPANSION = 10_000;
+/** Anchors and aliases in one document: yaml resolves each alias by a scan of those before it. */
+const MAX_ALIAS_MARKS = 200;
+/** Entries of one mapping or list: yaml's duplicate-key check and some uniqueItems checks are quadratic. */
+const MAX_ENTRIES = 1_000;
+/**
+ * Where rmm stops reading a file: yaml builds the whole syntax tree of a document before the checks above
+ * can see it, at a few hundred bytes per token; 8 MiB of '[' or of ',' ran out of memory after a minute.
+ */
+const MAX_PARSE_DEPTH = 10_000;
+const MAX_PARSE_ENTRIES = 10_000;
+const MAX_DOCUMENT_TOKENS = 200_000;
 
 interface Problem {
   readonly offset: number;
@@ -54,8 +69,8 @@ export function parseSource(source: SourceFile): ParseResult {
   const documents: ParsedDocument[] = [];
   const brokenNames: string[] = [];
 
-  const tooDeep: number[] = [];
-  const tokens = withoutTooDeep(new Parser(lineCounter.addNewLine).parse(source.text), tooDeep);
+  const tooLarge: Problem[] = [];
+  const tokens = withoutTooLarge(parseBounded(source.text, lineCounter, tooLarge), tooLarge);
   withPlainEnv(() => {
     for (const doc of new Composer({ uniqueKeys: true }).compose(tokens)) {
       if (doc.errors.length > 0) {
@@ -72,7 +87,7 @@ export function parseSource(source: SourceFile): ParseResult {
     }
   });
 
-  for (const offset of tooDeep) problems.push({ offset, message: `the document is nested deeper than ${MAX_DEPTH} levels` });
+  problems.push(...tooLarge);
   const diagnostics = problems.map((p): Diagnostic => {
     const { line, col } = lineCounter.linePos(p.offset);
     return { file: source.name, line, column: col, field: '', message: p.message, severity: 'error' };
@@ -107,28 +122,78 @@ function declaredName(doc: Document.Parsed): string[] {
 }
 
 /**
- * Leaves out documents nested deeper than MAX_DEPTH before they are composed, noting where: yaml composes
- * recursively, and a stack overflow there can leave V8 unable to compile regular expressions for the rest
- * of the process. A generator, so each document's syntax tree is garbage once composed.
+ * Parser.parse(), but it stops at a document that is far too deep, too wide or too long. The line starts
+ * come from the text itself: the parser does not report the line breaks inside a scalar it meets while
+ * recovering from an error, which put every later message on the wrong line.
  */
-function* withoutTooDeep(tokens: Iterable<CST.Token>, tooDeep: number[]): Generator<CST.Token> {
+function* parseBounded(text: string, lineCounter: LineCounter, tooLarge: Problem[]): Generator<CST.Token> {
+  lineCounter.addNewLine(0);
+  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', nl + 1)) lineCounter.addNewLine(nl + 1);
+  const parser = new Parser();
+  let tokens = 0; // of the document being built: the parser hands each over once it is complete
+  for (const lexeme of new Lexer().lex(text)) {
+    for (const token of parser.next(lexeme)) {
+      tokens = 0;
+      yield token;
+    }
+    const problem =
+      ++tokens > MAX_DOCUMENT_TOKENS
+        ? { offset: parser.offset, message: `the document has more than ${MAX_DOCUMENT_TOKENS} YAML tokens; rmm stopped reading the file here` }
+        : runawayAt(parser);
+    if (problem) {
+      tooLarge.push(problem);
+      return;
+    }
+  }
+  yield* parser.end();
+}
+
+/** The tokens being built are on the parser's stack; entries are added to one of the innermost. */
+function runawayAt(parser: Parser): Problem | undefined {
+  const { stack } = parser;
+  if (stack.length > MAX_PARSE_DEPTH) {
+    const offset = stack[MAX_DEPTH + 1]?.offset ?? parser.offset; // below the document, as tooLargeAt() counts
+    return { offset, message: `the document is nested deeper than ${MAX_DEPTH} levels; rmm did not read the rest of the file` };
+  }
+  for (let i = stack.length - 1; i >= 0 && i >= stack.length - 3; i--) {
+    const token = stack[i]!;
+    if ('items' in token && token.items.length > MAX_PARSE_ENTRIES) {
+      const what = token.type === 'block-map' || (token.type === 'flow-collection' && token.start.source === '{') ? 'mapping' : 'list';
+      return { offset: token.offset, message: `this ${what} has more than ${MAX_ENTRIES} entries; rmm did not read the rest of the file` };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Leaves out documents nested deeper than MAX_DEPTH, or with a mapping or list of more than MAX_ENTRIES,
+ * before they are composed, noting where: yaml composes recursively, and a stack overflow there can leave
+ * V8 unable to compile regular expressions for the rest of the process; and its check for duplicate keys
+ * compares each key with every other one, which took minutes on a mapping of 200,000 keys.
+ * A generator, so each document's syntax tree is garbage once composed.
+ */
+function* withoutTooLarge(tokens: Iterable<CST.Token>, tooLarge: Problem[]): Generator<CST.Token> {
   let dropped = false;
   for (const token of tokens) {
     if (token.type === 'doc-end' && dropped) continue;
-    const deepAt = token.type === 'document' ? tooDeepAt(token) : undefined;
-    dropped = deepAt !== undefined;
-    if (deepAt === undefined) yield token;
-    else tooDeep.push(deepAt);
+    const problem = token.type === 'document' ? tooLargeAt(token) : undefined;
+    dropped = problem !== undefined;
+    if (problem === undefined) yield token;
+    else tooLarge.push(problem);
   }
 }
 
-function tooDeepAt(doc: CST.Document): number | undefined {
+function tooLargeAt(doc: CST.Document): Problem | undefined {
   const stack: Array<[CST.Token | null | undefined, number]> = [[doc.value, 0]];
   while (stack.length > 0) {
     const [token, depth] = stack.pop()!;
     if (!token) continue;
     if (token.type !== 'block-map' && token.type !== 'block-seq' && token.type !== 'flow-collection') continue;
-    if (depth >= MAX_DEPTH) return token.offset;
+    if (depth >= MAX_DEPTH) return { offset: token.offset, message: `the document is nested deeper than ${MAX_DEPTH} levels` };
+    if (token.items.length > MAX_ENTRIES) {
+      const what = token.type === 'block-map' || (token.type === 'flow-collection' && token.start.source === '{') ? 'mapping' : 'list';
+      return { offset: token.offset, message: `this ${what} has more than ${MAX_ENTRIES} entries; rmm reads at most ${MAX_ENTRIES} in one mapping or list` };
+    }
     for (const item of token.items) stack.push([item.key, depth + 1], [item.value, depth + 1]);
   }
   return undefined;
@@ -143,21 +208,76 @@ function isEmptyDocument(doc: Document.Parsed): boolean {
 /** An alias (*name) only follows a line start, a space or one of [{,: so most documents need no search. */
 const MAY_HOLD_ALIAS = /(?:^|[\s[{,:])\*[^\s,\]}]/m;
 
+const BILLION_LAUGHS = "the aliases of this document expand to too much data; rmm refuses it as a possible 'billion laughs' attack";
+
 function expand(doc: Document.Parsed, text: string): { value: unknown } | { problem: Problem } {
   const mayHoldAlias = MAY_HOLD_ALIAS.test(text.slice(doc.range[0], doc.range[2]));
-  const unresolved = mayHoldAlias ? aliases(doc).find((alias) => alias.resolve(doc) === undefined) : undefined;
-  if (unresolved) {
-    return { problem: { offset: unresolved.range![0], message: `the alias *${unresolved.source} has no anchor &${unresolved.source} before it` } };
+  if (mayHoldAlias) {
+    const use = aliasUse(doc);
+    if (use.unresolved) {
+      const { source } = use.unresolved;
+      return { problem: { offset: use.unresolved.range![0], message: `the alias *${source} has no anchor &${source} before it` } };
+    }
+    const offset = use.first?.range?.[0] ?? doc.range[0];
+    if (use.marks > MAX_ALIAS_MARKS)
+      return { problem: { offset, message: `the document has more than ${MAX_ALIAS_MARKS} anchors and aliases; rmm refuses it as a possible 'billion laughs' attack` } };
+    if (use.added > MAX_ALIAS_EXPANSION) return { problem: { offset, message: BILLION_LAUGHS } };
   }
   try {
-    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) };
+    // With aliases, aliasUse() has bounded the expansion: yaml's own count walks the whole document for
+    // each alias inside an anchored collection, which took minutes on a large document.
+    return { value: doc.toJS({ maxAliasCount: mayHoldAlias ? -1 : MAX_ALIAS_COUNT }) };
   } catch (err) {
     const offset = aliases(doc)[0]?.range?.[0] ?? doc.range[0];
-    const message = /alias count/i.test((err as Error).message)
-      ? "the aliases of this document expand to too much data; rmm refuses it as a possible 'billion laughs' attack"
-      : `the document cannot be expanded: ${cleanYamlMessage((err as Error).message)}`;
+    const message = /alias count/i.test((err as Error).message) ? BILLION_LAUGHS : `the document cannot be expanded: ${cleanYamlMessage((err as Error).message)}`;
     return { problem: { offset, message } };
   }
+}
+
+interface AliasUse {
+  /** The first alias with no anchor of its name before it. */
+  readonly unresolved?: Alias;
+  readonly first?: Alias;
+  /** How many anchors and aliases the document has. */
+  readonly marks: number;
+  /** How many values the aliases add once expanded; an alias inside its own anchor adds one (a reference). */
+  readonly added: number;
+}
+
+/**
+ * What the aliases of a document amount to, in one walk in document order, where an alias refers to the
+ * last anchor of its name before it. Alias.resolve(doc) walks the whole document on each call, which made
+ * a document of many aliases take minutes. Recursive: the document is at most MAX_DEPTH deep.
+ */
+function aliasUse(doc: Document.Parsed): AliasUse {
+  const anchors = new Map<string, Node>();
+  const sizes = new Map<Node, number>();
+  let unresolved: Alias | undefined;
+  let first: Alias | undefined;
+  let marks = 0;
+  let written = 0;
+  const size = (node: unknown): number => {
+    if (isAlias(node)) {
+      marks++;
+      first ??= node;
+      const target = anchors.get(node.source);
+      if (!target) unresolved ??= node;
+      return (target && sizes.get(target)) ?? 1;
+    }
+    if (isPair(node)) return size(node.key) + size(node.value);
+    if (!isScalar(node) && !isCollection(node)) return 0;
+    written++;
+    if (node.anchor) {
+      marks++;
+      anchors.set(node.anchor, node);
+    }
+    let total = 1;
+    if (isCollection(node)) for (const item of node.items) total += size(item);
+    sizes.set(node, total);
+    return total;
+  };
+  const expanded = size(doc.contents);
+  return { ...(unresolved ? { unresolved } : {}), ...(first ? { first } : {}), marks, added: expanded - written };
 }
 
 function aliases(doc: Document.Parsed): Alias[] {

@@ -3,8 +3,13 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   let best: string | undefined;
   let bestDistance = Infinity;
   const limit = Math.max(2, Math.floor(word.length / 3));
+  const lower = word.toLowerCase();
   for (const candidate of candidates) {
-    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    const other = candidate.toLowerCase();
+    // The distance is at least the difference in length, so this one is too far: skipping it keeps a
+    // value of megabytes from costing megabytes times the candidate's length in time and memory.
+    if (Math.abs(lower.length - other.length) > limit) continue;
+    const d = editDistance(lower, other);
     if (d < bestDistance) {
       best = candidate;
       bestDistance = d;
