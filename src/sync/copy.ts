@@ -261,7 +261,6 @@ async function carriedStream(job: Pick<CopyJob, 'origin' | 'target'>, create: st
 }
 
 async function runRsync(job: CopyJob, argv: string[], okCodes: number[]): Promise<RsyncStats> {
-  const mountPoint = job.unit.fs.mountPoint;
   const proc = await job.origin.spawn(withLifeline(argv), { sudo: true });
   let output = '';
   let pendingLine = '';

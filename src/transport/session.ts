@@ -10,7 +10,7 @@ import { connect, type SessionInfo, type SessionOptions } from './connect.js';
 import { ConnectError, RemoteCommandError, SudoError, TimeoutError, truncateOutput } from './errors.js';
 import { signalNumber } from './exit-codes.js';
 import { shellJoin } from './quote.js';
-import type { CommandOptions, ExecOptions, ExecResult, ExitStatus, RemoteHost, RemoteProcess, ReverseTunnel } from './host.js';
+import type { CommandOptions, ExecOptions, ExecResult, RemoteHost, RemoteProcess, ReverseTunnel } from './host.js';
 import { openReverseTunnel } from './tunnel.js';
 
 export { DEFAULT_CIPHERS, type SessionInfo, type SessionOptions } from './connect.js';
