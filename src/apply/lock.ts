@@ -1,5 +1,5 @@
 import { RmmError } from '../errors.js';
-import { ephemeralMarker } from '../sync/channel.js';
+import { ephemeralMarker, gateFolderPrefix } from '../sync/channel.js';
 import { keepAlive, RMM_ALIVE, seconds, type RemoteHost } from '../transport/index.js';
 
 export class ReplicaLockedError extends RmmError {
@@ -14,8 +14,10 @@ export interface ReplicaLock {
   release(): Promise<void>;
 }
 
-// $1 lock file, $2 who holds it, $3 heartbeat timeout (s), $4 the login user, $5 the marker of the
-// replica's one-run keys. The lock lives as long as this process, which ends when rmm lets go, when
+// $1 lock file, $2 who holds it (also in $1.owner, whose time each heartbeat sets; $1.pid says the
+// holder's pid and heartbeat timeout, for rmm unlock), $3 heartbeat timeout (s), $4 the login user, $5 the marker of the
+// replica's one-run keys, $6 the prefix of their gate folders (src/sync/gate.ts). The lock lives
+// as long as this process, which ends when rmm lets go, when
 // its heartbeats stop or its connection ends: a lost or killed rmm leaves no stale lock, nor a key
 // that still logs in. The key is removed as REVOKE does (src/sync/channel.ts): under the same flock,
 // keeping the file's owner and mode, and only when the filtered copy was written whole.
@@ -23,8 +25,9 @@ const HOLDER = `${RMM_ALIVE}
 exec 9>>"$1"
 if ! flock -n 9; then cat "$1.owner" 2>/dev/null; exit 75; fi
 printf '%s\\n' "$2" > "$1.owner"
+printf '%s %s\\n' "$$" "$3" > "$1.pid"
 echo locked
-rmm_alive "$3" && exit 0
+rmm_alive "$3" "" "$1.owner" && exit 0
 f="$(getent passwd "$4" | cut -d: -f6)/.ssh/authorized_keys"
 if [ -f "$f" ] && [ ! -L "$f" ] && grep -qF -- "$5" "$f" && [ -e "\${f%/*}/.rmm.lock" ]; then
   exec 8>>"\${f%/*}/.rmm.lock"
@@ -32,6 +35,7 @@ if [ -f "$f" ] && [ ! -L "$f" ] && grep -qF -- "$5" "$f" && [ -e "\${f%/*}/.rmm.
   grep -vF -- "$5" "$f" > "$f.rmm-tmp"
   if [ $? -le 1 ] && chown --reference="$f" "$f.rmm-tmp" && chmod --reference="$f" "$f.rmm-tmp"; then mv -f -- "$f.rmm-tmp" "$f"; else rm -f -- "$f.rmm-tmp"; fi
 fi
+rm -rf -- "$6"*
 echo "let go of the lock: rmm is gone (no heartbeat for $3 s, or its connection ended)" >&2
 exit 4`;
 
@@ -39,7 +43,7 @@ exit 4`;
 export async function lockReplica(target: RemoteHost, lockFile: string, replica: string, holder: string, heartbeatTimeoutMs: number): Promise<ReplicaLock> {
   const dir = lockFile.replace(/\/[^/]+$/, '');
   await target.exec(['mkdir', '-p', '--', dir], { sudo: true });
-  const argv = ['sh', '-c', HOLDER, 'rmm-lock', lockFile, holder, seconds(heartbeatTimeoutMs), target.info.user, ephemeralMarker(replica)];
+  const argv = ['sh', '-c', HOLDER, 'rmm-lock', lockFile, holder, seconds(heartbeatTimeoutMs), target.info.user, ephemeralMarker(replica), gateFolderPrefix(replica)];
   const proc = await target.spawn(argv, { sudo: true });
   let out = '';
   const locked = await new Promise<boolean>((resolve) => {
@@ -63,4 +67,71 @@ export async function lockReplica(target: RemoteHost, lockFile: string, replica:
       await released;
     },
   };
+}
+
+/** What `rmm unlock` sees of a replica's lock. */
+export type LockState =
+  | { readonly state: 'free'; readonly lastHolder?: string }
+  | {
+      readonly state: 'held';
+      readonly holder: string;
+      /** Seconds since the holder last heard rmm's heartbeat. */
+      readonly silentFor: number;
+      /** The holder's heartbeat timeout, seconds: silent longer than this (plus a grace) means it is stuck. */
+      readonly timeout: number;
+      readonly pid: number;
+      /** The holder process's state letter (S sleeping, T stopped, ...) from /proc. */
+      readonly process: string;
+    };
+
+// $1 lock file. Prints `free`, or `held`, then the holder's facts; never waits for the lock.
+const INSPECT = `f=$1
+if [ ! -e "$f" ] || flock -n "$f" true; then echo free; cat -- "$f.owner" 2>/dev/null; exit 0; fi
+echo held
+read -r pid timeout < "$f.pid" 2>/dev/null
+printf 'pid %s\\n' "$pid"
+printf 'timeout %s\\n' "$timeout"
+printf 'silent %s\\n' $(( $(date +%s) - $(stat -c %Y -- "$f.owner" 2>/dev/null || echo 0) ))
+case "$pid" in ''|*[!0-9]*) ;; *)
+  grep -qa rmm-lock "/proc/$pid/cmdline" 2>/dev/null && printf 'process %s\\n' "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)";;
+esac
+echo @@owner
+cat -- "$f.owner" 2>/dev/null`;
+
+/** Reads a replica's lock without taking it. Everything here comes from the target: numbers are checked. */
+export async function inspectLock(target: RemoteHost, lockFile: string): Promise<LockState> {
+  const res = await target.exec(['sh', '-c', INSPECT, 'rmm-inspect-lock', lockFile], { sudo: true, timeoutMs: 30_000 });
+  const [head = '', owner = ''] = res.stdout.split('@@owner\n');
+  const lines = head.split('\n');
+  if (lines[0] === 'free') {
+    const last = lines.slice(1).join('\n').trim();
+    return last ? { state: 'free', lastHolder: last } : { state: 'free' };
+  }
+  const field = (name: string): string => lines.find((l) => l.startsWith(`${name} `))?.slice(name.length + 1) ?? '';
+  const number = (name: string): number => (/^[0-9]{1,10}$/.test(field(name)) ? Number(field(name)) : NaN);
+  return { state: 'held', holder: owner.trim(), silentFor: number('silent'), timeout: number('timeout'), pid: number('pid'), process: field('process') };
+}
+
+/** How long past its timeout a holder may stay silent before it counts as stuck: the holder checks once a heartbeat. */
+export const STUCK_GRACE_S = 5;
+
+/** A holder that heard rmm recently is alive: its run is still syncing, and its lock is not to be broken. */
+export function isStuck(lock: LockState & { state: 'held' }): boolean {
+  return Number.isFinite(lock.silentFor) && Number.isFinite(lock.timeout) && lock.silentFor > lock.timeout + STUCK_GRACE_S;
+}
+
+// $1 lock file, $2 the holder's pid. The holder is stopped first so it starts no new child, then its
+// children (they inherit the lock's descriptor) and itself are killed; prints `free` once the lock is.
+const BREAK = `f=$1 pid=$2
+grep -qa rmm-lock "/proc/$pid/cmdline" 2>/dev/null || { echo "process $pid is not rmm's lock holder" >&2; exit 1; }
+kill -STOP "$pid" 2>/dev/null
+pkill -KILL -P "$pid" 2>/dev/null
+kill -KILL "$pid" 2>/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do flock -n "$f" true && { echo free; exit 0; }; sleep 1; done
+echo "the lock is still held after its holder $pid was killed" >&2; exit 1`;
+
+/** Ends a stuck holder so its lock is free. Only for a holder `isStuck` says so of: rmm unlock checks first. */
+export async function breakLock(target: RemoteHost, lockFile: string, pid: number): Promise<void> {
+  if (!Number.isInteger(pid) || pid < 2) throw new RmmError('lock.unknown_holder', `the lock on ${target.info.host} does not say which process holds it; find it with fuser ${lockFile}`);
+  await target.exec(['sh', '-c', BREAK, 'rmm-break-lock', lockFile, String(pid)], { sudo: true, timeoutMs: 60_000 });
 }

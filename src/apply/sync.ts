@@ -125,6 +125,8 @@ class Sync {
         return make((scope) => this.lock(scope));
       case 'check':
         return make(() => this.check());
+      case 'restore':
+        return make(() => this.restore());
       case 'install':
         return make(() => this.install(planned.on === 'target' ? target : origin));
       case 'record-start':
@@ -214,6 +216,14 @@ class Sync {
     await this.#driver.writeRecord({ ...this.base(), state: 'in-progress', updatedAt: this.#started.at, pending: this.pending() });
   }
 
+  /** Puts back a copy a killed run promoted without recording it (the plan's `restore`). */
+  private async restore(): Promise<void> {
+    const restore = this.plan.restore;
+    if (!restore) throw new RmmError('apply.bad_plan', 'step restore: the plan names no point to put back');
+    const previous = this.#previous?.points.find((p) => p.id === restore.current);
+    await this.#driver.demote(restore.point, previous);
+  }
+
   private async clean(): Promise<void> {
     const btrfs = this.plan.units.filter((u) => u.provider === 'btrfs').map((u) => u.fs.mountPoint);
     const removed = await cleanLeftoverSnapshots(this.ctx.origin, btrfs, this.name);
@@ -288,6 +298,7 @@ class Sync {
         channel,
         dest,
         flushDir: this.#driver.flushDir,
+        ...(this.#driver.attributesFile ? { attributesFile: this.#driver.attributesFile(unit) } : {}),
         ...(this.plan.basePoint ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
         excludePaths: replica.exclude.paths,
         ...(replica.policy.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: replica.policy.bandwidthBytesPerSecond } : {}),
@@ -298,7 +309,14 @@ class Sync {
         progress: (p) => this.ctx.emit({ type: 'progress', replica: this.name, mountPoint: unit.fs.mountPoint, ...p }),
       },
       empty,
-    ).finally(() => walk?.catch(() => {}));
+    )
+      .finally(() => walk?.catch(() => {}))
+      .catch(async (err: unknown) => {
+        // A copy that failed because its snapshot overflowed is that overflow's failure.
+        await view.assertIntact?.();
+        throw err;
+      });
+    await view.assertIntact?.();
     this.#manifests.set(unit.fs.mountPoint, walk ? await walk : copied.manifest);
     const s = copied.stats;
     this.ctx.emit({ type: 'filesystem.done', replica: this.name, mountPoint: unit.fs.mountPoint, files: s.files, bytesSent: s.bytesSent, bytesTotal: s.bytesTotal });

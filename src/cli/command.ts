@@ -25,6 +25,8 @@ export interface CommandContext {
   readonly output: OutputFormat;
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
+  /** Where a confirmation is read from; a question is asked only when it is a terminal. */
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
 export interface Command {

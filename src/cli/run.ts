@@ -33,6 +33,7 @@ function commandHelp(command: Command): string {
 export interface CliIo {
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
+  readonly stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
 export async function main(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -70,6 +71,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       output,
       stdout: io.stdout,
       stderr: io.stderr,
+      stdin: io.stdin ?? process.stdin,
     };
     return await command.run(ctx);
   } catch (err) {

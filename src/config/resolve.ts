@@ -6,6 +6,7 @@ import type {
   Auth as AuthSpec,
   Connection,
   Exclusions as ExclusionsSpec,
+  Fixups as FixupsSpec,
   HookStep,
   Hooks as HooksSpec,
   IpRemap as IpRemapSpec,
@@ -19,6 +20,7 @@ import {
   type Auth,
   type Endpoint,
   type Exclusions,
+  type Fixups,
   type Hook,
   type HookPhase,
   type IpRemap,
@@ -88,7 +90,19 @@ function resolveReplica(declared: Declared<ReplicaDocument>, estate: Estate, sha
   const target =
     targetKind === 'directory' ? { endpoint: targetEndpoint, path: targetPath(declared, host) } : { endpoint: targetEndpoint, disks: spec.disks ?? [] };
 
-  const dataShape = { root, exclude, targetKind, path: 'path' in target ? target.path : undefined, disks: 'disks' in target ? target.disks : undefined };
+  const fixups = resolveFixups(spec.fixups, targetKind);
+  // Whether the copy is adapted shapes its content (an exact copy or not), so it is part of the
+  // generation; what the fixups do (ipRemap, nics, mount handling) is not: a change there re-runs the
+  // fixups on the current copy instead of copying again. Left out when off, so hashes of replicas
+  // without fixups stay as they were.
+  const dataShape = {
+    root,
+    exclude,
+    targetKind,
+    path: 'path' in target ? target.path : undefined,
+    disks: 'disks' in target ? target.disks : undefined,
+    adapted: fixups.enabled ? true : undefined,
+  };
   return {
     name: declared.doc.metadata.name,
     labels: declared.doc.metadata.labels ?? {},
@@ -114,6 +128,7 @@ function resolveReplica(declared: Declared<ReplicaDocument>, estate: Estate, sha
       { hooks: spec.hooks, baseDir: declared.parsed.source.baseDir },
     ]),
     ipRemap: mergeIpRemap(env.doc.spec.ipRemap, spec.ipRemap),
+    fixups,
     specHash: hashOf(dataShape),
     source: { file: declared.parsed.source.name, line: positionOf(declared.parsed, []).line },
   };
@@ -222,6 +237,21 @@ function mergeIpRemap(env: IpRemapSpec | undefined, own: IpRemapSpec | undefined
     ...(dns !== undefined ? { dns } : {}),
     ...(searchDomains !== undefined ? { searchDomains } : {}),
     ...(hostname !== undefined ? { hostname } : {}),
+  };
+}
+
+/** Disks targets always get fixups (their disks must boot at the target); directory targets when asked. */
+function resolveFixups(spec: FixupsSpec | undefined, targetKind: 'directory' | 'disks'): Fixups {
+  return {
+    enabled: targetKind === 'disks' || (spec?.enabled ?? false),
+    nics: (spec?.nics ?? []).map((n) => ({
+      from: n.from,
+      to: n.to ?? n.from,
+      ...(n.fromMac !== undefined ? { fromMac: n.fromMac.toLowerCase() } : {}),
+      ...(n.toMac !== undefined ? { toMac: n.toMac.toLowerCase() } : {}),
+    })),
+    networkMounts: spec?.networkMounts ?? 'comment',
+    unavailableMounts: spec?.unavailableMounts ?? 'comment',
   };
 }
 

@@ -103,6 +103,20 @@ export type Ciphers = [
  */
 export type HookList = HookStep[];
 /**
+ * A network interface name as the kernel knows it (eth0, ens3, enp1s0): up to 15 characters.
+ *
+ * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema
+ * via the `definition` "InterfaceName".
+ */
+export type InterfaceName = string;
+/**
+ * A MAC address written with colons, such as 52:54:00:12:34:56 (quote it in YAML).
+ *
+ * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema
+ * via the `definition` "MacAddress".
+ */
+export type MacAddress = string;
+/**
  * A rate such as 800KiB/s, 50MiB/s or 1GB/s.
  *
  * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema
@@ -325,6 +339,54 @@ export interface IpRemap {
   hostname?: string;
 }
 /**
+ * One of the origin's network interfaces and what it is at the target.
+ *
+ * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema
+ * via the `definition` "NicMap".
+ */
+export interface NicMap {
+  /**
+   * The origin's interface name.
+   */
+  from: string;
+  /**
+   * Its name at the target (default: the same name).
+   */
+  to?: string;
+  /**
+   * The origin NIC's MAC: files that pin a configuration to it (HWADDR, match macaddress, udev rules) are found by it.
+   */
+  fromMac?: string;
+  /**
+   * The target NIC's MAC: pins on fromMac are rewritten to it. Without it, pins on fromMac are removed (or reported when a pin is all that ties a file to its NIC).
+   */
+  toMac?: string;
+}
+/**
+ * How the copy is adapted to the target: network settings (by ipRemap and nics), hostname, and mounts that will not be there. Disks targets always get fixups; directory targets only with enabled: true.
+ *
+ * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema
+ * via the `definition` "Fixups".
+ */
+export interface Fixups {
+  /**
+   * For directory targets: adapt the copy after each sync. Off by default, so a plain backup stays an exact copy of its origin. Disks targets always get fixups.
+   */
+  enabled?: boolean;
+  /**
+   * How the origin's network interfaces map to the target's, by name and MAC. Names not listed stay as they are.
+   */
+  nics?: NicMap[];
+  /**
+   * What becomes of network mounts in fstab (nfs, cifs, _netdev, ...): comment them out with a note, make them nofail, or keep them when the target site reaches their servers.
+   */
+  networkMounts?: 'comment' | 'nofail' | 'keep';
+  /**
+   * What becomes of fstab and crypttab entries for excluded volumes and mount points: comment them out with a note, or make them nofail so the boot does not wait for them.
+   */
+  unavailableMounts?: 'comment' | 'nofail';
+}
+/**
  * A landing host of the environment: where replicas are written.
  *
  * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema
@@ -540,6 +602,7 @@ export interface ReplicaSpec {
   exclude?: Exclusions;
   hooks?: Hooks;
   ipRemap?: IpRemap1;
+  fixups?: Fixups;
   /**
    * Plan nothing for this replica until it is false again.
    */

@@ -1,14 +1,16 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { Cron } from 'croner';
-import { cidrsOverlap, ipProblem, parseCidr, parseIp, type Cidr } from '../net/ip.js';
+import { cidrsOverlap, ipProblem, parseCidr, parseIp, type Cidr, type IpAddress } from '../net/ip.js';
 import { showValue, type Diagnostic } from './diagnostics.js';
 import { describeLocation, diagnosticAt, type Declared, type Estate } from './estate.js';
 import { landingFolderProblem, normalizeFolder, resolveLocalPath } from './paths.js';
 import type {
   Auth,
+  EnvironmentDocument,
   EnvironmentSpec,
   Exclusions,
+  Fixups,
   HookStep,
   Hooks,
   IpRemap,
@@ -78,6 +80,7 @@ function checkEnvironment(spec: EnvironmentSpec, report: Report): void {
   checkIp(spec.network?.gateway, ['spec', 'network', 'gateway'], report);
   spec.network?.dns?.forEach((d, i) => checkIp(d, ['spec', 'network', 'dns', i], report));
   checkIpRemap(spec.ipRemap, ['spec', 'ipRemap'], report);
+  for (const chain of remapChains(remapRules(spec.ipRemap, 'own'))) report([...chain.at, 'to'], chainMessage(chain));
   if (spec.ipRemap?.hostname !== undefined)
     report(['spec', 'ipRemap', 'hostname'], 'a hostname belongs to one replica; set it in the Replica ipRemap', { atKey: true });
 }
@@ -130,6 +133,9 @@ function checkReplicas(estate: Estate, reporter: Reporter): void {
     checkExclusions(spec.exclude, ['spec', 'exclude'], report);
     checkHooks(spec.hooks, ['spec', 'hooks'], replica, report);
     checkIpRemap(spec.ipRemap, ['spec', 'ipRemap'], report);
+    const env = estate.environments.get(spec.environment);
+    checkReplicaRemapChains(spec, env, report);
+    checkFixups(spec.fixups, env?.doc.spec.targetKind ?? (env ? 'directory' : undefined), report);
     places.push(...targetPlaces(estate, replica, order++, report));
   }
   reportConflicts(places, reporter);
@@ -343,6 +349,149 @@ function checkIpRemap(remap: IpRemap | undefined, at: Path, report: Report): voi
   });
   checkIp(remap.gateway, [...at, 'gateway'], report);
   remap.dns?.forEach((d, i) => checkIp(d, [...at, 'dns', i], report));
+}
+
+/** One ipRemap rule, parsed, with where it was written: the document being checked (`own`) or its environment. */
+interface RemapRule {
+  readonly kind: 'network' | 'address';
+  readonly index: number;
+  readonly at: Path;
+  readonly from: Cidr;
+  readonly to: Cidr;
+  readonly fromText: string;
+  readonly toText: string;
+  readonly owner: 'own' | 'environment';
+}
+
+/** The rules of one ipRemap that parse (the others were reported); an address is a network of one. */
+function remapRules(remap: IpRemap | undefined, owner: RemapRule['owner'], kinds: readonly RemapRule['kind'][] = ['network', 'address']): RemapRule[] {
+  const rules: RemapRule[] = [];
+  const host = (ip: IpAddress | undefined): Cidr | undefined => ip && { family: ip.family, network: ip.value, prefix: ip.family === 4 ? 32 : 128 };
+  if (kinds.includes('network'))
+    remap?.networks?.forEach((r, index) => {
+      const from = parseCidr(r.from).cidr;
+      const to = parseCidr(r.to).cidr;
+      if (from && to && from.family === to.family && from.prefix === to.prefix)
+        rules.push({ kind: 'network', index, at: ['spec', 'ipRemap', 'networks', index], from, to, fromText: r.from, toText: r.to, owner });
+    });
+  if (kinds.includes('address'))
+    remap?.addresses?.forEach((r, index) => {
+      const from = host(parseIp(r.from));
+      const to = host(parseIp(r.to));
+      if (from && to && from.family === to.family)
+        rules.push({ kind: 'address', index, at: ['spec', 'ipRemap', 'addresses', index], from, to, fromText: r.from, toText: r.to, owner });
+    });
+  return rules;
+}
+
+/** A rule whose result another rule moves again: `rule` sends addresses into `into`'s from. */
+interface Chain {
+  readonly rule: RemapRule;
+  readonly into: RemapRule;
+  readonly at: Path;
+}
+
+/**
+ * Pairs of rules where one's `to` lies in another's `from`. The fixups run on a copy again and again
+ * (every sync, every re-run after a spec change), so such a pair would move an address a second time.
+ * A rule that maps onto itself (keep 10.0.1.1 while its network moves) moves nothing and chains nothing.
+ * An address is a network of one, so one overlap test covers networks and addresses alike.
+ */
+function remapChains(rules: readonly RemapRule[]): Chain[] {
+  const moving = rules.filter((r) => !(r.from.network === r.to.network && r.from.prefix === r.to.prefix));
+  const chains: Chain[] = [];
+  for (const rule of moving) {
+    for (const into of moving) {
+      if (into === rule) continue;
+      if (cidrsOverlap(rule.to, into.from)) chains.push({ rule, into, at: rule.at });
+    }
+  }
+  return chains;
+}
+
+function ruleName(rule: RemapRule): string {
+  return `${rule.kind === 'network' ? 'networks' : 'addresses'}[${rule.index}]`;
+}
+
+function chainMessage(chain: Chain, where = ''): string {
+  const { rule, into } = chain;
+  const what = rule.kind === 'network' ? `network ${showValue(rule.toText)}` : `address ${showValue(rule.toText)}`;
+  const verbs = { 'network network': 'overlaps', 'network address': 'holds', 'address network': 'lies in', 'address address': 'is' } as const;
+  const verb = verbs[`${rule.kind} ${into.kind}`];
+  const other = `${ruleName(into)}.from (${showValue(into.fromText)})${where}`;
+  return `the ${what} ${verb} ${other}: rules that chain are refused, since fixups run again on every sync and would move these addresses a second time; map ${showValue(rule.fromText)} straight to where it ends`;
+}
+
+/**
+ * The rules a replica's fixups use are its own and its environment's (its networks replace the
+ * environment's; its address rules come first). Chains inside the environment are reported there;
+ * here, those a replica's own rule takes part in.
+ */
+function checkReplicaRemapChains(spec: ReplicaSpec, env: Declared<EnvironmentDocument> | undefined, report: Report): void {
+  const own = spec.ipRemap;
+  if (!own) return;
+  const envRemap = env?.doc.spec.ipRemap;
+  const ownAddresses = new Set((own.addresses ?? []).map((a) => parseIp(a.from)).filter((ip) => ip !== undefined).map((ip) => `${ip.family}:${ip.value}`));
+  const envRules = remapRules(envRemap, 'environment', own.networks === undefined ? ['network', 'address'] : ['address']).filter(
+    (r) => r.kind === 'network' || !ownAddresses.has(`${r.from.family}:${r.from.network}`),
+  );
+  const where = env ? ` of environment '${env.doc.metadata.name}' (${describeLocation(env)})` : '';
+  for (const chain of remapChains([...remapRules(own, 'own'), ...envRules])) {
+    if (chain.rule.owner === 'own') report([...chain.at, 'to'], chainMessage(chain, chain.into.owner === 'own' ? '' : where));
+    else if (chain.into.owner === 'own')
+      report([...chain.into.at, 'from'], `${ruleName(chain.rule)}${where} sends ${showValue(chain.rule.fromText)} to ${showValue(chain.rule.toText)}, which this rule moves again: rules that chain are refused, since fixups run again on every sync and would move these addresses a second time`);
+  }
+}
+
+function checkFixups(fixups: Fixups | undefined, targetKind: 'directory' | 'disks' | undefined, report: Report): void {
+  if (!fixups) return;
+  const at: Path = ['spec', 'fixups'];
+  if (targetKind === 'disks' && fixups.enabled === false)
+    report([...at, 'enabled'], 'a disks target always gets fixups (its disks must boot on the new hardware, in the new network); remove enabled: false');
+  const settings = (['nics', 'networkMounts', 'unavailableMounts'] as const).filter((k) => fixups[k] !== undefined);
+  if (targetKind === 'directory' && fixups.enabled !== true && settings.length > 0)
+    report(at, `${settings.join(', ')} ${settings.length === 1 ? 'has' : 'have'} no effect: a directory target gets fixups only with enabled: true`, { severity: 'warning', atKey: true });
+  checkNics(fixups.nics ?? [], [...at, 'nics'], report);
+}
+
+/**
+ * A NIC map must say something, name each origin NIC once and each target NIC once, and never chain or
+ * swap names or MACs: fixups run again on every sync, and eth0 -> eth1 with eth1 -> eth0 would swap the
+ * names back on the second run.
+ */
+function checkNics(nics: NonNullable<Fixups['nics']>, at: Path, report: Report): void {
+  const firstOf = (key: (n: (typeof nics)[number]) => string | undefined) => {
+    const seen = new Map<string, number>();
+    return nics.map((n, i) => {
+      const k = key(n);
+      if (k === undefined) return undefined;
+      const first = seen.get(k);
+      if (first === undefined) seen.set(k, i);
+      return first;
+    });
+  };
+  const lower = (mac: string | undefined) => mac?.toLowerCase();
+  const dupFrom = firstOf((n) => n.from);
+  const dupTo = firstOf((n) => n.to ?? n.from);
+  const dupFromMac = firstOf((n) => lower(n.fromMac));
+  const dupToMac = firstOf((n) => lower(n.toMac));
+  nics.forEach((n, i) => {
+    const here: Path = [...at, i];
+    const to = n.to ?? n.from;
+    if (dupFrom[i] !== undefined) report([...here, 'from'], `'${n.from}' is already mapped by nics[${dupFrom[i]}]`);
+    else if (dupTo[i] !== undefined) report([...here, n.to !== undefined ? 'to' : 'from'], `nics[${dupTo[i]}] is named '${to}' at the target too; two NICs cannot have one name`);
+    if (to === n.from && n.fromMac === undefined && n.toMac === undefined) report(here, `changes nothing: give to (the target's name for ${n.from}), fromMac or toMac`);
+    if (n.toMac !== undefined && n.fromMac === undefined)
+      report([...here, 'toMac'], `toMac needs fromMac: a MAC pin is found by the origin NIC's MAC, which rmm does not know otherwise`, { atKey: true });
+    if (dupFromMac[i] !== undefined) report([...here, 'fromMac'], `${showValue(n.fromMac)} is already the MAC of nics[${dupFromMac[i]}]`);
+    if (dupToMac[i] !== undefined) report([...here, 'toMac'], `${showValue(n.toMac)} is already the target MAC of nics[${dupToMac[i]}]; two NICs cannot have one MAC`);
+    const chained = nics.findIndex((o, j) => j !== i && o.from === to);
+    if (to !== n.from && chained !== -1)
+      report([...here, 'to'], `'${to}' is also an origin name (nics[${chained}].from): maps that chain or swap names are refused, since fixups run again on every sync and would rename '${to}' a second time`);
+    const macChained = nics.findIndex((o, j) => j !== i && lower(o.fromMac) !== undefined && lower(o.fromMac) === lower(n.toMac));
+    if (n.toMac !== undefined && lower(n.toMac) !== lower(n.fromMac) && macChained !== -1)
+      report([...here, 'toMac'], `${showValue(n.toMac)} is also an origin MAC (nics[${macChained}].fromMac): maps that chain or swap MACs are refused, since fixups run again on every sync and would rewrite its pins a second time`);
+  });
 }
 
 /** Mount points and patterns that would exclude the root filesystem, and with it the whole server. */

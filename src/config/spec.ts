@@ -96,6 +96,23 @@ export interface IpRemap {
   readonly hostname?: string;
 }
 
+/** One origin NIC and what it is at the target: `to` defaults to `from`; MACs are lower case. */
+export interface NicMapping {
+  readonly from: string;
+  readonly to: string;
+  readonly fromMac?: string;
+  readonly toMac?: string;
+}
+
+/** How the copy is adapted to the target (src/fixup/). */
+export interface Fixups {
+  /** Whether the copy is adapted at all: always for disks targets, by `fixups.enabled` for directory targets. */
+  readonly enabled: boolean;
+  readonly nics: readonly NicMapping[];
+  readonly networkMounts: 'comment' | 'nofail' | 'keep';
+  readonly unavailableMounts: 'comment' | 'nofail';
+}
+
 export interface Replica {
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
@@ -124,6 +141,7 @@ export interface Replica {
   readonly exclude: Exclusions;
   readonly hooks: Readonly<Record<HookPhase, readonly Hook[]>>;
   readonly ipRemap: IpRemap;
+  readonly fixups: Fixups;
   /** A hash of everything that shapes the copied data; recorded on the target as the replica's generation. */
   readonly specHash: string;
   /** Where the Replica document was written, for messages. */

@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import type { RemoteHost } from '../transport/index.js';
 import { LOCAL_FS_TYPES, type BlockDevice, type Filesystem, type LogicalVolume, type OriginFacts } from './facts.js';
 
-export const TOOLS = ['rsync', 'btrfs', 'fsfreeze', 'lvcreate', 'flock', 'ssh', 'ssh-keygen', 'findmnt', 'lsblk', 'setfacl'] as const;
+export const TOOLS = ['rsync', 'btrfs', 'fsfreeze', 'lvcreate', 'flock', 'ssh', 'ssh-keygen', 'findmnt', 'lsblk', 'setfacl', 'tar', 'timeout'] as const;
 
 // One round trip: each section is printed after a marker line; a missing tool leaves its section empty.
 const DISCOVER_SCRIPT = `

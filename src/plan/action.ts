@@ -24,6 +24,7 @@ export interface PlannedStep {
 export type StepKind =
   | 'lock'
   | 'check'
+  | 'restore'
   | 'install'
   | 'record-start'
   | 'clean'
@@ -66,6 +67,12 @@ export interface SyncPlan {
   readonly basePoint?: string;
   /** Whether the compare step can find the origin unchanged (the last point has manifests). */
   readonly mayVerify: boolean;
+  /**
+   * A copy a killed run promoted without recording it: `current` names it, the record only as pending.
+   * The restore step puts it back in points/.partial (this sync resumes it) and `current` back on
+   * `current` (the last recorded point), or removes `current` when there is none.
+   */
+  readonly restore?: { readonly point: string; readonly current?: string };
   /** Points retention removes after this sync: when it copies a new point, and when it verifies the last. */
   readonly prune: { readonly ifCopied: readonly string[]; readonly ifUnchanged: readonly string[] };
   readonly steps: readonly PlannedStep[];

@@ -9,6 +9,7 @@ import { mountsBelow, selectFilesystems, type CopyUnit, type Selection } from '.
 import { reanchorAll } from '../sync/rsync.js';
 import type { Plan, PlannedAction, PlannedInstall, PlannedUnit, SyncPlan } from './action.js';
 import { applyInputs, InputsCache, withInputsHash, type ScriptDigests } from './inputs.js';
+import { missingTools, toolsNeeded } from './tools.js';
 import { directorySyncSteps } from './steps.js';
 
 export type { ActionKind, Plan, PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from './action.js';
@@ -50,8 +51,10 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const stranger = foreignRecord(replica, record, facts);
   if (stranger) return { ...withRun, kind: 'blocked', reasons: [stranger] };
   const reasons = syncReasons(replica, record, now, due);
+  const restore = unrecordedPromotion(record, seen.target.current);
   const moved = current && seen.target.current !== undefined && seen.target.current !== `points/${current.id}`;
-  if (moved) reasons.push(`${seen.target.current === '' ? 'current is missing' : `current points to ${JSON.stringify(seen.target.current)}`}, not to the last recovery point points/${current.id}: copied again, not verified`);
+  if (restore) reasons.push(`the last run was stopped after it made points/${restore.point} current and before it recorded it: that copy becomes the copy in progress again`);
+  else if (moved) reasons.push(`${seen.target.current === '' ? 'current is missing' : `current points to ${JSON.stringify(seen.target.current)}`}, not to the last recovery point points/${current.id}: copied again, not verified`);
   if (forced && reasons.length === 0) reasons.push('sync requested (--sync-now)');
   if (reasons.length === 0) return { ...withRun, kind: 'none', reasons: [upToDate(replica, current!, now, due)] };
 
@@ -76,7 +79,10 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const room = roomFor(replica, selection, seen.target, current);
   if (room?.blocks) return { ...withRun, kind: 'blocked', reasons: [room.message, ...reasons] };
   if (room) reasons.push(room.message);
-  const sync = syncPlan(replica, facts, selection, record, installs, now, seen.target.leftoverPoints ?? [], Boolean(moved));
+  const sync = syncPlan(replica, facts, selection, record, installs, now, seen.target.leftoverPoints ?? [], Boolean(moved), restore);
+  const needed = toolsNeeded(sync.units);
+  const lacking = [missingTools('origin', replica.origin.name, needed.origin, facts.tools), missingTools('target', replica.target.endpoint.name, needed.target, targetTools)].filter((r) => r !== undefined);
+  if (lacking.length > 0) return { ...withRun, kind: 'blocked', reasons: [...lacking, ...reasons] };
   return {
     ...withRun,
     kind: 'sync',
@@ -96,6 +102,7 @@ function syncPlan(
   now: Date,
   leftovers: readonly string[],
   currentMoved: boolean,
+  restore: SyncPlan['restore'],
 ): SyncPlan {
   const last = currentPoint(record);
   const units = selection.units.map((u) => plannedUnit(replica, u, facts, last));
@@ -115,8 +122,9 @@ function syncPlan(
     installs,
     ...(last ? { basePoint: last.id } : {}),
     mayVerify,
+    ...(restore ? { restore } : {}),
     prune,
-    steps: directorySyncSteps({ replica, units, installs, basePoint: last?.id, mayVerify, prune, observedRunId: record?.runId }),
+    steps: directorySyncSteps({ replica, units, installs, basePoint: last?.id, mayVerify, prune, observedRunId: record?.runId, ...(restore ? { restore } : {}) }),
   };
 }
 
@@ -176,4 +184,16 @@ function plannedUnit(replica: Replica, unit: CopyUnit, facts: OriginFacts, last:
  */
 function outermost(mounts: readonly string[]): string[] {
   return mounts.filter((m) => !mounts.some((other) => other !== m && m.startsWith(`${other}/`)));
+}
+
+/**
+ * A copy promoted by a run that was killed before it wrote its record: `current` names the record's
+ * pending point, which the record does not hold as consistent. Promote and record are two atomic
+ * steps; nothing can make them one, so the next sync puts the copy back instead.
+ */
+function unrecordedPromotion(record: ReplicaRecord | undefined, current: string | undefined): SyncPlan['restore'] {
+  const pending = record?.pending;
+  if (!pending || current !== `points/${pending.id}` || record.points.some((p) => p.id === pending.id)) return undefined;
+  const last = record.points.at(-1);
+  return { point: pending.id, ...(last ? { current: last.id } : {}) };
 }

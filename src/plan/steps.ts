@@ -9,6 +9,7 @@ export interface StepFacts {
   readonly mayVerify: boolean;
   readonly prune: { readonly ifCopied: readonly string[]; readonly ifUnchanged: readonly string[] };
   readonly observedRunId: string | undefined;
+  readonly restore?: { readonly point: string; readonly current?: string };
 }
 
 /**
@@ -35,6 +36,10 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
 
   add('lock', 'lock', 'target', `take the replica's lock ${target}:${path}/.rmm/lock`, { changes: false });
   add('check', 'check', 'target', `re-read the record: refuse if a run other than ${f.observedRunId ?? '(none)'} wrote it since the plan`, { changes: false });
+  if (f.restore) {
+    const back = f.restore.current ? `current back on points/${f.restore.current}` : 'current removed (no point is recorded)';
+    add('restore', 'restore', 'target', `put back points/${f.restore.point}, made current by a run stopped before it recorded it: it becomes the copy in progress again (points/.partial), ${back}`);
+  }
   for (const i of f.installs) add(`install ${i.package} on ${i.on}`, 'install', i.on, `install ${i.package} on the ${i.on} ${i.host} (autoInstallPackages)`);
   add('record-start', 'record-start', 'target', 'record the sync as in progress');
   add('clean', 'clean', 'origin', 'remove snapshots an interrupted run of this replica left, if any');

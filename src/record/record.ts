@@ -27,6 +27,8 @@ export interface ReplicaRecord {
   /** Points retention dropped from `points`, whose folders are removed after the record is written. */
   readonly pruning?: readonly string[];
   readonly error?: string;
+  /** Set when `rmm repair` made this record again from the points on the target. */
+  readonly rebuiltAt?: string;
 }
 
 export interface RecoveryPoint {

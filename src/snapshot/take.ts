@@ -10,6 +10,8 @@ export interface SnapshotView {
   readonly sourcePath: string;
   readonly pointInTime: boolean;
   release(): Promise<void>;
+  /** Throws when the view stopped being the point in time it was taken as (an LVM snapshot that overflowed). */
+  assertIntact?(): Promise<void>;
 }
 
 // '.' cannot appear in replica names, so one replica's prefix never matches another's snapshots.
@@ -79,6 +81,16 @@ async function lvmSnapshot(session: RemoteHost, unit: CopyUnit, replica: string,
     pointInTime: true,
     release: async () => {
       await session.exec(['sh', '-c', LVM_RELEASE, 'rmm-lvm-release', vg, name, dir], { sudo: true, timeoutMs: 300_000 });
+    },
+    assertIntact: async () => {
+      // lv_attr's fifth letter is I for a snapshot that overflowed: LVM dropped it, reads fail with EIO.
+      const res = await session.exec(['lvs', '--noheadings', '-o', 'lv_attr,snap_percent', `${vg}/${name}`], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
+      const [attr = '', percent = ''] = res.stdout.trim().split(/\s+/);
+      if (res.exitCode === 0 && attr[4] !== 'I' && !percent.startsWith('100')) return;
+      throw new SnapshotError(
+        'snapshot.overflowed',
+        `${session.info.host}: the LVM snapshot of ${unit.fs.mountPoint} overflowed during its copy (its ${size} bytes of room filled with the origin's writes${res.exitCode === 0 ? '' : `; lvs: ${res.stderr.trim() || `exit ${res.exitCode}`}`}), so the copy is not a point in time; raise policy snapshot.minFreePercent or sync at a quieter time`,
+      );
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Endpoint } from '../config/spec.js';
 import { HOOK_FOLDER_PREFIX } from '../hooks/run.js';
 import type { RemoteHost } from '../transport/index.js';
+import { ALLOW, checkLines, forcedCommand, GATE, GATE_FOLDER_PREFIX, gateFolder, GateError, MAKE_GATE, printedCommand, RSH_PRINTER, rsyncServerLine } from './gate.js';
 
 /**
  * The SSH path rsync takes from the origin to the target for one run: an ephemeral key made on the
@@ -22,6 +23,17 @@ export interface PushChannel {
   readonly relayed: boolean;
   /** A root-only folder on the origin for this run's files (the key, lists); removed with the channel. */
   readonly workDir: string;
+  /**
+   * Lets the key run these exact command lines on the target (the key runs nothing else: see
+   * src/sync/gate.ts). For commands rmm builds itself, such as the tar streams' extract commands.
+   */
+  allowCommands(lines: readonly string[]): Promise<void>;
+  /**
+   * Lets the key run the rsync server that this rsync command (run on the origin, with `-e` this
+   * channel's rsh) asks the target for: learnt from the origin's own rsync, refused unless every
+   * word is one rmm's options give (GateError).
+   */
+  allowRsync(argv: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,14 +59,15 @@ export async function openPushChannel(opts: {
 }): Promise<PushChannel> {
   const { origin, target, targetEndpoint, replica, runId } = opts;
   const dir = workDir(replica, runId);
+  const gate = gateFolder(replica, runId);
   // Three round trips rather than eight: each host's steps run as one command, both hosts at once.
-  const [hostKeys, publicKey] = await settled(
-    revokeEphemeralKeys(target, replica).then(() => readHostKeys(target)),
+  const [[hostKeys], publicKey] = await settled(
+    revokeEphemeralKeys(target, replica).then(() => settled(readHostKeys(target), target.exec(['sh', '-c', MAKE_GATE, 'rmm-gate', gate, GATE], { sudo: true }))),
     cleanOriginWork(origin, replica).then(() => makeKey(origin, dir, `${ephemeralMarker(replica)}${runId}`)),
   );
   await settled(
     origin.writeFileAtomic(`${dir}/known_hosts`, hostKeys.map((k) => `${HOST_ALIAS} ${k.type} ${k.base64}\n`).join(''), { sudo: true, mode: 0o600 }),
-    target.exec(['sh', '-c', AUTHORIZE, 'rmm-authorize', `${keyOptions(target.info.serverIdent, new Date())} ${publicKey}`], { sudo: false }),
+    target.exec(['sh', '-c', AUTHORIZE, 'rmm-authorize', `${keyOptions(target.info.serverIdent, new Date(), forcedCommand(gate))} ${publicKey}`], { sudo: false }),
   );
 
   const host = opts.via?.host ?? targetEndpoint.address;
@@ -74,34 +87,62 @@ export async function openPushChannel(opts: {
     '-o', 'ConnectTimeout=15',
   ].join(' ');
   const needsSudo = targetEndpoint.user !== 'root' && targetEndpoint.sudo;
+  const destinationPrefix = `${targetEndpoint.user}@${host.includes(':') ? `[${host}]` : host}:`;
+  const allowCommands = async (lines: readonly string[]): Promise<void> => {
+    checkLines(lines);
+    // Through rmm's own session, as root: the key's holder cannot add to the list.
+    await target.exec(['sh', '-c', ALLOW, 'rmm-allow', gate, ...lines], { sudo: true });
+  };
   return {
     rsh,
-    destinationPrefix: `${targetEndpoint.user}@${host.includes(':') ? `[${host}]` : host}:`,
+    destinationPrefix,
     destination: `${targetEndpoint.user}@${host}`,
     sudo: needsSudo,
     relayed: opts.via !== undefined,
     workDir: dir,
     ...(needsSudo ? { rsyncPath: 'sudo -n rsync' } : {}),
+    allowCommands,
+    allowRsync: async (argv) => allowCommands([await rsyncServerCommand(origin, argv, dir, destinationPrefix)]),
     close: () => removeEphemeralAccess(origin, target, replica),
   };
+}
+
+/**
+ * The line the target's sshd gets for this rsync command: its rsync, run on the origin with a remote
+ * shell that prints its arguments instead of connecting, says what it would ask the target to run.
+ * The origin may be the attacker the gate is for, so the answer is checked word by word.
+ */
+async function rsyncServerCommand(origin: RemoteHost, argv: readonly string[], dir: string, destinationPrefix: string): Promise<string> {
+  const e = argv.indexOf('-e');
+  const destination = argv.at(-1) ?? '';
+  if (e < 0 || !destination.startsWith(destinationPrefix)) throw new RangeError('allowRsync takes an rsync command with -e and the target as its last argument');
+  const probe = argv.map((a, i) => (i === e + 1 ? `${dir}/rsh-args` : a));
+  const { stderr } = await origin.exec(probe, { sudo: true, allowFailure: true });
+  const reported = printedCommand(stderr);
+  if (!reported) throw new GateError({ command: [], reason: `the origin's rsync did not tell: ${stderr.trim().slice(0, 200)}` });
+  return rsyncServerLine(reported, argv, destination.slice(destinationPrefix.length));
 }
 
 /** How long a one-run key logs in at most: a copy opens connections until its end, a lost key stops here. */
 export const KEY_LIFETIME_MS = 7 * 24 * 3600 * 1000;
 
 /**
- * The authorized_keys options of a one-run key: `restrict` (no terminal, forwarding or agent), and
- * where the target's sshd reads a UTC time there (OpenSSH 9.1 and later; before, the time is the
- * target's local time, which rmm does not know, and a `Z` makes sshd skip the key), `expiry-time`,
- * so that a key no run and no lock holder removed (the target rebooted mid-copy) stops by itself.
+ * The authorized_keys options of a one-run key: `restrict` (no terminal, forwarding, agent or
+ * ~/.ssh/rc; OpenSSH 7.2 and later, an older sshd skips the key), `command=` the run's gate (sshd
+ * runs it whatever the client asks: src/sync/gate.ts), and where the target's sshd reads a UTC time
+ * there (OpenSSH 9.1 and later; before, the time is the target's local time, which rmm does not know,
+ * and a `Z` makes sshd skip the key), `expiry-time`, so that a key no run and no lock holder removed
+ * (the target rebooted mid-copy) stops by itself.
  */
-export function keyOptions(serverIdent: string | undefined, now: Date): string {
+export function keyOptions(serverIdent: string | undefined, now: Date, command: string): string {
+  if (/["\\]/.test(command)) throw new RangeError(`a forced command rmm writes has no quote or backslash: ${command}`);
+  const base = `restrict,command="${command}"`;
   const m = /OpenSSH_(\d+)\.(\d+)/.exec(serverIdent ?? '');
   const knowsExpiry = m !== null && (Number(m[1]) > 9 || (Number(m[1]) === 9 && Number(m[2]) >= 1));
-  if (!knowsExpiry) return 'restrict';
+  if (!knowsExpiry) return base;
   // OpenSSH reads YYYYMMDDHHMMSS, with Z for UTC.
   const expiry = new Date(now.getTime() + KEY_LIFETIME_MS).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `restrict,expiry-time="${expiry}"`;
+  return `${base},expiry-time="${expiry}"`;
 }
 
 /**
@@ -123,9 +164,14 @@ export async function removeEphemeralAccess(origin: RemoteHost, target: RemoteHo
 async function revokeEphemeralKeys(target: RemoteHost, replica: string): Promise<void> {
   await Promise.all([
     target.exec(['sh', '-c', REVOKE, 'rmm-revoke', ephemeralMarker(replica)], { sudo: false }),
-    // Hook scripts an interrupted run left on the target.
-    target.exec(['sh', '-c', CLEAN_HOOKS, 'rmm-clean-hooks', `${HOOK_FOLDER_PREFIX}${replica}.`], { sudo: true }),
+    // The keys' gates, and hook scripts an interrupted run left on the target.
+    target.exec(['sh', '-c', CLEAN_HOOKS, 'rmm-clean-hooks', `${HOOK_FOLDER_PREFIX}${replica}.`, gateFolderPrefix(replica)], { sudo: true }),
   ]);
+}
+
+/** What every gate folder of the replica's runs starts with (the lock's holder removes them too). */
+export function gateFolderPrefix(replica: string): string {
+  return `${GATE_FOLDER_PREFIX}${replica}.`;
 }
 
 async function cleanOriginWork(origin: RemoteHost, replica: string): Promise<void> {
@@ -136,7 +182,7 @@ async function cleanOriginWork(origin: RemoteHost, replica: string): Promise<voi
 
 /** Makes the run's work folder and key pair on the origin; returns the public half. */
 async function makeKey(origin: RemoteHost, dir: string, comment: string): Promise<string> {
-  return (await origin.exec(['sh', '-c', MAKE_KEY, 'rmm-keygen', dir, comment], { sudo: true })).stdout.trim();
+  return (await origin.exec(['sh', '-c', MAKE_KEY, 'rmm-keygen', dir, comment, RSH_PRINTER], { sudo: true })).stdout.trim();
 }
 
 async function readHostKeys(target: RemoteHost): Promise<{ type: string; base64: string }[]> {
@@ -154,13 +200,16 @@ async function readHostKeys(target: RemoteHost): Promise<{ type: string; base64:
 const CLEAN_ORIGIN = `pkill -TERM -f -- "/run/\\.rmm-$1\\." || :
 rm -rf -- /run/.rmm-"$1".* "$2"*`;
 
-// $1 the prefix of the replica's hook folders.
-const CLEAN_HOOKS = 'rm -rf -- "$1"*';
+// $1 the prefix of the replica's hook folders, $2 of its gate folders.
+const CLEAN_HOOKS = 'rm -rf -- "$1"* "$2"*';
 
-// $1 the work folder, $2 the key's comment. The private half never leaves the folder.
+// $1 the work folder, $2 the key's comment, $3 the remote shell that prints its arguments (for
+// allowRsync). The private half never leaves the folder.
 const MAKE_KEY = `set -e
 mkdir -m 700 -- "$1"
 ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1/key"
+printf '%s' "$3" > "$1/rsh-args"
+chmod 700 -- "$1/rsh-args"
 cat -- "$1/key.pub"`;
 
 // Run as the target user, so the file keeps its owner. flock: replicas sharing a target run in parallel.

@@ -5,11 +5,13 @@ import type { PlannedUnit } from '../plan/action.js';
 import type { SnapshotView } from '../snapshot/take.js';
 import { RemoteCommandError, type RemoteHost, type RemoteProcess } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
+import { formatSidecar, listFlags } from './attributes.js';
 import type { PushChannel } from './channel.js';
 import { findArgs, type ManifestScan } from './manifest.js';
 import { prefetchArgv, PrefetchFeed } from './prefetch.js';
 import { addStats, parseProgress, parseRsyncStats, rsyncOptions, RSYNC_BASE, ZERO_STATS, type RsyncProgress, type RsyncStats } from './rsync.js';
 import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_COMMAND, MAKE_AND_SHOW, readMadeFolder, routeNames, ShareDealer, TAR_STREAM } from './tar.js';
+import { killReceivers, stalledCopy, StallWatchdog } from './watchdog.js';
 
 /** One filesystem's copy from its snapshot view into a folder on the target. */
 export interface CopyJob {
@@ -34,6 +36,11 @@ export interface CopyJob {
   readonly stallTimeoutMs: number;
   /** The walk that gives the view's manifest (tar streams' listing is the same walk). */
   readonly scan: ManifestScan;
+  /**
+   * Where the target keeps this copy's flags sidecar (src/sync/attributes.ts), in a folder that
+   * exists; none: the flags are not recorded.
+   */
+  readonly attributesFile?: string;
   /** A line for the operator about how the copy goes. */
   readonly note: (text: string) => void;
   readonly progress: (p: RsyncProgress) => void;
@@ -45,6 +52,27 @@ export interface CopyJob {
  * copy's figures and, from tar streams' listing, the view's manifest.
  */
 export async function copyFilesystem(job: CopyJob, folderEmpty: boolean): Promise<{ stats: RsyncStats; manifest?: string }> {
+  // The view holds still until it is released: its flags are read beside the copy.
+  const flags = job.attributesFile === undefined ? undefined : listFlags(job.origin, job.scan, job.view.sourcePath);
+  flags?.catch(() => {}); // awaited below; a copy that fails first must not leave it unhandled
+  const copied = await copyFiles(job, folderEmpty).catch(async (err: unknown) => {
+    await flags?.catch(() => {}); // a walk inside the view keeps it busy: it ends before the view is released
+    throw err;
+  });
+  if (flags) await recordFlags(job, job.attributesFile!, await flags);
+  return copied;
+}
+
+async function recordFlags(job: CopyJob, file: string, flags: Map<string, string> | undefined): Promise<void> {
+  if (!flags) {
+    job.note(`copy ${job.unit.fs.mountPoint}: file attributes (chattr flags) not recorded: the origin has no lsattr (e2fsprogs)`);
+    return;
+  }
+  await job.target.writeFileAtomic(file, formatSidecar(flags), { sudo: true, mode: 0o600 });
+  if (flags.size > 0) job.note(`copy ${job.unit.fs.mountPoint}: file attributes of ${flags.size} entr${flags.size === 1 ? 'y' : 'ies'} recorded with the recovery point (not set on the replica's files)`);
+}
+
+async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: RsyncStats; manifest?: string }> {
   const { unit, view, channel } = job;
   const options = rsyncOptions({
     excludePaths: job.excludePaths,
@@ -62,7 +90,8 @@ export async function copyFilesystem(job: CopyJob, folderEmpty: boolean): Promis
   const stall = `--timeout=${Math.max(1, Math.round(job.stallTimeoutMs / 1000))}`;
   // This run's own snapshot only (an empty folder in the view): a user's file named like it is copied.
   const own = job.scan.ownSnapshot ? [`--exclude=/${job.scan.ownSnapshot}`] : [];
-  const rsync = () => runRsync(job, ['rsync', ...RSYNC_BASE, stall, ...own, ...options, ...transport, source, destination], okCodes);
+  const rsyncArgv = ['rsync', ...RSYNC_BASE, stall, ...own, ...options, ...transport, source, destination];
+  const rsync = async () => (await channel.allowRsync(rsyncArgv), runRsync(job, rsyncArgv, okCodes));
 
   job.note(`sync ${unit.fs.mountPoint} -> ${job.target.info.host}:${job.dest}`);
   const tar = unit.method.kind === 'tar' && folderEmpty;
@@ -104,12 +133,14 @@ async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync
   let fail!: (err: unknown) => void;
   const failed = new Promise<never>((_, reject) => (fail = reject));
   failed.catch(() => {}); // raced below
+  const watchdog = new StallWatchdog(job.stallTimeoutMs, () => (fail(stalledCopy(`copying ${mountPoint} of ${job.originName} to ${job.target.info.host}`, job.stallTimeoutMs)), killReceivers(job.target, dest)));
   const open = (i: number): Promise<TarStream> => {
     const remote = extractCommand(dest, channel.sudo, acl, dealer.givesOwners(i));
     const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
-    return channel.relayed ? carriedStream(job, createArgv(view.sourcePath, acl), remote) : pushStream(origin, view.sourcePath, channel, remote, status, createOptions(acl));
+    return channel.relayed ? carriedStream(job, createArgv(view.sourcePath, acl), remote, watchdog) : pushStream(origin, view.sourcePath, channel, remote, status, createOptions(acl), watchdog);
   };
   try {
+    if (!channel.relayed) await channel.allowCommands(dealer.loads.map((_, i) => extractCommand(dest, channel.sudo, acl, dealer.givesOwners(i))));
     for (let i = 0; i < dealer.loads.length; i++) {
       if (dealer.opened[i]) {
         const stream = await open(i);
@@ -144,7 +175,7 @@ async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync
     flusher.channel.end(); // its last write-out runs beside the folders pass
     if (acl === 'xattrs') {
       // Small (three 512-byte blocks per folder), so carried by rmm in either transfer, without another login.
-      const pass = await carriedStream(job, createFoldersArgv(view.sourcePath), extractFoldersCommand(dest, channel.sudo));
+      const pass = await carriedStream(job, createFoldersArgv(view.sourcePath), extractFoldersCommand(dest, channel.sudo), watchdog);
       streams.push(pass);
       for (const names of folders) pass.names.write(names);
       pass.names.end();
@@ -155,6 +186,7 @@ async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync
     if (err instanceof RemoteCommandError) throw copyFailure(job, 'sync.tar', err);
     throw err;
   } finally {
+    await watchdog.stop(); // a stalled stream's tar on the target is killed before the copy fails
     // The read-ahead holds the view open: it must end before the view is released. (Its channel
     // comes at the latest when the streams' channels close.)
     const ahead = await readAhead;
@@ -223,9 +255,9 @@ export function lateStream(open: () => Promise<TarStream>, onFailure: (err: unkn
 }
 
 /** Direct: the origin sends the stream to the target over its own ssh. */
-async function pushStream(origin: RemoteHost, source: string, channel: PushChannel, remote: string, status: string, create: readonly string[]): Promise<TarStream> {
+async function pushStream(origin: RemoteHost, source: string, channel: PushChannel, remote: string, status: string, create: readonly string[], watchdog: StallWatchdog): Promise<TarStream> {
   const proc = await origin.spawn(['sh', '-c', TAR_STREAM, 'rmm-tar', source, channel.rsh, channel.destination, remote, status, ...create], { sudo: true });
-  proc.channel.resume(); // tar writes nothing to stdout; read it so the channel can close
+  watchdog.watch(proc.channel); // its stdout: the bytes it sent so far, when they change
   return { names: proc.channel, done: proc.wait([0]) };
 }
 
@@ -236,7 +268,7 @@ async function pushStream(origin: RemoteHost, source: string, channel: PushChann
  * files) and 12.1-12.2 s (large), carried 10.7-11.0 s and 8.8-10.2 s. (It measured no faster
  * earlier, while rmm still sent one SSH packet per file name.)
  */
-async function carriedStream(job: Pick<CopyJob, 'origin' | 'target'>, create: string[], remote: string): Promise<TarStream> {
+async function carriedStream(job: Pick<CopyJob, 'origin' | 'target'>, create: string[], remote: string, watchdog: StallWatchdog): Promise<TarStream> {
   const sink = await job.target.spawn(['sh', '-c', remote], { sudo: false });
   sink.channel.resume(); // nothing comes out, but ssh2 closes a channel only once its output is read
   const tar = await job.origin.spawn(create, { sudo: true }).catch((err: unknown) => {
@@ -245,6 +277,7 @@ async function carriedStream(job: Pick<CopyJob, 'origin' | 'target'>, create: st
   });
   // pipe() ends the target's stdin at the archive's EOF, and not before: the exit status may arrive first.
   tar.channel.pipe(sink.channel);
+  watchdog.watch(tar.channel);
   // tar -x ends at the archive's end marker, which can come before the origin's EOF (seen from a
   // qemu guest). pipe() then stops reading, and ssh2 never closes a channel whose output is unread:
   // read the rest (the record's padding) so the origin's channel closes.
@@ -292,9 +325,24 @@ function copyFailure(job: CopyJob, code: string, err: RemoteCommandError): RmmEr
   if (/No space left on device|Disk quota exceeded/.test(err.stderr + err.stdout)) {
     return new RmmError('target.full', `${what} failed: the target is full (no space left on ${job.target.info.host} for ${job.dest}); free space there or keep fewer recovery points, then apply again`, { cause: err });
   }
+  const long = tooLong(err.stderr + err.stdout);
+  if (long !== undefined) {
+    return new RmmError('sync.path_too_long', `${what} failed: a path there is ${PATH_MAX} bytes or longer (below ${job.unit.fs.mountPoint}), which neither rsync nor tar can copy: ${long}; shorten it or leave it out (exclude.paths), then apply again`, { cause: err });
+  }
   // rsync's exit code 30: no data moved for --timeout seconds.
   if (err.exitCode === 30) {
     return new RmmError('sync.stalled', `${what} failed: no data moved for ${Math.round(job.stallTimeoutMs / 1000)} s (policy stallTimeout); the target or the link between the hosts stopped answering`, { cause: err });
   }
   return new RmmError(code, `${what} failed: ${err.message}`, { cause: err });
+}
+
+/** Linux's PATH_MAX: rsync (MAXPATHLEN) and tar name each file by its path from the copy's folder, which must be shorter. */
+const PATH_MAX = 4096;
+
+/** The start of the path rsync or tar reported as too long, if either did. */
+export function tooLong(output: string): string | undefined {
+  const m = /filename overflows max-path len by \d+: ([^\n]*)|^tar: ([^\n]*): Cannot (?:stat|open|open directory): File name too long/m.exec(output);
+  if (!m) return undefined;
+  const path = m[1] ?? m[2]!;
+  return path.length > 120 ? `${path.slice(0, 120)}...` : path;
 }

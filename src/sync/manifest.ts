@@ -29,12 +29,7 @@ export interface ManifestScan {
 }
 
 export function findArgs(scan: ManifestScan): string[] {
-  const named: string[] = [];
-  for (const m of scan.mountPoints) named.push('-path', `./${escapeGlob(m)}`, '-o');
-  if (scan.fsType === 'btrfs') named.push('(', '-type', 'd', '(', '-inum', '256', '-o', '-inum', '2', ')', ')', '-o');
-  // Only this run's own snapshot: a user's file named like rmm's snapshots is the origin's, and copied.
-  const skipped: string[] = scan.ownSnapshot ? ['-path', `./${escapeGlob(scan.ownSnapshot)}`] : ['-false'];
-  for (const p of scan.excludePaths.map(prunable)) if (p) skipped.push('-o', ...p);
+  const { skipped, named } = walkFilters(scan);
   return [
     'find', '.', '-xdev',
     '(', '-path', '.', '-printf', 'root %m %U %G\\0', ')',
@@ -42,6 +37,21 @@ export function findArgs(scan: ManifestScan): string[] {
     '-o', '(', ...named, '-false', ')', '-printf', 'mount %p\\0', '-prune',
     '-o', '-printf', '%i %C@ %T@ %s %m %U %G %n %y %p\\0',
   ];
+}
+
+/**
+ * find's tests for what a walk of the view leaves out (`skipped`: rmm's own snapshot, prunable
+ * exclusions) and what it names without attributes (`named`, each test followed by `-o`: mount
+ * points, btrfs subvolume roots). Other walks of a view (the flags listing) skip the same.
+ */
+export function walkFilters(scan: ManifestScan): { skipped: string[]; named: string[] } {
+  const named: string[] = [];
+  for (const m of scan.mountPoints) named.push('-path', `./${escapeGlob(m)}`, '-o');
+  if (scan.fsType === 'btrfs') named.push('(', '-type', 'd', '(', '-inum', '256', '-o', '-inum', '2', ')', ')', '-o');
+  // Only this run's own snapshot: a user's file named like rmm's snapshots is the origin's, and copied.
+  const skipped: string[] = scan.ownSnapshot ? ['-path', `./${escapeGlob(scan.ownSnapshot)}`] : ['-false'];
+  for (const p of scan.excludePaths.map(prunable)) if (p) skipped.push('-o', ...p);
+  return { skipped, named };
 }
 
 /**

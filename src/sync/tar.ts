@@ -317,12 +317,38 @@ function untar(options: readonly string[], dest: string, sudo: boolean): string 
 
 // $1 source dir, $2 the ssh command (words), $3 user@host, $4 the target's command, $5 a file for
 // tar's own status (sh has no pipefail), in rmm's work folder; then tar -c's options. Names on
-// stdin; their end ends the stream, so a lost rmm ends it too.
+// stdin; their end ends the stream, so a lost rmm ends it too. On stdout, for rmm's stall watchdog
+// (src/sync/watchdog.ts), the bytes tar has written so far, each second they changed: what reaches
+// the pipe to ssh, which stops taking them when the target stops reading. (Counted by the kernel,
+// /proc/PID/io, so the archive passes through no other process; a count it cannot read is `?`,
+// which always counts as moving.) The counter holds no descriptor of ssh's pipe (dash keeps a copy of
+// a redirected compound command's descriptors, which its sleep inherited), and ends with tar.
 export const TAR_STREAM = `cd "$1" || exit 1
 rsh=$2 to=$3 remote=$4 st=$5
 shift 5
-{ tar "$@" -f -; echo "$?" > "$st"; } | $rsh "$to" "$remote"
+exec 3<&0 4>&1
+{
+  tar "$@" -f - <&3 3<&- 4>&- &
+  t=$!
+  exec 3<&-
+  (
+    exec >&4 4>&- </dev/null
+    while kill -0 "$t" 2>/dev/null; do
+      n=
+      { while read -r k v; do [ "$k" != wchar: ] || n=$v; done; } 2>/dev/null < "/proc/$t/io"
+      [ -n "$n" ] || n="?$(date +%s)"
+      [ "$n" = "\${p-}" ] || { p=$n; echo "$n"; }
+      sleep 1 >/dev/null 2>&1
+    done
+  ) &
+  m=$!
+  exec 4>&-
+  wait "$t"
+  echo "$?" > "$st"
+  kill "$m" 2>/dev/null
+} | $rsh "$to" "$remote" 3<&- 4>&-
 r=$?
+exec 3<&- 4>&-
 c=$(cat "$st" 2>/dev/null || echo 2)
 rm -f "$st"
 if [ "$c" != 0 ]; then echo "rmm: tar on the origin exited $c" >&2; exit "$c"; fi

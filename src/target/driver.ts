@@ -1,3 +1,4 @@
+import type { TargetInventory } from '../record/rebuild.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import type { CopyUnit } from '../snapshot/select.js';
 
@@ -33,6 +34,8 @@ export interface TargetDriver {
   prepareCopy(): Promise<void>;
   /** Where one filesystem's copy goes. */
   copyDir(unit: CopyUnit): string;
+  /** Where a copy's flags sidecar goes (src/sync/attributes.ts), in a folder prepareCopy made; kept with the point it becomes. */
+  attributesFile?(unit: CopyUnit): string;
   /** The folder a copy's writes are flushed in (the copy's filesystem on the target). */
   readonly flushDir: string;
   /** The same filesystem in a recovery point, for rsync's --link-dest. */
@@ -45,4 +48,8 @@ export interface TargetDriver {
   /** Undoes promote: `current` back to `previous` (or gone), the copy back where a next run resumes it. */
   demote(id: string, previous: RecoveryPoint | undefined): Promise<void>;
   prune(ids: readonly string[]): Promise<void>;
+  /** The recovery points the target actually holds, whatever its record says (`rmm repair`). */
+  inventory(): Promise<TargetInventory>;
+  /** Keeps a damaged record aside and writes a rebuilt one; returns where the damaged one went. */
+  replaceRecord(record: ReplicaRecord | undefined, repointCurrent: string | undefined, stamp: string): Promise<string>;
 }

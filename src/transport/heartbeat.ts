@@ -7,7 +7,8 @@ export const HEARTBEAT_MS = 5_000;
 export const RELEASE = 'R';
 
 /**
- * Shell function for holders: `rmm_alive TIMEOUT [SECONDS]` returns when rmm lets go (it sends R:
+ * Shell function for holders: `rmm_alive TIMEOUT [SECONDS [FILE]]` (FILE's time is set at each
+ * heartbeat, so others can tell a live holder from a stuck one) returns when rmm lets go (it sends R:
  * 0), when no heartbeat came for TIMEOUT seconds (rmm, its host or the network is gone: 1), after
  * SECONDS in all (2), or at EOF without R (rmm died or was killed, its connection closed: 3). TCP
  * alone cannot tell the second case: a connection whose peer vanished stays open on the host until
@@ -27,6 +28,7 @@ export const RMM_ALIVE = `rmm_alive() {
     b=$(timeout "$t" head -c 1 2>/dev/null) || { [ "$t" -lt "$1" ] && return 2; return 1; }
     [ -n "$b" ] || return 3
     [ "$b" != R ] || return 0
+    [ -z "$3" ] || touch -c -- "$3" 2>/dev/null
   done
 }`;
 

@@ -8,25 +8,24 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyPlan } from '../../src/apply/apply.js';
 import { reconcileReplica } from '../../src/apply/reconcile.js';
 import type { ApplyEvent } from '../../src/apply/events.js';
 import { loadSpec } from '../../src/config/load.js';
 import { labDown, labExec, labUp, type Lab } from '../support/lab/lab.js';
-import { observe } from '../../src/observe/observe.js';
-import { makePlan, type Plan } from '../../src/plan/plan.js';
+import type { Plan } from '../../src/plan/plan.js';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { createSessionPool } from '../../src/transport/index.js';
 import { rmm } from '../support/cli.js';
 import { FaultInjector, type Fault } from '../support/faulty-host.js';
 import { writeLabSpec, type LabSpecOptions } from '../support/lab-spec.js';
+import { applyInProcess, expectNothingLeft as expectNothingLeftOn, lockIsFree, MOSTLY_DATA } from '../support/replica-lab.js';
 import { describeTree, diffTrees } from '../support/tree.js';
 
 const isRoot = process.getuid?.() === 0;
 const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
 const REPLICA = 'steps';
 // Most of the Debian root stays home: these tests are about the steps, not the volume.
-const EXCLUDE = { mounts: ['/u02'], paths: ['/usr/*', '/var/*', '/lib/*', '/lib64/*', '/bin/*', '/sbin/*', '/etc/*', '/boot/*', '/opt/*', '/root/*', '/home/*', '/tmp/*'] };
+const EXCLUDE = MOSTLY_DATA;
 
 describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
   let lab: Lab;
@@ -49,48 +48,16 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
 
   /** Observe, plan and apply in this process, with a fault injected at a named step. */
   async function applyWith(file: string, fault?: Fault, edit?: (plan: Plan) => Promise<void>) {
-    const { spec: loaded } = await loadSpec([file]);
-    const pool = createSessionPool();
-    try {
-      const observed = await observe(loaded, pool, { parallelism: 4, trustNewHostKeys: false });
-      const plan = makePlan(loaded, observed, new Date(), { syncNow: 'all' });
-      await edit?.(plan);
-      const injector = new FaultInjector(fault);
-      const events: ApplyEvent[] = [];
-      const emit = (e: ApplyEvent) => {
-        events.push(e);
-        if (e.type === 'step' && e.status === 'start') injector.step = e.step;
-      };
-      const result = await applyPlan(loaded, plan, pool, { parallelism: 4, trustNewHostKeys: false, emit, wrapHost: injector.wrap });
-      return { plan, events, result, injector };
-    } finally {
-      await pool.closeAll();
-    }
+    const injector = new FaultInjector(fault);
+    const run = await applyInProcess(file, { onStep: (step) => (injector.step = step), wrapHost: injector.wrap, ...(edit ? { edit } : {}) });
+    return { ...run, injector };
   }
 
   const stepsRun = (events: ApplyEvent[]) =>
     events.flatMap((e) => (e.type === 'step' && (e.status === 'done' || e.status === 'skipped') ? [`${e.step}:${e.status}`] : []));
 
-  const lockFree = (): boolean => {
-    try {
-      execFileSync('flock', ['-n', path.join(replicaDir, '.rmm/lock'), 'true']);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-
-  /** Nothing of a sync is left on either host: no snapshot, freeze, lock, key or work folder. */
-  function expectNothingLeft(): void {
-    expect(readdirSync(originRoot).filter((n) => n.startsWith('.rmm-snap'))).toEqual([]);
-    execFileSync('timeout', ['20', 'sh', '-c', `echo thawed > ${path.join(originRoot, 'srv/data/steps/thawed.txt')}`]);
-    execFileSync('flock', ['-n', path.join(replicaDir, '.rmm/lock'), 'true']);
-    for (const home of ['root', 'home/rmm']) {
-      const keys = path.join(lab.hosts.target.root, home, '.ssh/authorized_keys');
-      if (existsSync(keys)) expect(readFileSync(keys, 'utf8')).not.toContain('rmm-ephemeral');
-    }
-    expect(readdirSync(path.join(originRoot, 'run')).filter((n) => n.startsWith(`.rmm-${REPLICA}.`))).toEqual([]);
-  }
+  const lockFree = () => lockIsFree(replicaDir);
+  const expectNothingLeft = () => expectNothingLeftOn({ originRoot, targetRoot: lab.hosts.target.root, replicaDir, replica: REPLICA, probe: path.join(originRoot, 'srv/data/steps') });
 
   function expectCopyOfOrigin(): void {
     const copy = path.join(replicaDir, current(), 'srv/data');

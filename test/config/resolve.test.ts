@@ -288,3 +288,35 @@ describe('spec hash', () => {
     expect(hashOf('', '  connection: { port: 2222 }\n')).toBe(base);
   });
 });
+
+describe('fixups', () => {
+  const resolved = (replicaExtra: string): Replica =>
+    replica(load(file('estate.yaml', '/etc/rmm', origin('web-01', '10.1.2.11'), environment(), replicaDoc('web-01-dr', 'web-01', replicaExtra))), 'web-01-dr');
+
+  it('are off for a directory target unless enabled, with the documented defaults', () => {
+    expect(resolved('').fixups).toEqual({ enabled: false, nics: [], networkMounts: 'comment', unavailableMounts: 'comment' });
+    const on = resolved('  fixups:\n    enabled: true\n    nics: [{ from: eth0, fromMac: "52:54:00:AB:CD:EF" }, { from: eth1, to: ens4 }]\n    networkMounts: keep\n');
+    expect(on.fixups).toEqual({
+      enabled: true,
+      nics: [{ from: 'eth0', to: 'eth0', fromMac: '52:54:00:ab:cd:ef' }, { from: 'eth1', to: 'ens4' }],
+      networkMounts: 'keep',
+      unavailableMounts: 'comment',
+    });
+  });
+
+  it('are always on for a disks target', () => {
+    const kvm = `apiVersion: rmm/v1\nkind: Environment\nmetadata: { name: dr }\nspec:\n  targetKind: disks\n  hosts:\n    - name: landing-01\n      address: 10.20.0.5\n`;
+    const spec = load(file('estate.yaml', '/etc/rmm', origin('web-01', '10.1.2.11'), kvm, replicaDoc('web-01-dr', 'web-01', '  disks: [{ origin: /dev/sda, target: /dev/vdb }]\n')));
+    expect(replica(spec, 'web-01-dr').fixups.enabled).toBe(true);
+  });
+
+  it('enter the spec hash by whether the copy is adapted, not by what they change', () => {
+    const base = resolved('').specHash;
+    expect(resolved('  fixups: { enabled: false }\n').specHash).toBe(base);
+    const adapted = resolved('  fixups: { enabled: true }\n').specHash;
+    expect(adapted).not.toBe(base);
+    // What the fixups write is re-done on the current copy when it changes; it is no new copy.
+    expect(resolved('  fixups: { enabled: true, nics: [{ from: eth0, to: ens3 }], networkMounts: nofail }\n').specHash).toBe(adapted);
+    expect(resolved('  fixups: { enabled: true }\n  ipRemap: { hostname: web-01-dr }\n').specHash).toBe(adapted);
+  });
+});

@@ -211,6 +211,41 @@ describe('a sync action carries everything apply needs', () => {
     expect(action.kind).toBe('blocked');
     expect(action.reasons[0]).toBe('target t has no rsync (install it, or set policy autoInstallPackages: true)');
   });
+
+  it('blocks on every other tool a host lacks for this sync, naming what needs it and the package', () => {
+    const noTar = makePlan(specOf('{}'), observed(undefined, { facts: originFacts([filesystem('/', 'btrfs')], { tar: false, 'ssh-keygen': false }) }), now).actions[0]!;
+    expect(noTar.kind).toBe('blocked');
+    expect(noTar.reasons[0]).toBe("origin web has no ssh-keygen (the copy's one-run key), tar (first copies by tar streams); install the packages openssh-client (RHEL: openssh-clients), tar there");
+    const target = makePlan(specOf('{}'), observed(undefined, { facts }, { rsync: true, flock: false, tar: false, timeout: true }), now).actions[0]!;
+    expect(target.reasons[0]).toBe("target t has no flock (the replica's lock), tar (first copies by tar streams); install the packages util-linux, tar there");
+  });
+
+  it('needs no tar once the copy is a delta by rsync', () => {
+    const facts = originFacts([filesystem('/', 'btrfs')], { tar: false });
+    const first = makePlan(specOf('{}'), observed(undefined, { facts }), now).actions[0]!;
+    expect(first.kind).toBe('blocked');
+    const spec = specOf('{}');
+    const delta = makePlan(spec, observed(record(spec, '2026-11-24T09:00:00Z'), { facts }), now, { syncNow: 'all' }).actions[0]!;
+    expect(delta.kind).toBe('sync');
+  });
+});
+
+describe('a copy promoted by a run killed before its record', () => {
+  it('is put back as the copy in progress before anything else changes, and current back on the last point', () => {
+    const spec = specOf('{}');
+    const kept = record(spec, '2026-11-24T09:00:00Z');
+    const pending = { id: '20261124T110000Z', specHash: kept.specHash, startedAt: '2026-11-24T11:00:00.000Z', snapshots: {}, pointInTime: true };
+    const seen: Observed = { at: '', replicas: new Map([['web-dr', { replica: 'web-dr', origin: { facts }, target: { record: { ...kept, state: 'in-progress', pending }, tools: { rsync: true, flock: true }, current: 'points/20261124T110000Z' } }]]) };
+    const action = makePlan(spec, seen, now, { syncNow: 'all' }).actions[0]!;
+    expect(action.kind).toBe('sync');
+    expect(action.reasons).toContain('the last run was stopped after it made points/20261124T110000Z current and before it recorded it: that copy becomes the copy in progress again');
+    expect(action.sync!.restore).toEqual({ point: '20261124T110000Z', current: 'p1' });
+    expect(action.sync!.steps.map((s) => s.id).slice(0, 4)).toEqual(['lock', 'check', 'restore', 'record-start']);
+    expect(action.sync!.steps.find((s) => s.id === 'restore')!.detail).toContain('current back on points/p1');
+    // Without one: nothing to put back.
+    const plain: Observed = { at: '', replicas: new Map([['web-dr', { replica: 'web-dr', origin: { facts }, target: { record: { ...kept, state: 'failed', pending }, tools: { rsync: true, flock: true }, current: 'points/p1' } }]]) };
+    expect(makePlan(spec, plain, now, { syncNow: 'all' }).actions[0]!.sync!.restore).toBeUndefined();
+  });
 });
 
 describe('a saved plan is refused when any input of the apply changed, each named', () => {

@@ -35,6 +35,7 @@ const valid = {
   points: [older, newer],
   pruning: ['20261120T010000Z'],
   error: 'rsync: connection unexpectedly closed',
+  rebuiltAt: '2026-11-24T11:31:02.004Z',
 } satisfies Required<ReplicaRecord>;
 
 /** The valid record with `change` applied to a copy of it. */

@@ -12,6 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guestDown, guestScript, guestUp, type Guest } from '../support/lab/guest.js';
 import { labDown, labUp, type Lab } from '../support/lab/lab.js';
 import { rmm } from '../support/cli.js';
+import { applyPlan } from '../../src/apply/apply.js';
+import type { ApplyEvent } from '../../src/apply/events.js';
+import { loadSpec } from '../../src/config/load.js';
+import { observe } from '../../src/observe/observe.js';
+import { makePlan } from '../../src/plan/plan.js';
+import { createSessionPool, HostWrapper, type CommandOptions, type ExecOptions, type RemoteHost } from '../../src/transport/index.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -122,4 +128,58 @@ describe.skipIf(!ready)('LVM snapshots on a qemu guest (needs root and qemu)', (
     expect(record.state).toBe('consistent');
     expect(record.points[0]!.snapshots).toEqual({ [guest.lvm.mountPoint]: 'lvm' });
   });
+
+  it('fails a copy whose LVM snapshot overflowed, naming it, removes the snapshot, and the next apply converges', async () => {
+    // 7% of the 1 GiB volume: a 75 MB snapshot, which 160 MB written during the copy overflows.
+    const file = estate('lvm-overflow', { minFreePercent: 7 });
+    const first = await rmm('apply', '-f', file, '--yes');
+    expect(first.code, first.out).toBe(0);
+    const recordFile = path.join(lab.hosts.target.root, 'srv/replicas/lvm-overflow/.rmm/record.json');
+    const before = JSON.parse(readFileSync(recordFile, 'utf8')) as { points: unknown[] };
+    await onGuest(`echo changed > ${guest.lvm.mountPoint}/app/changed.txt`);
+
+    const { spec } = await loadSpec([file]);
+    const pool = createSessionPool();
+    const events: ApplyEvent[] = [];
+    let step = '';
+    let written: Promise<string> | undefined;
+    // Before the copy's first command, the origin writes more than the snapshot can hold.
+    const writeFirst = (): Promise<unknown> => (step === `copy ${guest.lvm.mountPoint}` ? (written ??= onGuest(`dd if=/dev/zero of=${guest.lvm.mountPoint}/overflow bs=1M count=160 conv=fsync 2>&1`)) : Promise.resolve());
+    class WritingHost extends HostWrapper {
+      override async exec(argv: readonly string[], opts?: ExecOptions) {
+        await writeFirst();
+        return super.exec(argv, opts);
+      }
+      override async spawn(argv: readonly string[], opts?: CommandOptions) {
+        await writeFirst();
+        return super.spawn(argv, opts);
+      }
+    }
+    try {
+      const observed = await observe(spec, pool, { parallelism: 1, trustNewHostKeys: false });
+      const plan = makePlan(spec, observed, new Date(), { syncNow: 'all' });
+      const emit = (e: ApplyEvent) => {
+        events.push(e);
+        if (e.type === 'step' && e.status === 'start') step = e.step;
+      };
+      const result = await applyPlan(spec, plan, pool, { parallelism: 1, trustNewHostKeys: false, emit, wrapHost: (h: RemoteHost, role) => (role === 'origin' ? new WritingHost(h) : h) });
+      expect(written).toBeDefined();
+      expect(result.failed).toHaveLength(1);
+      expect(events.find((e) => e.type === 'replica.failed')).toMatchObject({ step: `copy ${guest.lvm.mountPoint}`, code: 'snapshot.overflowed' });
+      expect(result.failed[0]!.error).toContain(`the LVM snapshot of ${guest.lvm.mountPoint} overflowed during its copy`);
+    } finally {
+      await pool.closeAll();
+      await onGuest(`rm -f ${guest.lvm.mountPoint}/overflow`);
+    }
+    expect(await onGuest(`lvs --noheadings -o lv_name ${guest.lvm.vg} | grep -c rmm-snap || true`)).toBe('0\n');
+    const failed = JSON.parse(readFileSync(recordFile, 'utf8')) as { state: string; points: unknown[] };
+    expect(failed.state).toBe('failed');
+    expect(failed.points).toEqual(before.points);
+
+    const next = await rmm('apply', '-f', file, '--yes', '--sync-now', 'all');
+    expect(next.code, next.out).toBe(0);
+    const target = path.join(lab.hosts.target.root, 'srv/replicas/lvm-overflow/current');
+    const { stdout: copied } = await run('sh', ['-c', MANIFEST(target)], { maxBuffer: 1 << 26 });
+    expect(copied).toBe(await onGuest(MANIFEST(guest.lvm.mountPoint)));
+  }, 600_000);
 });

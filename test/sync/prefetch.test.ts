@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,33 @@ describe('read-ahead on the origin', () => {
     await until(() => resident('f1') === FILE && resident('f2') === FILE);
     child.stdin!.end();
     expect(await exited).toBe(0);
+  });
+
+  it('reads ahead files whose names hold newlines, dashes, shell syntax and bytes that are not UTF-8', async () => {
+    const names = ['new\nline', '-rf', '--delete', '$(touch pwned)', '`touch pwned`', "it's", 'back\\slash'].map((n) => Buffer.from(n));
+    names.push(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+    const folder = Buffer.from(path.join(dir, 'hostile -rf\n'));
+    mkdirSync(folder, { recursive: true });
+    const at = (name: Buffer): Buffer => Buffer.concat([folder, Buffer.from('/'), name]);
+    // fincore and dd take paths as arguments, which cannot hold bytes that are not UTF-8: read through /proc.
+    const held = names.map((n) => {
+      writeFileSync(at(n), randomBytes(FILE));
+      return openSync(at(n), 'r');
+    });
+    try {
+      const cached = (fd: number): number => Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', `/proc/${process.pid}/fd/${fd}`], { encoding: 'utf8' }).trim());
+      execFileSync('sync', ['-f', dir]);
+      for (const fd of held) execFileSync('dd', [`if=/proc/${process.pid}/fd/${fd}`, 'iflag=nocache', 'count=0', 'status=none']);
+      expect(held.map(cached)).toEqual(held.map(() => 0));
+      const { child, exited } = start(64 << 20);
+      child.stdin!.write(Buffer.concat(names.flatMap((n) => [Buffer.from('./hostile -rf\n/'), n, Buffer.from([0])])));
+      await until(() => held.every((fd) => cached(fd) === FILE));
+      child.stdin!.end();
+      expect(await exited).toBe(0);
+      expect(execFileSync('find', [dir, '-name', 'pwned'], { encoding: 'utf8' })).toBe('');
+    } finally {
+      for (const fd of held) closeSync(fd);
+    }
   });
 
   it('without python3 on the origin, reads its input to the end and exits 0', async () => {

@@ -1,21 +1,26 @@
+import { posix } from 'node:path';
 import { parseRecord, POINT_ID, pointDir, readRecord, recordPath, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../../record/record.js';
 import { RecordError } from '../../record/record.js';
 import type { CopyUnit } from '../../snapshot/select.js';
 import { targetDir } from '../../sync/rsync.js';
 import type { RemoteHost } from '../../transport/index.js';
+import type { TargetInventory } from '../../record/rebuild.js';
 import type { TargetDriver, TargetObservation } from '../driver.js';
 import { replicaLayout } from './layout.js';
 
 /** Tools a sync needs on a directory target. */
-export const TARGET_TOOLS = ['rsync', 'flock'] as const;
+export const TARGET_TOOLS = ['rsync', 'flock', 'tar', 'timeout'] as const;
+
+const POINT_GLOB = '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z';
 
 // $1 the record file, $2 the points folder, $3 current, $4 the replica's folder, then tool names. One
 // round trip: the tools found, the points' folders, where current points, whether a copy is under way,
 // the free space where the replica goes (its nearest folder that exists), then the record if any.
 const OBSERVE = `f=$1 points=$2 current=$3 replica=$4; shift 4
 for t in "$@"; do command -v "$t" >/dev/null 2>&1 && printf 'tool %s\\n' "$t"; done
-for l in "\${current%/*}" "\${f%/*}" "$points"; do [ -L "$l" ] && printf 'symlink %s\\n' "$l"; done
-[ -d "$points" ] && for p in "$points"/*; do [ -d "$p" ] && [ ! -L "$p" ] && printf 'point %s\\n' "\${p##*/}"; done
+for l in "\${current%/*}" "\${f%/*}" "\${f%/*}/points" "$points"; do [ -L "$l" ] && printf 'symlink %s\\n' "$l"; done
+# Only names shaped as point ids (a glob of digits), so no name can forge a line of this output.
+[ -d "$points" ] && for p in "$points"/${POINT_GLOB}; do [ -d "$p" ] && [ ! -L "$p" ] && printf 'point %s\\n' "\${p##*/}"; done
 printf 'current %s\\n' "$(readlink -- "$current" 2>/dev/null)"
 [ -e "$points/.partial" ] && echo partial
 d=$replica
@@ -24,20 +29,40 @@ df -P -B1 -- "\${d:-/}" 2>/dev/null | awk 'NR == 2 { print "free " $4 }'
 if [ -e "$f" ] || [ -L "$f" ]; then echo @@rmm:record; exec cat -- "$f"; fi
 echo @@rmm:none`;
 
-// $1 partial dir, $2 final point dir, $3 current symlink, $4 its relative target.
-// rename() of a symlink over the old one is atomic: `current` is always one whole point.
+// $1 partial dir, $2 final point dir, $3 current symlink, $4 its relative target, $5 the copy's data
+// folder, $6 the point's. rename() of a symlink over the old one is atomic: `current` is always one
+// whole point. The point's data follows its tree, so a point whose tree is not there has none.
 const PROMOTE = `set -e
 mv -T -- "$1" "$2"
+if [ -d "$5" ]; then rm -rf -- "$6"; mv -T -- "$5" "$6"; fi
 ln -sfn -- "$4" "$3.rmm-new"
 mv -T -- "$3.rmm-new" "$3"
 sync -f -- "$3"`;
 
-// $1 point dir, $2 partial dir, $3 current symlink, $4 the previous point's relative target or ''.
-// Puts back what PROMOTE changed: the copy returns to .partial, where the next run resumes it.
+// $1 point dir, $2 partial dir, $3 current symlink, $4 the previous point's relative target or '',
+// $5 the point's data folder, $6 the copy's. Puts back what PROMOTE changed: the copy returns to
+// .partial, where the next run resumes it.
 const DEMOTE = `set -e
 if [ -n "$4" ]; then ln -sfn -- "$4" "$3.rmm-new"; mv -T -- "$3.rmm-new" "$3"; else rm -f -- "$3"; fi
+if [ -d "$5" ] && [ ! -e "$6" ]; then mv -T -- "$5" "$6"; fi
 if [ -d "$1" ] && [ ! -e "$2" ]; then mv -T -- "$1" "$2"; fi
 sync -f -- "$3" 2>/dev/null || :`;
+
+// $1 current symlink, $2 its relative target: switched atomically, as PROMOTE does.
+const REPOINT = `set -e
+ln -sfn -- "$2" "$1.rmm-new"
+mv -T -- "$1.rmm-new" "$1"
+sync -f -- "$1"`;
+
+function folderNames(lines: readonly string[]): string[] {
+  return lines.filter((line) => line.startsWith('point ')).map((line) => line.slice('point '.length));
+}
+
+// The points' folders, then their data folders. rmm sets no immutable or append-only flag on a
+// replica's files (src/sync/attributes.ts); one set by hand would make rm fail at every prune.
+const PRUNE = `rm -rf -- "$@" 2>/dev/null && exit
+chattr -R -i -a -- "$@" 2>/dev/null
+rm -rf -- "$@"`;
 
 /** A replica kept as a tree of recovery points on its landing host, with an atomic `current` link. */
 export class DirectoryTarget implements TargetDriver {
@@ -60,26 +85,56 @@ export class DirectoryTarget implements TargetDriver {
   }
 
   async observe(): Promise<TargetObservation> {
-    const file = recordPath(this.path);
-    const l = this.#layout;
-    const res = await this.host.exec(['sh', '-c', OBSERVE, 'rmm-observe', file, l.points, l.current, this.path, ...TARGET_TOOLS], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
-    const [head = '', ...rest] = res.stdout.split('@@rmm:record\n');
-    const lines = head.split('\n');
+    const { lines, recordText, file } = await this.#look();
     const tools = Object.fromEntries(TARGET_TOOLS.map((t) => [t, lines.includes(`tool ${t}`)]));
-    if (res.exitCode !== 0) throw new RecordError('record.unreadable', `cannot read ${file} on ${this.host.info.host}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
-    // A replica folder, .rmm or points that is a symlink would lead rmm's writes and removals elsewhere.
-    const symlink = lines.find((line) => line.startsWith('symlink '));
-    if (symlink) throw new RecordError('target.symlink', `${this.host.info.host}:${symlink.slice('symlink '.length)} is a symbolic link; rmm writes a replica only into real folders (remove the link, or point the replica's path at the folder itself)`);
-    const record = rest.length === 0 ? undefined : parseRecord(rest.join('@@rmm:record\n'), `${this.host.info.host}:${file}`);
+    const record = recordText === undefined ? undefined : parseRecord(recordText, `${this.host.info.host}:${file}`);
     const current = lines.find((line) => line.startsWith('current '))?.slice('current '.length);
     const kept = new Set(record?.points.map((p) => p.id));
     // Points this record dropped (retention) whose folders are still there: a prune that failed
     // after the record let go of them. Only those: a folder no record of this replica named is not
     // rmm's to remove (another replica's, an operator's).
-    const folders = new Set(lines.filter((line) => line.startsWith('point ')).map((line) => line.slice('point '.length)));
+    const folders = new Set(folderNames(lines));
     const leftoverPoints = (record?.pruning ?? []).filter((id) => POINT_ID.test(id) && folders.has(id) && !kept.has(id) && current !== `points/${id}`);
     const free = Number(lines.find((line) => line.startsWith('free '))?.slice('free '.length));
     return { record, tools, leftoverPoints, current: current ?? '', partial: lines.includes('partial'), ...(Number.isFinite(free) ? { freeBytes: free } : {}) };
+  }
+
+  /** The points' folders, `current` and the record's raw text: what `rmm repair` rebuilds a damaged record from. */
+  async inventory(): Promise<TargetInventory> {
+    const { lines, recordText } = await this.#look();
+    const current = lines.find((line) => line.startsWith('current '))?.slice('current '.length) ?? '';
+    return { folders: folderNames(lines), current, ...(recordText !== undefined ? { recordText } : {}) };
+  }
+
+  /**
+   * Puts a rebuilt record in place of a damaged one, which is kept beside it for the operator
+   * (`record.json.damaged-TIME`), and points `current` at `repointCurrent` when given.
+   */
+  async replaceRecord(record: ReplicaRecord | undefined, repointCurrent: string | undefined, stamp: string): Promise<string> {
+    const file = recordPath(this.path);
+    const kept = `${file}.damaged-${stamp}`;
+    await this.host.exec(['sh', '-c', 'if [ -e "$1" ] || [ -L "$1" ]; then mv -T -- "$1" "$2"; fi', 'rmm-keep-damaged', file, kept], { sudo: true });
+    if (record) await writeRecord(this.host, this.path, record);
+    if (repointCurrent !== undefined) {
+      const l = this.#layout;
+      pointDir(this.path, repointCurrent);
+      await this.host.exec(['sh', '-c', REPOINT, 'rmm-repoint', l.current, `points/${repointCurrent}`], { sudo: true });
+    }
+    return kept;
+  }
+
+  /** One round trip of OBSERVE: its lines and the record's text; refuses a replica reached through a symlink. */
+  async #look(): Promise<{ lines: string[]; recordText?: string; file: string }> {
+    const file = recordPath(this.path);
+    const l = this.#layout;
+    const res = await this.host.exec(['sh', '-c', OBSERVE, 'rmm-observe', file, l.points, l.current, this.path, ...TARGET_TOOLS], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
+    const [head = '', ...rest] = res.stdout.split('@@rmm:record\n');
+    const lines = head.split('\n');
+    if (res.exitCode !== 0) throw new RecordError('record.unreadable', `cannot read ${file} on ${this.host.info.host}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
+    // A replica folder, .rmm or points that is a symlink would lead rmm's writes and removals elsewhere.
+    const symlink = lines.find((line) => line.startsWith('symlink '));
+    if (symlink) throw new RecordError('target.symlink', `${this.host.info.host}:${symlink.slice('symlink '.length)} is a symbolic link; rmm writes a replica only into real folders (remove the link, or point the replica's path at the folder itself)`);
+    return { lines, file, ...(rest.length > 0 ? { recordText: rest.join('@@rmm:record\n') } : {}) };
   }
 
   readRecord(): Promise<ReplicaRecord | undefined> {
@@ -91,7 +146,13 @@ export class DirectoryTarget implements TargetDriver {
   }
 
   async prepareCopy(): Promise<void> {
-    await this.host.exec(['mkdir', '-p', '--', this.#layout.partial], { sudo: true });
+    const l = this.#layout;
+    // The copy's data is written anew by each copy: what a killed run left is dropped.
+    await this.host.exec(['sh', '-c', 'mkdir -p -- "$1" && rm -rf -- "$2" && mkdir -p -- "$2"', 'rmm-prepare', l.partial, l.partialData], { sudo: true });
+  }
+
+  attributesFile(unit: CopyUnit): string {
+    return posix.join(this.#layout.partialData, `attributes-${encodeURIComponent(unit.fs.mountPoint)}`);
   }
 
   copyDir(unit: CopyUnit): string {
@@ -114,18 +175,20 @@ export class DirectoryTarget implements TargetDriver {
 
   async promote(id: string): Promise<void> {
     const l = this.#layout;
-    await this.host.exec(['sh', '-c', PROMOTE, 'rmm-promote', l.partial, l.point(id), l.current, `points/${id}`], { sudo: true });
+    await this.host.exec(['sh', '-c', PROMOTE, 'rmm-promote', l.partial, l.point(id), l.current, `points/${id}`, l.partialData, l.pointData(id)], { sudo: true });
   }
 
   async demote(id: string, previous: RecoveryPoint | undefined): Promise<void> {
     const l = this.#layout;
-    await this.host.exec(['sh', '-c', DEMOTE, 'rmm-demote', l.point(id), l.partial, l.current, previous ? `points/${previous.id}` : ''], { sudo: true });
+    await this.host.exec(['sh', '-c', DEMOTE, 'rmm-demote', l.point(id), l.partial, l.current, previous ? `points/${previous.id}` : '', l.pointData(id), l.partialData], { sudo: true });
   }
 
   async prune(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     // Ids come from a record and a plan, both read from files: pointDir refuses any that would leave points/.
     const dirs = ids.map((id) => pointDir(this.path, id));
-    await this.host.exec(['rm', '-rf', '--', ...dirs], { sudo: true });
+    // Checked ids only (above): the data folder is named by the same id.
+    const data = dirs.map((dir) => this.#layout.pointData(posix.basename(dir)));
+    await this.host.exec(['sh', '-c', PRUNE, 'rmm-prune', ...dirs, ...data], { sudo: true });
   }
 }

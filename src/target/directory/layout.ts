@@ -10,6 +10,9 @@ export function replicaLayout(path: string) {
     partial: posix.join(path, 'points', PARTIAL),
     current: posix.join(path, 'current'),
     lock: posix.join(path, '.rmm', 'lock'),
+    /** Data recorded with a point beside its tree (file attributes), and with the copy being written. */
+    pointData: (id: string) => posix.join(path, '.rmm', 'points', id),
+    partialData: posix.join(path, '.rmm', 'points', PARTIAL),
   };
 }
 

@@ -1,0 +1,41 @@
+import type { PlannedUnit } from './action.js';
+
+/** The package that brings a tool, by its Debian name, then its RHEL name when that differs. */
+const PACKAGES: Readonly<Record<string, string>> = {
+  rsync: 'rsync',
+  tar: 'tar',
+  timeout: 'coreutils',
+  flock: 'util-linux',
+  ssh: 'openssh-client (RHEL: openssh-clients)',
+  'ssh-keygen': 'openssh-client (RHEL: openssh-clients)',
+};
+
+/** Why each host needs a tool, in the operator's words. */
+const WHY: Readonly<Record<string, string>> = {
+  rsync: 'copies and deltas',
+  tar: 'first copies by tar streams',
+  timeout: "heartbeats of rmm's holders",
+  flock: "the replica's lock",
+  ssh: 'the copy connection to the target',
+  'ssh-keygen': "the copy's one-run key",
+};
+
+/**
+ * The tools a sync runs on each host besides rsync (which plan.ts may install) and the snapshot
+ * tools (src/snapshot/select.ts): checked at plan time, so a sync never fails halfway for a tool the
+ * observation already showed missing.
+ */
+export function toolsNeeded(units: readonly PlannedUnit[]): { origin: string[]; target: string[] } {
+  const tar = units.some((u) => u.method.kind === 'tar') ? ['tar'] : [];
+  return { origin: ['ssh', 'ssh-keygen', 'timeout', ...tar], target: ['flock', 'timeout', ...tar] };
+}
+
+/** A blocking reason naming what `host` lacks and how to get it, or undefined when it has everything. */
+export function missingTools(on: 'origin' | 'target', host: string, needed: readonly string[], present: Readonly<Record<string, boolean>>): string | undefined {
+  // Only a tool the host was asked about and said no to: an older observation may not list it.
+  const lacking = needed.filter((t) => present[t] === false);
+  if (lacking.length === 0) return undefined;
+  const packages = [...new Set(lacking.map((t) => PACKAGES[t] ?? t))];
+  const what = lacking.map((t) => `${t} (${WHY[t] ?? 'the sync'})`).join(', ');
+  return `${on} ${host} has no ${what}; install the package${packages.length > 1 ? 's' : ''} ${packages.join(', ')} there`;
+}
