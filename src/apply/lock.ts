@@ -14,6 +14,22 @@ export interface ReplicaLock {
   release(): Promise<void>;
 }
 
+// Shell function: `rmm_revoke USER MARKER GATE_PREFIX` removes the replica's one-run keys from the
+// login user's authorized_keys as REVOKE does (src/sync/channel.ts): under the same flock, keeping the
+// file's owner and mode, only when the filtered copy was written whole; then their gate folders.
+const REVOKE_KEYS = `rmm_revoke() {
+  k="$(getent passwd "$1" | cut -d: -f6)/.ssh/authorized_keys"
+  if [ -f "$k" ] && [ ! -L "$k" ] && grep -qF -- "$2" "$k" && [ -e "\${k%/*}/.rmm.lock" ]; then
+    (
+      exec 8>>"\${k%/*}/.rmm.lock"
+      flock 8
+      grep -vF -- "$2" "$k" > "$k.rmm-tmp"
+      if [ $? -le 1 ] && chown --reference="$k" "$k.rmm-tmp" && chmod --reference="$k" "$k.rmm-tmp"; then mv -f -- "$k.rmm-tmp" "$k"; else rm -f -- "$k.rmm-tmp"; fi
+    )
+  fi
+  rm -rf -- "$3"*
+}`;
+
 // $1 lock file, $2 who holds it (also in $1.owner, whose time each heartbeat sets; $1.pid says the
 // holder's pid and heartbeat timeout, for rmm unlock), $3 heartbeat timeout (s), $4 the login user, $5 the marker of the
 // replica's one-run keys, $6 the prefix of their gate folders (src/sync/gate.ts). The lock lives
@@ -22,20 +38,14 @@ export interface ReplicaLock {
 // that still logs in. The key is removed as REVOKE does (src/sync/channel.ts): under the same flock,
 // keeping the file's owner and mode, and only when the filtered copy was written whole.
 const HOLDER = `${RMM_ALIVE}
+${REVOKE_KEYS}
 exec 9>>"$1"
 if ! flock -n 9; then cat "$1.owner" 2>/dev/null; exit 75; fi
 printf '%s\\n' "$2" > "$1.owner"
 printf '%s %s\\n' "$$" "$3" > "$1.pid"
 echo locked
 rmm_alive "$3" "" "$1.owner" && exit 0
-f="$(getent passwd "$4" | cut -d: -f6)/.ssh/authorized_keys"
-if [ -f "$f" ] && [ ! -L "$f" ] && grep -qF -- "$5" "$f" && [ -e "\${f%/*}/.rmm.lock" ]; then
-  exec 8>>"\${f%/*}/.rmm.lock"
-  flock 8
-  grep -vF -- "$5" "$f" > "$f.rmm-tmp"
-  if [ $? -le 1 ] && chown --reference="$f" "$f.rmm-tmp" && chmod --reference="$f" "$f.rmm-tmp"; then mv -f -- "$f.rmm-tmp" "$f"; else rm -f -- "$f.rmm-tmp"; fi
-fi
-rm -rf -- "$6"*
+rmm_revoke "$4" "$5" "$6"
 echo "let go of the lock: rmm is gone (no heartbeat for $3 s, or its connection ended)" >&2
 exit 4`;
 
@@ -120,18 +130,32 @@ export function isStuck(lock: LockState & { state: 'held' }): boolean {
   return Number.isFinite(lock.silentFor) && Number.isFinite(lock.timeout) && lock.silentFor > lock.timeout + STUCK_GRACE_S;
 }
 
-// $1 lock file, $2 the holder's pid. The holder is stopped first so it starts no new child, then its
-// children (they inherit the lock's descriptor) and itself are killed; prints `free` once the lock is.
-const BREAK = `f=$1 pid=$2
-grep -qa rmm-lock "/proc/$pid/cmdline" 2>/dev/null || { echo "process $pid is not rmm's lock holder" >&2; exit 1; }
+// $1 lock file, $2 the holder's pid as inspected, $3 how long it must have been silent (s), $4 the
+// login user, $5 the marker of the replica's one-run keys, $6 the prefix of their gate folders.
+// Everything is checked again here, after the operator said yes: the process is this lock's holder
+// (the lock file is one of its arguments), the pid file still names it, and it is still silent. It is
+// stopped first so it starts no new child, then its children (they inherit the lock's descriptor) and
+// itself are killed; once the lock is free, the run's key and gate go, as the holder would have done.
+const BREAK = `${REVOKE_KEYS}
+f=$1 pid=$2
+tr '\\0' '\\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$f" || { echo "process $pid is not the holder of $f" >&2; exit 1; }
+read -r named rest < "$f.pid" 2>/dev/null
+[ "$named" = "$pid" ] || { echo "the lock's holder changed since it was inspected" >&2; exit 1; }
+silent=$(( $(date +%s) - $(stat -c %Y -- "$f.owner" 2>/dev/null || echo 0) ))
+[ "$silent" -gt "$3" ] || { echo "the holder heard its rmm $silent s ago: that run is alive" >&2; exit 1; }
 kill -STOP "$pid" 2>/dev/null
 pkill -KILL -P "$pid" 2>/dev/null
 kill -KILL "$pid" 2>/dev/null
-for i in 1 2 3 4 5 6 7 8 9 10; do flock -n "$f" true && { echo free; exit 0; }; sleep 1; done
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  if flock -n "$f" true; then rmm_revoke "$4" "$5" "$6"; echo free; exit 0; fi
+  sleep 1
+done
 echo "the lock is still held after its holder $pid was killed" >&2; exit 1`;
 
 /** Ends a stuck holder so its lock is free. Only for a holder `isStuck` says so of: rmm unlock checks first. */
-export async function breakLock(target: RemoteHost, lockFile: string, pid: number): Promise<void> {
-  if (!Number.isInteger(pid) || pid < 2) throw new RmmError('lock.unknown_holder', `the lock on ${target.info.host} does not say which process holds it; find it with fuser ${lockFile}`);
-  await target.exec(['sh', '-c', BREAK, 'rmm-break-lock', lockFile, String(pid)], { sudo: true, timeoutMs: 60_000 });
+export async function breakLock(target: RemoteHost, lockFile: string, replica: string, lock: LockState & { state: 'held' }): Promise<void> {
+  if (!Number.isInteger(lock.pid) || lock.pid < 2) throw new RmmError('lock.unknown_holder', `the lock on ${target.info.host} does not say which process holds it; find it with fuser ${lockFile}`);
+  const silent = String(lock.timeout + STUCK_GRACE_S);
+  const res = await target.exec(['sh', '-c', BREAK, 'rmm-break-lock', lockFile, String(lock.pid), silent, target.info.user, ephemeralMarker(replica), gateFolderPrefix(replica)], { sudo: true, timeoutMs: 60_000, allowFailure: true });
+  if (res.exitCode !== 0) throw new RmmError('lock.not_broken', `the lock of replica '${replica}' on ${target.info.host} was not broken: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
 }

@@ -127,6 +127,8 @@ class Sync {
         return make(() => this.check());
       case 'restore':
         return make(() => this.restore());
+      case 'fixup':
+        return make(() => this.fixup());
       case 'install':
         return make(() => this.install(planned.on === 'target' ? target : origin));
       case 'record-start':
@@ -216,12 +218,20 @@ class Sync {
     await this.#driver.writeRecord({ ...this.base(), state: 'in-progress', updatedAt: this.#started.at, pending: this.pending() });
   }
 
+  /** Rewrites the copy's files as the plan showed, before the copy becomes current. */
+  private async fixup(): Promise<void> {
+    const fixups = this.plan.fixups;
+    if (!fixups) throw new RmmError('apply.bad_plan', 'step fixup: the plan has no fixups');
+    await this.#driver.applyFixups(fixups.files);
+    if (fixups.files.length > 0) this.note('fixup', `fixups rewrote ${fixups.files.length} file(s) of the copy`);
+  }
+
   /** Puts back a copy a killed run promoted without recording it (the plan's `restore`). */
   private async restore(): Promise<void> {
     const restore = this.plan.restore;
     if (!restore) throw new RmmError('apply.bad_plan', 'step restore: the plan names no point to put back');
     const previous = this.#previous?.points.find((p) => p.id === restore.current);
-    await this.#driver.demote(restore.point, previous);
+    await this.#driver.restore(restore.point, previous);
   }
 
   private async clean(): Promise<void> {
@@ -283,6 +293,9 @@ class Sync {
     }
     const dest = this.#driver.copyDir(unit);
     const empty = unit.method.kind === 'tar' && (await this.#driver.isEmpty(dest));
+    // A copy a killed run left holds files linked from the last point (--link-dest): rsync would change
+    // an attribute that differs on the origin in place, in every point sharing the file.
+    if (this.plan.basePoint && !empty && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest);
     // A view holds still until it is released, so its manifest is taken while it is copied: by a
     // walk beside the copy, or from the tar streams' listing, which is the same walk.
     const walk = empty ? undefined : this.viewManifest(view);
@@ -312,8 +325,11 @@ class Sync {
     )
       .finally(() => walk?.catch(() => {}))
       .catch(async (err: unknown) => {
-        // A copy that failed because its snapshot overflowed is that overflow's failure.
-        await view.assertIntact?.();
+        // A copy that failed because its snapshot overflowed is that overflow's failure; any other
+        // trouble asking (a dead session) must not hide the copy's own error.
+        await view.assertIntact?.().catch((check: unknown) => {
+          if (check instanceof SnapshotError && check.code === 'snapshot.overflowed') throw check;
+        });
         throw err;
       });
     await view.assertIntact?.();
@@ -400,6 +416,7 @@ class Sync {
       stats: summary(this.#stats),
       // A live copy (provider none) gets none: files may change while it is copied, so it is never verified, only copied again.
       ...(pointInTime && hashes.every((h) => h !== undefined) ? { manifests: Object.fromEntries(units.map((u, i) => [u.fs.mountPoint, hashes[i]!])) } : {}),
+      ...(this.plan.fixups ? { fixups: { hash: this.plan.fixups.hash, files: this.plan.fixups.files.map((f) => (f.renamedTo ? `${f.path} -> ${f.renamedTo}` : f.path)) } } : {}),
     };
     const points = keep([...base.points, point], this.plan.prune.ifCopied);
     await this.#driver.writeRecord({ ...base, points, ...pruning(this.plan.prune.ifCopied), state: pointInTime ? 'consistent' : 'inconsistent', updatedAt: now });

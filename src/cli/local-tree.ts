@@ -69,6 +69,15 @@ export class LocalTree {
   }
 
   /** Where a server path really is on this host, or why it is refused. */
+  /**
+   * A file reached through a symlink is renamed nowhere: the real file lives elsewhere (a vendor's
+   * unit under /usr/lib), and moving it would leave the link dangling and the interface unconfigured.
+   */
+  async #refuseLinkRename(serverPath: string): Promise<void> {
+    const info = await lstat(this.#local(serverPath)).catch(() => undefined);
+    if (info?.isSymbolicLink()) throw new InputError('fixup.refused', `${serverPath}: a symbolic link; rmm renames only real files (rename the file it points to by hand)`);
+  }
+
   async #resolve(serverPath: string): Promise<{ real: string } | { problem: string }> {
     const real = await realpath(this.#local(serverPath)).catch(() => undefined);
     if (real === undefined) return { problem: 'a symlink whose target does not exist in the tree' };
@@ -122,6 +131,7 @@ export class LocalTree {
    * which must not exist, and the old name is removed.
    */
   async write(serverPath: string, text: string, to?: string): Promise<void> {
+    if (to !== undefined) await this.#refuseLinkRename(serverPath);
     const where = await this.#resolve(serverPath);
     if ('problem' in where) throw new InputError('fixup.refused', `${serverPath}: ${where.problem}`);
     const old = await stat(where.real);
@@ -152,6 +162,7 @@ export class LocalTree {
 
   /** Moves a file to a new name in its folder; refuses when the new name is taken. */
   async rename(serverPath: string, to: string): Promise<void> {
+    await this.#refuseLinkRename(serverPath);
     const where = await this.#resolve(serverPath);
     if ('problem' in where) throw new InputError('fixup.refused', `${serverPath}: ${where.problem}`);
     const folder = path.dirname(where.real);

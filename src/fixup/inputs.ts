@@ -19,6 +19,11 @@ export interface FixupInputs {
   readonly originHostname?: string;
 }
 
+/** Directory targets get fixups when the spec asks; disks targets always do. */
+export function wantsFixups(replica: Replica): boolean {
+  return replica.environment.targetKind === 'disks' || replica.fixups.enabled;
+}
+
 /** The fixup inputs a replica's spec gives; `devices` and `originHostname` come from what was observed, when known. */
 export function fixupInputsOf(replica: Replica, observed: { devices?: ReadonlyMap<string, string>; originHostname?: string } = {}): FixupInputs {
   const { fixups } = replica;

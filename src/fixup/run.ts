@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import { formatOf, matchesPattern, renamedPath, type FixupFormat } from './catalog.js';
 import { fixupHostname, fixupHosts } from './identity.js';
@@ -184,4 +185,9 @@ function hostnameOf(text: string | undefined): string | undefined {
     if (word !== '') return word.split(/\s+/)[0];
   }
   return undefined;
+}
+
+/** The content hash by which a planned fixup names the text it read: apply rewrites only that text. */
+export function textDigest(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
 }

@@ -182,6 +182,11 @@ function commentRow(row: Row, note: string): TextEdit {
  * comments and blank lines stay as written.
  */
 export function fixupFstab(text: string, map: StorageMap): FixupResult {
+  return fixupTable(text, map, fstabProblem, fstabEdits);
+}
+
+/** A table of whitespace-separated fields (fstab, crypttab): each row checked, then edited; one bad row leaves the file alone. */
+function fixupTable(text: string, map: StorageMap, problemOf: (row: Row) => string | undefined, editsOf: (row: Row, devices: DeviceMap, map: StorageMap) => TextEdit[]): FixupResult {
   const binary = binaryProblem(text);
   if (binary) return binary;
   const devices = new DeviceMap(map);
@@ -189,9 +194,9 @@ export function fixupFstab(text: string, map: StorageMap): FixupResult {
   for (const line of linesOf(text)) {
     const row = rowOf(line);
     if (!row) continue;
-    const problem = fstabProblem(row);
+    const problem = problemOf(row);
     if (problem) return { kind: 'unparsable', problem, line: line.number };
-    edits.push(...fstabEdits(row, devices, map));
+    edits.push(...editsOf(row, devices, map));
   }
   return applyEdits(text, edits);
 }
@@ -250,18 +255,12 @@ function unavailable(row: Row, handling: UnavailableHandling, reason: string, lo
  * `nofail` as the spec says.
  */
 export function fixupCrypttab(text: string, map: StorageMap): FixupResult {
-  const binary = binaryProblem(text);
-  if (binary) return binary;
-  const devices = new DeviceMap(map);
-  const edits: TextEdit[] = [];
-  for (const line of linesOf(text)) {
-    const row = rowOf(line);
-    if (!row) continue;
-    const n = row.fields.length;
-    if (n < 2 || n > 4) return { kind: 'unparsable', problem: `a crypttab entry has 2 to 4 fields (name, device, key, options), this line has ${n}`, line: line.number };
-    edits.push(...crypttabEdits(row, devices, map));
-  }
-  return applyEdits(text, edits);
+  return fixupTable(text, map, crypttabProblem, crypttabEdits);
+}
+
+function crypttabProblem(row: Row): string | undefined {
+  const n = row.fields.length;
+  return n < 2 || n > 4 ? `a crypttab entry has 2 to 4 fields (name, device, key, options), this line has ${n}` : undefined;
 }
 
 function crypttabEdits(row: Row, devices: DeviceMap, map: StorageMap): TextEdit[] {

@@ -48,6 +48,16 @@ export const LOCAL_HOOK_INHERITED_ENV: readonly string[] = ['PATH', 'HOME', 'USE
 // sends the SIGKILL only if its own child outlives the SIGTERM: a hook that dies of it would leave a
 // child ignoring SIGTERM running for good. This shell outlives it instead, so the group gets the SIGKILL
 // (`exit $?` keeps the hook from being the last command, which a shell may exec in its own place).
+// $1 an uploaded hook script: run by the interpreter its #! line names (with its one argument, as
+// the kernel would), else by sh.
+export const RUN_SCRIPT = `f=$1; shift
+first=; IFS= read -r first < "$f" || :
+case $first in
+'#!'*) set -f; set -- \${first#??} "$f" "$@"; set +f ;;
+*) set -- /bin/sh "$f" "$@" ;;
+esac
+exec "$@"`;
+
 const REMOTE_HOOK_WRAPPER = `trap 'trap "" TERM; while :; do sleep 1; done' TERM; "$@"; exit $?`;
 // After the SIGKILL, how long to wait for output pipes that a process outside the group may hold.
 const PIPE_GRACE_MS = 1_000;
@@ -115,7 +125,8 @@ async function runRemote(hook: Hook, env: Record<string, string>, ctx: HookConte
     await session.exec(['sh', '-c', MAKE_HOOK_FOLDER, 'rmm-hook-folder', dir, session.info.user], { sudo: true });
     uploaded = `${dir}/${phase}-${index}`;
     await session.writeFileAtomic(uploaded, await readFile(hook.script), { mode: 0o700, sudo: false });
-    argv = [uploaded];
+    // Through its interpreter, not executed: /run is mounted noexec on systemd hosts.
+    argv = ['sh', '-c', RUN_SCRIPT, 'rmm-hook-script', uploaded];
   } else {
     argv = [...hook.command!];
   }

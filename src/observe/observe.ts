@@ -1,6 +1,8 @@
 import type { Replica, Spec } from '../config/spec.js';
 import { RmmError } from '../errors.js';
 import type { OriginFacts } from './facts.js';
+import { wantsFixups } from '../fixup/inputs.js';
+import { readConfigFiles, type ConfigFiles } from './config-files.js';
 import { discoverOrigin } from './origin.js';
 import { targetDriver, type TargetObservation } from '../target/index.js';
 import type { SessionPool } from '../transport/index.js';
@@ -10,7 +12,7 @@ import { mapBounded } from '../util/bounded.js';
 /** What one replica looks like in the world right now. */
 export interface ObservedReplica {
   readonly replica: string;
-  readonly origin: { readonly facts: OriginFacts } | ObserveError;
+  readonly origin: { readonly facts: OriginFacts; readonly configFiles?: ConfigFiles } | ObserveError;
   readonly target: TargetObservation | ObserveError;
 }
 
@@ -34,7 +36,12 @@ export async function observe(spec: Spec, pool: SessionPool, opts: { parallelism
 export async function observeReplica(replica: Replica, pool: SessionPool, trustNewHostKeys: boolean): Promise<ObservedReplica> {
   const [origin, target] = await Promise.all([
     endpointSession(pool, replica.origin.endpoint, trustNewHostKeys)
-      .then(async (s) => ({ facts: await discoverOrigin(s, replica.origin.root) }))
+      .then(async (s) => {
+        const facts = await discoverOrigin(s, replica.origin.root);
+        // The files the fixups rewrite, read only for replicas that get fixups: the plan shows their diffs.
+        if (!wantsFixups(replica)) return { facts };
+        return { facts, configFiles: await readConfigFiles(s, replica.origin.root) };
+      })
       .catch(observeError),
     replica.target.path === undefined
       ? Promise.resolve({ error: 'disks targets are not supported yet' })

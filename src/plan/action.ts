@@ -35,6 +35,7 @@ export type StepKind =
   | 'copy'
   | 'release'
   | 'revoke'
+  | 'fixup'
   | 'promote'
   | 'record'
   | 'prune'
@@ -73,9 +74,34 @@ export interface SyncPlan {
    * `current` (the last recorded point), or removes `current` when there is none.
    */
   readonly restore?: { readonly point: string; readonly current?: string };
+  /** The fixups this sync makes on its copy before it becomes current; absent when the replica gets none. */
+  readonly fixups?: PlannedFixups;
   /** Points retention removes after this sync: when it copies a new point, and when it verifies the last. */
   readonly prune: { readonly ifCopied: readonly string[]; readonly ifUnchanged: readonly string[] };
   readonly steps: readonly PlannedStep[];
+}
+
+/**
+ * The fixups of one sync, computed at plan time from the origin's files. Apply rewrites a copied file
+ * only when it is the text the plan read (`before`, a sha256): a file that changed since is refused,
+ * and the next plan shows its new diff.
+ */
+export interface PlannedFixups {
+  /** The spec's fixup settings' hash (src/fixup/inputs.ts): the record notes it with the point. */
+  readonly hash: string;
+  readonly files: readonly PlannedFixupFile[];
+  /** Files the fixups read but leave alone (unparsable, not UTF-8, a symlink, too large), with why. */
+  readonly left: readonly { readonly path: string; readonly why: string }[];
+}
+
+export interface PlannedFixupFile {
+  readonly path: string;
+  readonly before: string;
+  /** The new text; absent when the file only moves. */
+  readonly text?: string;
+  readonly renamedTo?: string;
+  /** The unified diff the plan shows (a rename shows as one). */
+  readonly diff: string;
 }
 
 export interface PlannedAction {

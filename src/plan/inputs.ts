@@ -20,6 +20,7 @@ export interface ApplyInputs {
   /** The hooks, each script's with its content hash: a script edited after the plan is another hook. */
   readonly hooks: Readonly<Record<HookPhase, readonly (Hook & { readonly scriptSha256?: string })[]>>;
   readonly ipRemap: IpRemap;
+  readonly fixups: Replica['fixups'];
 }
 
 /**
@@ -65,6 +66,7 @@ export function applyInputs(replica: Replica, facts: OriginFacts | undefined, ca
     exclude: replica.exclude,
     hooks: withScriptDigests(replica.hooks, cache.scripts),
     ipRemap: replica.ipRemap,
+    fixups: replica.fixups,
   };
 }
 

@@ -7,7 +7,10 @@ import { retain } from '../policy/retention.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import { mountsBelow, selectFilesystems, type CopyUnit, type Selection } from '../snapshot/select.js';
 import { reanchorAll } from '../sync/rsync.js';
-import type { Plan, PlannedAction, PlannedInstall, PlannedUnit, SyncPlan } from './action.js';
+import type { Plan, PlannedAction, PlannedFixups, PlannedInstall, PlannedUnit, SyncPlan } from './action.js';
+import { fixupInputsOf, fixupsHash, wantsFixups } from '../fixup/inputs.js';
+import { runFixups, textDigest } from '../fixup/run.js';
+import type { ConfigFiles } from '../observe/config-files.js';
 import { applyInputs, InputsCache, withInputsHash, type ScriptDigests } from './inputs.js';
 import { missingTools, toolsNeeded } from './tools.js';
 import { directorySyncSteps } from './steps.js';
@@ -51,9 +54,9 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const stranger = foreignRecord(replica, record, facts);
   if (stranger) return { ...withRun, kind: 'blocked', reasons: [stranger] };
   const reasons = syncReasons(replica, record, now, due);
-  const restore = unrecordedPromotion(record, seen.target.current);
+  const restore = unrecordedPromotion(record, seen.target);
   const moved = current && seen.target.current !== undefined && seen.target.current !== `points/${current.id}`;
-  if (restore) reasons.push(`the last run was stopped after it made points/${restore.point} current and before it recorded it: that copy becomes the copy in progress again`);
+  if (restore) reasons.push(`the last run was stopped after it promoted its copy to points/${restore.point} and before it recorded it: that copy becomes the copy in progress again`);
   else if (moved) reasons.push(`${seen.target.current === '' ? 'current is missing' : `current points to ${JSON.stringify(seen.target.current)}`}, not to the last recovery point points/${current.id}: copied again, not verified`);
   if (forced && reasons.length === 0) reasons.push('sync requested (--sync-now)');
   if (reasons.length === 0) return { ...withRun, kind: 'none', reasons: [upToDate(replica, current!, now, due)] };
@@ -79,7 +82,10 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const room = roomFor(replica, selection, seen.target, current);
   if (room?.blocks) return { ...withRun, kind: 'blocked', reasons: [room.message, ...reasons] };
   if (room) reasons.push(room.message);
-  const sync = syncPlan(replica, facts, selection, record, installs, now, seen.target.leftoverPoints ?? [], Boolean(moved), restore);
+  const fixups = wantsFixups(replica) ? plannedFixups(replica, facts, 'facts' in seen.origin ? seen.origin.configFiles : undefined) : undefined;
+  if (fixups && 'blocked' in fixups) return { ...withRun, kind: 'blocked', reasons: [fixups.blocked, ...reasons] };
+  if (fixups && fixups.left.length > 0) reasons.push(`fixups leave ${fixups.left.length} file(s) as they are: ${fixups.left.map((l) => `${l.path} (${l.why})`).join('; ')}`);
+  const sync = syncPlan(replica, facts, selection, record, installs, now, seen.target.leftoverPoints ?? [], Boolean(moved), restore, fixups);
   const needed = toolsNeeded(sync.units);
   const lacking = [missingTools('origin', replica.origin.name, needed.origin, facts.tools), missingTools('target', replica.target.endpoint.name, needed.target, targetTools)].filter((r) => r !== undefined);
   if (lacking.length > 0) return { ...withRun, kind: 'blocked', reasons: [...lacking, ...reasons] };
@@ -103,10 +109,12 @@ function syncPlan(
   leftovers: readonly string[],
   currentMoved: boolean,
   restore: SyncPlan['restore'],
+  fixups: PlannedFixups | undefined,
 ): SyncPlan {
   const last = currentPoint(record);
   const units = selection.units.map((u) => plannedUnit(replica, u, facts, last));
-  const mayVerify = last?.manifests !== undefined && last.specHash === replica.specHash && !currentMoved;
+  // A point whose fixups are not the spec's current ones is not the copy the spec asks for.
+  const mayVerify = last?.manifests !== undefined && last.specHash === replica.specHash && !currentMoved && last.fixups?.hash === fixups?.hash;
   const points = record?.points ?? [];
   // The new point's id is made at apply; any id newer than the others stands for it here.
   const next: RecoveryPoint = { id: '(new)', specHash: replica.specHash, startedAt: now.toISOString(), snapshots: {}, pointInTime: true };
@@ -123,8 +131,9 @@ function syncPlan(
     ...(last ? { basePoint: last.id } : {}),
     mayVerify,
     ...(restore ? { restore } : {}),
+    ...(fixups ? { fixups } : {}),
     prune,
-    steps: directorySyncSteps({ replica, units, installs, basePoint: last?.id, mayVerify, prune, observedRunId: record?.runId, ...(restore ? { restore } : {}) }),
+    steps: directorySyncSteps({ replica, units, installs, basePoint: last?.id, mayVerify, prune, observedRunId: record?.runId, ...(restore ? { restore } : {}), ...(fixups ? { fixups } : {}) }),
   };
 }
 
@@ -191,9 +200,30 @@ function outermost(mounts: readonly string[]): string[] {
  * pending point, which the record does not hold as consistent. Promote and record are two atomic
  * steps; nothing can make them one, so the next sync puts the copy back instead.
  */
-function unrecordedPromotion(record: ReplicaRecord | undefined, current: string | undefined): SyncPlan['restore'] {
+function unrecordedPromotion(record: ReplicaRecord | undefined, target: TargetObservation): SyncPlan['restore'] {
   const pending = record?.pending;
-  if (!pending || current !== `points/${pending.id}` || record.points.some((p) => p.id === pending.id)) return undefined;
+  if (!pending || record.points.some((p) => p.id === pending.id)) return undefined;
+  // Killed inside promote, after the copy became points/ID and before current moved to it: the same.
+  const promoted = target.current === `points/${pending.id}` || (target.pointFolders?.includes(pending.id) === true && target.partial === false);
+  if (!promoted) return undefined;
   const last = record.points.at(-1);
   return { point: pending.id, ...(last ? { current: last.id } : {}) };
+}
+
+/**
+ * What the fixups will make of the origin's files, as the plan shows it: each file that changes with
+ * its diff and the hash of the text it was computed from, and each file left alone with why.
+ */
+function plannedFixups(replica: Replica, facts: OriginFacts, observed: ConfigFiles | undefined): PlannedFixups | { blocked: string } {
+  if (!observed) return { blocked: `origin ${replica.origin.name}: its configuration files were not read, so the fixups cannot be planned` };
+  const byPath = new Map(observed.files.map((f) => [f.path, f.text]));
+  const files: PlannedFixups['files'][number][] = [];
+  const left: { path: string; why: string }[] = observed.refused.map((r) => ({ path: r.path, why: r.why }));
+  for (const outcome of runFixups(observed.files, fixupInputsOf(replica, { originHostname: facts.hostname }))) {
+    const before = textDigest(byPath.get(outcome.path) ?? '');
+    if (outcome.status === 'changed') files.push({ path: outcome.path, before, text: outcome.text, diff: outcome.diff, ...(outcome.renamedTo ? { renamedTo: outcome.renamedTo } : {}) });
+    else if (outcome.status === 'renamed') files.push({ path: outcome.path, before, renamedTo: outcome.renamedTo, diff: outcome.diff });
+    else if (outcome.status === 'unparsable') left.push({ path: outcome.path, why: `${outcome.problem}${outcome.line !== undefined ? ` (line ${outcome.line})` : ''}` });
+  }
+  return { hash: fixupsHash(replica), files, left };
 }

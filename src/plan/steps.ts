@@ -1,5 +1,5 @@
 import type { HookPhase, Replica } from '../config/spec.js';
-import type { PlannedInstall, PlannedStep, PlannedUnit } from './action.js';
+import type { PlannedFixups, PlannedInstall, PlannedStep, PlannedUnit } from './action.js';
 
 export interface StepFacts {
   readonly replica: Replica;
@@ -10,6 +10,7 @@ export interface StepFacts {
   readonly prune: { readonly ifCopied: readonly string[]; readonly ifUnchanged: readonly string[] };
   readonly observedRunId: string | undefined;
   readonly restore?: { readonly point: string; readonly current?: string };
+  readonly fixups?: PlannedFixups;
 }
 
 /**
@@ -53,6 +54,11 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
   for (const u of f.units) add(`copy ${u.fs.mountPoint}`, 'copy', 'both', copyDetail(u, f.basePoint, r), { when: 'changed' });
   for (const u of [...f.units].reverse()) add(`release ${u.fs.mountPoint}`, 'release', 'origin', u.provider === 'none' ? 'nothing to release' : `release the ${u.provider} snapshot of ${u.fs.mountPoint}`);
   add('revoke', 'revoke', 'both', "remove the one-run key from the target and the run's work files from the origin", { when: 'changed' });
+  if (f.fixups) {
+    const n = f.fixups.files.length;
+    const what = n === 0 ? 'no file needs a change' : f.fixups.files.map((x) => (x.renamedTo ? `${x.path} -> ${x.renamedTo}` : x.path)).join(', ');
+    add('fixup', 'fixup', 'target', `adapt the copy to the target site (fixups): ${what}`, { when: 'changed' });
+  }
   add('promote', 'promote', 'target', 'points/.partial becomes the new recovery point, and current points at it', { when: 'changed' });
   hooks('postSync', 'changed');
   const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent: a filesystem is copied live)' : '';

@@ -6,6 +6,7 @@ const PACKAGES: Readonly<Record<string, string>> = {
   tar: 'tar',
   timeout: 'coreutils',
   flock: 'util-linux',
+  pkill: 'procps',
   ssh: 'openssh-client (RHEL: openssh-clients)',
   'ssh-keygen': 'openssh-client (RHEL: openssh-clients)',
 };
@@ -16,6 +17,7 @@ const WHY: Readonly<Record<string, string>> = {
   tar: 'first copies by tar streams',
   timeout: "heartbeats of rmm's holders",
   flock: "the replica's lock",
+  pkill: 'ending a stalled tar stream',
   ssh: 'the copy connection to the target',
   'ssh-keygen': "the copy's one-run key",
 };
@@ -27,7 +29,7 @@ const WHY: Readonly<Record<string, string>> = {
  */
 export function toolsNeeded(units: readonly PlannedUnit[]): { origin: string[]; target: string[] } {
   const tar = units.some((u) => u.method.kind === 'tar') ? ['tar'] : [];
-  return { origin: ['ssh', 'ssh-keygen', 'timeout', ...tar], target: ['flock', 'timeout', ...tar] };
+  return { origin: ['ssh', 'ssh-keygen', 'timeout', ...tar], target: ['flock', 'timeout', ...tar, ...(tar.length > 0 ? ['pkill'] : [])] };
 }
 
 /** A blocking reason naming what `host` lacks and how to get it, or undefined when it has everything. */

@@ -17,7 +17,12 @@ export interface RebuiltRecord {
   readonly repointCurrent?: string;
   /** Points newer than the one `current` names: promoted by a sync that never switched to them, left alone. */
   readonly unused: readonly string[];
+  /** Folders named like points whose name is no real time, or a time later than now: left alone. */
+  readonly ignored: readonly string[];
 }
+
+/** How far ahead of this host's clock a point's time may be (the target's clock may run a little ahead). */
+const CLOCK_SKEW_MS = 10 * 60_000;
 
 /**
  * A record made again from the recovery points actually on the target, for a record that is damaged.
@@ -34,12 +39,19 @@ export function rebuildRecord(opts: {
   runId: string;
 }): RebuiltRecord {
   const { inventory } = opts;
-  const ids = inventory.folders.filter((f) => POINT_ID.test(f)).sort();
+  const shaped = inventory.folders.filter((f) => POINT_ID.test(f)).sort();
+  // A folder named 20261399T... or 99991231T... would make every later sync's point id impossible.
+  const real = (id: string): boolean => {
+    const ms = Date.parse(timeOf(id));
+    return !Number.isNaN(ms) && new Date(ms).toISOString() === timeOf(id) && ms <= opts.now.getTime() + CLOCK_SKEW_MS;
+  };
+  const ids = shaped.filter(real);
+  const ignored = shaped.filter((id) => !real(id));
   const named = /^points\/(.+)$/.exec(inventory.current)?.[1];
   const upTo = named !== undefined && ids.includes(named) ? ids.indexOf(named) : ids.length - 1;
   const kept = ids.slice(0, upTo + 1);
   const unused = ids.slice(upTo + 1);
-  if (kept.length === 0) return { unused };
+  if (kept.length === 0) return { unused, ignored };
   const points: RecoveryPoint[] = kept.map((id) => ({ id, specHash: '', startedAt: timeOf(id), snapshots: {}, pointInTime: false }));
   const newest = kept[kept.length - 1]!;
   const record: ReplicaRecord = {
@@ -53,7 +65,7 @@ export function rebuildRecord(opts: {
     points,
     rebuiltAt: opts.now.toISOString(),
   };
-  return { record, ...(named !== newest ? { repointCurrent: newest } : {}), unused };
+  return { record, ...(named !== newest ? { repointCurrent: newest } : {}), unused, ignored };
 }
 
 /** `20261124T113000Z` -> `2026-11-24T11:30:00.000Z`. */

@@ -45,6 +45,8 @@ export interface RecoveryPoint {
   readonly manifests?: Readonly<Record<string, string>>;
   /** The last time a sync found the origin unchanged since this point, instead of copying a new one. */
   readonly verifiedAt?: string;
+  /** The fixups made on this copy: the spec's fixup settings' hash, and the files rewritten (renamed as `from -> to`). */
+  readonly fixups?: { readonly hash: string; readonly files: readonly string[] };
 }
 
 export const RECORD_DIR = '.rmm';
@@ -62,6 +64,7 @@ export const PATTERN_MEANINGS: Readonly<Record<string, string>> = {
   '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{3})?Z$': 'a UTC time such as 2026-11-24T11:30:00.000Z',
   '^/': 'an absolute path',
   '^[0-9a-f]{64}$': 'a SHA-256 digest in hex',
+  '^[0-9a-f]{16}$': 'a settings hash (16 hex digits)',
 };
 
 /** Compiled ahead of time from schemas/record.schema.json (scripts/gen-validators.mjs; a test checks it matches). */

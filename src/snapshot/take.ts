@@ -86,10 +86,11 @@ async function lvmSnapshot(session: RemoteHost, unit: CopyUnit, replica: string,
       // lv_attr's fifth letter is I for a snapshot that overflowed: LVM dropped it, reads fail with EIO.
       const res = await session.exec(['lvs', '--noheadings', '-o', 'lv_attr,snap_percent', `${vg}/${name}`], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
       const [attr = '', percent = ''] = res.stdout.trim().split(/\s+/);
-      if (res.exitCode === 0 && attr[4] !== 'I' && !percent.startsWith('100')) return;
+      // Only what lvs says for sure: a busy LVM lock or a vanished volume is not an overflow.
+      if (res.exitCode !== 0 || (attr[4] !== 'I' && !percent.startsWith('100'))) return;
       throw new SnapshotError(
         'snapshot.overflowed',
-        `${session.info.host}: the LVM snapshot of ${unit.fs.mountPoint} overflowed during its copy (its ${size} bytes of room filled with the origin's writes${res.exitCode === 0 ? '' : `; lvs: ${res.stderr.trim() || `exit ${res.exitCode}`}`}), so the copy is not a point in time; raise policy snapshot.minFreePercent or sync at a quieter time`,
+        `${session.info.host}: the LVM snapshot of ${unit.fs.mountPoint} overflowed during its copy (its ${size} bytes of room filled with the origin's writes), so the copy is not a point in time; raise policy snapshot.minFreePercent or sync at a quieter time`,
       );
     },
   };

@@ -53,33 +53,46 @@ export function flagLetters(field: string): string {
  */
 export function parseFlagsListing(out: string): Map<string, string> {
   const flags = new Map<string, string>();
+  if (takeBatches(out, flags) !== '') throw new AttributesError('attributes.unreadable', 'the flags listing ended inside a batch');
+  return flags;
+}
+
+/**
+ * Adds the flags of every whole batch at the start of `out` to `flags`, and returns what follows the
+ * last whole batch: the listing is read as it comes, so a filesystem of millions of files never
+ * needs its whole listing in memory (a string that long is more than Node allows).
+ */
+function takeBatches(out: string, flags: Map<string, string>): string {
   let pos = 0;
-  while (pos < out.length) {
+  for (;;) {
     const names: string[] = [];
+    let at = pos;
     for (;;) {
-      const end = out.indexOf('\0', pos);
-      if (end < 0) throw new AttributesError('attributes.unreadable', 'the flags listing ended inside a batch of names');
-      const name = out.slice(pos, end);
-      pos = end + 1;
+      const end = out.indexOf('\0', at);
+      if (end < 0) return out.slice(pos);
+      const name = out.slice(at, end);
+      at = end + 1;
       if (name === '') break;
       names.push(name);
     }
-    const end = out.indexOf('\0', pos);
-    if (end < 0) throw new AttributesError('attributes.unreadable', 'the flags listing ended inside lsattr\'s output');
-    const lines = out.slice(pos, end);
+    const end = out.indexOf('\0', at);
+    if (end < 0) return out.slice(pos);
+    addBatch(names, out.slice(at, end), flags);
     pos = end + 1;
-    let at = 0;
-    const field = /([a-zA-Z-]+) /y;
-    for (const name of names) {
-      field.lastIndex = at;
-      const m = field.exec(lines);
-      if (!m || !lines.startsWith(`${name}\n`, at + m[0].length)) continue; // no line for this name
-      at += m[0].length + name.length + 1;
-      const letters = flagLetters(m[1]!);
-      if (letters) flags.set(relative(name), letters);
-    }
   }
-  return flags;
+}
+
+function addBatch(names: readonly string[], lines: string, flags: Map<string, string>): void {
+  let at = 0;
+  const field = /([a-zA-Z-]+) /y;
+  for (const name of names) {
+    field.lastIndex = at;
+    const m = field.exec(lines);
+    if (!m || !lines.startsWith(`${name}\n`, at + m[0].length)) continue; // no line for this name
+    at += m[0].length + name.length + 1;
+    const letters = flagLetters(m[1]!);
+    if (letters) flags.set(relative(name), letters);
+  }
 }
 
 function relative(name: string): string {
@@ -94,13 +107,14 @@ export class AttributesError extends RmmError {}
  */
 export async function listFlags(origin: RemoteHost, scan: ManifestScan, dir: string): Promise<Map<string, string> | undefined> {
   const proc = await origin.spawn(['sh', '-c', FLAGS_LISTING, 'rmm-flags', dir, ...flagsFindArgs(scan)], { sudo: true });
-  const chunks: Buffer[] = [];
-  proc.channel.on('data', (c: Buffer) => chunks.push(c));
+  const flags = new Map<string, string>();
+  let rest = '';
+  proc.channel.on('data', (c: Buffer) => (rest = takeBatches(rest + c.toString('latin1'), flags)));
   proc.channel.end();
   await proc.wait([0]);
-  const out = Buffer.concat(chunks).toString('latin1');
-  if (out === 'rmm-no-lsattr\n') return undefined;
-  return parseFlagsListing(out);
+  if (rest === 'rmm-no-lsattr\n') return undefined;
+  if (rest !== '') throw new AttributesError('attributes.unreadable', 'the flags listing ended inside a batch');
+  return flags;
 }
 
 const SIDECAR_HEADER = 'rmm-attributes 1\n';

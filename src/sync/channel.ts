@@ -62,7 +62,7 @@ export async function openPushChannel(opts: {
   const gate = gateFolder(replica, runId);
   // Three round trips rather than eight: each host's steps run as one command, both hosts at once.
   const [[hostKeys], publicKey] = await settled(
-    revokeEphemeralKeys(target, replica).then(() => settled(readHostKeys(target), target.exec(['sh', '-c', MAKE_GATE, 'rmm-gate', gate, GATE], { sudo: true }))),
+    revokeEphemeralKeys(target, replica).then(() => settled(readHostKeys(target), target.exec(['sh', '-c', MAKE_GATE, 'rmm-gate', gate, GATE, target.info.user], { sudo: true }))),
     cleanOriginWork(origin, replica).then(() => makeKey(origin, dir, `${ephemeralMarker(replica)}${runId}`)),
   );
   await settled(
@@ -116,8 +116,9 @@ async function rsyncServerCommand(origin: RemoteHost, argv: readonly string[], d
   const e = argv.indexOf('-e');
   const destination = argv.at(-1) ?? '';
   if (e < 0 || !destination.startsWith(destinationPrefix)) throw new RangeError('allowRsync takes an rsync command with -e and the target as its last argument');
-  const probe = argv.map((a, i) => (i === e + 1 ? `${dir}/rsh-args` : a));
-  const { stderr } = await origin.exec(probe, { sudo: true, allowFailure: true });
+  // Run by sh, not executed: /run is mounted noexec on systemd hosts (the qemu guest showed it).
+  const probe = argv.map((a, i) => (i === e + 1 ? `sh ${dir}/rsh-args` : a));
+  const { stderr } = await origin.exec(probe, { sudo: true, allowFailure: true, timeoutMs: 60_000 });
   const reported = printedCommand(stderr);
   if (!reported) throw new GateError({ command: [], reason: `the origin's rsync did not tell: ${stderr.trim().slice(0, 200)}` });
   return rsyncServerLine(reported, argv, destination.slice(destinationPrefix.length));

@@ -11,7 +11,7 @@ import { findArgs, type ManifestScan } from './manifest.js';
 import { prefetchArgv, PrefetchFeed } from './prefetch.js';
 import { addStats, parseProgress, parseRsyncStats, rsyncOptions, RSYNC_BASE, ZERO_STATS, type RsyncProgress, type RsyncStats } from './rsync.js';
 import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_COMMAND, MAKE_AND_SHOW, readMadeFolder, routeNames, ShareDealer, TAR_STREAM } from './tar.js';
-import { killReceivers, stalledCopy, StallWatchdog } from './watchdog.js';
+import { killReceivers, killSenders, stalledCopy, StallWatchdog } from './watchdog.js';
 
 /** One filesystem's copy from its snapshot view into a folder on the target. */
 export interface CopyJob {
@@ -133,7 +133,11 @@ async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync
   let fail!: (err: unknown) => void;
   const failed = new Promise<never>((_, reject) => (fail = reject));
   failed.catch(() => {}); // raced below
-  const watchdog = new StallWatchdog(job.stallTimeoutMs, () => (fail(stalledCopy(`copying ${mountPoint} of ${job.originName} to ${job.target.info.host}`, job.stallTimeoutMs)), killReceivers(job.target, dest)));
+  const watchdog = new StallWatchdog(job.stallTimeoutMs, async () => {
+    fail(stalledCopy(`copying ${mountPoint} of ${job.originName} to ${job.target.info.host}`, job.stallTimeoutMs));
+    await killReceivers(job.target, dest);
+    if (!channel.relayed) await killSenders(job.origin, channel.workDir);
+  });
   const open = (i: number): Promise<TarStream> => {
     const remote = extractCommand(dest, channel.sudo, acl, dealer.givesOwners(i));
     const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
@@ -322,7 +326,9 @@ async function runRsync(job: CopyJob, argv: string[], okCodes: number[]): Promis
 /** A failed copy, named by its cause where the output shows one: the target full, the copy stalled. */
 function copyFailure(job: CopyJob, code: string, err: RemoteCommandError): RmmError {
   const what = `copying ${job.unit.fs.mountPoint} of ${job.originName} to ${job.target.info.host}`;
-  if (/No space left on device|Disk quota exceeded/.test(err.stderr + err.stdout)) {
+  // GNU tar -x reports a full disk as a short write of the file it extracts (`tar: ./f: Wrote only
+  // 100864 of 1048576 bytes`); the archive's own short write names `-` instead.
+  if (/No space left on device|Disk quota exceeded|tar: (?!-: )[^\n]*: Wrote only \d+ of \d+ bytes/.test(err.stderr + err.stdout)) {
     return new RmmError('target.full', `${what} failed: the target is full (no space left on ${job.target.info.host} for ${job.dest}); free space there or keep fewer recovery points, then apply again`, { cause: err });
   }
   const long = tooLong(err.stderr + err.stdout);

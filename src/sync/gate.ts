@@ -30,28 +30,37 @@ export class GateError extends RmmError {
 
 // $0 this file, beside the allowed lines. sshd puts what the client asked for in SSH_ORIGINAL_COMMAND;
 // it runs only when it equals an allowed line byte for byte (no line holds a newline, so one with a
-// newline is refused before the comparison). The list is read on fd 3: stdin is the copy's data.
+// newline is refused before the comparison), and each line once: its number becomes a folder in
+// used/ (mkdir is atomic), so a second session cannot run a copy again over what the first wrote, as
+// when it would change the attributes of files linked from older recovery points. rmm allows a line
+// again for each copy it starts. The list is read on fd 3: stdin is the copy's data.
 export const GATE = `c=\${SSH_ORIGINAL_COMMAND-}
+d=\${0%/*}
 case $c in
 *'
 '*) ;;
 ?*)
+  n=0
   while IFS= read -r l <&3; do
-    [ "x$l" != "x$c" ] || exec /bin/sh -c "$c" 3<&-
-  done 3< "\${0%/*}/allowed"
+    n=$((n + 1))
+    [ "x$l" = "x$c" ] && mkdir "$d/used/$n" 2>/dev/null && exec /bin/sh -c "$c" 3<&-
+  done 3< "$d/allowed"
   ;;
 esac
 printf 'rmm: refused: the one-run key of this copy runs only its receiving commands, not: %s\\n' "$c" >&2
 exit 1
 `;
 
-// $1 the run's gate folder, $2 the gate. Made by root: the login user reads it, only root changes it.
+// $1 the run's gate folder, $2 the gate, $3 the login user. Made by root: the login user reads it and
+// marks lines used (used/, its own), only root changes the gate and the list.
 export const MAKE_GATE = `set -e
 umask 022
 rm -rf -- "$1"
 mkdir -m 755 -- "$1"
 printf '%s' "$2" > "$1/gate"
-: > "$1/allowed"`;
+: > "$1/allowed"
+mkdir -m 700 -- "$1/used"
+chown -- "$3" "$1/used"`;
 
 // $1 the run's gate folder, then the lines to allow.
 export const ALLOW = `f=$1/allowed

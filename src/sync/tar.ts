@@ -318,8 +318,9 @@ function untar(options: readonly string[], dest: string, sudo: boolean): string 
 // $1 source dir, $2 the ssh command (words), $3 user@host, $4 the target's command, $5 a file for
 // tar's own status (sh has no pipefail), in rmm's work folder; then tar -c's options. Names on
 // stdin; their end ends the stream, so a lost rmm ends it too. On stdout, for rmm's stall watchdog
-// (src/sync/watchdog.ts), the bytes tar has written so far, each second they changed: what reaches
-// the pipe to ssh, which stops taking them when the target stops reading. (Counted by the kernel,
+// (src/sync/watchdog.ts), the bytes tar has read and written so far, each second they changed: it
+// writes what reaches the pipe to ssh, which stops taking them when the target stops reading (tar then
+// reads no more either), and reads a long sparse or unchanged stretch without writing. (Counted by the kernel,
 // /proc/PID/io, so the archive passes through no other process; a count it cannot read is `?`,
 // which always counts as moving.) The counter holds no descriptor of ssh's pipe (dash keeps a copy of
 // a redirected compound command's descriptors, which its sleep inherited), and ends with tar.
@@ -335,7 +336,7 @@ exec 3<&0 4>&1
     exec >&4 4>&- </dev/null
     while kill -0 "$t" 2>/dev/null; do
       n=
-      { while read -r k v; do [ "$k" != wchar: ] || n=$v; done; } 2>/dev/null < "/proc/$t/io"
+      { while read -r k v; do case $k in rchar: | wchar:) n=$((\${n:-0} + v));; esac; done; } 2>/dev/null < "/proc/$t/io"
       [ -n "$n" ] || n="?$(date +%s)"
       [ "$n" = "\${p-}" ] || { p=$n; echo "$n"; }
       sleep 1 >/dev/null 2>&1

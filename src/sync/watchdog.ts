@@ -57,6 +57,16 @@ export function stalledCopy(what: string, timeoutMs: number): RmmError {
  * when stopped: its stream stalled, so it would never end by itself. Bounded: a target that does not
  * answer is left to the connection's end.
  */
+/**
+ * Kills the origin's side of this run's direct streams: their ssh, which logs in with the run's key
+ * (`ssh -i WORKDIR/key ...`); its tar then ends on a broken pipe. A receiver that SIGKILL cannot end
+ * (stuck in the kernel) would otherwise hold the origin's tar, and with it the snapshot, forever.
+ */
+export async function killSenders(origin: RemoteHost, workDir: string): Promise<void> {
+  const pattern = `^ssh -i ${workDir.replace(/[.[\]()*+?{}|^$\\]/g, '\\$&')}/key `;
+  await origin.exec(['pkill', '-KILL', '-f', '--', pattern], { sudo: true, allowFailure: true, timeoutMs: 15_000 }).catch(() => {});
+}
+
 export async function killReceivers(target: RemoteHost, dest: string): Promise<void> {
   // pkill -f matches the arguments joined by spaces: `... tar -x ... -C DEST -f -` (src/sync/tar.ts untar).
   const pattern = `(^|[ /])tar -x .* -C ${dest.replace(/[.[\]()*+?{}|^$\\]/g, '\\$&')} -f -$`;

@@ -1,3 +1,4 @@
+import type { PlannedFixupFile } from '../plan/action.js';
 import type { TargetInventory } from '../record/rebuild.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import type { CopyUnit } from '../snapshot/select.js';
@@ -13,6 +14,8 @@ export interface TargetObservation {
   readonly current?: string;
   /** Whether a copy a run left unfinished is there (it is resumed). */
   readonly partial?: boolean;
+  /** The point folders on the target (named like point ids), whatever the record says. */
+  readonly pointFolders?: readonly string[];
   /** Free bytes where the replica goes. */
   readonly freeBytes?: number;
 }
@@ -41,13 +44,19 @@ export interface TargetDriver {
   /** The same filesystem in a recovery point, for rsync's --link-dest. */
   pointDir(point: string, unit: CopyUnit): string;
   isEmpty(dir: string): Promise<boolean>;
+  /** Removes the files of a copy in progress that share their inode with another (a recovery point's). */
+  unshare(dir: string): Promise<void>;
   /** Whether `current` is the given point (a copy switched by hand is never verified). */
   currentIs(point: string): Promise<boolean>;
   /** The new copy becomes recovery point `id` and `current`. */
   promote(id: string): Promise<void>;
   /** Undoes promote: `current` back to `previous` (or gone), the copy back where a next run resumes it. */
   demote(id: string, previous: RecoveryPoint | undefined): Promise<void>;
+  /** Puts back a copy a killed run promoted without recording it, in place of any older copy in progress. */
+  restore(id: string, previous: RecoveryPoint | undefined): Promise<void>;
   prune(ids: readonly string[]): Promise<void>;
+  /** Rewrites (and renames) the new copy's files as the plan's fixups say, each only if it is the text the plan read. */
+  applyFixups(files: readonly PlannedFixupFile[]): Promise<void>;
   /** The recovery points the target actually holds, whatever its record says (`rmm repair`). */
   inventory(): Promise<TargetInventory>;
   /** Keeps a damaged record aside and writes a rebuilt one; returns where the damaged one went. */

@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicaRecord } from '../../src/record/record.js';
@@ -114,6 +114,37 @@ describe.skipIf(!isRoot)('real faults at named steps (needs root)', () => {
     });
     expect(existsSync(path.join(targetRoot, 'srv/replicas/faults-first'))).toBe(false);
   });
+
+  it('fails a first copy by tar streams into a target that fills up, saying the target is full, and converges once space is freed', async () => {
+    const fresh = specWith({ replica: 'faults-full', connection: { heartbeatTimeout: '10s' }, policy: { stallTimeout: '20s' } });
+    const freshDir = path.join(targetRoot, 'srv/replicas/faults-full');
+    const big = path.join(originRoot, 'srv/data/faults/full.bin');
+    const filler = path.join(targetRoot, 'srv/replicas/filler.bin');
+    writeFileSync(big, randomBytes(32 << 20));
+    try {
+      const { result, events } = await applyWith(fresh, (step) => {
+        if (step !== 'copy /srv/data') return;
+        // Another writer takes the room after the plan counted it.
+        const free = Number(execFileSync('df', ['--output=avail', '-B1', path.join(targetRoot, 'srv/replicas')], { encoding: 'utf8' }).split('\n')[1]);
+        execFileSync('fallocate', ['-l', String(free - (8 << 20)), filler]);
+      });
+      expect(result.failed).toHaveLength(1);
+      expect(events.find((e) => e.type === 'replica.failed')).toMatchObject({ step: 'copy /srv/data', code: 'target.full' });
+      expect(result.failed[0]!.error).toMatch(/copying \/srv\/data of origin to \S+ failed: the target is full \(no space left on /);
+      const failed = JSON.parse(readFileSync(path.join(freshDir, '.rmm/record.json'), 'utf8')) as ReplicaRecord;
+      expect(failed.state).toBe('failed');
+      expect(failed.points).toEqual([]);
+      expect(existsSync(path.join(freshDir, 'current'))).toBe(false);
+    } finally {
+      rmSync(filler, { force: true });
+      rmSync(big, { force: true });
+    }
+    const next = await rmm('apply', '-f', fresh, '--yes');
+    expect(next.code, next.out + next.err).toBe(0);
+    const copy = path.join(freshDir, readlinkSync(path.join(freshDir, 'current')), 'srv/data/faults');
+    expect(diffTrees(describeTree(path.join(originRoot, 'srv/data/faults'), []), describeTree(copy, []))).toEqual([]);
+    rmSync(freshDir, { recursive: true, force: true });
+  }, 300_000);
 
   it('fails at copy, naming the origin and rsync, when rsync vanishes from the origin after the plan', async () => {
     changeOrigin();
@@ -289,7 +320,7 @@ describe.skipIf(!isRoot)('real faults at named steps (needs root)', () => {
       expect(existsSync(path.join(replicaDir, current(), 'srv/data/faults'))).toBe(true);
       if (current() === `points/${after.pending?.id}`) {
         const plan = await rmm('plan', '-f', spec, '--sync-now', 'all');
-        expect(plan.out).toContain(`the last run was stopped after it made points/${after.pending!.id} current and before it recorded it`);
+        expect(plan.out).toContain(`the last run was stopped after it promoted its copy to points/${after.pending!.id} and before it recorded it`);
         restored++;
       }
       await expectConverges();

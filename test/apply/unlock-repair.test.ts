@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync,
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockReplica } from '../../src/apply/lock.js';
+import { ephemeralMarker } from '../../src/sync/channel.js';
 import { endpointSession } from '../../src/apply/sessions.js';
 import { loadSpec } from '../../src/config/load.js';
 import { parseRecord, type ReplicaRecord } from '../../src/record/record.js';
@@ -72,6 +73,12 @@ describe.skipIf(!isRoot)('rmm unlock and rmm repair (needs root)', () => {
       expect(alive.err).toMatch(/is locked on .* by the test, holding on, which heard its rmm \d+ s ago \(heartbeat timeout 10 s\): that run is alive/);
       expect(lockFree()).toBe(false);
 
+      // What a run stuck mid-copy holds besides the lock: its one-run key and the key's gate.
+      const keys = path.join(lab.hosts.target.root, 'home/rmm/.ssh/authorized_keys');
+      const keysBefore = readFileSync(keys, 'utf8');
+      writeFileSync(keys, `${keysBefore}restrict ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake ${ephemeralMarker(REPLICA)}stuckrun\n`);
+      const gate = path.join(lab.hosts.target.root, 'run', `rmm-gate.${REPLICA}.stuckrun`);
+      mkdirSync(gate, { recursive: true });
       // A holder that hangs (here: stopped) stops hearing rmm while it keeps the lock.
       pid = Number(readFileSync(path.join(replicaDir, '.rmm/lock.pid'), 'utf8').split(' ')[0]);
       process.kill(pid, 'SIGSTOP');
@@ -86,6 +93,8 @@ describe.skipIf(!isRoot)('rmm unlock and rmm repair (needs root)', () => {
       expect(broken.code, broken.err).toBe(0);
       expect(JSON.parse(broken.out)).toMatchObject({ replica: REPLICA, lock: 'free', broken: true, holder: 'the test, holding on', pid, process: 'T' });
       expect(lockFree()).toBe(true);
+      expect(readFileSync(keys, 'utf8')).toBe(keysBefore);
+      expect(existsSync(gate)).toBe(false);
       // The test's own holder was killed under it: its channel is dropped with the pool, not released.
       void lock.release().catch(() => {});
     } finally {

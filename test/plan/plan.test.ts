@@ -7,7 +7,7 @@ import { stalenessOf } from '../../src/plan/saved.js';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { filesystem, originFacts } from '../support/facts.js';
 
-function specOf(policy: string): Spec {
+function specOf(policy: string, replicaExtra = '', environmentExtra = ''): Spec {
   const text = `
 apiVersion: rmm/v1
 kind: Origin
@@ -17,7 +17,7 @@ spec: { address: 192.0.2.10, exclude: { mounts: [/scratch] } }
 apiVersion: rmm/v1
 kind: Environment
 metadata: { name: dr }
-spec: { hosts: [{ name: t, address: 192.0.2.20, path: /srv/replicas }] }
+spec: { hosts: [{ name: t, address: 192.0.2.20, path: /srv/replicas }]${environmentExtra} }
 ---
 apiVersion: rmm/v1
 kind: Policy
@@ -27,7 +27,7 @@ spec: ${policy}
 apiVersion: rmm/v1
 kind: Replica
 metadata: { name: web-dr }
-spec: { origin: web, environment: dr, policy: p }
+spec: { origin: web, environment: dr, policy: p${replicaExtra} }
 `;
   const { spec, diagnostics } = loadSources([{ name: 'plan.yaml', baseDir: '/tmp', text }]);
   if (!spec) throw new Error(diagnostics.map((d) => d.message).join('\n'));
@@ -230,6 +230,41 @@ describe('a sync action carries everything apply needs', () => {
   });
 });
 
+describe('fixups on a directory replica that asks for them', () => {
+  const interfaces = '# lab\nauto eth0\niface eth0 inet static\n    address 10.0.2.15/24\n    gateway 10.0.2.1\n';
+  const spec = specOf('{}', ', fixups: { enabled: true }', ', ipRemap: { networks: [{ from: 10.0.2.0/24, to: 10.9.2.0/24 }] }');
+  const seen = (record?: ReplicaRecord): Observed => ({
+    at: '',
+    replicas: new Map([['web-dr', { replica: 'web-dr', origin: { facts, configFiles: { files: [{ path: '/etc/network/interfaces', text: interfaces }], refused: [{ path: '/etc/hosts', why: 'a symbolic link (not followed)' }] } }, target: { record, tools: { rsync: true, flock: true } } }]]),
+  });
+
+  it('shows each file the copy gets rewritten, with its diff, as a step before the copy becomes current', () => {
+    const action = makePlan(spec, seen(), now).actions[0]!;
+    const fixups = action.sync!.fixups!;
+    expect(fixups.files.map((f) => [f.path, f.text])).toEqual([['/etc/network/interfaces', interfaces.replace('10.0.2.15', '10.9.2.15').replace('10.0.2.1\n', '10.9.2.1\n')]]);
+    expect(fixups.files[0]!.diff).toContain('-    address 10.0.2.15/24\n-    gateway 10.0.2.1\n+    address 10.9.2.15/24\n+    gateway 10.9.2.1\n');
+    expect(fixups.left).toEqual([{ path: '/etc/hosts', why: 'a symbolic link (not followed)' }]);
+    expect(action.reasons).toContain('fixups leave 1 file(s) as they are: /etc/hosts (a symbolic link (not followed))');
+    const ids = action.sync!.steps.map((s) => s.id);
+    expect(ids.indexOf('fixup')).toBe(ids.indexOf('promote') - 1);
+    expect(action.sync!.steps.find((s) => s.id === 'fixup')).toMatchObject({ when: 'changed', detail: 'adapt the copy to the target site (fixups): /etc/network/interfaces' });
+  });
+
+  it('verifies an unchanged origin only when the last point has the same fixups', () => {
+    const fixups = makePlan(spec, seen(), now).actions[0]!.sync!.fixups!;
+    const base = record(spec, '2026-11-24T09:00:00Z');
+    const withManifests = (hash: string | undefined) => ({ ...base, points: [{ ...base.points[0]!, manifests: { '/': 'abc' }, ...(hash ? { fixups: { hash, files: [] } } : {}) }] });
+    expect(makePlan(spec, seen(withManifests(fixups.hash)), now, { syncNow: 'all' }).actions[0]!.sync!.mayVerify).toBe(true);
+    expect(makePlan(spec, seen(withManifests('0000000000000000')), now, { syncNow: 'all' }).actions[0]!.sync!.mayVerify).toBe(false);
+    expect(makePlan(spec, seen(withManifests(undefined)), now, { syncNow: 'all' }).actions[0]!.sync!.mayVerify).toBe(false);
+  });
+
+  it('blocks when the origin\'s files were not read', () => {
+    const unread: Observed = { at: '', replicas: new Map([['web-dr', { replica: 'web-dr', origin: { facts }, target: { record: undefined, tools: { rsync: true, flock: true } } }]]) };
+    expect(makePlan(spec, unread, now).actions[0]!.reasons[0]).toBe('origin web: its configuration files were not read, so the fixups cannot be planned');
+  });
+});
+
 describe('a copy promoted by a run killed before its record', () => {
   it('is put back as the copy in progress before anything else changes, and current back on the last point', () => {
     const spec = specOf('{}');
@@ -238,10 +273,13 @@ describe('a copy promoted by a run killed before its record', () => {
     const seen: Observed = { at: '', replicas: new Map([['web-dr', { replica: 'web-dr', origin: { facts }, target: { record: { ...kept, state: 'in-progress', pending }, tools: { rsync: true, flock: true }, current: 'points/20261124T110000Z' } }]]) };
     const action = makePlan(spec, seen, now, { syncNow: 'all' }).actions[0]!;
     expect(action.kind).toBe('sync');
-    expect(action.reasons).toContain('the last run was stopped after it made points/20261124T110000Z current and before it recorded it: that copy becomes the copy in progress again');
+    expect(action.reasons).toContain('the last run was stopped after it promoted its copy to points/20261124T110000Z and before it recorded it: that copy becomes the copy in progress again');
     expect(action.sync!.restore).toEqual({ point: '20261124T110000Z', current: 'p1' });
     expect(action.sync!.steps.map((s) => s.id).slice(0, 4)).toEqual(['lock', 'check', 'restore', 'record-start']);
     expect(action.sync!.steps.find((s) => s.id === 'restore')!.detail).toContain('current back on points/p1');
+    // Killed inside promote: the copy became the folder, current did not move yet.
+    const inside: Observed = { at: '', replicas: new Map([['web-dr', { replica: 'web-dr', origin: { facts }, target: { record: { ...kept, state: 'in-progress', pending }, tools: { rsync: true, flock: true }, current: 'points/p1', partial: false, pointFolders: ['p1', '20261124T110000Z'] } }]]) };
+    expect(makePlan(spec, inside, now, { syncNow: 'all' }).actions[0]!.sync!.restore).toEqual({ point: '20261124T110000Z', current: 'p1' });
     // Without one: nothing to put back.
     const plain: Observed = { at: '', replicas: new Map([['web-dr', { replica: 'web-dr', origin: { facts }, target: { record: { ...kept, state: 'failed', pending }, tools: { rsync: true, flock: true }, current: 'points/p1' } }]]) };
     expect(makePlan(spec, plain, now, { syncNow: 'all' }).actions[0]!.sync!.restore).toBeUndefined();

@@ -30,8 +30,15 @@ describe('rebuildRecord', () => {
     }
   });
 
+  it('leaves alone folders whose names are no real time or lie in the future', () => {
+    const out = rebuild({ folders: ['20261205T100000Z', '20261399T000000Z', '20260230T000000Z', '99991231T235959Z', '20261206T110500Z'], current: 'points/99991231T235959Z' });
+    expect(out.record!.points.map((p) => p.id)).toEqual(['20261205T100000Z', '20261206T110500Z']);
+    expect(out.ignored).toEqual(['20260230T000000Z', '20261399T000000Z', '99991231T235959Z']);
+    expect(out.repointCurrent).toBe('20261206T110500Z');
+  });
+
   it('makes no record when no folder is a point', () => {
-    expect(rebuild({ folders: [], current: '' })).toEqual({ unused: [] });
+    expect(rebuild({ folders: [], current: '' })).toEqual({ unused: [], ignored: [] });
     expect(rebuild({ folders: ['../x', '.partial', 'notes'], current: '' }).record).toBeUndefined();
   });
 });

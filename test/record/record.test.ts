@@ -20,6 +20,7 @@ const older = {
   stats: { files: 120_000, filesTransferred: 310, bytesTotal: 8_000_000_000, bytesSent: 52_000_000, bytesReceived: 91_000 },
   manifests: { '/': 'a'.repeat(64), '/srv/data': '0123456789abcdef'.repeat(4) },
   verifiedAt: '2026-11-23T21:30:00.000Z',
+  fixups: { hash: '0123456789abcdef', files: ['/etc/network/interfaces', '/etc/sysconfig/network-scripts/ifcfg-eth0 -> /etc/sysconfig/network-scripts/ifcfg-ens3'] },
 } satisfies Required<RecoveryPoint>;
 const newer: RecoveryPoint = { id: '20261124T093000Z', specHash: '0123456789abcdef', startedAt: '2026-11-24T09:30:00.000Z', snapshots: { '/': 'none' }, pointInTime: false };
 const pending: RecoveryPoint = { id: '20261124T113000Z', specHash: '0123456789abcdef', startedAt: '2026-11-24T11:30:00.000Z', snapshots: {}, pointInTime: false };

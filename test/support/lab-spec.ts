@@ -13,6 +13,9 @@ export interface LabSpecOptions {
   hooks?: Record<string, unknown[]>;
   /** More connection settings for every host (heartbeatTimeout, ...). */
   connection?: Record<string, unknown>;
+  /** More fields of the Environment's and the Replica's spec (ipRemap, fixups, ...). */
+  environment?: Record<string, unknown>;
+  replicaSpec?: Record<string, unknown>;
 }
 
 /** Writes an estate that replicates the lab origin to the lab target; returns the file's path. */
@@ -38,10 +41,10 @@ export function writeLabSpec(lab: Lab, opts: LabSpecOptions = {}): string {
       apiVersion: 'rmm/v1',
       kind: 'Environment',
       metadata: { name: 'lab' },
-      spec: { transfer: opts.transfer ?? 'direct', hosts: [{ name: 'target', address: lab.hosts.target.address, path: '/srv/replicas' }] },
+      spec: { transfer: opts.transfer ?? 'direct', hosts: [{ name: 'target', address: lab.hosts.target.address, path: '/srv/replicas' }], ...opts.environment },
     },
     ...(opts.policy ? [{ apiVersion: 'rmm/v1', kind: 'Policy', metadata: { name: 'test-policy' }, spec: opts.policy }] : []),
-    { apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name: replica }, spec: { origin: 'origin', environment: 'lab', ...(opts.policy ? { policy: 'test-policy' } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) } },
+    { apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name: replica }, spec: { origin: 'origin', environment: 'lab', ...(opts.policy ? { policy: 'test-policy' } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}), ...opts.replicaSpec } },
   ];
   const dir = mkdtempSync(path.join(tmpdir(), 'rmm-spec-'));
   const file = path.join(dir, 'lab.yaml');

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -39,6 +39,7 @@ describe("the one-run key's gate", () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rmm-gate-'));
   writeFileSync(path.join(dir, 'gate'), GATE);
   writeFileSync(path.join(dir, 'allowed'), ALLOWED.map((l) => `${l}\n`).join(''));
+  mkdirSync(path.join(dir, 'used'));
   // The gate runs what it allows; `sudo` here is a stand-in that says what it was asked.
   writeFileSync(path.join(dir, 'sudo'), '#!/bin/sh\nprintf "ran:"; printf " [%s]" "$@"; echo; exec cat\n', { mode: 0o755 });
   const ask = (command: string | undefined) => {
@@ -74,6 +75,17 @@ describe("the one-run key's gate", () => {
     }
     expect(ask(undefined).status).toBe(1); // a login without a command: a shell
     expect(readFileSync(path.join(dir, 'allowed'), 'utf8')).toBe(ALLOWED.map((l) => `${l}\n`).join(''));
+  });
+
+  it('runs each allowed line once: a second session cannot run a copy again over the first', () => {
+    // The first test ran both lines.
+    const again = ask(ALLOWED[0]);
+    expect(again.status).toBe(1);
+    expect(again.stdout).toBe('');
+    // rmm allows a line again for each copy it starts.
+    appendFileSync(path.join(dir, 'allowed'), `${ALLOWED[0]}\n`);
+    expect(ask(ALLOWED[0]).status).toBe(0);
+    expect(ask(ALLOWED[0]).status).toBe(1);
   });
 });
 

@@ -47,7 +47,7 @@ describe('the stall watchdog of tar streams', () => {
 });
 
 describe('a direct tar stream on the origin (TAR_STREAM, with a local shell for ssh)', () => {
-  it('reports the bytes tar wrote as they grow, while the receiver takes them', async () => {
+  it("reports the bytes tar read and wrote as they grow, while the receiver takes them", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'rmm-tar-stream-'));
     mkdirSync(path.join(dir, 'src'));
     writeFileSync(path.join(dir, 'src/big'), Buffer.alloc(6 << 20, 7));

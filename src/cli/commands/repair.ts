@@ -64,6 +64,7 @@ export const repairCommand: Command = {
         points.length > 0 ? `write a record of ${points.length} recovery point(s): ${points.join(', ')} (newest is current)` : 'remove the record (no recovery point is on the target; the next apply makes a first copy)',
         ...(rebuilt.repointCurrent ? [`point current at points/${rebuilt.repointCurrent}`] : []),
         ...(rebuilt.unused.length > 0 ? [`leave alone points newer than current: ${rebuilt.unused.join(', ')}`] : []),
+        ...(rebuilt.ignored.length > 0 ? [`leave alone folders named like points whose time is impossible or in the future: ${rebuilt.ignored.join(', ')}`] : []),
         ...(inventory.recordText !== undefined ? ['keep the damaged record beside it as record.json.damaged-TIME'] : []),
       ];
       if (ctx.output === 'text') ctx.stdout.write(`repair of replica '${replica.name}' on ${host.info.host} would:\n${plan.map((l) => `  - ${l}\n`).join('')}`);

@@ -47,7 +47,7 @@ export const unlockCommand: Command = {
         say({ lock: 'held', broken: false, ...facts }, 'not broken; nothing was changed');
         return EXIT.error;
       }
-      await breakLock(host, driver.lockFile, lock.pid);
+      await breakLock(host, driver.lockFile, replica.name, lock);
       say({ lock: 'free', broken: true, ...facts }, `broke the lock of replica '${replica.name}' on ${host.info.host} (held by ${lock.holder || 'an unnamed holder'}); the next apply syncs it`);
       return EXIT.ok;
     } finally {

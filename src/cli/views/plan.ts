@@ -19,6 +19,11 @@ export function renderPlan(plan: Plan): string {
         lines.push(`      ${String(i + 1).padStart(2)}. ${s.id}: ${s.detail}${when}`);
       });
     }
+    const fixups = a.sync?.fixups?.files ?? [];
+    if (fixups.length > 0) {
+      lines.push('    fixups (the copy only; the origin is never changed):');
+      for (const f of fixups) for (const line of f.diff.replace(/\n$/, '').split('\n')) lines.push(`      ${line}`);
+    }
   }
   const count = (k: PlannedAction['kind']): number => plan.actions.filter((a) => a.kind === k).length;
   lines.push('', `Plan: ${count('sync')} to sync, ${count('none')} unchanged, ${count('blocked')} blocked.`);

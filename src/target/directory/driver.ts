@@ -1,3 +1,5 @@
+import { RmmError } from '../../errors.js';
+import type { PlannedFixupFile } from '../../plan/action.js';
 import { posix } from 'node:path';
 import { parseRecord, POINT_ID, pointDir, readRecord, recordPath, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../../record/record.js';
 import { RecordError } from '../../record/record.js';
@@ -9,7 +11,7 @@ import type { TargetDriver, TargetObservation } from '../driver.js';
 import { replicaLayout } from './layout.js';
 
 /** Tools a sync needs on a directory target. */
-export const TARGET_TOOLS = ['rsync', 'flock', 'tar', 'timeout'] as const;
+export const TARGET_TOOLS = ['rsync', 'flock', 'tar', 'timeout', 'pkill'] as const;
 
 const POINT_GLOB = '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z';
 
@@ -54,6 +56,22 @@ ln -sfn -- "$2" "$1.rmm-new"
 mv -T -- "$1.rmm-new" "$1"
 sync -f -- "$1"`;
 
+// $1 the copy's file, $2 the sha256 of the text the plan read, $3 its new name or '', $4 write|keep (the
+// new text on stdin). The file is replaced by rename, never written in place: in a copy made with
+// --link-dest it is one inode with the last recovery point's file, which must stay as it is.
+const FIXUP = `f=$1 want=$2 to=$3
+if [ ! -f "$f" ] || [ -L "$f" ]; then echo "not a regular file" >&2; exit 3; fi
+have=$(sha256sum < "$f") || exit 5
+[ "\${have%% *}" = "$want" ] || { echo "it is not the text the plan read" >&2; exit 4; }
+if [ "$4" = write ]; then
+  t="$f.rmm-fixup"
+  if ! { cat > "$t" && chown --reference="$f" -- "$t" && chmod --reference="$f" -- "$t" && mv -f -- "$t" "$f"; }; then rm -f -- "$t"; exit 5; fi
+fi
+if [ -n "$to" ]; then
+  if [ -e "$to" ] || [ -L "$to" ]; then echo "$to is taken" >&2; exit 6; fi
+  mv -- "$f" "$to"
+fi`;
+
 function folderNames(lines: readonly string[]): string[] {
   return lines.filter((line) => line.startsWith('point ')).map((line) => line.slice('point '.length));
 }
@@ -96,7 +114,26 @@ export class DirectoryTarget implements TargetDriver {
     const folders = new Set(folderNames(lines));
     const leftoverPoints = (record?.pruning ?? []).filter((id) => POINT_ID.test(id) && folders.has(id) && !kept.has(id) && current !== `points/${id}`);
     const free = Number(lines.find((line) => line.startsWith('free '))?.slice('free '.length));
-    return { record, tools, leftoverPoints, current: current ?? '', partial: lines.includes('partial'), ...(Number.isFinite(free) ? { freeBytes: free } : {}) };
+    return { record, tools, leftoverPoints, current: current ?? '', partial: lines.includes('partial'), pointFolders: [...folders], ...(Number.isFinite(free) ? { freeBytes: free } : {}) };
+  }
+
+  async applyFixups(files: readonly PlannedFixupFile[]): Promise<void> {
+    const l = this.#layout;
+    for (const file of files) {
+      const at = posix.join(l.partial, file.path);
+      const to = file.renamedTo === undefined ? '' : posix.join(l.partial, file.renamedTo);
+      const res = await this.host.exec(['sh', '-c', FIXUP, 'rmm-fixup', at, file.before, to, file.text === undefined ? 'keep' : 'write'], {
+        sudo: true,
+        allowFailure: true,
+        ...(file.text !== undefined ? { stdin: file.text } : {}),
+      });
+      if (res.exitCode === 0) continue;
+      const why = res.stderr.trim() || `exit ${res.exitCode}`;
+      throw new RmmError(
+        res.exitCode === 4 ? 'fixup.changed' : 'fixup.failed',
+        `${this.host.info.host}: the fixup of ${file.path} in the copy failed: ${why}${res.exitCode === 4 ? ' (the origin changed it after the plan; plan again to see its new diff)' : ''}`,
+      );
+    }
   }
 
   /** The points' folders, `current` and the record's raw text: what `rmm repair` rebuilds a damaged record from. */
@@ -113,8 +150,10 @@ export class DirectoryTarget implements TargetDriver {
   async replaceRecord(record: ReplicaRecord | undefined, repointCurrent: string | undefined, stamp: string): Promise<string> {
     const file = recordPath(this.path);
     const kept = `${file}.damaged-${stamp}`;
-    await this.host.exec(['sh', '-c', 'if [ -e "$1" ] || [ -L "$1" ]; then mv -T -- "$1" "$2"; fi', 'rmm-keep-damaged', file, kept], { sudo: true });
+    // Kept first, then replaced: a write that fails leaves the damaged record where it was.
+    await this.host.exec(['sh', '-c', 'if [ -f "$1" ] && [ ! -L "$1" ]; then cp -p -- "$1" "$2"; fi', 'rmm-keep-damaged', file, kept], { sudo: true });
     if (record) await writeRecord(this.host, this.path, record);
+    else await this.host.exec(['rm', '-f', '--', file], { sudo: true });
     if (repointCurrent !== undefined) {
       const l = this.#layout;
       pointDir(this.path, repointCurrent);
@@ -168,6 +207,10 @@ export class DirectoryTarget implements TargetDriver {
     return res.exitCode === 0 ? res.stdout.trim() === '' : /No such file or directory/.test(res.stderr);
   }
 
+  async unshare(dir: string): Promise<void> {
+    await this.host.exec(['find', dir, '-type', 'f', '-links', '+1', '-delete'], { sudo: true, timeoutMs: 3_600_000 });
+  }
+
   async currentIs(point: string): Promise<boolean> {
     const res = await this.host.exec(['readlink', '--', this.#layout.current], { sudo: true, allowFailure: true });
     return res.stdout.trim() === `points/${point}`;
@@ -181,6 +224,12 @@ export class DirectoryTarget implements TargetDriver {
   async demote(id: string, previous: RecoveryPoint | undefined): Promise<void> {
     const l = this.#layout;
     await this.host.exec(['sh', '-c', DEMOTE, 'rmm-demote', l.point(id), l.partial, l.current, previous ? `points/${previous.id}` : '', l.pointData(id), l.partialData], { sudo: true });
+  }
+
+  async restore(id: string, previous: RecoveryPoint | undefined): Promise<void> {
+    // The promoted copy is newer and whole; a copy in progress beside it is an older run's leftover.
+    await this.host.exec(['sh', '-c', '[ ! -d "$1" ] || rm -rf -- "$2" "$3"', 'rmm-restore', this.#layout.point(id), this.#layout.partial, this.#layout.partialData], { sudo: true });
+    await this.demote(id, previous);
   }
 
   async prune(ids: readonly string[]): Promise<void> {
