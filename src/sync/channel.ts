@@ -1,7 +1,8 @@
 import type { Endpoint } from '../config/spec.js';
+import { RmmError } from '../errors.js';
 import { HOOK_FOLDER_PREFIX } from '../hooks/run.js';
 import type { RemoteHost } from '../transport/index.js';
-import { ALLOW, checkLines, forcedCommand, GATE, GATE_FOLDER_PREFIX, gateFolder, GateError, MAKE_GATE, printedCommand, RSH_PRINTER, rsyncServerLine } from './gate.js';
+import { ALLOW, checkLines, forcedCommand, GATE, GATE_FOLDER_PREFIX, gateFolder, MAKE_GATE, printedCommand, RSH_PRINTER, rsyncServerLine } from './gate.js';
 
 /**
  * The SSH path rsync takes from the origin to the target for one run: an ephemeral key made on the
@@ -120,7 +121,8 @@ async function rsyncServerCommand(origin: RemoteHost, argv: readonly string[], d
   const probe = argv.map((a, i) => (i === e + 1 ? `sh ${dir}/rsh-args` : a));
   const { stderr } = await origin.exec(probe, { sudo: true, allowFailure: true, timeoutMs: 60_000 });
   const reported = printedCommand(stderr);
-  if (!reported) throw new GateError({ command: [], reason: `the origin's rsync did not tell: ${stderr.trim().slice(0, 200)}` });
+  // No report: the origin's rsync did not start (gone since the plan, or broken), which is its own failure.
+  if (!reported) throw new RmmError('sync.rsync_failed', `rsync did not start on ${origin.info.host}: ${stderr.trim().slice(0, 300) || 'no message'}`);
   return rsyncServerLine(reported, argv, destination.slice(destinationPrefix.length));
 }
 

@@ -154,7 +154,7 @@ describe.skipIf(!isRoot)('real faults at named steps (needs root)', () => {
     const failed = events.find((e) => e.type === 'replica.failed')!;
     expect(failed).toMatchObject({ step: expect.stringMatching(/^copy /) });
     expect(result.failed[0]!.error).toContain(lab.hosts.origin.address);
-    expect(result.failed[0]!.error).toMatch(/rsync: (command )?not found|exit code 127/);
+    expect(result.failed[0]!.error).toMatch(/rsync did not start on \S+: .*(rsync: (command )?not found|failed to run command 'rsync')/);
     expect(record().state).toBe('failed');
     expectLastPointKept(before);
     await expectConverges();
