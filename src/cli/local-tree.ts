@@ -2,11 +2,9 @@ import { constants } from 'node:fs';
 import { link, lstat, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
+import { MAX_CONFIG_FILE_BYTES } from '../fixup/catalog.js';
 import type { TreeFile } from '../fixup/run.js';
 import { globToRegExp } from '../util/glob.js';
-
-/** A configuration file larger than this is no configuration file; it is refused, not read. */
-export const MAX_TREE_FILE_BYTES = 1024 * 1024;
 
 /** A file of the tree that matched a pattern but cannot be taken: the caller reports it and leaves it alone. */
 export interface RefusedFile {
@@ -105,14 +103,14 @@ export class LocalTree {
     try {
       const info = await file.stat();
       if (!info.isFile()) return { problem: 'not a regular file' };
-      if (info.size > MAX_TREE_FILE_BYTES) return { problem: `${info.size} bytes, more than the ${MAX_TREE_FILE_BYTES} bytes a configuration file may have` };
-      const buffer = Buffer.alloc(MAX_TREE_FILE_BYTES + 1);
+      if (info.size > MAX_CONFIG_FILE_BYTES) return { problem: `${info.size} bytes, more than the ${MAX_CONFIG_FILE_BYTES} bytes a configuration file may have` };
+      const buffer = Buffer.alloc(MAX_CONFIG_FILE_BYTES + 1);
       let total = 0;
       for (;;) {
         const { bytesRead } = await file.read(buffer, total, buffer.length - total, total);
         if (bytesRead === 0) break;
         total += bytesRead;
-        if (total > MAX_TREE_FILE_BYTES) return { problem: `more than the ${MAX_TREE_FILE_BYTES} bytes a configuration file may have` };
+        if (total > MAX_CONFIG_FILE_BYTES) return { problem: `more than the ${MAX_CONFIG_FILE_BYTES} bytes a configuration file may have` };
       }
       const bytes = buffer.subarray(0, total);
       const text = bytes.toString('utf8');

@@ -29,6 +29,9 @@ interface CatalogEntry {
   readonly rename?: (fileName: string, nics: NicIdentity) => string | undefined;
 }
 
+/** A configuration file larger than this is not read, on a host or in a local tree: no network or storage file comes near it. */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
 export const CATALOG: readonly CatalogEntry[] = [
   { format: 'ifupdown', patterns: ['/etc/network/interfaces'] },
   { format: 'netplan', patterns: ['/etc/netplan/*.yaml', '/etc/netplan/*.yml'] },

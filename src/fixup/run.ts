@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
-import { formatOf, matchesPattern, renamedPath, type FixupFormat } from './catalog.js';
+import { formatOf, matchesPattern, renamedPath, wantedPatterns, type FixupFormat } from './catalog.js';
 import { fixupHostname, fixupHosts } from './identity.js';
 import { fixupIfcfg, fixupIfcfgRoutes, fixupSysconfigNetwork } from './ifcfg.js';
 import { fixupIfupdown, ifupdownSources } from './ifupdown.js';
@@ -190,4 +190,31 @@ function hostnameOf(text: string | undefined): string | undefined {
 /** The content hash by which a planned fixup names the text it read: apply rewrites only that text. */
 export function textDigest(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/**
+ * Reads the files the fixups need, wherever they are: the catalog's, then those /etc/network/interfaces
+ * sources, round after round until a round finds nothing new (a sourced file may source others).
+ * `read` answers what a list of patterns matches; this keeps each path once, and from a sourced round
+ * only the files ifup would read.
+ */
+export async function readConfigTree<R extends { readonly path: string }>(
+  read: (patterns: readonly string[]) => Promise<{ files: readonly TreeFile[]; refused: readonly R[] }>,
+): Promise<{ files: TreeFile[]; refused: R[] }> {
+  const files: TreeFile[] = [];
+  const refused: R[] = [];
+  const seen = new Set<string>();
+  let patterns = wantedPatterns();
+  for (let round = 0; patterns.length > 0; round++) {
+    const got = await read(patterns);
+    const fresh = <T extends { readonly path: string }>(entry: T): boolean => !seen.has(entry.path) && (round === 0 || isSourcedFile(entry.path, files));
+    const newFiles = got.files.filter(fresh);
+    const newRefused = got.refused.filter(fresh);
+    if (newFiles.length === 0 && newRefused.length === 0) break;
+    for (const entry of [...newFiles, ...newRefused]) seen.add(entry.path);
+    files.push(...newFiles);
+    refused.push(...newRefused);
+    patterns = sourcedPatterns(files);
+  }
+  return { files, refused };
 }

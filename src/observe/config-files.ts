@@ -1,5 +1,5 @@
-import { sourcedPatterns, isSourcedFile, type TreeFile } from '../fixup/run.js';
-import { matchesPattern, wantedPatterns } from '../fixup/catalog.js';
+import { readConfigTree, type TreeFile } from '../fixup/run.js';
+import { matchesPattern, MAX_CONFIG_FILE_BYTES } from '../fixup/catalog.js';
 import type { RemoteHost } from '../transport/index.js';
 
 /** The configuration files the fixups read, as an origin holds them; files refused are named with why. */
@@ -8,8 +8,6 @@ export interface ConfigFiles {
   readonly refused: readonly { readonly path: string; readonly why: string }[];
 }
 
-/** A configuration file larger than this is not read: no network or storage file comes near it. */
-export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
 // $1 the root, $2 the size limit, then glob patterns below it (from rmm's own catalog). Prints, for
 // each regular file a pattern names, its path and size in base64, then its content in base64: no
@@ -28,21 +26,17 @@ for p in "$@"; do
 done`;
 
 /** Reads the origin's configuration files the fixups need, following ifupdown's `source` lines. Read-only. */
-export async function readConfigFiles(session: RemoteHost, root: string): Promise<ConfigFiles> {
+export function readConfigFiles(session: RemoteHost, root: string): Promise<ConfigFiles> {
   const base = root === '/' ? '' : root.replace(/\/+$/, '');
-  const files: TreeFile[] = [];
-  const refused: { path: string; why: string }[] = [];
-  let patterns = wantedPatterns();
-  // A sourced file may source others: a few rounds at most.
-  for (let round = 0; round < 4 && patterns.length > 0; round++) {
+  return readConfigTree(async (patterns) => {
     const { stdout } = await session.exec(['sh', '-c', READ, 'rmm-read-config', base, String(MAX_CONFIG_FILE_BYTES), ...patterns], { sudo: true, timeoutMs: 60_000 });
-    const sourced = round > 0;
+    const files: TreeFile[] = [];
+    const refused: { path: string; why: string }[] = [];
     for (const line of stdout.split('\n')) {
       const [kind, name, body = ''] = line.split(' ');
       if ((kind !== 'file' && kind !== 'skip') || name === undefined) continue;
       const path = Buffer.from(name, 'base64').toString('utf8');
       if (!path.startsWith('/') || !matchesPattern(path, patterns)) continue;
-      if (sourced && !isSourcedFile(path, files)) continue;
       if (kind === 'skip') {
         refused.push({ path, why: body === 'size' ? `larger than ${MAX_CONFIG_FILE_BYTES} bytes` : 'a symbolic link (not followed)' });
         continue;
@@ -51,9 +45,8 @@ export async function readConfigFiles(session: RemoteHost, root: string): Promis
       const text = bytes.toString('utf8');
       // Rewriting a file that is not UTF-8 would change bytes no fixup names.
       if (!Buffer.from(text, 'utf8').equals(bytes)) refused.push({ path, why: 'not UTF-8 text' });
-      else if (!files.some((f) => f.path === path)) files.push({ path, text });
+      else files.push({ path, text });
     }
-    patterns = sourcedPatterns(files);
-  }
-  return { files, refused };
+    return { files, refused };
+  });
 }

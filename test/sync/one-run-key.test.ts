@@ -16,6 +16,7 @@ import { observe } from '../../src/observe/observe.js';
 import { makePlan } from '../../src/plan/plan.js';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { createSessionPool, HostWrapper, type CommandOptions, type RemoteHost, type RemoteProcess } from '../../src/transport/index.js';
+import { MOSTLY_DATA } from '../support/replica-lab.js';
 import { writeLabSpec } from '../support/lab-spec.js';
 import { labDown, labExec, labUp, type Lab, type LabExecResult } from '../support/lab/lab.js';
 import { describeTree, diffTrees } from '../support/tree.js';
@@ -23,7 +24,7 @@ import { describeTree, diffTrees } from '../support/tree.js';
 const isRoot = process.getuid?.() === 0;
 const REPLICA = 'onerunkey';
 // / goes by rsync (exclude.paths applies to it), /srv/data by tar streams: both kinds of command.
-const EXCLUDE = { mounts: ['/u02'], paths: ['/usr/*', '/var/*', '/lib/*', '/lib64/*', '/bin/*', '/sbin/*', '/etc/*', '/boot/*', '/opt/*', '/root/*', '/home/*', '/tmp/*'] };
+const EXCLUDE = MOSTLY_DATA;
 
 const sq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 

@@ -15,12 +15,13 @@ import { observe } from '../../src/observe/observe.js';
 import { makePlan } from '../../src/plan/plan.js';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { createSessionPool } from '../../src/transport/index.js';
+import { MOSTLY_DATA } from '../support/replica-lab.js';
 import { writeLabSpec } from '../support/lab-spec.js';
 import { labDown, labUp, type Lab } from '../support/lab/lab.js';
 import { describeTree, diffTrees } from '../support/tree.js';
 
 const isRoot = process.getuid?.() === 0;
-const EXCLUDE = { mounts: ['/u02'], paths: ['/usr/*', '/var/*', '/lib/*', '/lib64/*', '/bin/*', '/sbin/*', '/etc/*', '/boot/*', '/opt/*', '/root/*', '/home/*', '/tmp/*'] };
+const EXCLUDE = MOSTLY_DATA;
 const STALL_S = 5;
 
 describe.skipIf(!isRoot)('a stalled tar stream (needs root)', () => {

@@ -1,11 +1,11 @@
 import { formatDiagnostic } from '../../config/diagnostics.js';
 import { loadSpec } from '../../config/load.js';
-import { wantedPatterns } from '../../fixup/catalog.js';
+import { MAX_CONFIG_FILE_BYTES } from '../../fixup/catalog.js';
 import { fixupInputsOf } from '../../fixup/inputs.js';
-import { isSourcedFile, runFixups, sourcedPatterns, type FileOutcome, type TreeFile } from '../../fixup/run.js';
+import { readConfigTree, runFixups, type FileOutcome, type TreeFile } from '../../fixup/run.js';
 import { EXIT, FILE_HELP, FILE_OPTION, fileArgs, OUTPUT_HELP, writeJson, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
-import { LocalTree, MAX_TREE_FILE_BYTES, type RefusedFile } from '../local-tree.js';
+import { LocalTree, type RefusedFile } from '../local-tree.js';
 
 /** A file the command reports: what the fixups made of it, or why it was not read. */
 type Reported = FileOutcome | (RefusedFile & { readonly status: 'unreadable' });
@@ -23,7 +23,7 @@ export const fixupCommand: Command = {
     "Runs the replica's fixups (its ipRemap, fixups.nics, and its exclusions for fstab and crypttab) on the",
     'network, storage and identity files under DIR, and prints the unified diff of each file they change',
     '(paths a/ and b/ from DIR, so `patch -p1 -d DIR` takes it). A file that cannot be parsed, or read (a',
-    `symlink that leaves DIR, more than ${MAX_TREE_FILE_BYTES} bytes, not UTF-8), is reported and never touched.`,
+    `symlink that leaves DIR, more than ${MAX_CONFIG_FILE_BYTES} bytes, not UTF-8), is reported and never touched.`,
     "The origin's hostname, which names its own lines in /etc/hosts, is read from DIR/etc/hostname.",
     'Run it on the origin\'s files as they are: fixups map the origin\'s settings, not settings already mapped.',
     '',
@@ -63,20 +63,8 @@ export const fixupCommand: Command = {
 };
 
 /** The catalog's files, then the files /etc/network/interfaces sources, round after round. */
-async function readTree(tree: LocalTree): Promise<{ files: TreeFile[]; refused: RefusedFile[] }> {
-  const first = await tree.read(await tree.expand(wantedPatterns()));
-  const files = [...first.files];
-  const refused = [...first.refused];
-  const seen = new Set([...files, ...refused].map((f) => f.path));
-  for (;;) {
-    const candidates = (await tree.expand(sourcedPatterns(files))).filter((p) => !seen.has(p) && isSourcedFile(p, files));
-    if (candidates.length === 0) break;
-    for (const p of candidates) seen.add(p);
-    const more = await tree.read(candidates);
-    files.push(...more.files);
-    refused.push(...more.refused);
-  }
-  return { files, refused };
+function readTree(tree: LocalTree): Promise<{ files: TreeFile[]; refused: RefusedFile[] }> {
+  return readConfigTree(async (patterns) => tree.read(await tree.expand(patterns)));
 }
 
 /** Only changed and renamed files are written; an unparsable one is never touched. */
