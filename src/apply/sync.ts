@@ -242,7 +242,8 @@ class Sync {
 
   private async hooks(phase: HookPhase): Promise<void> {
     const { origin, target, runId } = this.ctx;
-    await runHooks(phase, { replica: this.replica, origin, target, runId, report: (line) => this.note(`hooks ${phase}`, line), ...(this.ctx.signal ? { signal: this.ctx.signal } : {}) });
+    const adapting = phase === 'preFixup' || phase === 'postFixup' ? { targetRoot: this.#driver.flushDir } : {};
+    await runHooks(phase, { replica: this.replica, origin, target, runId, ...adapting, report: (line) => this.note(`hooks ${phase}`, line), ...(this.ctx.signal ? { signal: this.ctx.signal } : {}) });
   }
 
   private async snapshot(unit: PlannedUnit, scope: StepScope): Promise<void> {

@@ -507,13 +507,13 @@ function checkExclusions(exclude: Exclusions | undefined, at: Path, report: Repo
   });
 }
 
-/** Phases the language accepts for what comes next (fixups, failover); no sync runs them yet. */
-const NOT_RUN_YET = new Set(['preFixup', 'postFixup', 'preFailover', 'postFailover']);
+/** Phases the language accepts for what comes next (failover); no run uses them yet. */
+const NOT_RUN_YET = new Set(['preFailover', 'postFailover']);
 
 function checkHooks(hooks: Hooks | undefined, at: Path, where: Declared<unknown>, report: Report): void {
   for (const [phase, list] of Object.entries(hooks ?? {}) as [string, HookStep[] | undefined][]) {
     if (NOT_RUN_YET.has(phase) && list && list.length > 0) {
-      report([...at, phase], `${phase} hooks are accepted but not run yet by this version of rmm (they will run once ${phase.includes('Fixup') ? 'fixups are' : 'failover is'} built)`, { severity: 'warning', atKey: true });
+      report([...at, phase], `${phase} hooks are accepted but not run yet by this version of rmm (they will run once failover is built)`, { severity: 'warning', atKey: true });
     }
     list?.forEach((hook, i) => {
       const here: Path = [...at, phase, i];

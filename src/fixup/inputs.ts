@@ -1,5 +1,6 @@
 import { hashOf } from '../config/resolve.js';
 import type { Replica } from '../config/spec.js';
+import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import { globToRegExp } from '../util/glob.js';
 import { AddressRemap } from './remap.js';
 import type { UnavailableHandling } from './storage.js';
@@ -17,6 +18,17 @@ export interface FixupInputs {
   readonly networkMounts: UnavailableHandling | 'keep';
   /** The origin's hostname, which names its own lines in /etc/hosts; when absent, the tree's /etc/hostname gives it. */
   readonly originHostname?: string;
+}
+
+/**
+ * Whether the replica's current point was adapted with other fixup settings than the spec's (or a
+ * re-run on it was stopped halfway), while its data is what the spec asks for: then the fixups are
+ * re-run on it instead of copying again. Observe reads the point's files only when this holds.
+ */
+export function wantsRefixup(replica: Replica, record: ReplicaRecord | undefined): RecoveryPoint | undefined {
+  const point = record?.points.at(-1);
+  if (!point || !wantsFixups(replica) || point.specHash !== replica.specHash || !point.fixups) return undefined;
+  return point.fixups.hash !== fixupsHash(replica) || point.fixups.rewriting !== undefined ? point : undefined;
 }
 
 /** Directory targets get fixups when the spec asks; disks targets always do. */

@@ -16,9 +16,12 @@ export class HookError extends RmmError {
 
 export interface HookContext {
   readonly replica: Replica;
-  readonly origin: RemoteHost;
+  /** Absent where a run does not reach the origin (a fixup re-run): a hook on the origin is then refused. */
+  readonly origin?: RemoteHost;
   readonly target: RemoteHost;
   readonly runId: string;
+  /** For the fixup phases: the copy being adapted, on the target (RMM_TARGET_ROOT). */
+  readonly targetRoot?: string;
   /** Reports each hook and its output; a failed hook with continueOnError is reported, not thrown. */
   readonly report: (line: string) => void;
   /**
@@ -85,7 +88,7 @@ export async function runHooks(phase: HookPhase, ctx: HookContext): Promise<void
   }
 }
 
-export function hookEnvironment(phase: HookPhase, ctx: Pick<HookContext, 'replica' | 'runId'>): Record<string, string> {
+export function hookEnvironment(phase: HookPhase, ctx: Pick<HookContext, 'replica' | 'runId' | 'targetRoot'>): Record<string, string> {
   const r = ctx.replica;
   return {
     RMM_REPLICA: r.name,
@@ -96,6 +99,7 @@ export function hookEnvironment(phase: HookPhase, ctx: Pick<HookContext, 'replic
     RMM_RUN_ID: ctx.runId,
     RMM_TARGET_HOST: r.target.endpoint.address,
     RMM_TARGET_PATH: r.target.path ?? '',
+    ...(ctx.targetRoot !== undefined ? { RMM_TARGET_ROOT: ctx.targetRoot } : {}),
   };
 }
 
@@ -117,6 +121,7 @@ chown -- "$2" "$1"`;
 
 async function runRemote(hook: Hook, env: Record<string, string>, ctx: HookContext, phase: HookPhase, index: number): Promise<HookResult> {
   const session = hook.on === 'origin' ? ctx.origin : ctx.target;
+  if (!session) throw new RmmError('hook.no_origin', `${phase} hook ${hook.script ?? hook.command!.join(' ')} runs on the origin, which this run does not reach`);
   let argv: string[];
   let uploaded: string | undefined;
   const dir = hookFolder(ctx.replica.name, ctx.runId);

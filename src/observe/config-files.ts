@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { readConfigTree, type TreeFile } from '../fixup/run.js';
 import { matchesPattern, MAX_CONFIG_FILE_BYTES } from '../fixup/catalog.js';
 import type { RemoteHost } from '../transport/index.js';
@@ -11,13 +12,17 @@ export interface ConfigFiles {
 
 // $1 the root, $2 the size limit, then glob patterns below it (from rmm's own catalog). Prints, for
 // each regular file a pattern names, its path and size in base64, then its content in base64: no
-// name or content can forge a line of this output.
+// name or content can forge a line of this output. A file whose folder is reached through a symbolic
+// link is not read: in a replica such a link may lead to the landing host's own files.
 const READ = `r=$1 max=$2; shift 2
+rr=$(cd -P -- "\${r:-/}" && pwd -P) || exit 3
 for p in "$@"; do
   for f in "$r"$p; do
     [ -e "$f" ] || [ -L "$f" ] || continue
     n=$(printf '%s' "\${f#"$r"}" | base64 -w0)
     if [ -L "$f" ]; then echo "skip $n symlink"; continue; fi
+    d=\${f%/*}
+    if [ "$(realpath -e -- "$d" 2>/dev/null)" != "\${rr%/}\${d#"$r"}" ]; then echo "skip $n linked"; continue; fi
     [ -f "$f" ] || continue
     s=$(stat -c %s -- "$f")
     if [ "$s" -gt "$max" ]; then echo "skip $n size"; continue; fi
@@ -37,8 +42,12 @@ export function readConfigFiles(session: RemoteHost, root: string): Promise<Conf
       if ((kind !== 'file' && kind !== 'skip') || name === undefined) continue;
       const path = Buffer.from(name, 'base64').toString('utf8');
       if (!path.startsWith('/') || !matchesPattern(path, patterns)) continue;
+      if (posix.normalize(path) !== path) {
+        refused.push({ path, why: 'its path holds . or .. (not followed)' });
+        continue;
+      }
       if (kind === 'skip') {
-        refused.push({ path, why: body === 'size' ? `larger than ${MAX_CONFIG_FILE_BYTES} bytes` : 'a symbolic link (not followed)' });
+        refused.push({ path, why: body === 'size' ? `larger than ${MAX_CONFIG_FILE_BYTES} bytes` : body === 'linked' ? 'its folder is reached through a symbolic link (not followed)' : 'a symbolic link (not followed)' });
         continue;
       }
       const bytes = Buffer.from(body, 'base64');

@@ -1,7 +1,7 @@
 import type { Replica, Spec } from '../config/spec.js';
 import { RmmError } from '../errors.js';
 import type { OriginFacts } from './facts.js';
-import { wantsFixups } from '../fixup/inputs.js';
+import { wantsFixups, wantsRefixup } from '../fixup/inputs.js';
 import { readConfigFiles, type ConfigFiles } from './config-files.js';
 import { discoverOrigin } from './origin.js';
 import { targetDriver, type TargetObservation } from '../target/index.js';
@@ -46,7 +46,13 @@ export async function observeReplica(replica: Replica, pool: SessionPool, trustN
     replica.target.path === undefined
       ? Promise.resolve({ error: 'disks targets are not supported yet' })
       : endpointSession(pool, replica.target.endpoint, trustNewHostKeys)
-          .then((s) => targetDriver(replica, s).observe())
+          .then(async (s) => {
+            const driver = targetDriver(replica, s);
+            const seen = await driver.observe();
+            // The current point's files, read only when the plan may re-run its fixups (a changed ipRemap).
+            const point = wantsRefixup(replica, seen.record);
+            return point ? { ...seen, pointConfig: await driver.readPointConfig(point.id) } : seen;
+          })
           .catch(observeError),
   ]);
   return { replica: replica.name, origin, target };

@@ -1,7 +1,8 @@
 import type { CopyUnit } from '../snapshot/select.js';
 import type { ApplyInputs } from './inputs.js';
 
-export type ActionKind = 'sync' | 'none' | 'blocked';
+/** `fixup`: only the fixup settings changed; the fixups are re-run on the current recovery point, nothing is copied. */
+export type ActionKind = 'sync' | 'fixup' | 'none' | 'blocked';
 
 /**
  * One step of a sync as the plan declares it; apply emits an event for each, in this order.
@@ -121,6 +122,41 @@ export interface PlannedAction {
   readonly inputs: ApplyInputs;
   readonly inputsHash: string;
   readonly sync?: SyncPlan;
+  /** For fixup: the re-run of the fixups on the current recovery point. */
+  readonly fixup?: RefixupPlan;
+}
+
+/**
+ * The fixups re-run on the current recovery point, in place, after a change of the spec's fixup
+ * settings only (an ipRemap, a NIC mapping). The new texts are computed from the originals the
+ * point kept of every file its fixups changed (.rmm/points/ID/originals/), never from the adapted
+ * texts, so each re-run gives what a fresh copy would get; the diffs are against what the point
+ * holds now.
+ */
+export interface RefixupPlan {
+  readonly target: { readonly kind: 'directory'; readonly address: string; readonly path: string };
+  readonly point: string;
+  /** The fixup settings' hash the point is adapted to after the re-run. */
+  readonly hash: string;
+  /** What the record notes as the point's fixups afterwards (`path`, or `from -> to` for a rename). */
+  readonly files: readonly string[];
+  readonly changes: readonly PointFileChange[];
+  readonly left: readonly { readonly path: string; readonly why: string }[];
+  readonly steps: readonly PlannedStep[];
+}
+
+/** One file of the point rewritten, created or removed, only if the point still holds what the plan read. */
+export interface PointFileChange {
+  readonly path: string;
+  /** The sha256 of the point's file when planned, or `absent`. */
+  readonly before: string;
+  /** The new text; absent: the file is removed (it moves to a new name, or back to its old one). */
+  readonly text?: string;
+  /** The file holds the origin's text, kept nowhere yet: it is saved to the point's originals first. */
+  readonly keepOriginal: boolean;
+  /** For a file created by a rename: the file whose owner and mode it takes (its original name). */
+  readonly modeFrom?: string;
+  readonly diff: string;
 }
 
 export interface Plan {

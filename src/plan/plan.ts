@@ -8,18 +8,19 @@ import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import { mountsBelow, selectFilesystems, type CopyUnit, type Selection } from '../snapshot/select.js';
 import { reanchorAll } from '../sync/rsync.js';
 import type { Plan, PlannedAction, PlannedFixups, PlannedInstall, PlannedUnit, SyncPlan } from './action.js';
-import { fixupInputsOf, fixupsHash, wantsFixups } from '../fixup/inputs.js';
+import { fixupInputsOf, fixupsHash, wantsFixups, wantsRefixup } from '../fixup/inputs.js';
 import { runFixups, textDigest } from '../fixup/run.js';
 import type { ConfigFiles } from '../observe/config-files.js';
 import { applyInputs, InputsCache, withInputsHash, type ScriptDigests } from './inputs.js';
 import { missingTools, toolsNeeded } from './tools.js';
 import { directorySyncSteps } from './steps.js';
+import { planRefixup } from './refixup.js';
 
 export type { ActionKind, Plan, PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from './action.js';
 export { currentAsOf, currentPoint } from '../policy/schedule.js';
 
 export function hasChanges(plan: Plan): boolean {
-  return plan.actions.some((a) => a.kind === 'sync');
+  return plan.actions.some((a) => a.kind === 'sync' || a.kind === 'fixup');
 }
 
 export interface PlanOptions {
@@ -59,7 +60,17 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   if (restore) reasons.push(`the last run was stopped after it promoted its copy to points/${restore.point} and before it recorded it: that copy becomes the copy in progress again`);
   else if (moved) reasons.push(`${seen.target.current === '' ? 'current is missing' : `current points to ${JSON.stringify(seen.target.current)}`}, not to the last recovery point points/${current.id}: copied again, not verified`);
   if (forced && reasons.length === 0) reasons.push('sync requested (--sync-now)');
-  if (reasons.length === 0) return { ...withRun, kind: 'none', reasons: [upToDate(replica, current!, now, due)] };
+  if (reasons.length === 0) {
+    const adapted = wantsRefixup(replica, record);
+    if (!adapted) return { ...withRun, kind: 'none', reasons: [upToDate(replica, current!, now, due)] };
+    const rerun = planRefixup(replica, record!, adapted, seen.target.pointConfig);
+    const why = adapted.fixups?.rewriting ? `a re-run of the fixups on recovery point ${adapted.id} did not finish` : `the fixup settings (ipRemap, fixups) changed since recovery point ${adapted.id} was adapted`;
+    if (!('unavailable' in rerun)) {
+      const left = rerun.left.length > 0 ? [`fixups leave ${rerun.left.length} file(s) as they are: ${rerun.left.map((l) => `${l.path} (${l.why})`).join('; ')}`] : [];
+      return { ...withRun, kind: 'fixup', reasons: [`${why}: re-run on it, nothing is copied`, ...left], fixup: rerun };
+    }
+    reasons.push(`${why}, and ${rerun.unavailable}: copied again`);
+  }
 
   if (!facts) return { ...withRun, kind: 'blocked', reasons: [`origin ${replica.origin.name}: ${'error' in seen.origin ? seen.origin.error : 'not observed'}`, ...reasons] };
   let selection: Selection;
@@ -114,7 +125,7 @@ function syncPlan(
   const last = currentPoint(record);
   const units = selection.units.map((u) => plannedUnit(replica, u, facts, last));
   // A point whose fixups are not the spec's current ones is not the copy the spec asks for.
-  const mayVerify = last?.manifests !== undefined && last.specHash === replica.specHash && !currentMoved && last.fixups?.hash === fixups?.hash;
+  const mayVerify = last?.manifests !== undefined && last.specHash === replica.specHash && !currentMoved && last.fixups?.hash === fixups?.hash && last.fixups?.rewriting === undefined;
   const points = record?.points ?? [];
   // The new point's id is made at apply; any id newer than the others stands for it here.
   const next: RecoveryPoint = { id: '(new)', specHash: replica.specHash, startedAt: now.toISOString(), snapshots: {}, pointInTime: true };

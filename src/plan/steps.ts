@@ -1,5 +1,5 @@
 import type { HookPhase, Replica } from '../config/spec.js';
-import type { PlannedFixups, PlannedInstall, PlannedStep, PlannedUnit } from './action.js';
+import type { PlannedFixups, PlannedInstall, PlannedStep, PlannedUnit, PointFileChange } from './action.js';
 
 export interface StepFacts {
   readonly replica: Replica;
@@ -28,11 +28,8 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
     steps.push({ id, kind, on, detail, when: opts.when ?? 'always', changes: opts.changes ?? true });
   };
   const hooks = (phase: HookPhase, when: PlannedStep['when'] = 'always'): void => {
-    const list = r.hooks[phase];
-    if (list.length === 0) return;
-    const places = [...new Set(list.map((h) => h.on))];
-    const on = places.length === 1 ? places[0]! : 'both';
-    add(`hooks ${phase}`, 'hooks', on, list.map((h) => `${h.script ?? h.command!.join(' ')} on ${h.on === 'local' ? 'the rmm host' : h.on}`).join('; '), { when });
+    const step = hookStep(r, phase, when);
+    if (step) steps.push(step);
   };
 
   add('lock', 'lock', 'target', `take the replica's lock ${target}:${path}/.rmm/lock`, { changes: false });
@@ -57,7 +54,9 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
   if (f.fixups) {
     const n = f.fixups.files.length;
     const what = n === 0 ? 'no file needs a change' : f.fixups.files.map((x) => (x.renamedTo ? `${x.path} -> ${x.renamedTo}` : x.path)).join(', ');
+    hooks('preFixup', 'changed');
     add('fixup', 'fixup', 'target', `adapt the copy to the target site (fixups): ${what}`, { when: 'changed' });
+    hooks('postFixup', 'changed');
   }
   add('promote', 'promote', 'target', 'points/.partial becomes the new recovery point, and current points at it', { when: 'changed' });
   hooks('postSync', 'changed');
@@ -67,6 +66,36 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
   if (prune.length > 0) add('prune', 'prune', 'target', pruneDetail(f.prune, r.policy.retention.recoveryPoints));
   add('unlock', 'unlock', 'target', "release the replica's lock", { changes: false });
   return steps;
+}
+
+/**
+ * The steps of a fixup re-run on recovery point `point`, in place: the record says the point's fixups
+ * are being rewritten before any file changes, and names the new ones only after the last.
+ */
+export function refixupSteps(replica: Replica, point: string, changes: readonly PointFileChange[], observedRunId: string | undefined): PlannedStep[] {
+  const where = `${replica.target.endpoint.address}:${replica.target.path}`;
+  const what = changes.length === 0 ? 'no file needs a change' : changes.map((c) => `${c.path}${c.text === undefined ? ' (removed)' : c.before === 'absent' ? ' (created)' : ''}`).join(', ');
+  const step = (id: string, kind: PlannedStep['kind'], detail: string, changes = true): PlannedStep => ({ id, kind, on: 'target', detail, when: 'always', changes });
+  return [
+    step('lock', 'lock', `take the replica's lock ${where}/.rmm/lock`, false),
+    step('check', 'check', `re-read the record: refuse if a run other than ${observedRunId ?? '(none)'} wrote it since the plan`, false),
+    step('record-start', 'record-start', `record that the fixups of recovery point ${point} are being rewritten`),
+    ...[hookStep(replica, 'preFixup', 'always') ?? []].flat(),
+    step('fixup', 'fixup', `adapt recovery point ${point} to the new fixup settings, in place (the origin's texts are kept in .rmm/points/${point}/originals): ${what}`),
+    ...[hookStep(replica, 'postFixup', 'always') ?? []].flat(),
+    step('record', 'record', `record recovery point ${point} as adapted to the new fixup settings`),
+    step('unlock', 'unlock', "release the replica's lock", false),
+  ];
+}
+
+/** The step that runs a phase's hooks, where the replica has any. */
+function hookStep(r: Replica, phase: HookPhase, when: PlannedStep['when']): PlannedStep | undefined {
+  const list = r.hooks[phase];
+  if (list.length === 0) return undefined;
+  const places = [...new Set(list.map((h) => h.on))];
+  const on = places.length === 1 ? places[0]! : 'both';
+  const detail = list.map((h) => `${h.script ?? h.command!.join(' ')} on ${h.on === 'local' ? 'the rmm host' : h.on}`).join('; ');
+  return { id: `hooks ${phase}`, kind: 'hooks', on, detail, when, changes: true };
 }
 
 function snapshotDetail(u: PlannedUnit): string {

@@ -45,8 +45,12 @@ export interface RecoveryPoint {
   readonly manifests?: Readonly<Record<string, string>>;
   /** The last time a sync found the origin unchanged since this point, instead of copying a new one. */
   readonly verifiedAt?: string;
-  /** The fixups made on this copy: the spec's fixup settings' hash, and the files rewritten (renamed as `from -> to`). */
-  readonly fixups?: { readonly hash: string; readonly files: readonly string[] };
+  /**
+   * The fixups made on this copy: the spec's fixup settings' hash, and the files rewritten (renamed as
+   * `from -> to`). `rewriting`: a re-run of the fixups with other settings started on this point and
+   * has not finished (its files may be half rewritten; the next plan re-runs it).
+   */
+  readonly fixups?: { readonly hash: string; readonly files: readonly string[]; readonly rewriting?: { readonly hash: string; readonly files: readonly string[] } };
 }
 
 export const RECORD_DIR = '.rmm';

@@ -1,4 +1,5 @@
-import type { PlannedFixupFile } from '../plan/action.js';
+import type { ConfigFiles } from '../observe/config-files.js';
+import type { PlannedFixupFile, PointFileChange } from '../plan/action.js';
 import type { TargetInventory } from '../record/rebuild.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import type { CopyUnit } from '../snapshot/select.js';
@@ -18,6 +19,15 @@ export interface TargetObservation {
   readonly pointFolders?: readonly string[];
   /** Free bytes where the replica goes. */
   readonly freeBytes?: number;
+  /** The current point's configuration files, read when the plan may re-run its fixups (src/plan/refixup.ts). */
+  readonly pointConfig?: PointConfig;
+}
+
+/** A recovery point's configuration files as it holds them, and the origin's texts its fixups kept. */
+export interface PointConfig {
+  readonly point: string;
+  readonly files: ConfigFiles;
+  readonly originals: ConfigFiles;
 }
 
 /**
@@ -57,6 +67,9 @@ export interface TargetDriver {
   prune(ids: readonly string[]): Promise<void>;
   /** Rewrites (and renames) the new copy's files as the plan's fixups say, each only if it is the text the plan read. */
   applyFixups(files: readonly PlannedFixupFile[]): Promise<void>;
+  readPointConfig(point: string): Promise<PointConfig>;
+  /** Rewrites recovery point `point` in place as a fixup re-run's plan says, each file only if it is what the plan read. */
+  rewritePoint(point: string, changes: readonly PointFileChange[]): Promise<void>;
   /** The recovery points the target actually holds, whatever its record says (`rmm repair`). */
   inventory(): Promise<TargetInventory>;
   /** Keeps a damaged record aside and writes a rebuilt one; returns where the damaged one went. */

@@ -38,18 +38,18 @@ export function expectNothingLeft(at: { originRoot: string; targetRoot: string; 
 }
 
 /**
- * Observes, plans (every replica due) and applies in this process. `onStep` runs as each step starts,
+ * Observes, plans (every replica due, unless `onSchedule`) and applies in this process. `onStep` runs as each step starts,
  * before it sends anything; `wrapHost` puts a wrapper around each host (faults, recording).
  */
 export async function applyInProcess(
   file: string,
-  opts: { onStep?: (step: string) => void; wrapHost?: (host: RemoteHost, role: 'origin' | 'target') => RemoteHost; edit?: (plan: Plan) => Promise<void> } = {},
+  opts: { onStep?: (step: string) => void; wrapHost?: (host: RemoteHost, role: 'origin' | 'target') => RemoteHost; edit?: (plan: Plan) => Promise<void>; onSchedule?: boolean } = {},
 ) {
   const { spec } = await loadSpec([file]);
   const pool = createSessionPool();
   try {
     const observed = await observe(spec, pool, { parallelism: 4, trustNewHostKeys: false });
-    const plan = makePlan(spec, observed, new Date(), { syncNow: 'all' });
+    const plan = makePlan(spec, observed, new Date(), opts.onSchedule ? {} : { syncNow: 'all' });
     await opts.edit?.(plan);
     const events: ApplyEvent[] = [];
     const emit = (e: ApplyEvent) => {

@@ -21,7 +21,7 @@ export const statusCommand: Command = {
       // A target rmm could not read says nothing about the replica: unknown (or damaged), with the cause, never invented facts.
       if ('error' in seen.target) {
         const damaged = seen.target.code?.startsWith('record.') || seen.target.code === 'target.symlink';
-        return { replica: r.name, state: damaged ? 'damaged' : 'unknown', cause: seen.target.error, lastConsistent: null, verifiedAt: null, ageMs: null, rpoMs: r.policy.rpoMs ?? null, withinRpo: false, bytes: null, recoveryPoints: [] };
+        return { replica: r.name, state: damaged ? 'damaged' : 'unknown', cause: seen.target.error, lastConsistent: null, verifiedAt: null, ageMs: null, rpoMs: r.policy.rpoMs ?? null, withinRpo: false, bytes: null, recoveryPoints: [], fixups: null };
       }
       return {
         replica: r.name,
@@ -33,6 +33,7 @@ export const statusCommand: Command = {
         withinRpo,
         bytes: point?.stats?.bytesTotal ?? null,
         recoveryPoints: record?.points.map((p) => p.id) ?? [],
+        fixups: point?.fixups ? (point.fixups.rewriting ? 'being rewritten' : 'applied') : null,
       };
     });
     if (ctx.output === 'json') writeJson(ctx, rows);
@@ -44,7 +45,8 @@ export const statusCommand: Command = {
         }
         const age = row.ageMs === null ? 'never synced' : `${formatDuration(row.ageMs)} old`;
         const rpo = row.rpoMs === null ? 'no RPO' : `RPO ${formatDuration(row.rpoMs)}${row.withinRpo ? '' : ' EXCEEDED'}`;
-        ctx.stdout.write(`${row.replica}: ${row.state}, ${age}, ${rpo}, ${row.bytes ?? 0} bytes, ${row.recoveryPoints.length} recovery point(s)\n`);
+        const fixups = row.fixups === 'being rewritten' ? ', its fixups being rewritten (a re-run did not finish: rmm apply finishes it)' : '';
+        ctx.stdout.write(`${row.replica}: ${row.state}, ${age}, ${rpo}, ${row.bytes ?? 0} bytes, ${row.recoveryPoints.length} recovery point(s)${fixups}\n`);
       }
     }
     return rows.every((r) => r.withinRpo) ? EXIT.ok : EXIT.error;
@@ -63,4 +65,6 @@ interface StatusRow {
   readonly withinRpo: boolean;
   readonly bytes: number | null;
   readonly recoveryPoints: readonly string[];
+  /** The current point's fixups: applied, or being rewritten by a re-run that did not finish; null without. */
+  readonly fixups: 'applied' | 'being rewritten' | null;
 }

@@ -1,0 +1,102 @@
+import { posix } from 'node:path';
+import type { Replica } from '../config/spec.js';
+import { fixupInputsOf, fixupsHash } from '../fixup/inputs.js';
+import { runFixups, textDigest, unifiedDiff, type TreeFile } from '../fixup/run.js';
+import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
+import type { PointConfig } from '../target/driver.js';
+import type { PointFileChange, RefixupPlan } from './action.js';
+import { refixupSteps } from './steps.js';
+
+/** A record's fixup entry: `path`, or `from -> to` when the fixups also renamed the file (always within its folder). */
+export function parseFixupEntry(entry: string): { path: string; renamedTo?: string } {
+  const at = entry.indexOf(' -> ');
+  if (at < 0) return { path: entry };
+  const path = entry.slice(0, at);
+  const renamedTo = entry.slice(at + 4);
+  // A name that merely holds ' -> ' is a path: the fixups rename only inside a folder.
+  if (!renamedTo.startsWith('/') || posix.dirname(path) !== posix.dirname(renamedTo)) return { path: entry };
+  return { path, renamedTo };
+}
+
+export function fixupEntry(path: string, renamedTo: string | undefined): string {
+  return renamedTo === undefined ? path : `${path} -> ${renamedTo}`;
+}
+
+/**
+ * The fixups of the spec re-run on the current point. Pure. The origin's text of each file is the
+ * point's original where its fixups kept one, else the point's own file (never changed by a fixup);
+ * files the earlier fixups created by a rename are left out of that tree. The answer is the changes
+ * that turn what the point holds into what the fixups make of the originals, or why they cannot be
+ * planned (then the caller copies again).
+ */
+export function planRefixup(replica: Replica, record: ReplicaRecord, point: RecoveryPoint, seen: PointConfig | undefined): RefixupPlan | { unavailable: string } {
+  if (!seen || seen.point !== point.id) return { unavailable: `the files of recovery point ${point.id} were not read` };
+  const fixups = point.fixups!;
+  const entries = [...fixups.files, ...(fixups.rewriting?.files ?? [])].map(parseFixupEntry);
+  const originals = new Map(seen.originals.files.map((f) => [f.path, f.text]));
+  const missing = entries.find((e) => !originals.has(e.path));
+  if (missing) return { unavailable: `recovery point ${point.id} keeps no original of ${missing.path} (made by an rmm that kept none, or removed)` };
+  const refusedOriginal = seen.originals.refused.find((r) => entries.some((e) => e.path === r.path));
+  if (refusedOriginal) return { unavailable: `the original of ${refusedOriginal.path} in recovery point ${point.id} cannot be read: ${refusedOriginal.why}` };
+
+  const derived = new Set(entries.flatMap((e) => (e.renamedTo === undefined ? [] : [e.renamedTo])));
+  const current = new Map(seen.files.files.map((f) => [f.path, f.text]));
+  const origin = new Map<string, string>();
+  for (const [path, text] of current) if (!derived.has(path) && !originals.has(path)) origin.set(path, text);
+  for (const [path, text] of originals) origin.set(path, text);
+
+  const tree: TreeFile[] = [...origin].map(([path, text]) => ({ path, text }));
+  const wanted = new Map(origin);
+  const touched = new Set<string>([...derived, ...originals.keys()]);
+  const recorded: string[] = [];
+  const left: { path: string; why: string }[] = seen.files.refused.filter((r) => !derived.has(r.path)).map((r) => ({ path: r.path, why: r.why }));
+  const renamedFrom = new Map<string, string>();
+  const inputs = fixupInputsOf(replica, { originHostname: record.origin.hostname });
+  for (const outcome of runFixups(tree, inputs)) {
+    if (outcome.status === 'unparsable') {
+      left.push({ path: outcome.path, why: `${outcome.problem}${outcome.line !== undefined ? ` (line ${outcome.line})` : ''}` });
+      continue;
+    }
+    if (outcome.status === 'unchanged') continue;
+    const text = outcome.status === 'changed' ? outcome.text : origin.get(outcome.path)!;
+    const at = outcome.renamedTo ?? outcome.path;
+    if (outcome.renamedTo !== undefined) {
+      wanted.delete(outcome.path);
+      renamedFrom.set(at, outcome.path);
+    }
+    wanted.set(at, text);
+    touched.add(outcome.path).add(at);
+    recorded.push(fixupEntry(outcome.path, outcome.renamedTo));
+  }
+
+  const writes: PointFileChange[] = [];
+  const removals: PointFileChange[] = [];
+  for (const path of [...touched].sort()) {
+    const have = current.get(path);
+    const want = wanted.get(path);
+    if (have === want) continue;
+    if (have === undefined && seen.files.refused.some((r) => r.path === path)) {
+      return { unavailable: `recovery point ${point.id} holds ${path} in a form rmm does not rewrite: ${seen.files.refused.find((r) => r.path === path)!.why}` };
+    }
+    const source = renamedFrom.get(path) ?? (originals.has(path) && have === undefined ? path : undefined);
+    const change: PointFileChange = {
+      path,
+      before: have === undefined ? 'absent' : textDigest(have),
+      ...(want !== undefined ? { text: want } : {}),
+      keepOriginal: have !== undefined && !originals.has(path) && !derived.has(path),
+      ...(have === undefined && source !== undefined ? { modeFrom: source } : {}),
+      diff: changeDiff(path, have, want),
+    };
+    (want === undefined ? removals : writes).push(change);
+  }
+  const changes = [...writes, ...removals];
+  const hash = fixupsHash(replica);
+  const target = { kind: 'directory' as const, address: replica.target.endpoint.address, path: replica.target.path! };
+  return { target, point: point.id, hash, files: recorded, changes, left, steps: refixupSteps(replica, point.id, changes, record.runId) };
+}
+
+/** A file's diff as git shows it: a file created or removed has /dev/null on the other side. */
+function changeDiff(path: string, have: string | undefined, want: string | undefined): string {
+  const diff = unifiedDiff(path, path, have ?? '', want ?? '');
+  return diff.replace(/^--- .*$/m, () => (have === undefined ? '--- /dev/null' : `--- a${path}`)).replace(/^\+\+\+ .*$/m, () => (want === undefined ? '+++ /dev/null' : `+++ b${path}`));
+}
