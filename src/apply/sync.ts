@@ -2,7 +2,7 @@ import type { HookPhase, Replica } from '../config/spec.js';
 import { RmmError } from '../errors.js';
 import { runHooks } from '../hooks/run.js';
 import { ensureRsync } from '../observe/packages.js';
-import type { PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from '../plan/action.js';
+import type { DisksPlan, PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from '../plan/action.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import { SnapshotError } from '../snapshot/errors.js';
 import { cleanLeftoverSnapshots, snapshotName, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
@@ -11,6 +11,7 @@ import { copyFilesystem } from '../sync/copy.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
 import { addStats, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { targetDriver, type TargetDriver } from '../target/index.js';
+import { DisksTarget } from '../target/disks/driver.js';
 import type { RemoteHost } from '../transport/index.js';
 import type { EventSink } from './events.js';
 import { lockReplica, type ReplicaLock } from './lock.js';
@@ -155,6 +156,16 @@ class Sync {
         return make(() => this.record());
       case 'prune':
         return make(() => this.prune());
+      case 'layout':
+        return make(() => this.layout(planned.id.slice('layout '.length)));
+      case 'mount':
+        return make((scope) => this.mount(scope));
+      case 'bootloader':
+        return make(() => this.disks().bootloader(this.disksPlan()));
+      case 'initramfs':
+        return make(() => this.disks().initramfs(this.disksPlan()));
+      case 'unmount':
+        return make(() => this.disks().unmount(this.disksPlan().mountRoot));
       case 'unlock':
         return make(async () => this.#lock?.release());
       default:
@@ -164,6 +175,30 @@ class Sync {
 
   private get name(): string {
     return this.replica.name;
+  }
+
+  private disks(): DisksTarget {
+    if (!(this.#driver instanceof DisksTarget)) throw new RmmError('apply.bad_plan', `replica ${this.name}: a disks step for a ${this.#driver.kind} target`);
+    return this.#driver;
+  }
+
+  private disksPlan(): DisksPlan {
+    if (!this.plan.disks) throw new RmmError('apply.bad_plan', `replica ${this.name}: the plan has no disks`);
+    return this.plan.disks;
+  }
+
+  /** One command of the landing disks' layout, as the plan showed it. */
+  private async layout(id: string): Promise<void> {
+    const step = this.disksPlan().layout.find((s) => s.id === id);
+    if (!step) throw new RmmError('apply.bad_plan', `step layout ${id}: the plan has no such layout step`);
+    await this.disks().layout(step);
+  }
+
+  /** Mounted until the unmount step; on any failure unmounted too. */
+  private async mount(scope: StepScope): Promise<void> {
+    const plan = this.disksPlan();
+    scope.onUndo(() => this.disks().unmount(plan.mountRoot));
+    await this.disks().mount(plan);
   }
 
   private note(step: string, text: string): void {
@@ -197,7 +232,8 @@ class Sync {
       origin: { name: o.name, hostname: o.hostname, machineId: o.machineId },
       specHash: this.replica.specHash,
       runId: this.ctx.runId,
-      points: this.#previous?.points ?? [],
+      // Disks are written over: from the sync's start they hold no consistent point until it ends.
+      points: this.plan.target.kind === 'disks' ? [] : (this.#previous?.points ?? []),
     };
   }
 
@@ -294,9 +330,11 @@ class Sync {
     }
     const dest = this.#driver.copyDir(unit);
     const empty = unit.method.kind === 'tar' && (await this.#driver.isEmpty(dest));
+    // Recovery point folders (directory targets) share files with the last point; disks are written over.
+    const points = this.plan.target.kind === 'directory';
     // A copy a killed run left holds files linked from the last point (--link-dest): rsync would change
     // an attribute that differs on the origin in place, in every point sharing the file.
-    if (this.plan.basePoint && !empty && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest);
+    if (points && this.plan.basePoint && !empty && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest);
     // A view holds still until it is released, so its manifest is taken while it is copied: by a
     // walk beside the copy, or from the tar streams' listing, which is the same walk.
     const walk = empty ? undefined : this.viewManifest(view);
@@ -311,9 +349,10 @@ class Sync {
         unit,
         channel,
         dest,
-        flushDir: this.#driver.flushDir,
+        flushDir: dest,
         ...(this.#driver.attributesFile ? { attributesFile: this.#driver.attributesFile(unit) } : {}),
-        ...(this.plan.basePoint ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
+        ...(points && this.plan.basePoint ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
+        ...(points ? {} : { delayUpdates: true }),
         excludePaths: replica.exclude.paths,
         ...(replica.policy.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: replica.policy.bandwidthBytesPerSecond } : {}),
         parallelStreams: replica.policy.parallelStreams,
@@ -398,9 +437,10 @@ class Sync {
     let point: RecoveryPoint;
     if (this.#unchanged && this.plan.basePoint) {
       // As of this run's start: the scan that proved it ran after the snapshots, which came later.
-      const last = base.points.find((p) => p.id === this.plan.basePoint)!;
+      const previous = this.#previous?.points ?? [];
+      const last = previous.find((p) => p.id === this.plan.basePoint)!;
       point = { ...last, verifiedAt: this.#started.at };
-      const points = keep(base.points.map((p) => (p.id === last.id ? point : p)), this.plan.prune.ifUnchanged);
+      const points = keep(previous.map((p) => (p.id === last.id ? point : p)), this.plan.prune.ifUnchanged);
       await this.#driver.writeRecord({ ...base, points, ...pruning(this.plan.prune.ifUnchanged), state: point.pointInTime ? 'consistent' : 'inconsistent', updatedAt: now });
       this.#committed = true;
       this.#result = { point, copied: false };

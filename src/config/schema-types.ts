@@ -564,6 +564,10 @@ export interface ReplicaDiskMap {
    * The landing host's disk it is written to.
    */
   target: string;
+  /**
+   * Erase the landing disk when it holds something other than this replica; without it such a disk is refused.
+   */
+  wipe?: boolean;
 }
 /**
  * A copy of one origin in one environment.

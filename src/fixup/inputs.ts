@@ -27,7 +27,8 @@ export interface FixupInputs {
  */
 export function wantsRefixup(replica: Replica, record: ReplicaRecord | undefined): RecoveryPoint | undefined {
   const point = record?.points.at(-1);
-  if (!point || !wantsFixups(replica) || point.specHash !== replica.specHash || !point.fixups) return undefined;
+  // Disks targets adapt their disks at each sync (in place, mounted): a changed remap syncs them again.
+  if (!point || replica.environment.targetKind !== 'directory' || !wantsFixups(replica) || point.specHash !== replica.specHash || !point.fixups) return undefined;
   return point.fixups.hash !== fixupsHash(replica) || point.fixups.rewriting !== undefined ? point : undefined;
 }
 

@@ -4,6 +4,7 @@ import type { OriginFacts } from './facts.js';
 import { wantsFixups, wantsRefixup } from '../fixup/inputs.js';
 import { readConfigFiles, type ConfigFiles } from './config-files.js';
 import { discoverOrigin } from './origin.js';
+import { readDiskLayout, type DiskLayout } from './layout.js';
 import { targetDriver, type TargetObservation } from '../target/index.js';
 import type { SessionPool } from '../transport/index.js';
 import { endpointSession } from '../apply/sessions.js';
@@ -12,7 +13,8 @@ import { mapBounded } from '../util/bounded.js';
 /** What one replica looks like in the world right now. */
 export interface ObservedReplica {
   readonly replica: string;
-  readonly origin: { readonly facts: OriginFacts; readonly configFiles?: ConfigFiles } | ObserveError;
+  /** `layout`: the origin's disks, read for replicas whose target is disks. */
+  readonly origin: { readonly facts: OriginFacts; readonly configFiles?: ConfigFiles; readonly layout?: DiskLayout } | ObserveError;
   readonly target: TargetObservation | ObserveError;
 }
 
@@ -38,14 +40,13 @@ export async function observeReplica(replica: Replica, pool: SessionPool, trustN
     endpointSession(pool, replica.origin.endpoint, trustNewHostKeys)
       .then(async (s) => {
         const facts = await discoverOrigin(s, replica.origin.root);
+        const layout = replica.environment.targetKind === 'disks' ? { layout: await readDiskLayout(s) } : {};
         // The files the fixups rewrite, read only for replicas that get fixups: the plan shows their diffs.
-        if (!wantsFixups(replica)) return { facts };
-        return { facts, configFiles: await readConfigFiles(s, replica.origin.root) };
+        if (!wantsFixups(replica)) return { facts, ...layout };
+        return { facts, configFiles: await readConfigFiles(s, replica.origin.root), ...layout };
       })
       .catch(observeError),
-    replica.target.path === undefined
-      ? Promise.resolve({ error: 'disks targets are not supported yet' })
-      : endpointSession(pool, replica.target.endpoint, trustNewHostKeys)
+    endpointSession(pool, replica.target.endpoint, trustNewHostKeys)
           .then(async (s) => {
             const driver = targetDriver(replica, s);
             const seen = await driver.observe();

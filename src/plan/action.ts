@@ -1,4 +1,5 @@
 import type { CopyUnit } from '../snapshot/select.js';
+import type { LayoutStep, LayoutSummary } from './layout.js';
 import type { ApplyInputs } from './inputs.js';
 
 /** `fixup`: only the fixup settings changed; the fixups are re-run on the current recovery point, nothing is copied. */
@@ -40,6 +41,11 @@ export type StepKind =
   | 'promote'
   | 'record'
   | 'prune'
+  | 'layout'
+  | 'mount'
+  | 'bootloader'
+  | 'initramfs'
+  | 'unmount'
   | 'unlock';
 
 /** A filesystem to copy, with everything the copy needs that the plan decided. */
@@ -61,7 +67,7 @@ export interface PlannedInstall {
 /** What a sync action carries: everything apply needs, so apply re-derives nothing. */
 export interface SyncPlan {
   readonly origin: { readonly name: string; readonly address: string; readonly hostname: string; readonly machineId: string };
-  readonly target: { readonly kind: 'directory'; readonly address: string; readonly path: string };
+  readonly target: { readonly kind: 'directory'; readonly address: string; readonly path: string } | { readonly kind: 'disks'; readonly address: string; readonly record: string };
   readonly transfer: 'direct' | 'relay';
   readonly units: readonly PlannedUnit[];
   readonly installs: readonly PlannedInstall[];
@@ -77,6 +83,8 @@ export interface SyncPlan {
   readonly restore?: { readonly point: string; readonly current?: string };
   /** The fixups this sync makes on its copy before it becomes current; absent when the replica gets none. */
   readonly fixups?: PlannedFixups;
+  /** Disks targets: the layout, mounts, bootloader and initramfs of the landing disks. */
+  readonly disks?: DisksPlan;
   /** Points retention removes after this sync: when it copies a new point, and when it verifies the last. */
   readonly prune: { readonly ifCopied: readonly string[]; readonly ifUnchanged: readonly string[] };
   readonly steps: readonly PlannedStep[];
@@ -103,6 +111,31 @@ export interface PlannedFixupFile {
   readonly renamedTo?: string;
   /** The unified diff the plan shows (a rename shows as one). */
   readonly diff: string;
+}
+
+/**
+ * What a sync onto landing disks does besides the copy: lay the disks out as the origin's (only what
+ * is not there yet), mount them as the origin mounts its filesystems, and after the copy and the
+ * fixups make the copy boot on its own (bootloader, initramfs), then unmount.
+ */
+export interface DisksPlan {
+  readonly layout: readonly LayoutStep[];
+  readonly summary: LayoutSummary;
+  /** Where the landing host mounts the copy's filesystems while it writes them. */
+  readonly mountRoot: string;
+  /** In mount order: each copied filesystem's landing device at the origin's mount point (below mountRoot). */
+  readonly mounts: readonly { readonly device: string; readonly mountPoint: string; readonly fsType: string; readonly relativePath: string; readonly volumeGroup?: string }[];
+  readonly boot: {
+    readonly firmware: 'bios' | 'uefi';
+    /** The landing disk GRUB goes on (BIOS), the one holding the origin's boot disk's copy. */
+    readonly disk: string;
+    /** The ESP's mount point (UEFI). */
+    readonly efiDirectory?: string;
+  };
+  /** Storage and network drivers the initramfs is rebuilt with, whatever the landing host has. */
+  readonly drivers: readonly string[];
+  /** Why a failed sync leaves the disks not consistent: they cannot be snapshotted. */
+  readonly noRollback: string;
 }
 
 export interface PlannedAction {

@@ -7,13 +7,14 @@ import { retain } from '../policy/retention.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import { mountsBelow, selectFilesystems, type CopyUnit, type Selection } from '../snapshot/select.js';
 import { reanchorAll } from '../sync/rsync.js';
-import type { Plan, PlannedAction, PlannedFixups, PlannedInstall, PlannedUnit, SyncPlan } from './action.js';
+import type { DisksPlan, Plan, PlannedAction, PlannedFixups, PlannedInstall, PlannedUnit, SyncPlan } from './action.js';
 import { fixupInputsOf, fixupsHash, wantsFixups, wantsRefixup } from '../fixup/inputs.js';
 import { runFixups, textDigest } from '../fixup/run.js';
 import type { ConfigFiles } from '../observe/config-files.js';
 import { applyInputs, InputsCache, withInputsHash, type ScriptDigests } from './inputs.js';
 import { missingTools, toolsNeeded } from './tools.js';
-import { directorySyncSteps } from './steps.js';
+import { directorySyncSteps, disksSyncSteps } from './steps.js';
+import { disksPaths, planDisks, type DisksPlanned } from './disks.js';
 import { planRefixup } from './refixup.js';
 
 export type { ActionKind, Plan, PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from './action.js';
@@ -60,6 +61,8 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   if (restore) reasons.push(`the last run was stopped after it promoted its copy to points/${restore.point} and before it recorded it: that copy becomes the copy in progress again`);
   else if (moved) reasons.push(`${seen.target.current === '' ? 'current is missing' : `current points to ${JSON.stringify(seen.target.current)}`}, not to the last recovery point points/${current.id}: copied again, not verified`);
   if (forced && reasons.length === 0) reasons.push('sync requested (--sync-now)');
+  const disks = replica.environment.targetKind === 'disks';
+  if (reasons.length === 0 && disks && current?.fixups?.hash !== fixupsHash(replica)) reasons.push('the fixup settings (ipRemap, fixups) changed since the last sync: the disks are synced again and adapted anew');
   if (reasons.length === 0) {
     const adapted = wantsRefixup(replica, record);
     if (!adapted) return { ...withRun, kind: 'none', reasons: [upToDate(replica, current!, now, due)] };
@@ -90,14 +93,24 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const blockedBy = missing('origin', replica.origin.name, facts.tools.rsync) ?? missing('target', replica.target.endpoint.name, targetTools.rsync);
   if (blockedBy) return { ...withRun, kind: 'blocked', reasons: [blockedBy, ...reasons] };
 
-  const room = roomFor(replica, selection, seen.target, current);
-  if (room?.blocks) return { ...withRun, kind: 'blocked', reasons: [room.message, ...reasons] };
-  if (room) reasons.push(room.message);
-  const fixups = wantsFixups(replica) ? plannedFixups(replica, facts, 'facts' in seen.origin ? seen.origin.configFiles : undefined) : undefined;
+  let landing: DisksPlanned | undefined;
+  if (disks) {
+    const originLayout = 'facts' in seen.origin ? seen.origin.layout : undefined;
+    if (!originLayout || !seen.target.layout) return { ...withRun, kind: 'blocked', reasons: [`the disk layout of the ${originLayout ? `landing host ${replica.target.endpoint.name}` : `origin ${replica.origin.name}`} was not read`, ...reasons] };
+    const planned = planDisks(replica, facts, selection.units, originLayout, seen.target.layout);
+    if ('blocked' in planned) return { ...withRun, kind: 'blocked', reasons: [planned.blocked, ...reasons] };
+    landing = planned;
+    reasons.push(planned.plan.noRollback);
+  } else {
+    const room = roomFor(replica, selection, seen.target, current);
+    if (room?.blocks) return { ...withRun, kind: 'blocked', reasons: [room.message, ...reasons] };
+    if (room) reasons.push(room.message);
+  }
+  const fixups = wantsFixups(replica) ? plannedFixups(replica, facts, 'facts' in seen.origin ? seen.origin.configFiles : undefined, landing?.devices) : undefined;
   if (fixups && 'blocked' in fixups) return { ...withRun, kind: 'blocked', reasons: [fixups.blocked, ...reasons] };
   if (fixups && fixups.left.length > 0) reasons.push(`fixups leave ${fixups.left.length} file(s) as they are: ${fixups.left.map((l) => `${l.path} (${l.why})`).join('; ')}`);
-  const sync = syncPlan(replica, facts, selection, record, installs, now, seen.target.leftoverPoints ?? [], Boolean(moved), restore, fixups);
-  const needed = toolsNeeded(sync.units);
+  const sync = syncPlan(replica, facts, selection, record, installs, now, seen.target.leftoverPoints ?? [], Boolean(moved), restore, fixups, landing?.plan);
+  const needed = toolsNeeded(sync.units, landing?.plan);
   const lacking = [missingTools('origin', replica.origin.name, needed.origin, facts.tools), missingTools('target', replica.target.endpoint.name, needed.target, targetTools)].filter((r) => r !== undefined);
   if (lacking.length > 0) return { ...withRun, kind: 'blocked', reasons: [...lacking, ...reasons] };
   return {
@@ -121,6 +134,7 @@ function syncPlan(
   currentMoved: boolean,
   restore: SyncPlan['restore'],
   fixups: PlannedFixups | undefined,
+  disks: DisksPlan | undefined,
 ): SyncPlan {
   const last = currentPoint(record);
   const units = selection.units.map((u) => plannedUnit(replica, u, facts, last));
@@ -129,13 +143,17 @@ function syncPlan(
   const points = record?.points ?? [];
   // The new point's id is made at apply; any id newer than the others stands for it here.
   const next: RecoveryPoint = { id: '(new)', specHash: replica.specHash, startedAt: now.toISOString(), snapshots: {}, pointInTime: true };
-  const prune = {
-    ifCopied: [...retain([...points, next], replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers],
-    ifUnchanged: mayVerify ? [...retain(points, replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers] : [],
-  };
+  // The disks hold one copy: there are no points to prune, the record keeps the last sync's only.
+  const prune = disks
+    ? { ifCopied: [], ifUnchanged: [] }
+    : {
+        ifCopied: [...retain([...points, next], replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers],
+        ifUnchanged: mayVerify ? [...retain(points, replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers] : [],
+      };
+  const stepFacts = { replica, units, installs, basePoint: last?.id, mayVerify, prune, observedRunId: record?.runId, ...(restore ? { restore } : {}), ...(fixups ? { fixups } : {}) };
   return {
     origin: { name: replica.origin.name, address: replica.origin.endpoint.address, hostname: facts.hostname, machineId: facts.machineId },
-    target: { kind: 'directory', address: replica.target.endpoint.address, path: replica.target.path! },
+    target: disks ? { kind: 'disks', address: replica.target.endpoint.address, record: disksPaths(replica.name).record } : { kind: 'directory', address: replica.target.endpoint.address, path: replica.target.path! },
     transfer: replica.environment.transfer,
     units,
     installs,
@@ -143,8 +161,9 @@ function syncPlan(
     mayVerify,
     ...(restore ? { restore } : {}),
     ...(fixups ? { fixups } : {}),
+    ...(disks ? { disks } : {}),
     prune,
-    steps: directorySyncSteps({ replica, units, installs, basePoint: last?.id, mayVerify, prune, observedRunId: record?.runId, ...(restore ? { restore } : {}), ...(fixups ? { fixups } : {}) }),
+    steps: disks ? disksSyncSteps({ ...stepFacts, disks }) : directorySyncSteps(stepFacts),
   };
 }
 
@@ -176,7 +195,7 @@ function gib(bytes: number): string {
  */
 function foreignRecord(replica: Replica, record: ReplicaRecord | undefined, facts: OriginFacts | undefined): string | undefined {
   if (!record) return undefined;
-  const where = `${replica.target.endpoint.name}:${replica.target.path}`;
+  const where = `${replica.target.endpoint.name}:${replica.target.path ?? disksPaths(replica.name).record}`;
   if (record.replica !== replica.name) return `the record at ${where} belongs to replica ${JSON.stringify(record.replica)}, not ${replica.name}: point the replica at its own folder, or move that record away`;
   const id = record.origin.machineId;
   // Both differ: an image that makes a new machine-id at each boot keeps its hostname.
@@ -225,12 +244,12 @@ function unrecordedPromotion(record: ReplicaRecord | undefined, target: TargetOb
  * What the fixups will make of the origin's files, as the plan shows it: each file that changes with
  * its diff and the hash of the text it was computed from, and each file left alone with why.
  */
-function plannedFixups(replica: Replica, facts: OriginFacts, observed: ConfigFiles | undefined): PlannedFixups | { blocked: string } {
+function plannedFixups(replica: Replica, facts: OriginFacts, observed: ConfigFiles | undefined, devices?: ReadonlyMap<string, string>): PlannedFixups | { blocked: string } {
   if (!observed) return { blocked: `origin ${replica.origin.name}: its configuration files were not read, so the fixups cannot be planned` };
   const byPath = new Map(observed.files.map((f) => [f.path, f.text]));
   const files: PlannedFixups['files'][number][] = [];
   const left: { path: string; why: string }[] = observed.refused.map((r) => ({ path: r.path, why: r.why }));
-  for (const outcome of runFixups(observed.files, fixupInputsOf(replica, { originHostname: facts.hostname }))) {
+  for (const outcome of runFixups(observed.files, fixupInputsOf(replica, { originHostname: facts.hostname, ...(devices ? { devices } : {}) }))) {
     const before = textDigest(byPath.get(outcome.path) ?? '');
     if (outcome.status === 'changed') files.push({ path: outcome.path, before, text: outcome.text, diff: outcome.diff, ...(outcome.renamedTo ? { renamedTo: outcome.renamedTo } : {}) });
     else if (outcome.status === 'renamed') files.push({ path: outcome.path, before, renamedTo: outcome.renamedTo, diff: outcome.diff });

@@ -1,5 +1,5 @@
 import type { HookPhase, Replica } from '../config/spec.js';
-import type { PlannedFixups, PlannedInstall, PlannedStep, PlannedUnit, PointFileChange } from './action.js';
+import type { DisksPlan, PlannedFixups, PlannedInstall, PlannedStep, PlannedUnit, PointFileChange } from './action.js';
 
 export interface StepFacts {
   readonly replica: Replica;
@@ -64,6 +64,62 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
   add('record', 'record', 'target', `record the new recovery point${f.mayVerify ? `, or recovery point ${f.basePoint} verified,` : ''} as consistent${live}`);
   const prune = [...new Set([...f.prune.ifCopied, ...f.prune.ifUnchanged])];
   if (prune.length > 0) add('prune', 'prune', 'target', pruneDetail(f.prune, r.policy.retention.recoveryPoints));
+  add('unlock', 'unlock', 'target', "release the replica's lock", { changes: false });
+  return steps;
+}
+
+/**
+ * The steps of one sync onto landing disks. As a directory sync's, with the disks laid out (only
+ * what is not there yet) and mounted before the snapshots, and after the copy and the fixups the
+ * bootloader and the initramfs made for the copy, in a chroot, then everything unmounted. There is
+ * no promote: the disks are the replica, so nothing stays consistent while they are written.
+ */
+export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): PlannedStep[] {
+  const r = f.replica;
+  const d = f.disks;
+  const steps: PlannedStep[] = [];
+  const add = (id: string, kind: PlannedStep['kind'], on: PlannedStep['on'], detail: string, opts: { when?: PlannedStep['when']; changes?: boolean } = {}): void => {
+    steps.push({ id, kind, on, detail, when: opts.when ?? 'always', changes: opts.changes ?? true });
+  };
+  const hooks = (phase: HookPhase, when: PlannedStep['when'] = 'always'): void => {
+    const step = hookStep(r, phase, when);
+    if (step) steps.push(step);
+  };
+  const landing = r.target.endpoint.address;
+  add('lock', 'lock', 'target', `take the replica's lock on ${landing}`, { changes: false });
+  add('check', 'check', 'target', `re-read the record: refuse if a run other than ${f.observedRunId ?? '(none)'} wrote it since the plan`, { changes: false });
+  for (const i of f.installs) add(`install ${i.package} on ${i.on}`, 'install', i.on, `install ${i.package} on the ${i.on} ${i.host} (autoInstallPackages)`);
+  add('record-start', 'record-start', 'target', 'record the sync as in progress: the disks hold no consistent copy until it ends');
+  for (const s of d.layout) add(`layout ${s.id}`, 'layout', 'target', s.detail);
+  add('mount', 'mount', 'target', `mount ${d.mounts.map((m) => `${m.device} at ${m.mountPoint}`).join(', ')} below ${d.mountRoot}`);
+  add('clean', 'clean', 'origin', 'remove snapshots an interrupted run of this replica left, if any');
+  hooks('preSnapshot');
+  for (const u of f.units) add(`snapshot ${u.fs.mountPoint}`, 'snapshot', 'origin', snapshotDetail(u));
+  hooks('postSnapshot');
+  if (f.mayVerify) add('compare', 'compare', 'origin', `compare each filesystem's manifest with the last sync's: unchanged means the disks are verified, not written again`, { changes: false });
+  hooks('preSync', 'changed');
+  const via = r.environment.transfer === 'relay' ? ', reached through a reverse tunnel carried by rmm (relay)' : '';
+  add('channel', 'channel', 'both', `authorize a one-run key of the origin on the landing host${via}`, { when: 'changed' });
+  for (const u of f.units) {
+    const into = `${landing}:${d.mountRoot}${u.relativePath ? `/${u.relativePath}` : ''}`;
+    const how = u.method.kind === 'tar' ? 'tar streams into the new filesystem (rsync if it holds files)' : 'rsync, changed files put in place only at the end (--delay-updates)';
+    add(`copy ${u.fs.mountPoint}`, 'copy', 'both', `${u.fs.mountPoint} -> ${into} by ${how}`, { when: 'changed' });
+  }
+  for (const u of [...f.units].reverse()) add(`release ${u.fs.mountPoint}`, 'release', 'origin', u.provider === 'none' ? 'nothing to release' : `release the ${u.provider} snapshot of ${u.fs.mountPoint}`);
+  add('revoke', 'revoke', 'both', "remove the one-run key from the landing host and the run's work files from the origin", { when: 'changed' });
+  if (f.fixups) {
+    const what = f.fixups.files.length === 0 ? 'no file needs a change' : f.fixups.files.map((x) => (x.renamedTo ? `${x.path} -> ${x.renamedTo}` : x.path)).join(', ');
+    hooks('preFixup', 'changed');
+    add('fixup', 'fixup', 'target', `adapt the copy to the target site (fixups): ${what}`, { when: 'changed' });
+    hooks('postFixup', 'changed');
+  }
+  const boot = d.boot.firmware === 'uefi' ? `GRUB for UEFI on the ESP at ${d.boot.efiDirectory} (also at the removable-media path; the landing host's NVRAM untouched)` : `GRUB for BIOS on ${d.boot.disk}`;
+  add('bootloader', 'bootloader', 'target', `in a chroot of the copy: ${boot}, its configuration made anew so it finds the root by UUID`, { when: 'changed' });
+  add('initramfs', 'initramfs', 'target', `in a chroot of the copy: the initramfs rebuilt for every kernel with the drivers other hardware needs (${d.drivers.join(', ')}: those the kernel has)`, { when: 'changed' });
+  add('unmount', 'unmount', 'target', `unmount everything below ${d.mountRoot}`);
+  hooks('postSync', 'changed');
+  const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent: a filesystem is copied live)' : '';
+  add('record', 'record', 'target', `record the disks${f.mayVerify ? ', or their last sync verified,' : ''} as consistent${live}`);
   add('unlock', 'unlock', 'target', "release the replica's lock", { changes: false });
   return steps;
 }

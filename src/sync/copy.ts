@@ -28,6 +28,8 @@ export interface CopyJob {
   readonly flushDir: string;
   /** The same filesystem in the last recovery point, for rsync's --link-dest. */
   readonly linkDest?: string;
+  /** rsync writes over the last copy: changes put in place at the end (a disks replica). */
+  readonly delayUpdates?: boolean;
   /** exclude.paths of the spec, anchored at the origin's root. */
   readonly excludePaths: readonly string[];
   readonly bandwidthBytesPerSecond?: number;
@@ -80,6 +82,7 @@ async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: R
     relativePath: unit.relativePath,
     ...(job.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: job.bandwidthBytesPerSecond } : {}),
     ...(job.linkDest !== undefined ? { linkDest: job.linkDest } : {}),
+    ...(job.delayUpdates ? { delayUpdates: true } : {}),
   });
   const transport = ['-e', channel.rsh, ...(channel.rsyncPath ? ['--rsync-path', channel.rsyncPath] : []), '--mkpath'];
   const source = `${view.sourcePath.replace(/\/$/, '')}/`;

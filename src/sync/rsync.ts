@@ -22,6 +22,11 @@ export interface RsyncPlan {
   readonly bandwidthBytesPerSecond?: number;
   /** The previous recovery point's copy of this filesystem, for --link-dest. */
   readonly linkDest?: string;
+  /**
+   * Changed files put in place and deletions made only once every file has arrived: a copy written
+   * over the last one (a disks replica) stays that copy if the transfer stops halfway.
+   */
+  readonly delayUpdates?: boolean;
 }
 
 /** Options specific to one filesystem's copy: exclusions re-anchored at its mount point, link-dest, bandwidth. */
@@ -31,6 +36,7 @@ export function rsyncOptions(plan: RsyncPlan): string[] {
   for (const anchored of reanchorAll(plan.excludePaths, plan.relativePath)) args.push(`--exclude=${anchored}`);
   if (plan.bandwidthBytesPerSecond !== undefined) args.push(`--bwlimit=${Math.max(1, Math.floor(plan.bandwidthBytesPerSecond / 1024))}`);
   if (plan.linkDest !== undefined) args.push(`--link-dest=${plan.linkDest}`);
+  if (plan.delayUpdates) args.push('--delay-updates', '--delete-delay');
   return args;
 }
 

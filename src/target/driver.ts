@@ -1,4 +1,5 @@
 import type { ConfigFiles } from '../observe/config-files.js';
+import type { DiskLayout } from '../observe/layout.js';
 import type { PlannedFixupFile, PointFileChange } from '../plan/action.js';
 import type { TargetInventory } from '../record/rebuild.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
@@ -19,6 +20,8 @@ export interface TargetObservation {
   readonly pointFolders?: readonly string[];
   /** Free bytes where the replica goes. */
   readonly freeBytes?: number;
+  /** Disks targets: the landing host's disks. */
+  readonly layout?: DiskLayout;
   /** The current point's configuration files, read when the plan may re-run its fixups (src/plan/refixup.ts). */
   readonly pointConfig?: PointConfig;
 }
@@ -37,7 +40,7 @@ export interface PointConfig {
  * ./disks/ beside it and implements the same interface.
  */
 export interface TargetDriver {
-  readonly kind: 'directory';
+  readonly kind: 'directory' | 'disks';
   /** Where the replica's lock lives on the target. */
   readonly lockFile: string;
   observe(): Promise<TargetObservation>;

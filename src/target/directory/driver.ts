@@ -10,6 +10,7 @@ import type { RemoteHost } from '../../transport/index.js';
 import type { TargetInventory } from '../../record/rebuild.js';
 import type { PointConfig, TargetDriver, TargetObservation } from '../driver.js';
 import { replicaLayout } from './layout.js';
+import { FIXUP_SCRIPT, fixupFailure, REWRITE_SCRIPT } from '../fixup-files.js';
 
 /** Tools a sync needs on a directory target. */
 export const TARGET_TOOLS = ['rsync', 'flock', 'tar', 'timeout', 'pkill'] as const;
@@ -60,68 +61,6 @@ ln -sfn -- "$2" "$1.rmm-new"
 mv -T -- "$1.rmm-new" "$1"
 sync -f -- "$1"`;
 
-// confined ROOT DIR: DIR exists and is where it seems below ROOT, reached through no symbolic link. In a
-// copy, a link to an absolute path leads out of the replica, into the landing host's own files.
-const CONFINED = `confined() { rr=$(cd -P -- "\${1:-/}" 2>/dev/null && pwd -P) && [ "$(realpath -e -- "$2" 2>/dev/null)" = "\${rr%/}\${2#"$1"}" ]; }`;
-
-// Keeps the origin's text of $f as $originals$p (the point's originals), once: a kept original is never replaced.
-const KEEP_ORIGINAL = `o=$originals$p
-if [ ! -e "$o" ]; then
-  mkdir -p -- "\${o%/*}" || exit 5
-  confined "$originals" "\${o%/*}" || { echo "the originals' folder is reached through a symbolic link" >&2; exit 3; }
-  { rm -f -- "$o.rmm-new" && cp --preserve=all -- "$f" "$o.rmm-new" && mv -f -- "$o.rmm-new" "$o"; } || exit 5
-fi`;
-
-// $1 the copy's folder, $2 its originals' folder, $3 the file's path, $4 the sha256 of the text the plan
-// read, $5 its new name or '', $6 write|keep (the new text on stdin). The file is replaced by rename,
-// never written in place: in a copy made with --link-dest it is one inode with the last recovery
-// point's file, which must stay as it is. The new file starts as a copy of the old one, so that its
-// owner, mode, ACLs and extended attributes (an SELinux label, which a booted copy checks) stay.
-// cp --preserve=all does not fail where an attribute cannot be kept (a landing host without SELinux).
-const FIXUP = `${CONFINED}
-root=$1 originals=$2 p=$3 want=$4 to=$5
-f=$root$p
-confined "$root" "\${f%/*}" || { echo "its folder is missing or reached through a symbolic link" >&2; exit 3; }
-if [ ! -f "$f" ] || [ -L "$f" ]; then echo "not a regular file" >&2; exit 3; fi
-have=$(sha256sum < "$f") || exit 5
-[ "\${have%% *}" = "$want" ] || { echo "it is not the text the plan read" >&2; exit 4; }
-${KEEP_ORIGINAL}
-if [ "$6" = write ]; then
-  t="$f.rmm-fixup"
-  # Removed first: the copy may hold a file of that name, even a link out of the replica.
-  if ! { rm -f -- "$t" && cp --preserve=all -- "$f" "$t" && cat > "$t" && mv -f -- "$t" "$f"; }; then rm -f -- "$t"; exit 5; fi
-fi
-if [ -n "$to" ]; then
-  to=$root$to
-  if [ -e "$to" ] || [ -L "$to" ]; then echo "$to is taken" >&2; exit 6; fi
-  mv -- "$f" "$to"
-fi`;
-
-// $1 the point's folder, $2 its originals' folder, $3 the file's path, $4 the sha256 of the text the plan
-// read or 'absent', $5 write|remove (the new text on stdin), $6 1 to keep the file's original first,
-// $7 for a file created: the path whose owner and mode it takes (its original, else the point's file).
-const REWRITE = `${CONFINED}
-root=$1 originals=$2 p=$3 want=$4 act=$5 keep=$6 from=$7
-f=$root$p
-confined "$root" "\${f%/*}" || { echo "its folder is missing or reached through a symbolic link" >&2; exit 3; }
-if [ "$want" = absent ]; then
-  if [ -e "$f" ] || [ -L "$f" ]; then echo "it exists; the plan found none" >&2; exit 4; fi
-else
-  if [ ! -f "$f" ] || [ -L "$f" ]; then echo "not a regular file" >&2; exit 3; fi
-  have=$(sha256sum < "$f") || exit 5
-  [ "\${have%% *}" = "$want" ] || { echo "it is not the text the plan read" >&2; exit 4; }
-  if [ "$keep" = 1 ]; then
-${KEEP_ORIGINAL}
-  fi
-fi
-if [ "$act" = remove ]; then rm -f -- "$f" || exit 5; exit 0; fi
-ref=
-if [ "$want" != absent ]; then ref=$f
-elif [ -n "$from" ]; then for r in "$originals$from" "$root$from"; do if [ -f "$r" ] && [ ! -L "$r" ]; then ref=$r; break; fi; done
-fi
-t="$f.rmm-fixup"
-if ! { rm -f -- "$t" && { [ -z "$ref" ] || cp --preserve=all -- "$ref" "$t"; } && cat > "$t" && mv -f -- "$t" "$f"; }; then rm -f -- "$t"; exit 5; fi`;
-
 function folderNames(lines: readonly string[]): string[] {
   return lines.filter((line) => line.startsWith('point ')).map((line) => line.slice('point '.length));
 }
@@ -171,12 +110,12 @@ export class DirectoryTarget implements TargetDriver {
     const l = this.#layout;
     for (const file of files) {
       const args = [l.partial, posix.join(l.partialData, ORIGINALS), file.path, file.before, file.renamedTo ?? '', file.text === undefined ? 'keep' : 'write'];
-      const res = await this.host.exec(['sh', '-c', FIXUP, 'rmm-fixup', ...args], {
+      const res = await this.host.exec(['sh', '-c', FIXUP_SCRIPT, 'rmm-fixup', ...args], {
         sudo: true,
         allowFailure: true,
         ...(file.text !== undefined ? { stdin: file.text } : {}),
       });
-      this.#fixupResult(res, file.path, 'the copy', 'the origin changed it after the plan');
+      fixupFailure(this.host, res, file.path, 'the copy', 'the origin changed it after the plan');
     }
   }
 
@@ -192,19 +131,12 @@ export class DirectoryTarget implements TargetDriver {
     const originals = posix.join(this.#layout.pointData(point), ORIGINALS);
     for (const c of changes) {
       const args = [dir, originals, c.path, c.before, c.text === undefined ? 'remove' : 'write', c.keepOriginal ? '1' : '0', c.modeFrom ?? ''];
-      const res = await this.host.exec(['sh', '-c', REWRITE, 'rmm-rewrite', ...args], { sudo: true, allowFailure: true, ...(c.text !== undefined ? { stdin: c.text } : {}) });
-      this.#fixupResult(res, c.path, `recovery point ${point}`, 'it changed after the plan');
+      const res = await this.host.exec(['sh', '-c', REWRITE_SCRIPT, 'rmm-rewrite', ...args], { sudo: true, allowFailure: true, ...(c.text !== undefined ? { stdin: c.text } : {}) });
+      fixupFailure(this.host, res, c.path, `recovery point ${point}`, 'it changed after the plan');
     }
   }
 
-  #fixupResult(res: { exitCode: number | null; stderr: string }, path: string, where: string, changed: string): void {
-    if (res.exitCode === 0) return;
-    const why = res.stderr.trim() || `exit ${res.exitCode}`;
-    throw new RmmError(
-      res.exitCode === 4 ? 'fixup.changed' : 'fixup.failed',
-      `${this.host.info.host}: the fixup of ${path} in ${where} failed: ${why}${res.exitCode === 4 ? ` (${changed}; plan again to see its new diff)` : ''}`,
-    );
-  }
+
 
   /** The points' folders, `current` and the record's raw text: what `rmm repair` rebuilds a damaged record from. */
   async inventory(): Promise<TargetInventory> {

@@ -1,0 +1,120 @@
+import type { Replica } from '../config/spec.js';
+import type { OriginFacts } from '../observe/facts.js';
+import type { Disk, DiskLayout, FsInfo } from '../observe/layout.js';
+import type { CopyUnit } from '../snapshot/select.js';
+import type { DisksPlan } from './action.js';
+import { planDiskLayout } from './layout.js';
+import { partitionPath } from './layout-steps.js';
+
+/**
+ * Drivers a copy may need to find its disks and reach its network on hardware rmm cannot see: the
+ * common hypervisors' and servers' storage and NIC drivers. The initramfs is rebuilt with each the
+ * copy's kernel has, since one built for the landing host would hold that host's drivers only.
+ */
+export const TARGET_DRIVERS: readonly string[] = [
+  // storage: SATA/AHCI, NVMe, virtio, Xen, Hyper-V, VMware, common RAID and SAS HBAs
+  'ahci', 'sd_mod', 'nvme', 'virtio_blk', 'virtio_scsi', 'virtio_pci', 'xen_blkfront', 'hv_storvsc', 'hv_vmbus', 'vmw_pvscsi', 'mptspi', 'mpt3sas', 'megaraid_sas', 'hpsa', 'smartpqi',
+  // network: Intel, virtio, Xen, Hyper-V, VMware
+  'e1000', 'e1000e', 'igb', 'ixgbe', 'virtio_net', 'xen_netfront', 'hv_netvsc', 'vmxnet3',
+];
+
+/** Where a disks replica lives on its landing host, besides the disks: its record, and where the copy is mounted. */
+export function disksPaths(replica: string): { record: string; mountRoot: string } {
+  return { record: `/var/lib/rmm/replicas/${replica}`, mountRoot: `/run/rmm-replica.${replica}` };
+}
+
+export interface DisksPlanned {
+  readonly plan: DisksPlan;
+  /** Origin device references -> what the fixups write instead (UUID=…, kept by the layout). */
+  readonly devices: ReadonlyMap<string, string>;
+}
+
+/**
+ * The landing side of a disks sync: the layout (src/plan/layout.ts), the mounts of the copied
+ * filesystems, the disk the bootloader goes on, and the device references the fixups rewrite.
+ * Pure; refuses with why when the disks cannot take the copy.
+ */
+export function planDisks(replica: Replica, facts: OriginFacts, units: readonly CopyUnit[], origin: DiskLayout, landing: DiskLayout): DisksPlanned | { blocked: string } {
+  const maps = replica.target.disks ?? [];
+  const used = new Map(facts.filesystems.map((f) => [f.mountPoint, f.usedBytes]));
+  const layout = planDiskLayout({ origin, landing, disks: maps, excludeVolumes: replica.exclude.volumes, wipe: maps.some((m) => m.wipe === true), usedBytes: used });
+  if ('refused' in layout) return { blocked: layout.refused };
+  for (const d of layout.summary.disks) {
+    const i = maps.findIndex((m) => m.target === d.landing);
+    if (d.action === 'wipe and lay out' && maps[i]?.wipe !== true) {
+      return { blocked: `landing disk ${d.landing} holds something that is not this replica: set wipe: true on disks[${i}] to erase it, or name another disk` };
+    }
+  }
+
+  const mounts: DisksPlan['mounts'][number][] = [];
+  for (const unit of [...units].sort((a, b) => depth(a.relativePath) - depth(b.relativePath))) {
+    const device = landingDevice(unit, origin, maps);
+    if (!device) return { blocked: `${unit.fs.mountPoint} (${unit.fs.fsType} on ${unit.fs.source}) is on no origin disk named in disks: map its disk, or exclude it` };
+    const vg = unit.fs.lvmName?.split('/')[0];
+    mounts.push({ device, mountPoint: unit.fs.mountPoint, fsType: unit.fs.fsType, relativePath: unit.relativePath, ...(vg ? { volumeGroup: vg } : {}) });
+  }
+
+  const bootFs = units.find((u) => u.fs.mountPoint === '/boot') ?? units.find((u) => u.fs.mountPoint === '/');
+  if (!bootFs) return { blocked: 'the root filesystem is not copied: a disks replica cannot boot without it' };
+  const bootDisk = diskOf(bootFs.fs.source, bootFs.fs.lvmName, origin);
+  const bootMap = maps.find((m) => m.origin === bootDisk?.path);
+  if (!bootMap) return { blocked: `the disk holding ${bootFs.fs.mountPoint} (${bootFs.fs.source}) is not named in disks` };
+  const esp = origin.firmware === 'uefi' ? units.find((u) => u.fs.fsType === 'vfat' && u.fs.mountPoint.startsWith('/boot')) : undefined;
+  if (origin.firmware === 'uefi' && !esp) return { blocked: 'the origin boots UEFI but no EFI system partition (vfat under /boot) is copied' };
+
+  const plan: DisksPlan = {
+    layout: layout.steps,
+    summary: layout.summary,
+    mountRoot: disksPaths(replica.name).mountRoot,
+    mounts,
+    boot: { firmware: origin.firmware, disk: bootMap.target, ...(esp ? { efiDirectory: esp.fs.mountPoint } : {}) },
+    drivers: TARGET_DRIVERS,
+    noRollback: 'the landing disks cannot be snapshotted: a sync that fails leaves them not consistent (the record says so) until the next sync completes',
+  };
+  return { plan, devices: uuidReferences(origin) };
+}
+
+function depth(relativePath: string): number {
+  return relativePath === '' ? 0 : relativePath.split('/').length;
+}
+
+/** The device a copied filesystem gets on the landing host: an LV keeps its name, a partition follows its disk. */
+function landingDevice(unit: CopyUnit, origin: DiskLayout, maps: readonly { origin: string; target: string }[]): string | undefined {
+  if (unit.fs.lvmName) {
+    const [vg, lv] = unit.fs.lvmName.split('/');
+    return origin.volumeGroups.some((g) => g.name === vg && g.lvs.some((l) => l.name === lv)) ? `/dev/${vg}/${lv}` : undefined;
+  }
+  const source = unit.fs.source;
+  const disk = origin.disks.find((d) => d.path === source || d.partitions.some((p) => p.path === source));
+  const target = maps.find((m) => m.origin === disk?.path)?.target;
+  if (!disk || !target) return undefined;
+  const partition = disk.partitions.find((p) => p.path === source);
+  return partition ? partitionPath(target, partition.number) : target;
+}
+
+/** The origin disk a filesystem lives on (an LV: the disk of its volume group's first physical volume). */
+function diskOf(source: string, lvmName: string | undefined, origin: DiskLayout): Disk | undefined {
+  if (lvmName) {
+    const vg = origin.volumeGroups.find((g) => g.name === lvmName.split('/')[0]);
+    const pv = vg?.pvs[0];
+    return pv ? origin.disks.find((d) => d.path === pv || d.partitions.some((p) => p.path === pv)) : undefined;
+  }
+  return origin.disks.find((d) => d.path === source || d.partitions.some((p) => p.path === source));
+}
+
+/**
+ * Device names of the origin's disks mean nothing on the hardware the copy boots on (vda there may
+ * be sda, nvme0n1 or xvda): references to them become the UUID the layout keeps.
+ */
+function uuidReferences(origin: DiskLayout): Map<string, string> {
+  const out = new Map<string, string>();
+  const add = (path: string, fs: FsInfo | undefined) => {
+    if (fs?.uuid && fs.type !== 'LVM2_member') out.set(path, `UUID=${fs.uuid}`);
+  };
+  for (const d of origin.disks) {
+    add(d.path, d.holds);
+    for (const p of d.partitions) add(p.path, p.fs);
+  }
+  return out;
+}
+

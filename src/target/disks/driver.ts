@@ -1,0 +1,158 @@
+import { posix } from 'node:path';
+import { RmmError } from '../../errors.js';
+import { readDiskLayout } from '../../observe/layout.js';
+import type { DisksPlan, PlannedFixupFile, PointFileChange } from '../../plan/action.js';
+import { disksPaths } from '../../plan/disks.js';
+import type { LayoutStep } from '../../plan/layout.js';
+import { LANDING_TOOLS } from '../../plan/tools.js';
+import { parseRecord, readRecord, recordPath, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../../record/record.js';
+import type { TargetInventory } from '../../record/rebuild.js';
+import type { CopyUnit } from '../../snapshot/select.js';
+import type { RemoteHost } from '../../transport/index.js';
+import { FIXUP_SCRIPT, fixupFailure } from '../fixup-files.js';
+import type { PointConfig, TargetDriver, TargetObservation } from '../driver.js';
+import { BOOTLOADER, INITRAMFS, MOUNT, UNMOUNT } from './scripts.js';
+
+// $1 the record file, then tool names: the tools found, then the record if any.
+const OBSERVE = `f=$1; shift
+for t in "$@"; do command -v "$t" >/dev/null 2>&1 && printf 'tool %s\\n' "$t"; done
+if [ -e "$f" ]; then echo @@rmm:record; exec cat -- "$f"; fi
+echo @@rmm:none`;
+
+/**
+ * A replica written onto block devices of its landing host, laid out like the origin's. The record
+ * lives on the landing host (/var/lib/rmm/replicas/NAME); the copy is mounted below
+ * /run/rmm-replica.NAME while a sync writes it, and made bootable in a chroot there.
+ */
+export class DisksTarget implements TargetDriver {
+  readonly kind = 'disks';
+  readonly #paths;
+
+  constructor(
+    private readonly host: RemoteHost,
+    private readonly replica: string,
+  ) {
+    this.#paths = disksPaths(replica);
+  }
+
+  get lockFile(): string {
+    return posix.join(this.#paths.record, '.rmm', 'lock');
+  }
+
+  get flushDir(): string {
+    return this.#paths.mountRoot;
+  }
+
+  get #originals(): string {
+    return posix.join(this.#paths.record, '.rmm', 'originals');
+  }
+
+  async observe(): Promise<TargetObservation> {
+    const file = recordPath(this.#paths.record);
+    const res = await this.host.exec(['sh', '-c', OBSERVE, 'rmm-observe', file, ...LANDING_TOOLS], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
+    if (res.exitCode !== 0) throw new RmmError('record.unreadable', `cannot read ${file} on ${this.host.info.host}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
+    const [head = '', ...rest] = res.stdout.split('@@rmm:record\n');
+    const lines = head.split('\n');
+    const record = rest.length > 0 ? parseRecord(rest.join('@@rmm:record\n'), `${this.host.info.host}:${file}`) : undefined;
+    const tools = Object.fromEntries(LANDING_TOOLS.map((t) => [t, lines.includes(`tool ${t}`)]));
+    return { record, tools, layout: await readDiskLayout(this.host) };
+  }
+
+  readRecord(): Promise<ReplicaRecord | undefined> {
+    return readRecord(this.host, this.#paths.record);
+  }
+
+  writeRecord(record: ReplicaRecord): Promise<void> {
+    return writeRecord(this.host, this.#paths.record, record);
+  }
+
+  /** One command of the layout, exactly as the plan showed it. */
+  async layout(step: LayoutStep): Promise<void> {
+    const res = await this.host.exec([...step.argv], { sudo: true, allowFailure: true, timeoutMs: 30 * 60_000, ...(step.stdin !== undefined ? { stdin: step.stdin } : {}) });
+    if (res.exitCode !== 0) throw new RmmError('layout.failed', `${this.host.info.host}: ${step.detail} failed: ${res.stderr.trim().split('\n').slice(-3).join(' | ') || `exit ${res.exitCode}`}`);
+  }
+
+  /** Mounts the copy's filesystems as the origin mounts them, below the mount root (what a killed run left mounted is unmounted first). */
+  async mount(plan: DisksPlan): Promise<void> {
+    const args = plan.mounts.flatMap((m) => [m.device, m.relativePath || '.', m.fsType, m.volumeGroup ?? '']);
+    await this.run(MOUNT, 'rmm-mount', [plan.mountRoot, ...args], 'mount.failed', 'mounting the copy', 10 * 60_000);
+  }
+
+  async unmount(mountRoot: string): Promise<void> {
+    await this.run(UNMOUNT, 'rmm-unmount', [mountRoot], 'mount.failed', 'unmounting the copy', 10 * 60_000);
+  }
+
+  async bootloader(plan: DisksPlan): Promise<void> {
+    const b = plan.boot;
+    await this.run(BOOTLOADER, 'rmm-bootloader', [plan.mountRoot, b.firmware, b.disk, b.efiDirectory ?? ''], 'boot.failed', 'installing the bootloader in the copy', 30 * 60_000);
+  }
+
+  async initramfs(plan: DisksPlan): Promise<void> {
+    await this.run(INITRAMFS, 'rmm-initramfs', [plan.mountRoot, ...plan.drivers], 'boot.failed', "rebuilding the copy's initramfs", 60 * 60_000);
+  }
+
+  private async run(script: string, name: string, args: readonly string[], code: string, what: string, timeoutMs: number): Promise<void> {
+    const res = await this.host.exec(['sh', '-c', script, name, ...args], { sudo: true, allowFailure: true, timeoutMs });
+    if (res.exitCode !== 0) throw new RmmError(code, `${this.host.info.host}: ${what} failed: ${res.stderr.trim().split('\n').slice(-4).join(' | ') || `exit ${res.exitCode}`}`);
+  }
+
+  async prepareCopy(): Promise<void> {}
+
+  copyDir(unit: CopyUnit): string {
+    return unit.relativePath === '' ? this.#paths.mountRoot : posix.join(this.#paths.mountRoot, unit.relativePath);
+  }
+
+  pointDir(): string {
+    throw new RmmError('apply.bad_plan', 'a disks replica has no recovery point folders');
+  }
+
+  /** A new filesystem holds lost+found only. */
+  async isEmpty(dir: string): Promise<boolean> {
+    const res = await this.host.exec(['find', dir, '-mindepth', '1', '-maxdepth', '1', '!', '-name', 'lost+found', '-print', '-quit'], { sudo: true, allowFailure: true });
+    return res.exitCode === 0 && res.stdout.trim() === '';
+  }
+
+  async unshare(): Promise<void> {}
+
+  async currentIs(): Promise<boolean> {
+    return true;
+  }
+
+  async promote(): Promise<void> {}
+
+  async demote(_id: string, _previous: RecoveryPoint | undefined): Promise<void> {}
+
+  async restore(): Promise<void> {}
+
+  async prune(): Promise<void> {}
+
+  /** The fixups in the mounted copy; the origin's texts are kept beside the record, from this sync only. */
+  async applyFixups(files: readonly PlannedFixupFile[]): Promise<void> {
+    await this.host.exec(['rm', '-rf', '--', this.#originals], { sudo: true });
+    for (const file of files) {
+      const args = [this.#paths.mountRoot, this.#originals, file.path, file.before, file.renamedTo ?? '', file.text === undefined ? 'keep' : 'write'];
+      const res = await this.host.exec(['sh', '-c', FIXUP_SCRIPT, 'rmm-fixup', ...args], { sudo: true, allowFailure: true, ...(file.text !== undefined ? { stdin: file.text } : {}) });
+      fixupFailure(this.host, res, file.path, 'the copy', 'the origin changed it after the plan');
+    }
+  }
+
+  readPointConfig(): Promise<PointConfig> {
+    throw new RmmError('target.unsupported', 'a disks replica is adapted again by a sync, not in place');
+  }
+
+  rewritePoint(_point: string, _changes: readonly PointFileChange[]): Promise<void> {
+    throw new RmmError('target.unsupported', 'a disks replica is adapted again by a sync, not in place');
+  }
+
+  inventory(): Promise<TargetInventory> {
+    throw new RmmError('target.unsupported', 'rmm repair is for directory replicas');
+  }
+
+  replaceRecord(): Promise<string> {
+    throw new RmmError('target.unsupported', 'rmm repair is for directory replicas');
+  }
+
+  get name(): string {
+    return this.replica;
+  }
+}

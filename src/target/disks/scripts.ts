@@ -1,0 +1,87 @@
+/**
+ * The shell scripts a disks target runs on its landing host, as root. Every file written into the
+ * copy is written from inside a chroot of it: a symbolic link in the copy then resolves inside the
+ * copy, never to the landing host's own files.
+ */
+
+// in CMD...: runs CMD in the copy with a clean environment (the landing host's variables mean nothing there).
+const IN_COPY = `in_copy() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C GRUB_DISABLE_OS_PROBER=true "$@"; }`;
+
+// What the copy's tools need mounted: the landing host's devices, proc and sys; a /run of its own.
+// rslave: unmounting the copy later must never reach the landing host's own /dev mounts.
+const BIND = `for d in dev proc sys; do
+  mountpoint -q -- "$root/$d" && continue
+  mkdir -p -- "$root/$d"
+  mount --rbind "/$d" "$root/$d"
+  mount --make-rslave "$root/$d"
+done
+if ! mountpoint -q -- "$root/run"; then mkdir -p -- "$root/run" && mount -t tmpfs -o mode=0755 rmm-run "$root/run"; fi`;
+
+// $1 the mount root, then for each filesystem in mount order: device, path below the root (. for
+// the root), type, volume group or ''. What a killed run left mounted there is unmounted first. A
+// mount point reached through a symbolic link of the copy is refused: it would mount outside it.
+export const MOUNT = `set -e
+root=$1; shift
+if mountpoint -q -- "$root"; then umount -R -- "$root"; fi
+mkdir -p -- "$root"
+while [ $# -ge 4 ]; do
+  dev=$1 rel=$2 type=$3 vg=$4; shift 4
+  if [ -n "$vg" ]; then vgchange -ay -- "$vg" >/dev/null; fi
+  if [ "$rel" = . ]; then at=$root; else at=$root/$rel; fi
+  mkdir -p -- "$at"
+  if [ "$(realpath -e -- "$at")" != "$at" ]; then echo "$at is reached through a symbolic link in the copy" >&2; exit 3; fi
+  # xfs refuses a second filesystem with one UUID, and the copy keeps the origin's.
+  if [ "$type" = xfs ]; then mount -t xfs -o nouuid -- "$dev" "$at"; else mount -t "$type" -- "$dev" "$at"; fi
+done`;
+
+// $1 the mount root: everything below it unmounted, written out first.
+export const UNMOUNT = `root=$1
+[ -d "$root" ] || exit 0
+sync -f -- "$root" 2>/dev/null || :
+if mountpoint -q -- "$root"; then umount -R -- "$root" || exit 1; fi
+rmdir -- "$root" 2>/dev/null || :`;
+
+// $1 the mount root, $2 bios|uefi, $3 the disk for GRUB (BIOS), $4 the ESP's mount point (UEFI).
+// The copy's own GRUB, installed for the target's firmware; UEFI also at the removable-media path
+// (EFI/BOOT/BOOTX64.EFI), which firmware without a boot entry falls back to, and never into the
+// landing host's NVRAM. Its configuration is made anew in the copy: root by UUID, no other OS.
+export const BOOTLOADER = `set -e
+root=$1 fw=$2 disk=$3 efi=$4
+${IN_COPY}
+${BIND}
+if in_copy sh -c 'command -v grub-install' >/dev/null; then inst=grub-install mk=grub-mkconfig cfg=/boot/grub/grub.cfg
+elif in_copy sh -c 'command -v grub2-install' >/dev/null; then inst=grub2-install mk=grub2-mkconfig cfg=/boot/grub2/grub.cfg
+else echo "the copy has no GRUB (grub-install or grub2-install): install its package on the origin" >&2; exit 3; fi
+if [ "$fw" = bios ]; then
+  in_copy "$inst" --target=i386-pc "$disk"
+else
+  in_copy "$inst" --target=x86_64-efi --efi-directory="$efi" --no-nvram
+  in_copy "$inst" --target=x86_64-efi --efi-directory="$efi" --no-nvram --removable
+fi
+if in_copy sh -c 'command -v update-grub' >/dev/null; then in_copy update-grub; else in_copy "$mk" -o "$cfg"; fi`;
+
+// $1 the mount root, then driver names. The initramfs of every kernel of the copy rebuilt with those
+// drivers its kernels have, generic rather than fitted to the landing host: initramfs-tools with
+// MODULES=most and the drivers listed in /etc/initramfs-tools/modules, or dracut with hostonly=no
+// and add_drivers.
+export const INITRAMFS = `set -e
+root=$1; shift
+${IN_COPY}
+${BIND}
+have=
+for d in "$@"; do
+  for k in $(in_copy ls /lib/modules); do
+    if in_copy modinfo -k "$k" -F filename "$d" >/dev/null 2>&1; then have="$have $d"; break; fi
+  done
+done
+if in_copy sh -c 'command -v update-initramfs' >/dev/null; then
+  in_copy sh -c 'f=/etc/initramfs-tools/modules; touch "$f"; new=; for d in "$@"; do grep -qx -- "$d" "$f" || new="$new $d"; done
+    [ -z "$new" ] || { echo "# added by rmm: drivers other hardware may need"; printf "%s\\n" $new; } >> "$f"' rmm-modules $have
+  in_copy sh -c 'mkdir -p /etc/initramfs-tools/conf.d && echo "MODULES=most # set by rmm: an initramfs for any hardware" > /etc/initramfs-tools/conf.d/rmm-replica'
+  in_copy update-initramfs -u -k all
+elif in_copy sh -c 'command -v dracut' >/dev/null; then
+  in_copy sh -c 'mkdir -p /etc/dracut.conf.d && printf "# set by rmm: an initramfs for any hardware\\nhostonly=\\"no\\"\\nadd_drivers+=\\" %s \\"\\n" "$1" > /etc/dracut.conf.d/rmm-replica.conf' rmm-dracut "$have"
+  in_copy dracut -f --regenerate-all
+else
+  echo "the copy has neither update-initramfs nor dracut" >&2; exit 3
+fi`;

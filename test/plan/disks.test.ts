@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadSources } from '../../src/config/load.js';
+import type { Spec } from '../../src/config/spec.js';
+import type { DiskLayout } from '../../src/observe/layout.js';
+import type { Observed } from '../../src/observe/observe.js';
+import { makePlan } from '../../src/plan/plan.js';
+import { LANDING_TOOLS } from '../../src/plan/tools.js';
+import { filesystem, originFacts } from '../support/facts.js';
+
+const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/layout/${name}.expected.json`, import.meta.url), 'utf8')) as DiskLayout;
+/** A RHEL-like UEFI server: GPT with an ESP, /boot, an LVM volume group `rl` (root, home, swap) on sda3; an ASM disk sdb. */
+const ORIGIN = fixture('uefi-gpt-lvm');
+const GiB = 1024 ** 3;
+
+function blankLanding(sizes: Record<string, number>, holds?: DiskLayout['disks'][number]['holds']): DiskLayout {
+  return {
+    firmware: 'bios',
+    disks: Object.entries(sizes).map(([path, size]) => ({ path, sizeBytes: size, logicalSectorBytes: 512, partitions: [], readOnly: false, removable: false, ...(holds && path === '/dev/vdb' ? { holds } : {}) })),
+    volumeGroups: [],
+  };
+}
+
+function specWith(disks: string, exclude = '{ volumes: [/dev/sdb] }'): Spec {
+  const text = `
+apiVersion: rmm/v1
+kind: Origin
+metadata: { name: db }
+spec: { address: 192.0.2.10 }
+---
+apiVersion: rmm/v1
+kind: Environment
+metadata: { name: dr }
+spec: { targetKind: disks, transfer: relay, hosts: [{ name: landing, address: 192.0.2.20, disks: [/dev/vdb, /dev/vdc] }], ipRemap: { networks: [{ from: 10.0.2.0/24, to: 10.0.4.0/24 }] } }
+---
+apiVersion: rmm/v1
+kind: Replica
+metadata: { name: db-dr }
+spec: { origin: db, environment: dr, disks: ${disks}, exclude: ${exclude} }
+`;
+  const { spec, diagnostics } = loadSources([{ name: 'disks.yaml', baseDir: '/tmp', text }]);
+  if (!spec) throw new Error(diagnostics.map((d) => d.message).join('\n'));
+  return spec;
+}
+
+const facts = originFacts([
+  filesystem('/', 'xfs', { source: '/dev/mapper/rl-root', lvmName: 'rl/root', usedBytes: 3 * GiB }),
+  filesystem('/boot', 'xfs', { source: '/dev/sda2', usedBytes: 200 * 1024 ** 2 }),
+  filesystem('/boot/efi', 'vfat', { source: '/dev/sda1', usedBytes: 10 * 1024 ** 2 }),
+  filesystem('/home', 'xfs', { source: '/dev/mapper/rl-home', lvmName: 'rl/home', usedBytes: 1 * GiB }),
+]);
+const FSTAB = '/dev/sda2 /boot xfs defaults 0 0\n/dev/mapper/rl-root / xfs defaults 0 0\nUUID=6C5A-94D9 /boot/efi vfat umask=0077 0 2\n';
+const now = new Date('2026-11-24T12:00:00Z');
+
+function observed(landing: DiskLayout, originLayout = ORIGIN): Observed {
+  const tools = Object.fromEntries(LANDING_TOOLS.map((t) => [t, true]));
+  return {
+    at: '',
+    replicas: new Map([
+      ['db-dr', { replica: 'db-dr', origin: { facts, layout: originLayout, configFiles: { files: [{ path: '/etc/fstab', text: FSTAB }], refused: [] } }, target: { record: undefined, tools, layout: landing } }],
+    ]),
+  };
+}
+
+describe('a first sync onto landing disks', () => {
+  const spec = specWith('[{ origin: /dev/sda, target: /dev/vdb }]');
+  const action = makePlan(spec, observed(blankLanding({ '/dev/vdb': 30 * GiB, '/dev/vdc': 20 * GiB })), now).actions[0]!;
+
+  it('lays the disk out, mounts it as the origin mounts its filesystems, copies, adapts, and makes it boot', () => {
+    expect(action.kind, action.reasons.join('\n')).toBe('sync');
+    const sync = action.sync!;
+    expect(sync.target).toEqual({ kind: 'disks', address: '192.0.2.20', record: '/var/lib/rmm/replicas/db-dr' });
+    const kinds = sync.steps.map((s) => s.kind);
+    expect(kinds).not.toContain('promote');
+    expect(kinds).not.toContain('prune');
+    const order = ['record-start', 'layout', 'mount', 'snapshot', 'copy', 'fixup', 'bootloader', 'initramfs', 'unmount', 'record'];
+    expect(order.map((k) => kinds.indexOf(k as never))).toEqual([...order.map((k) => kinds.indexOf(k as never))].sort((a, b) => a - b));
+    expect(sync.steps.find((s) => s.kind === 'layout')!.detail).toMatch(/^create a GPT partition table \(disk GUID [0-9A-F-]+\) on \/dev\/vdb/);
+    expect(sync.disks!.mounts.map((m) => [m.mountPoint, m.device])).toEqual([
+      ['/', '/dev/rl/root'],
+      ['/boot', '/dev/vdb2'],
+      ['/home', '/dev/rl/home'],
+      ['/boot/efi', '/dev/vdb1'],
+    ]);
+    expect(sync.disks!.boot).toEqual({ firmware: 'uefi', disk: '/dev/vdb', efiDirectory: '/boot/efi' });
+    expect(action.reasons).toContain('the landing disks cannot be snapshotted: a sync that fails leaves them not consistent (the record says so) until the next sync completes');
+    expect(sync.steps.find((s) => s.kind === 'bootloader')!.detail).toContain('GRUB for UEFI on the ESP at /boot/efi');
+  });
+
+  it('rewrites device names of the origin\'s disks as the UUIDs the layout keeps', () => {
+    const fstab = action.sync!.fixups!.files.find((f) => f.path === '/etc/fstab')!;
+    expect(fstab.text).toBe(FSTAB.replace('/dev/sda2 ', 'UUID=1b7c5a3e-9d2f-4e8a-b6c1-0f3e2d4c5b6a '));
+  });
+
+  it('needs no landing disk for the excluded ASM disk, and refuses a copied disk that has none', () => {
+    const unmapped = makePlan(specWith('[{ origin: /dev/sda, target: /dev/vdb }]', '{}'), observed(blankLanding({ '/dev/vdb': 30 * GiB })), now).actions[0]!;
+    // Not excluded, the ASM disk holds nothing rmm copies: it is not laid out, and says so.
+    expect(unmapped.kind, unmapped.reasons.join('\n')).toBe('sync');
+    expect(unmapped.sync!.disks!.summary.notCopied).toContain('/dev/sdb');
+  });
+
+  it('refuses a landing disk holding something else unless its mapping says wipe: true, before any step', () => {
+    const used = blankLanding({ '/dev/vdb': 30 * GiB }, { type: 'ext4', uuid: '11111111-2222-3333-4444-555555555555' });
+    const refused = makePlan(spec, observed(used), now).actions[0]!;
+    expect(refused.kind).toBe('blocked');
+    expect(refused.reasons[0]).toMatch(/landing disk \/dev\/vdb holds .*which is not this replica: set wipe: true/);
+    const wiped = makePlan(specWith('[{ origin: /dev/sda, target: /dev/vdb, wipe: true }]'), observed(used), now).actions[0]!;
+    expect(wiped.kind, wiped.reasons.join('\n')).toBe('sync');
+    expect(wiped.sync!.steps.filter((s) => s.kind === 'layout')[0]!.detail).toMatch(/^erase .* on \/dev\/vdb \(wipe: true\)/);
+  });
+
+  it('refuses a landing disk too small for the data, with the figures', () => {
+    const small = makePlan(spec, observed(blankLanding({ '/dev/vdb': 2 * GiB })), now).actions[0]!;
+    expect(small.kind).toBe('blocked');
+    expect(small.reasons[0]).toMatch(/^landing disk \/dev\/vdb is 2(\.0)? GiB; origin \/dev\/sda needs at least [0-9.]+ GiB/);
+  });
+
+  it('is blocked when either side\'s disks were not read', () => {
+    const seen = observed(blankLanding({ '/dev/vdb': 30 * GiB }));
+    const entry = seen.replicas.get('db-dr')!;
+    const noLanding: Observed = { at: '', replicas: new Map([['db-dr', { ...entry, target: { ...(entry.target as object), layout: undefined } as never }]]) };
+    expect(makePlan(spec, noLanding, now).actions[0]!.reasons[0]).toBe('the disk layout of the landing host landing was not read');
+  });
+});
+
