@@ -1,5 +1,6 @@
 import { loadSpec } from '../../config/load.js';
 import { discoverOrigin } from '../../observe/origin.js';
+import { readDiskLayout, type DiskLayout, type FsInfo } from '../../observe/layout.js';
 import type { OriginFacts } from '../../observe/facts.js';
 import { createSessionPool } from '../../transport/index.js';
 import { endpointSession } from '../../apply/sessions.js';
@@ -14,10 +15,10 @@ import { didYouMean } from '../../config/suggest.js';
 
 export const discoverCommand: Command = {
   name: 'discover',
-  summary: 'read an origin: OS, disks, LVM, filesystems, free space, network files, tools; flag what needs attention',
-  usage: 'rmm discover ORIGIN -f FILE | rmm discover [USER@]ADDRESS[:PORT] [-i KEY] [--known-hosts FILE] [--sudo]  [-o json]',
+  summary: 'read a host: OS, disks (partition tables, firmware), LVM, filesystems, free space, network files, tools; flag what needs attention',
+  usage: 'rmm discover ORIGIN|LANDING-HOST -f FILE | rmm discover [USER@]ADDRESS[:PORT] [-i KEY] [--known-hosts FILE] [--sudo]  [-o json]',
   details: [
-    '  ORIGIN                  the name of an Origin of the files given with -f',
+    '  ORIGIN|LANDING-HOST     the name of an Origin, or of an environment\'s landing host, of the files given with -f',
     '  [USER@]ADDRESS[:PORT]   or any host, reached with the options below (user root, port 22 by default)',
     FILE_HELP,
     '  -i, --identity KEY      private key file (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)',
@@ -42,9 +43,11 @@ export const discoverCommand: Command = {
     try {
       const session = await endpointSession(pool, endpoint, ctx.values['trust-new-host-keys'] === true);
       const facts = await discoverOrigin(session, root);
+      // The disks as a layout sees them: what a disks target lays out from, or onto.
+      const layout = await readDiskLayout(session).catch((err: unknown) => ({ error: (err as Error).message }));
       const attention = needsAttention(facts, minFreePercent);
-      if (ctx.output === 'json') writeJson(ctx, { origin: name, facts, attention });
-      else ctx.stdout.write(renderFacts(name, facts, attention));
+      if (ctx.output === 'json') writeJson(ctx, { origin: name, facts, layout, attention });
+      else ctx.stdout.write(renderFacts(name, facts, attention) + renderLayout(layout));
       return EXIT.ok;
     } finally {
       await pool.closeAll();
@@ -57,8 +60,11 @@ async function resolveHost(ctx: CommandContext, name: string): Promise<{ endpoin
   if (fileArgs(ctx).length > 0) {
     const { spec } = await loadSpec(fileArgs(ctx));
     const replica = spec.replicas.find((r) => r.origin.name === name);
-    if (!replica) throw new UsageError(`no replica of an origin named '${name}'${didYouMean(name, spec.replicas.map((r) => r.origin.name))}`);
-    return { endpoint: replica.origin.endpoint, root: replica.origin.root, minFreePercent: replica.policy.snapshot.minFreePercent };
+    if (replica) return { endpoint: replica.origin.endpoint, root: replica.origin.root, minFreePercent: replica.policy.snapshot.minFreePercent };
+    const landing = spec.replicas.find((r) => r.target.endpoint.name === name);
+    if (landing) return { endpoint: landing.target.endpoint, root: '/', minFreePercent: landing.policy.snapshot.minFreePercent };
+    const names = [...new Set(spec.replicas.flatMap((r) => [r.origin.name, r.target.endpoint.name]))];
+    throw new UsageError(`no origin or landing host of a replica named '${name}'${didYouMean(name, names)}`);
   }
   const m = /^(?:([a-z_][a-z0-9_.-]*)@)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(name);
   if (!m) throw new UsageError(`'${name}' is neither [USER@]ADDRESS[:PORT] nor, without -f, an Origin name`);
@@ -91,6 +97,21 @@ export function needsAttention(facts: OriginFacts, minFreePercent: number): stri
   }
   for (const tool of ['rsync', 'flock', 'ssh', 'ssh-keygen']) if (!facts.tools[tool]) notes.push(`missing tool: ${tool}`);
   return notes;
+}
+
+/** The disks as the layout reads them: firmware, each disk's size and what it holds. */
+function renderLayout(layout: DiskLayout | { error: string }): string {
+  if ('error' in layout) return `disks: not read (${layout.error})\n`;
+  const size = (b: number): string => (b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(1)} GiB` : `${Math.round(b / 1024 ** 2)} MiB`);
+  const fs = (f: FsInfo | undefined): string => (f ? ` ${f.type}${f.label ? ` "${f.label}"` : ''}${f.mountPoint ? ` on ${f.mountPoint}` : ''}` : '');
+  const lines = [`firmware: ${layout.firmware === 'uefi' ? 'UEFI' : 'BIOS'}`, 'disks:'];
+  for (const d of layout.disks) {
+    const table = d.table ? `${d.table === 'gpt' ? 'GPT' : 'MBR'}, ${d.partitions.length} partition(s)` : d.holds ? `no partition table,${fs(d.holds)}${d.lvmPv ? ` (LVM ${d.lvmPv})` : ''}` : 'blank';
+    lines.push(`  ${d.path} ${size(d.sizeBytes)}${d.model ? ` ${d.model}` : ''}${d.readOnly ? ' read-only' : ''}: ${table}`);
+    for (const p of d.partitions) lines.push(`    ${p.path} ${size(p.sizeBytes)}${fs(p.fs)}${p.lvmPv ? ` (LVM ${p.lvmPv})` : ''}`);
+  }
+  for (const vg of layout.volumeGroups) lines.push(`  volume group ${vg.name} on ${vg.pvs.join(', ')}: ${vg.lvs.map((lv) => `${lv.name} ${size(lv.sizeBytes)}${fs(lv.fs)}`).join('; ') || 'no logical volumes'}, ${size(vg.freeBytes)} free`);
+  return `${lines.join('\n')}\n`;
 }
 
 function renderFacts(name: string, f: OriginFacts, attention: readonly string[]): string {
