@@ -217,6 +217,7 @@ class Sync {
     if (found !== this.action.observedRunId) {
       throw new TargetMovedError({ replica: this.name, host: this.ctx.target.info.host, planned: this.action.observedRunId ?? 'none', found: found ?? 'none' });
     }
+    if (this.plan.disks) await this.disks().assertLanding(this.plan.disks);
   }
 
   private async install(host: RemoteHost): Promise<void> {

@@ -136,6 +136,11 @@ export interface DisksPlan {
   readonly drivers: readonly string[];
   /** Why a failed sync leaves the disks not consistent: they cannot be snapshotted. */
   readonly noRollback: string;
+  /**
+   * What each landing disk held when planned (src/plan/disks.ts landingFingerprint): apply re-reads
+   * the disks under the lock and lays nothing out on a disk that changed since.
+   */
+  readonly landingSeen: Readonly<Record<string, string>>;
 }
 
 export interface PlannedAction {

@@ -70,8 +70,23 @@ export function planDisks(replica: Replica, facts: OriginFacts, units: readonly 
     boot: { firmware: origin.firmware, disk: bootMap.target, ...(esp ? { efiDirectory: esp.fs.mountPoint } : {}) },
     drivers: TARGET_DRIVERS,
     noRollback: 'the landing disks cannot be snapshotted: a sync that fails leaves them not consistent (the record says so) until the next sync completes',
+    landingSeen: Object.fromEntries(maps.map((m) => [m.target, landingFingerprint(landing, m.target)])),
   };
   return { plan, devices: uuidReferences(origin) };
+}
+
+/**
+ * What a landing disk holds, as far as a layout is concerned: its table, partitions and signatures
+ * with their identities, and its logical volumes (sizes in use and mount points left out: they
+ * change while the disk is in use, the layout does not).
+ */
+export function landingFingerprint(layout: DiskLayout, path: string): string {
+  const disk = layout.disks.find((d) => d.path === path);
+  if (!disk) return 'absent';
+  const sig = (f: FsInfo | undefined) => (f ? [f.type, f.uuid ?? '', f.label ?? ''] : null);
+  const pvs = new Set([disk.path, ...disk.partitions.map((p) => p.path)]);
+  const vgs = layout.volumeGroups.filter((g) => g.pvs.some((pv) => pvs.has(pv))).map((g) => [g.name, g.lvs.map((l) => [l.name, l.sizeBytes, sig(l.fs)])]);
+  return JSON.stringify([disk.sizeBytes, disk.table ?? null, disk.tableId ?? null, sig(disk.holds), disk.partitions.map((p) => [p.path, p.startSector, p.sizeSectors, p.type, p.partUuid ?? null, sig(p.fs)]), vgs]);
 }
 
 function depth(relativePath: string): number {

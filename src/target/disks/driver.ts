@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { RmmError } from '../../errors.js';
 import { readDiskLayout } from '../../observe/layout.js';
 import type { DisksPlan, PlannedFixupFile, PointFileChange } from '../../plan/action.js';
-import { disksPaths } from '../../plan/disks.js';
+import { disksPaths, landingFingerprint } from '../../plan/disks.js';
 import type { LayoutStep } from '../../plan/layout.js';
 import { LANDING_TOOLS } from '../../plan/tools.js';
 import { parseRecord, readRecord, recordPath, writeRecord, type RecoveryPoint, type ReplicaRecord } from '../../record/record.js';
@@ -64,6 +64,14 @@ export class DisksTarget implements TargetDriver {
 
   writeRecord(record: ReplicaRecord): Promise<void> {
     return writeRecord(this.host, this.#paths.record, record);
+  }
+
+  /** Refuses when a landing disk no longer holds what the plan saw: its layout steps were made for that. */
+  async assertLanding(plan: DisksPlan): Promise<void> {
+    const now = await readDiskLayout(this.host);
+    for (const [disk, seen] of Object.entries(plan.landingSeen)) {
+      if (landingFingerprint(now, disk) !== seen) throw new RmmError('replica.moved', `landing disk ${disk} on ${this.host.info.host} changed since the plan; nothing was written, plan again`);
+    }
   }
 
   /** One command of the layout, exactly as the plan showed it. */
