@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Replica, Spec } from '../config/spec.js';
@@ -122,13 +123,27 @@ export async function applyAction(replica: Replica, action: PlannedAction, pool:
   });
 }
 
+/**
+ * The target's sshd as the target reaches it: the address and port its sshd accepted rmm's
+ * connection on (SSH_CONNECTION), which behind a NAT or a forwarded port are not the ones rmm
+ * dialled. Undefined when the target does not say, or says something that is not an address.
+ */
+async function ownSshd(target: RemoteHost): Promise<{ address: string; port: number } | undefined> {
+  // As the login user: sudo drops SSH_CONNECTION from the environment.
+  const res = await target.exec(['sh', '-c', 'printf "%s\\n" "$SSH_CONNECTION"'], { sudo: false, allowFailure: true });
+  const [, , address, port] = res.stdout.trim().split(' ');
+  const n = Number(port);
+  return address && isIP(address) && Number.isInteger(n) && n > 0 && n < 65536 ? { address, port: n } : undefined;
+}
+
 function channelOpener(replica: Replica, runId: string) {
   return async (origin: RemoteHost, target: RemoteHost) => {
     const common = { origin, target, targetEndpoint: replica.target.endpoint, replica: replica.name, runId };
     if (replica.environment.transfer === 'direct') return openPushChannel(common);
     // Relay: the origin cannot reach the target, so its sshd listens on loopback and rmm carries
     // each connection over to the target's sshd through the two sessions it already holds.
-    const tunnel = await origin.openReverseTunnel(target, replica.target.endpoint.port);
+    const sshd = await ownSshd(target);
+    const tunnel = await origin.openReverseTunnel(target, sshd?.port ?? replica.target.endpoint.port, sshd?.address);
     const channel = await openPushChannel({ ...common, via: { host: '127.0.0.1', port: tunnel.port } }).catch(async (err: unknown) => {
       await tunnel.close().catch(() => {});
       throw err;

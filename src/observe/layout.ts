@@ -112,7 +112,7 @@ s blkid; blkid -c /dev/null -o export 2>/dev/null
 s findmnt; findmnt -J -b -l -o SOURCE,TARGET,FSTYPE,USED 2>/dev/null
 s pvs; command -v lvm >/dev/null 2>&1 && lvm pvs --reportformat json --units b --nosuffix -o pv_name,vg_name,pv_uuid,pv_size 2>/dev/null
 s vgs; command -v lvm >/dev/null 2>&1 && lvm vgs --reportformat json --units b --nosuffix -o vg_name,vg_uuid,vg_extent_size,vg_size,vg_free 2>/dev/null
-s lvs; command -v lvm >/dev/null 2>&1 && lvm lvs --reportformat json --units b --nosuffix -o vg_name,lv_name,lv_uuid,lv_size,segtype,lv_path,lv_dm_path 2>/dev/null
+s lvs; command -v lvm >/dev/null 2>&1 && lvm lvs --reportformat json --units b --nosuffix -o vg_name,lv_name,lv_uuid,lv_size,segtype,lv_path,lv_dm_path,origin 2>/dev/null
 for d in $(lsblk -d -n -o PATH,TYPE 2>/dev/null | awk '$2 == "disk" || $2 == "loop" { print $1 }'); do s "sfdisk:$d"; sfdisk -J "$d" 2>/dev/null; done
 s end
 `;
@@ -230,7 +230,8 @@ function parseVolumeGroups(
   fsOf: (path: string) => FsInfo | undefined,
 ): VolumeGroup[] {
   const rv = reader('lvs');
-  const lvs = lvmRows(lvsText, rv, 'lv').map((l) => {
+  // A snapshot of another volume (rmm's own, while a sync holds it, or an operator's) is not a volume of the server.
+  const lvs = lvmRows(lvsText, rv, 'lv').filter((l) => !l.origin).map((l) => {
     const vg = rv.lvmName(l.vg_name, 'vg_name') ?? rv.fail('a logical volume has no vg_name');
     const name = rv.lvmName(l.lv_name, `${vg}: lv_name`) ?? rv.fail(`a logical volume of ${vg} has no lv_name`);
     const at = `${vg}/${name}:`;

@@ -2,6 +2,9 @@ import { posix } from 'node:path';
 import type { RemoteHost } from '../transport/index.js';
 import { LOCAL_FS_TYPES, type BlockDevice, type Filesystem, type LogicalVolume, type OriginFacts } from './facts.js';
 
+/** Where rmm mounts its snapshot views on an origin (src/snapshot/take.ts LVM_MOUNT_BASE). */
+const RMM_VIEWS = '/run/.rmm-snap';
+
 export const TOOLS = ['rsync', 'btrfs', 'fsfreeze', 'lvcreate', 'flock', 'ssh', 'ssh-keygen', 'findmnt', 'lsblk', 'setfacl', 'tar', 'timeout'] as const;
 
 // One round trip: each section is printed after a marker line; a missing tool leaves its section empty.
@@ -103,6 +106,8 @@ function parseFindmnt(text: string, root: string, lvs: readonly LogicalVolume[])
   const byMount = new Map<string, Filesystem>();
   for (const n of flat) {
     if (!LOCAL_FS_TYPES.has(n.fstype) || !under(n.target)) continue;
+    // rmm's own views (LVM snapshots, a frozen filesystem's bind view) while a run holds them, or left by a killed one.
+    if (n.target === RMM_VIEWS || n.target.startsWith(`${RMM_VIEWS}/`)) continue;
     // findmnt shows btrfs subvolume mounts as /dev/x[/subvol]; the device is what volume exclusions name.
     const source = n.source.replace(/\[.*\]$/, '');
     const lv = lvs.find((l) => l.path === source || source === `/dev/mapper/${l.vg.replace(/-/g, '--')}-${l.lv.replace(/-/g, '--')}`);

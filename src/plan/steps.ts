@@ -42,14 +42,14 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
   add('record-start', 'record-start', 'target', 'record the sync as in progress');
   add('clean', 'clean', 'origin', 'remove snapshots an interrupted run of this replica left, if any');
   hooks('preSnapshot');
-  for (const u of f.units) add(`snapshot ${u.fs.mountPoint}`, 'snapshot', 'origin', snapshotDetail(u));
+  for (const u of snapshotOrder(f.units)) add(`snapshot ${u.fs.mountPoint}`, 'snapshot', 'origin', snapshotDetail(u));
   hooks('postSnapshot');
   if (f.mayVerify) add('compare', 'compare', 'origin', `compare each filesystem's manifest with recovery point ${f.basePoint}: unchanged means the point is verified, not copied again`, { changes: false });
   hooks('preSync', 'changed');
   const via = r.environment.transfer === 'relay' ? ', reached through a reverse tunnel carried by rmm (relay)' : '';
   add('channel', 'channel', 'both', `authorize a one-run key of the origin on the target${via}`, { when: 'changed' });
   for (const u of f.units) add(`copy ${u.fs.mountPoint}`, 'copy', 'both', copyDetail(u, f.basePoint, r), { when: 'changed' });
-  for (const u of [...f.units].reverse()) add(`release ${u.fs.mountPoint}`, 'release', 'origin', u.provider === 'none' ? 'nothing to release' : `release the ${u.provider} snapshot of ${u.fs.mountPoint}`);
+  for (const u of releaseOrder(f.units)) add(`release ${u.fs.mountPoint}`, 'release', 'origin', u.provider === 'none' ? 'nothing to release' : `release the ${u.provider} snapshot of ${u.fs.mountPoint}`);
   add('revoke', 'revoke', 'both', "remove the one-run key from the target and the run's work files from the origin", { when: 'changed' });
   if (f.fixups) {
     const n = f.fixups.files.length;
@@ -94,7 +94,7 @@ export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): Pl
   add('mount', 'mount', 'target', `mount ${d.mounts.map((m) => `${m.device} at ${m.mountPoint}`).join(', ')} below ${d.mountRoot}`);
   add('clean', 'clean', 'origin', 'remove snapshots an interrupted run of this replica left, if any');
   hooks('preSnapshot');
-  for (const u of f.units) add(`snapshot ${u.fs.mountPoint}`, 'snapshot', 'origin', snapshotDetail(u));
+  for (const u of snapshotOrder(f.units)) add(`snapshot ${u.fs.mountPoint}`, 'snapshot', 'origin', snapshotDetail(u));
   hooks('postSnapshot');
   if (f.mayVerify) add('compare', 'compare', 'origin', `compare each filesystem's manifest with the last sync's: unchanged means the disks are verified, not written again`, { changes: false });
   hooks('preSync', 'changed');
@@ -105,7 +105,7 @@ export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): Pl
     const how = u.method.kind === 'tar' ? 'tar streams into the new filesystem (rsync if it holds files)' : 'rsync, changed files put in place only at the end (--delay-updates)';
     add(`copy ${u.fs.mountPoint}`, 'copy', 'both', `${u.fs.mountPoint} -> ${into} by ${how}`, { when: 'changed' });
   }
-  for (const u of [...f.units].reverse()) add(`release ${u.fs.mountPoint}`, 'release', 'origin', u.provider === 'none' ? 'nothing to release' : `release the ${u.provider} snapshot of ${u.fs.mountPoint}`);
+  for (const u of releaseOrder(f.units)) add(`release ${u.fs.mountPoint}`, 'release', 'origin', u.provider === 'none' ? 'nothing to release' : `release the ${u.provider} snapshot of ${u.fs.mountPoint}`);
   add('revoke', 'revoke', 'both', "remove the one-run key from the landing host and the run's work files from the origin", { when: 'changed' });
   if (f.fixups) {
     const what = f.fixups.files.length === 0 ? 'no file needs a change' : f.fixups.files.map((x) => (x.renamedTo ? `${x.path} -> ${x.renamedTo}` : x.path)).join(', ');
@@ -152,6 +152,21 @@ function hookStep(r: Replica, phase: HookPhase, when: PlannedStep['when']): Plan
   const on = places.length === 1 ? places[0]! : 'both';
   const detail = list.map((h) => `${h.script ?? h.command!.join(' ')} on ${h.on === 'local' ? 'the rmm host' : h.on}`).join('; ');
   return { id: `hooks ${phase}`, kind: 'hooks', on, detail, when, changes: true };
+}
+
+/**
+ * Freezes come last: a frozen filesystem blocks every write to it, and taking an LVM snapshot writes
+ * LVM's metadata backup under /etc (a frozen root would hang lvcreate for good), so the other views
+ * are taken while nothing is frozen yet.
+ */
+function snapshotOrder(units: readonly PlannedUnit[]): PlannedUnit[] {
+  return [...units.filter((u) => u.provider !== 'fsfreeze'), ...units.filter((u) => u.provider === 'fsfreeze')];
+}
+
+/** Thaws first, for the same reason (lvremove writes under /etc), then the rest newest first. */
+function releaseOrder(units: readonly PlannedUnit[]): PlannedUnit[] {
+  const taken = snapshotOrder(units).reverse();
+  return [...taken.filter((u) => u.provider === 'fsfreeze'), ...taken.filter((u) => u.provider !== 'fsfreeze')];
 }
 
 function snapshotDetail(u: PlannedUnit): string {

@@ -43,7 +43,7 @@ export async function takeSnapshot(session: RemoteHost, unit: CopyUnit, replica:
       };
     }
     case 'fsfreeze':
-      return freeze(session, unit, limits);
+      return freeze(session, unit, limits, unit.nestedMounts.length > 0 ? posix.join(LVM_MOUNT_BASE, `${replica}.${runId}`, `rmm-freeze${mount.replace(/[^A-Za-z0-9]/g, '_')}`) : '');
     case 'none':
       return { unit, sourcePath: mount, pointInTime: false, release: async () => {} };
     case 'lvm':
@@ -101,25 +101,32 @@ export function lvmSnapshotName(replica: string, runId: string, lvmName: string)
   return `rmm-snap.${replica}.${runId}.${lvmName.split('/')[1]}`;
 }
 
-// $1 mount point, $2 heartbeat timeout, $3 the longest freeze (seconds). Thaws when rmm lets go,
-// when its heartbeats stop or its connection ends, at the limit, or when it is signalled (an
-// interrupted run ends the processes its step started: the trap runs once fsfreeze returns);
-// says which on stderr and in its exit code.
+// $1 mount point, $2 heartbeat timeout, $3 the longest freeze (seconds), $4 '' or where to bind-mount
+// the filesystem alone first: the view to copy from when other filesystems are mounted inside it,
+// whose mount points then show as the plain folders they are (the live path shows the mounted
+// filesystems' roots there, /proc's or /sys's, which tar finds changing as it reads them). Thaws when
+// rmm lets go, when its heartbeats stop or its connection ends, at the limit, or when it is
+// signalled (an interrupted run ends the processes its step started: the trap runs once fsfreeze
+// returns); says which on stderr and in its exit code.
 const FREEZE_HOLDER = `${RMM_ALIVE}
-trap 'fsfreeze --unfreeze "$1" 2>/dev/null; echo "thawed $1: the holder was signalled" >&2; exit 6' TERM INT HUP
-fsfreeze --freeze "$1" || exit 3
+# Lazily: a walk of the view that outlives its copy must not keep the bind for good.
+unbind() { [ -z "$4" ] || { umount -l "$4" 2>/dev/null; rmdir "$4" 2>/dev/null; }; }
+trap 'fsfreeze --unfreeze "$1" 2>/dev/null; unbind; echo "thawed $1: the holder was signalled" >&2; exit 6' TERM INT HUP
+if [ -n "$4" ]; then mkdir -p "$4" && mount --bind "$1" "$4" || exit 3; fi
+fsfreeze --freeze "$1" || { unbind; exit 3; }
 echo frozen
 rmm_alive "$2" "$3"; why=$?
 fsfreeze --unfreeze "$1"
+unbind
 case $why in
 1) echo "thawed $1: no heartbeat from rmm for $2 s" >&2; exit 4 ;;
 2) echo "thawed $1: frozen for the longest allowed ($3 s, policy snapshot.maxFreeze)" >&2; exit 5 ;;
 3) echo "thawed $1: rmm's connection ended" >&2; exit 7 ;;
 esac`;
 
-async function freeze(session: RemoteHost, unit: CopyUnit, limits: HoldLimits): Promise<SnapshotView> {
+async function freeze(session: RemoteHost, unit: CopyUnit, limits: HoldLimits, bindView: string): Promise<SnapshotView> {
   const mount = unit.fs.mountPoint;
-  const argv = ['sh', '-c', FREEZE_HOLDER, 'rmm-freeze', mount, seconds(limits.heartbeatTimeoutMs), seconds(limits.maxFreezeMs)];
+  const argv = ['sh', '-c', FREEZE_HOLDER, 'rmm-freeze', mount, seconds(limits.heartbeatTimeoutMs), seconds(limits.maxFreezeMs), bindView];
   const holder: RemoteProcess = await session.spawn(argv, { sudo: true });
   const ready = await new Promise<boolean>((resolve) => {
     let seen = '';
@@ -137,7 +144,7 @@ async function freeze(session: RemoteHost, unit: CopyUnit, limits: HoldLimits): 
   let released = false;
   return {
     unit,
-    sourcePath: mount,
+    sourcePath: bindView || mount,
     pointInTime: true,
     release: async () => {
       if (released) return;
@@ -154,7 +161,7 @@ async function freeze(session: RemoteHost, unit: CopyUnit, limits: HoldLimits): 
 }
 
 // $1 the replica's LVM snapshot name prefix, $2 its mount base. Unmounts and removes every leftover.
-const LVM_CLEAN = `for m in "$2".*/*; do [ -d "$m" ] && { umount "$m" 2>/dev/null; rmdir "$m"; }; done
+const LVM_CLEAN = `for m in "$2".*/*; do [ -d "$m" ] && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; rmdir "$m"; }; done
 rmdir "$2".* 2>/dev/null
 command -v lvs >/dev/null || exit 0
 lvs --noheadings -o vg_name,lv_name 2>/dev/null | while read -r vg lv; do

@@ -96,6 +96,8 @@ export function printedCommand(stderr: string): string[] | undefined {
 // read instead of write (--sender), or write anywhere else (--log-file, --temp-dir, --backup-dir).
 const FLAGS = new Set('rlptgoDHAXSx');
 const BARE = new Set(['--delete', '--stats', '--numeric-ids', '--mkpath', '--one-file-system']);
+/** Bare options allowed only when rmm's own rsync was given them (a disks replica's copy: src/sync/rsync.ts delayUpdates). */
+const BARE_IF_GIVEN = new Set(['--delay-updates', '--delete-delay']);
 /** Options with a value, which must be the value rmm itself gave its rsync. */
 const VALUED = ['--timeout', '--bwlimit', '--link-dest'];
 // One word of the command as rsync (3.2.4 and later) escapes it for the remote shell: characters
@@ -134,7 +136,7 @@ export function rsyncServerLine(reported: readonly string[], argv: readonly stri
       if (bad.length > 0) refuse(`flag ${bad.join('')} is not one of rmm's`);
       continue;
     }
-    if (BARE.has(o)) continue;
+    if (BARE.has(o) || (BARE_IF_GIVEN.has(o) && argv.includes(o))) continue;
     const valued = /^(--[a-z-]+)(?:=(.*))?$/s.exec(o);
     const name = valued?.[1];
     if (name === undefined || !VALUED.includes(name)) refuse(`option ${o} is not one of rmm's`);

@@ -71,7 +71,8 @@ export interface RemoteHost {
   /** Writes beside the file, fsyncs, renames over it. Keeps an existing file's mode and owner unless `mode` is given. */
   writeFileAtomic(path: string, data: string | Buffer, opts?: CommandOptions & { mode?: number }): Promise<void>;
   /** Asks this host's sshd to listen on its loopback and carries each connection to `to`'s sshd on `port`. */
-  openReverseTunnel(to: RemoteHost, port: number): Promise<ReverseTunnel>;
+  /** `to`'s sshd as `to` itself reaches it (`address`:`port`), which differs from rmm's view behind a NAT or port forward. */
+  openReverseTunnel(to: RemoteHost, port: number, address?: string): Promise<ReverseTunnel>;
   /** The SSH session underneath (for transport/ itself, e.g. a tunnel's other end). */
   session(): unknown;
 }
@@ -108,8 +109,8 @@ export class HostWrapper implements RemoteHost {
     return this.inner.writeFileAtomic(path, data, opts);
   }
 
-  openReverseTunnel(to: RemoteHost, port: number): Promise<ReverseTunnel> {
-    return this.inner.openReverseTunnel(to, port);
+  openReverseTunnel(to: RemoteHost, port: number, address?: string): Promise<ReverseTunnel> {
+    return this.inner.openReverseTunnel(to, port, address);
   }
 
   session(): unknown {

@@ -132,8 +132,8 @@ export class SshSession implements RemoteHost {
     return this;
   }
 
-  openReverseTunnel(to: RemoteHost, port: number): Promise<ReverseTunnel> {
-    return openReverseTunnel(this, to.session() as SshSession, port);
+  openReverseTunnel(to: RemoteHost, port: number, address?: string): Promise<ReverseTunnel> {
+    return openReverseTunnel(this, to.session() as SshSession, port, address);
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,7 @@ import type { ReverseTunnel } from './host.js';
  * to it over to the target's sshd, through the two sessions rmm holds. The origin and the target
  * never need a route to each other.
  */
-export async function openReverseTunnel(origin: SshSession, target: SshSession, targetPort: number): Promise<ReverseTunnel> {
+export async function openReverseTunnel(origin: SshSession, target: SshSession, targetPort: number, targetAddress = target.info.host): Promise<ReverseTunnel> {
   const client = origin.sshClient();
   const port = await new Promise<number>((resolve, reject) => {
     client.forwardIn('127.0.0.1', 0, (err, bound) => {
@@ -24,7 +24,7 @@ export async function openReverseTunnel(origin: SshSession, target: SshSession, 
     reject: () => void,
   ): void => {
     if (info.destPort !== port) return; // another tunnel's connection
-    target.sshClient().forwardOut(info.srcIP, info.srcPort, target.info.host, targetPort, (err, remote) => {
+    target.sshClient().forwardOut(info.srcIP, info.srcPort, targetAddress, targetPort, (err, remote) => {
       if (err) {
         reject();
         return;

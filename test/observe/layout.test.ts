@@ -25,6 +25,14 @@ describe('parseDiskLayout on real and derived outputs', () => {
     expect(layout.volumeGroups[0]!.lvs[0]!.fs?.mountPoint).toBe('/srv/lvdata');
   });
 
+  it('leaves out snapshots of other volumes (a sync holds its own while it copies): they are not volumes of the server', () => {
+    const snapshot = '{"vg_name":"vg0", "lv_name":"rmm-snap.web.run1.lv_data", "lv_uuid":"Ab1Cd2-Ef3G-h4Ij-5Kl6-Mn7O-p8Qr-9StUv0", "lv_size":"150994944", "segtype":"linear", "lv_path":"/dev/vg0/rmm-snap.web.run1.lv_data", "lv_dm_path":"/dev/mapper/vg0-rmm--snap.web.run1.lv_data", "origin":"lv_data"}';
+    const row = '"lv_dm_path":"/dev/mapper/vg0-lv_data"}';
+    const text = raw('guest-plain').replace(row, `${row.slice(0, -1)}, "origin":""},\n                  ${snapshot}`);
+    expect(text).toContain('rmm-snap.web.run1');
+    expect(parseDiskLayout(text).volumeGroups[0]!.lvs.map((l) => l.name)).toEqual(['lv_data']);
+  });
+
   it('reads partition tables: GPT GUIDs and names, MBR ids, boot flags, extended and logical partitions', () => {
     const layout = parseDiskLayout(raw('guest-loops'));
     const gpt = layout.disks.find((d) => d.path === '/dev/loop0')!;

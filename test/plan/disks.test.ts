@@ -83,6 +83,9 @@ describe('a first sync onto landing disks', () => {
       ['/boot/efi', '/dev/vdb1'],
     ]);
     expect(sync.disks!.boot).toEqual({ firmware: 'uefi', disk: '/dev/vdb', efiDirectory: '/boot/efi' });
+    // Freezes last and thawed first: LVM writes its metadata backup under /etc while it snapshots or removes.
+    expect(sync.steps.filter((s) => s.kind === 'snapshot').map((s) => s.id)).toEqual(['snapshot /', 'snapshot /home', 'snapshot /boot', 'snapshot /boot/efi']);
+    expect(sync.steps.filter((s) => s.kind === 'release').map((s) => s.id)).toEqual(['release /boot/efi', 'release /boot', 'release /home', 'release /']);
     expect(action.reasons).toContain('the landing disks cannot be snapshotted: a sync that fails leaves them not consistent (the record says so) until the next sync completes');
     expect(sync.steps.find((s) => s.kind === 'bootloader')!.detail).toContain('GRUB for UEFI on the ESP at /boot/efi');
   });

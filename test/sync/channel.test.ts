@@ -136,6 +136,12 @@ describe('the rsync server command the one-run key allows', () => {
     for (const words of refused) expect(() => line(words), words.join(' ')).toThrow(GateError);
   });
 
+  it("allows a disks replica's delayed updates only when rmm's own rsync was given them", () => {
+    const delayed = [...reported.slice(0, 3), '--delay-updates', '--delete-delay', ...reported.slice(3)];
+    expect(() => line(delayed)).toThrow(GateError);
+    expect(rsyncServerLine(delayed, [...argv, '--delay-updates', '--delete-delay'], dest)).toContain(' --delay-updates --delete-delay ');
+  });
+
   it('finds nothing where the remote shell printed nothing', () => {
     expect(printedCommand('rsync: command not found\n')).toBeUndefined();
   });

@@ -114,9 +114,9 @@ export class DisksTarget implements TargetDriver {
     throw new RmmError('apply.bad_plan', 'a disks replica has no recovery point folders');
   }
 
-  /** A new filesystem holds lost+found only. */
+  /** A new filesystem holds lost+found and the folders other filesystems are mounted on: no file yet. */
   async isEmpty(dir: string): Promise<boolean> {
-    const res = await this.host.exec(['find', dir, '-mindepth', '1', '-maxdepth', '1', '!', '-name', 'lost+found', '-print', '-quit'], { sudo: true, allowFailure: true });
+    const res = await this.host.exec(['find', dir, '-xdev', '-mindepth', '1', '!', '-type', 'd', '-print', '-quit'], { sudo: true, allowFailure: true });
     return res.exitCode === 0 && res.stdout.trim() === '';
   }
 
