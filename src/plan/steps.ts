@@ -23,14 +23,7 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
   const r = f.replica;
   const target = r.target.endpoint.address;
   const path = r.target.path!;
-  const steps: PlannedStep[] = [];
-  const add = (id: string, kind: PlannedStep['kind'], on: PlannedStep['on'], detail: string, opts: { when?: PlannedStep['when']; changes?: boolean } = {}): void => {
-    steps.push({ id, kind, on, detail, when: opts.when ?? 'always', changes: opts.changes ?? true });
-  };
-  const hooks = (phase: HookPhase, when: PlannedStep['when'] = 'always'): void => {
-    const step = hookStep(r, phase, when);
-    if (step) steps.push(step);
-  };
+  const { steps, add, hooks } = stepList(r);
 
   add('lock', 'lock', 'target', `take the replica's lock ${target}:${path}/.rmm/lock`, { changes: false });
   add('check', 'check', 'target', `re-read the record: refuse if a run other than ${f.observedRunId ?? '(none)'} wrote it since the plan`, { changes: false });
@@ -77,14 +70,7 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
 export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): PlannedStep[] {
   const r = f.replica;
   const d = f.disks;
-  const steps: PlannedStep[] = [];
-  const add = (id: string, kind: PlannedStep['kind'], on: PlannedStep['on'], detail: string, opts: { when?: PlannedStep['when']; changes?: boolean } = {}): void => {
-    steps.push({ id, kind, on, detail, when: opts.when ?? 'always', changes: opts.changes ?? true });
-  };
-  const hooks = (phase: HookPhase, when: PlannedStep['when'] = 'always'): void => {
-    const step = hookStep(r, phase, when);
-    if (step) steps.push(step);
-  };
+  const { steps, add, hooks } = stepList(r);
   const landing = r.target.endpoint.address;
   add('lock', 'lock', 'target', `take the replica's lock on ${landing}`, { changes: false });
   add('check', 'check', 'target', `re-read the record: refuse if a run other than ${f.observedRunId ?? '(none)'} wrote it since the plan`, { changes: false });
@@ -142,6 +128,19 @@ export function refixupSteps(replica: Replica, point: string, changes: readonly 
     step('record', 'record', `record recovery point ${point} as adapted to the new fixup settings`),
     step('unlock', 'unlock', "release the replica's lock", false),
   ];
+}
+
+/** A list of steps being written: `add` a step, `hooks` a phase's hooks where the replica has any. */
+function stepList(r: Replica) {
+  const steps: PlannedStep[] = [];
+  const add = (id: string, kind: PlannedStep['kind'], on: PlannedStep['on'], detail: string, opts: { when?: PlannedStep['when']; changes?: boolean } = {}): void => {
+    steps.push({ id, kind, on, detail, when: opts.when ?? 'always', changes: opts.changes ?? true });
+  };
+  const hooks = (phase: HookPhase, when: PlannedStep['when'] = 'always'): void => {
+    const step = hookStep(r, phase, when);
+    if (step) steps.push(step);
+  };
+  return { steps, add, hooks };
 }
 
 /** The step that runs a phase's hooks, where the replica has any. */
