@@ -1,5 +1,6 @@
 import { RmmError } from '../errors.js';
 import { HostWrapper, type CommandOptions, type RemoteHost, type RemoteProcess } from '../transport/index.js';
+import type { Step } from './runner.js';
 
 /** The operator stopped rmm (SIGINT, SIGTERM); what a step had begun was ended and undone. */
 export class InterruptedError extends RmmError {
@@ -49,4 +50,20 @@ export class InterruptibleHost extends HostWrapper {
     this.stepRunning = false;
     this.#started.clear();
   }
+}
+
+/** The step, with its hosts told while it runs: an interrupt then ends the processes it started. */
+export function interruptibleStep(step: Step, hosts: readonly InterruptibleHost[]): Step {
+  if (hosts.length === 0) return step;
+  return {
+    ...step,
+    run: async (scope) => {
+      for (const h of hosts) h.stepRunning = true;
+      try {
+        return await step.run(scope);
+      } finally {
+        for (const h of hosts) h.stepEnded();
+      }
+    },
+  };
 }

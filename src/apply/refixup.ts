@@ -6,7 +6,7 @@ import { pointDir, type RecoveryPoint, type ReplicaRecord } from '../record/reco
 import { targetDriver, type TargetDriver } from '../target/index.js';
 import type { RemoteHost } from '../transport/index.js';
 import type { EventSink } from './events.js';
-import { InterruptibleHost } from './interrupt.js';
+import { InterruptibleHost, interruptibleStep } from './interrupt.js';
 import { lockReplica, type ReplicaLock } from './lock.js';
 import { runSteps, type Step, type StepScope } from './runner.js';
 import { TargetMovedError, type SyncOutcome } from './sync.js';
@@ -31,23 +31,9 @@ export interface RefixupContext {
 export async function runRefixup(replica: Replica, action: PlannedAction, ctx: RefixupContext): Promise<SyncOutcome> {
   const plan = action.fixup;
   if (action.kind !== 'fixup' || !plan) throw new RmmError('apply.bad_plan', `replica ${replica.name}: the plan has no fixup re-run for it`);
-  const target = ctx.signal ? new InterruptibleHost(ctx.target, ctx.signal) : ctx.target;
-  const run = new Refixup(replica, action, plan, { ...ctx, target });
-  const steps = plan.steps.map((s): Step => {
-    const step = run.step(s);
-    if (!(target instanceof InterruptibleHost)) return step;
-    return {
-      ...step,
-      run: async (scope) => {
-        target.stepRunning = true;
-        try {
-          return await step.run(scope);
-        } finally {
-          target.stepEnded();
-        }
-      },
-    };
-  });
+  const hosts = ctx.signal ? [new InterruptibleHost(ctx.target, ctx.signal)] : [];
+  const run = new Refixup(replica, action, plan, { ...ctx, target: hosts[0] ?? ctx.target });
+  const steps = plan.steps.map((s) => interruptibleStep(run.step(s), hosts));
   await runSteps(steps, (e) => ctx.emit({ type: 'step', replica: replica.name, ...e }), ctx.signal);
   return run.outcome();
 }

@@ -3,7 +3,7 @@ import { RmmError } from '../errors.js';
 import { runHooks } from '../hooks/run.js';
 import { ensureRsync } from '../observe/packages.js';
 import type { DisksPlan, PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from '../plan/action.js';
-import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
+import { fixupEntry, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
 import { SnapshotError } from '../snapshot/errors.js';
 import { cleanLeftoverSnapshots, snapshotName, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
@@ -15,7 +15,7 @@ import { DisksTarget } from '../target/disks/driver.js';
 import type { RemoteHost } from '../transport/index.js';
 import type { EventSink } from './events.js';
 import { lockReplica, type ReplicaLock } from './lock.js';
-import { InterruptedError, InterruptibleHost } from './interrupt.js';
+import { InterruptedError, InterruptibleHost, interruptibleStep } from './interrupt.js';
 import { runSteps, type Step, type StepOutcome, type StepScope } from './runner.js';
 
 export interface SyncContext {
@@ -58,21 +58,7 @@ export async function runSync(replica: Replica, action: PlannedAction, ctx: Sync
   if (action.kind !== 'sync' || !plan) throw new RmmError('apply.not_a_sync', `replica ${replica.name}: the plan has no sync for it`);
   const hosts = ctx.signal ? [new InterruptibleHost(ctx.origin, ctx.signal), new InterruptibleHost(ctx.target, ctx.signal)] : [];
   const sync = new Sync(replica, action, plan, hosts.length > 0 ? { ...ctx, origin: hosts[0]!, target: hosts[1]! } : ctx);
-  const steps = plan.steps.map((s): Step => {
-    const step = sync.step(s);
-    if (hosts.length === 0) return step;
-    return {
-      ...step,
-      run: async (scope) => {
-        for (const h of hosts) h.stepRunning = true;
-        try {
-          return await step.run(scope);
-        } finally {
-          for (const h of hosts) h.stepEnded();
-        }
-      },
-    };
-  });
+  const steps = plan.steps.map((s) => interruptibleStep(sync.step(s), hosts));
   const { unchanged } = await runSteps(steps, (e) => ctx.emit({ type: 'step', replica: replica.name, ...e }), ctx.signal);
   return sync.outcome(unchanged);
 }
@@ -458,7 +444,7 @@ class Sync {
       stats: summary(this.#stats),
       // A live copy (provider none) gets none: files may change while it is copied, so it is never verified, only copied again.
       ...(pointInTime && hashes.every((h) => h !== undefined) ? { manifests: Object.fromEntries(units.map((u, i) => [u.fs.mountPoint, hashes[i]!])) } : {}),
-      ...(this.plan.fixups ? { fixups: { hash: this.plan.fixups.hash, files: this.plan.fixups.files.map((f) => (f.renamedTo ? `${f.path} -> ${f.renamedTo}` : f.path)) } } : {}),
+      ...(this.plan.fixups ? { fixups: { hash: this.plan.fixups.hash, files: this.plan.fixups.files.map((f) => fixupEntry(f.path, f.renamedTo)) } } : {}),
     };
     const points = keep([...base.points, point], this.plan.prune.ifCopied);
     await this.#driver.writeRecord({ ...base, points, ...pruning(this.plan.prune.ifCopied), state: pointInTime ? 'consistent' : 'inconsistent', updatedAt: now });

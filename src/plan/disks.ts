@@ -100,7 +100,7 @@ function landingDevice(unit: CopyUnit, origin: DiskLayout, maps: readonly { orig
     return origin.volumeGroups.some((g) => g.name === vg && g.lvs.some((l) => l.name === lv)) ? `/dev/${vg}/${lv}` : undefined;
   }
   const source = unit.fs.source;
-  const disk = origin.disks.find((d) => d.path === source || d.partitions.some((p) => p.path === source));
+  const disk = diskHolding(origin, source);
   const target = maps.find((m) => m.origin === disk?.path)?.target;
   if (!disk || !target) return undefined;
   const partition = disk.partitions.find((p) => p.path === source);
@@ -112,9 +112,14 @@ function diskOf(source: string, lvmName: string | undefined, origin: DiskLayout)
   if (lvmName) {
     const vg = origin.volumeGroups.find((g) => g.name === lvmName.split('/')[0]);
     const pv = vg?.pvs[0];
-    return pv ? origin.disks.find((d) => d.path === pv || d.partitions.some((p) => p.path === pv)) : undefined;
+    return pv ? diskHolding(origin, pv) : undefined;
   }
-  return origin.disks.find((d) => d.path === source || d.partitions.some((p) => p.path === source));
+  return diskHolding(origin, source);
+}
+
+/** The disk that is `device`, or holds it as a partition. */
+function diskHolding(layout: DiskLayout, device: string): Disk | undefined {
+  return layout.disks.find((d) => d.path === device || d.partitions.some((p) => p.path === device));
 }
 
 /**

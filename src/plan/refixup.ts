@@ -1,26 +1,10 @@
-import { posix } from 'node:path';
 import type { Replica } from '../config/spec.js';
 import { fixupInputsOf, fixupsHash } from '../fixup/inputs.js';
 import { runFixups, textDigest, unifiedDiff, type TreeFile } from '../fixup/run.js';
-import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
+import { fixupEntry, parseFixupEntry, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
 import type { PointConfig } from '../target/driver.js';
 import type { PointFileChange, RefixupPlan } from './action.js';
 import { refixupSteps } from './steps.js';
-
-/** A record's fixup entry: `path`, or `from -> to` when the fixups also renamed the file (always within its folder). */
-export function parseFixupEntry(entry: string): { path: string; renamedTo?: string } {
-  const at = entry.indexOf(' -> ');
-  if (at < 0) return { path: entry };
-  const path = entry.slice(0, at);
-  const renamedTo = entry.slice(at + 4);
-  // A name that merely holds ' -> ' is a path: the fixups rename only inside a folder.
-  if (!renamedTo.startsWith('/') || posix.dirname(path) !== posix.dirname(renamedTo)) return { path: entry };
-  return { path, renamedTo };
-}
-
-export function fixupEntry(path: string, renamedTo: string | undefined): string {
-  return renamedTo === undefined ? path : `${path} -> ${renamedTo}`;
-}
 
 /**
  * The fixups of the spec re-run on the current point. Pure. The origin's text of each file is the

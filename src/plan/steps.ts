@@ -1,4 +1,5 @@
 import type { HookPhase, Replica } from '../config/spec.js';
+import { fixupEntry } from '../record/record.js';
 import type { DisksPlan, PlannedFixups, PlannedInstall, PlannedStep, PlannedUnit, PointFileChange } from './action.js';
 
 export interface StepFacts {
@@ -23,7 +24,8 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
   const r = f.replica;
   const target = r.target.endpoint.address;
   const path = r.target.path!;
-  const { steps, add, hooks } = stepList(r);
+  const list = stepList(r);
+  const { steps, add, hooks } = list;
 
   add('lock', 'lock', 'target', `take the replica's lock ${target}:${path}/.rmm/lock`, { changes: false });
   add('check', 'check', 'target', `re-read the record: refuse if a run other than ${f.observedRunId ?? '(none)'} wrote it since the plan`, { changes: false });
@@ -35,22 +37,16 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
   add('record-start', 'record-start', 'target', 'record the sync as in progress');
   add('clean', 'clean', 'origin', 'remove snapshots an interrupted run of this replica left, if any');
   hooks('preSnapshot');
-  for (const u of snapshotOrder(f.units)) add(`snapshot ${u.fs.mountPoint}`, 'snapshot', 'origin', snapshotDetail(u));
+  list.snapshots(f.units);
   hooks('postSnapshot');
   if (f.mayVerify) add('compare', 'compare', 'origin', `compare each filesystem's manifest with recovery point ${f.basePoint}: unchanged means the point is verified, not copied again`, { changes: false });
   hooks('preSync', 'changed');
   const via = r.environment.transfer === 'relay' ? ', reached through a reverse tunnel carried by rmm (relay)' : '';
   add('channel', 'channel', 'both', `authorize a one-run key of the origin on the target${via}`, { when: 'changed' });
   for (const u of f.units) add(`copy ${u.fs.mountPoint}`, 'copy', 'both', copyDetail(u, f.basePoint, r), { when: 'changed' });
-  for (const u of releaseOrder(f.units)) add(`release ${u.fs.mountPoint}`, 'release', 'origin', u.provider === 'none' ? 'nothing to release' : `release the ${u.provider} snapshot of ${u.fs.mountPoint}`);
+  list.releases(f.units);
   add('revoke', 'revoke', 'both', "remove the one-run key from the target and the run's work files from the origin", { when: 'changed' });
-  if (f.fixups) {
-    const n = f.fixups.files.length;
-    const what = n === 0 ? 'no file needs a change' : f.fixups.files.map((x) => (x.renamedTo ? `${x.path} -> ${x.renamedTo}` : x.path)).join(', ');
-    hooks('preFixup', 'changed');
-    add('fixup', 'fixup', 'target', `adapt the copy to the target site (fixups): ${what}`, { when: 'changed' });
-    hooks('postFixup', 'changed');
-  }
+  if (f.fixups) list.fixups(f.fixups);
   add('promote', 'promote', 'target', 'points/.partial becomes the new recovery point, and current points at it', { when: 'changed' });
   hooks('postSync', 'changed');
   const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent: a filesystem is copied live)' : '';
@@ -70,7 +66,8 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
 export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): PlannedStep[] {
   const r = f.replica;
   const d = f.disks;
-  const { steps, add, hooks } = stepList(r);
+  const list = stepList(r);
+  const { steps, add, hooks } = list;
   const landing = r.target.endpoint.address;
   add('lock', 'lock', 'target', `take the replica's lock on ${landing}`, { changes: false });
   add('check', 'check', 'target', `re-read the record: refuse if a run other than ${f.observedRunId ?? '(none)'} wrote it since the plan`, { changes: false });
@@ -80,7 +77,7 @@ export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): Pl
   add('mount', 'mount', 'target', `mount ${d.mounts.map((m) => `${m.device} at ${m.mountPoint}`).join(', ')} below ${d.mountRoot}`);
   add('clean', 'clean', 'origin', 'remove snapshots an interrupted run of this replica left, if any');
   hooks('preSnapshot');
-  for (const u of snapshotOrder(f.units)) add(`snapshot ${u.fs.mountPoint}`, 'snapshot', 'origin', snapshotDetail(u));
+  list.snapshots(f.units);
   hooks('postSnapshot');
   if (f.mayVerify) add('compare', 'compare', 'origin', `compare each filesystem's manifest with the last sync's: unchanged means the disks are verified, not written again`, { changes: false });
   hooks('preSync', 'changed');
@@ -91,14 +88,9 @@ export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): Pl
     const how = u.method.kind === 'tar' ? 'tar streams into the new filesystem (rsync if it holds files)' : 'rsync, changed files put in place only at the end (--delay-updates)';
     add(`copy ${u.fs.mountPoint}`, 'copy', 'both', `${u.fs.mountPoint} -> ${into} by ${how}`, { when: 'changed' });
   }
-  for (const u of releaseOrder(f.units)) add(`release ${u.fs.mountPoint}`, 'release', 'origin', u.provider === 'none' ? 'nothing to release' : `release the ${u.provider} snapshot of ${u.fs.mountPoint}`);
+  list.releases(f.units);
   add('revoke', 'revoke', 'both', "remove the one-run key from the landing host and the run's work files from the origin", { when: 'changed' });
-  if (f.fixups) {
-    const what = f.fixups.files.length === 0 ? 'no file needs a change' : f.fixups.files.map((x) => (x.renamedTo ? `${x.path} -> ${x.renamedTo}` : x.path)).join(', ');
-    hooks('preFixup', 'changed');
-    add('fixup', 'fixup', 'target', `adapt the copy to the target site (fixups): ${what}`, { when: 'changed' });
-    hooks('postFixup', 'changed');
-  }
+  if (f.fixups) list.fixups(f.fixups);
   const boot = d.boot.firmware === 'uefi' ? `GRUB for UEFI on the ESP at ${d.boot.efiDirectory} (also at the removable-media path; the landing host's NVRAM untouched)` : `GRUB for BIOS on ${d.boot.disk}`;
   add('bootloader', 'bootloader', 'target', `in a chroot of the copy: ${boot}, its configuration made anew so it finds the root by UUID`, { when: 'changed' });
   add('initramfs', 'initramfs', 'target', `in a chroot of the copy: the initramfs rebuilt for every kernel with the drivers other hardware needs (${d.drivers.join(', ')}: those the kernel has)`, { when: 'changed' });
@@ -140,7 +132,22 @@ function stepList(r: Replica) {
     const step = hookStep(r, phase, when);
     if (step) steps.push(step);
   };
-  return { steps, add, hooks };
+  /** Every filesystem's snapshot, freezes last (snapshotOrder). */
+  const snapshots = (units: readonly PlannedUnit[]): void => {
+    for (const u of snapshotOrder(units)) add(`snapshot ${u.fs.mountPoint}`, 'snapshot', 'origin', snapshotDetail(u));
+  };
+  /** Every snapshot let go of, thaws first (releaseOrder). */
+  const releases = (units: readonly PlannedUnit[]): void => {
+    for (const u of releaseOrder(units)) add(`release ${u.fs.mountPoint}`, 'release', 'origin', u.provider === 'none' ? 'nothing to release' : `release the ${u.provider} snapshot of ${u.fs.mountPoint}`);
+  };
+  /** The fixups of the finished copy, between their hooks. */
+  const fixups = (planned: PlannedFixups): void => {
+    const what = planned.files.length === 0 ? 'no file needs a change' : planned.files.map((x) => fixupEntry(x.path, x.renamedTo)).join(', ');
+    hooks('preFixup', 'changed');
+    add('fixup', 'fixup', 'target', `adapt the copy to the target site (fixups): ${what}`, { when: 'changed' });
+    hooks('postFixup', 'changed');
+  };
+  return { steps, add, hooks, snapshots, releases, fixups };
 }
 
 /** The step that runs a phase's hooks, where the replica has any. */

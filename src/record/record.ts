@@ -53,6 +53,22 @@ export interface RecoveryPoint {
   readonly fixups?: { readonly hash: string; readonly files: readonly string[]; readonly rewriting?: { readonly hash: string; readonly files: readonly string[] } };
 }
 
+/** A record's fixup entry: `path`, or `from -> to` when the fixups also renamed the file (always within its folder). */
+export function parseFixupEntry(entry: string): { path: string; renamedTo?: string } {
+  const at = entry.indexOf(' -> ');
+  if (at < 0) return { path: entry };
+  const path = entry.slice(0, at);
+  const renamedTo = entry.slice(at + 4);
+  // A name that merely holds ' -> ' is a path: the fixups rename only inside a folder.
+  if (!renamedTo.startsWith('/') || posix.dirname(path) !== posix.dirname(renamedTo)) return { path: entry };
+  return { path, renamedTo };
+}
+
+/** How a record names a file its fixups changed: its path, or `from -> to` when they also renamed it. */
+export function fixupEntry(path: string, renamedTo: string | undefined): string {
+  return renamedTo === undefined ? path : `${path} -> ${renamedTo}`;
+}
+
 export const RECORD_DIR = '.rmm';
 export const RECORD_FILE = 'record.json';
 export const POINTS_DIR = 'points';

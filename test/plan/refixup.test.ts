@@ -6,8 +6,7 @@ import { textDigest } from '../../src/fixup/run.js';
 import type { Observed } from '../../src/observe/observe.js';
 import type { PointFileChange } from '../../src/plan/action.js';
 import { makePlan } from '../../src/plan/plan.js';
-import { parseFixupEntry } from '../../src/plan/refixup.js';
-import type { ReplicaRecord } from '../../src/record/record.js';
+import { fixupEntry, parseFixupEntry, type ReplicaRecord } from '../../src/record/record.js';
 import type { PointConfig } from '../../src/target/driver.js';
 import { filesystem, originFacts } from '../support/facts.js';
 
@@ -99,7 +98,7 @@ function firstSync(spec: Spec): Point {
     point.files.delete(f.path);
     point.files.set(f.renamedTo ?? f.path, text);
   }
-  point.fixups = { hash: planned.hash, files: planned.files.map((f) => (f.renamedTo ? `${f.path} -> ${f.renamedTo}` : f.path)) };
+  point.fixups = { hash: planned.hash, files: planned.files.map((f) => fixupEntry(f.path, f.renamedTo)) };
   return point;
 }
 

@@ -30,7 +30,7 @@ export class DisksTarget implements TargetDriver {
 
   constructor(
     private readonly host: RemoteHost,
-    private readonly replica: string,
+    replica: string,
   ) {
     this.#paths = disksPaths(replica);
   }
@@ -158,9 +158,5 @@ export class DisksTarget implements TargetDriver {
 
   replaceRecord(): Promise<string> {
     throw new RmmError('target.unsupported', 'rmm repair is for directory replicas');
-  }
-
-  get name(): string {
-    return this.replica;
   }
 }
