@@ -14,6 +14,7 @@ import { targetDriver, type TargetDriver } from '../target/index.js';
 import { DisksTarget } from '../target/disks/driver.js';
 import type { RemoteHost } from '../transport/index.js';
 import type { EventSink } from './events.js';
+import { adaptedPath, keepOutPatterns, readOriginTexts, rewrittenIn } from './kept-fixups.js';
 import { lockReplica, type ReplicaLock } from './lock.js';
 import { InterruptedError, InterruptibleHost, interruptibleStep } from './interrupt.js';
 import { runSteps, type Step, type StepOutcome, type StepScope } from './runner.js';
@@ -79,6 +80,8 @@ class Sync {
   readonly #manifests = new Map<string, string | undefined>();
   #result: SyncOutcome | undefined;
   #unchanged = false;
+  /** Origin texts of the adapted files this sync kept out of its copy (disks), by path. */
+  readonly #kept = new Map<string, string>();
 
   constructor(
     private readonly replica: Replica,
@@ -149,7 +152,9 @@ class Sync {
       case 'bootloader':
         return make(() => this.disks().bootloader(this.disksPlan()));
       case 'initramfs':
-        return make(() => this.disks().initramfs(this.disksPlan()));
+        return make(async () => {
+          if (!(await this.disks().initramfs(this.disksPlan()))) this.note('initramfs', 'the initramfs is made of what the last sync made it of: kept, not rebuilt');
+        });
       case 'unmount':
         return make(() => this.disks().unmount(this.disksPlan().mountRoot));
       case 'unlock':
@@ -245,7 +250,7 @@ class Sync {
   private async fixup(): Promise<void> {
     const fixups = this.plan.fixups;
     if (!fixups) throw new RmmError('apply.bad_plan', 'step fixup: the plan has no fixups');
-    await this.#driver.applyFixups(fixups.files);
+    await this.#driver.applyFixups(fixups.files, this.#kept);
     if (fixups.files.length > 0) this.note('fixup', `fixups rewrote ${fixups.files.length} file(s) of the copy`);
   }
 
@@ -324,6 +329,7 @@ class Sync {
     if (points && this.plan.basePoint && !empty && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest);
     // A view holds still until it is released, so its manifest is taken while it is copied: by a
     // walk beside the copy, or from the tar streams' listing, which is the same walk.
+    const keepOut = empty ? [] : await this.keepAdaptedOut(unit, view);
     const walk = empty ? undefined : this.viewManifest(view);
     walk?.catch(() => {}); // awaited below; a copy that fails first must not leave it unhandled
     const { replica } = this;
@@ -341,6 +347,7 @@ class Sync {
         ...(points && this.plan.basePoint ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
         ...(points ? {} : { delayUpdates: true }),
         excludePaths: replica.exclude.paths,
+        ...(keepOut.length > 0 ? { keepOut } : {}),
         ...(replica.policy.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: replica.policy.bandwidthBytesPerSecond } : {}),
         parallelStreams: replica.policy.parallelStreams,
         stallTimeoutMs: replica.policy.stallTimeoutMs,
@@ -364,6 +371,24 @@ class Sync {
     const s = copied.stats;
     this.ctx.emit({ type: 'filesystem.done', replica: this.name, mountPoint: unit.fs.mountPoint, files: s.files, bytesSent: s.bytesSent, bytesTotal: s.bytesTotal });
     this.#stats = addStats(this.#stats, s);
+  }
+
+  /**
+   * A later disks sync writes over a replica that boots: the boot files rmm makes, and the files its
+   * fixups adapt that the last sync left adapted, stay out of the copy, so that a sync that stops
+   * halfway leaves them as they were (the fixup, initramfs and bootloader steps write them anew).
+   * Returns the copy's patterns for them.
+   */
+  private async keepAdaptedOut(unit: PlannedUnit, view: SnapshotView): Promise<string[]> {
+    const disks = this.plan.disks;
+    if (!disks) return [];
+    const files = this.plan.fixups ? rewrittenIn(unit, this.plan.units, this.plan.fixups.files) : [];
+    if (files.length === 0) return [...disks.keptOut];
+    const present = await this.disks().regularFiles(files.map(adaptedPath));
+    const kept = files.filter((f) => present.has(adaptedPath(f)));
+    for (const [path, text] of await readOriginTexts(this.ctx.origin, view, unit, kept)) this.#kept.set(path, text);
+    if (kept.length > 0) this.note(`copy ${unit.fs.mountPoint}`, `${kept.length} adapted file(s) of the replica kept out of the copy, rewritten by the fixups once every filesystem has arrived`);
+    return [...disks.keptOut, ...keepOutPatterns(kept)];
   }
 
   /** A held view's manifest: a frozen filesystem's live scan is its view's; a live copy gets none. */

@@ -134,6 +134,12 @@ export interface DisksPlan {
   };
   /** Storage and network drivers the initramfs is rebuilt with, whatever the landing host has. */
   readonly drivers: readonly string[];
+  /**
+   * Boot files rmm makes in the copy itself (initramfs images, GRUB's configuration and modules, the
+   * removable-media loader), as rsync patterns anchored at the origin's root: the copy neither sends
+   * nor deletes them, so a sync that stops halfway never leaves the origin's in the replica.
+   */
+  readonly keptOut: readonly string[];
   /** Why a failed sync leaves the disks not consistent: they cannot be snapshotted. */
   readonly noRollback: string;
   /**

@@ -18,6 +18,16 @@ export const TARGET_DRIVERS: readonly string[] = [
   'e1000', 'e1000e', 'igb', 'ixgbe', 'virtio_net', 'xen_netfront', 'hv_netvsc', 'vmxnet3',
 ];
 
+/**
+ * The boot files the bootloader and initramfs steps make in the copy: the origin's initramfs images
+ * fit its own hardware, its GRUB modules go with the GRUB it installed, and the removable-media
+ * loader exists on the replica only.
+ */
+export function bootFilesKeptOut(efiDirectory: string | undefined): string[] {
+  const grub = ['/boot/grub', '/boot/grub2'].flatMap((d) => [`${d}/grub.cfg`, `${d}/i386-pc`, `${d}/x86_64-efi`]);
+  return ['/boot/initrd.img-*', '/boot/initramfs-*.img', ...grub, ...(efiDirectory ? [`${efiDirectory}/EFI/BOOT`] : [])];
+}
+
 /** Where a disks replica lives on its landing host, besides the disks: its record, and where the copy is mounted. */
 export function disksPaths(replica: string): { record: string; mountRoot: string } {
   return { record: `/var/lib/rmm/replicas/${replica}`, mountRoot: `/run/rmm-replica.${replica}` };
@@ -69,7 +79,10 @@ export function planDisks(replica: Replica, facts: OriginFacts, units: readonly 
     mounts,
     boot: { firmware: origin.firmware, disk: bootMap.target, ...(esp ? { efiDirectory: esp.fs.mountPoint } : {}) },
     drivers: TARGET_DRIVERS,
-    noRollback: 'the landing disks cannot be snapshotted: a sync that fails leaves them not consistent (the record says so) until the next sync completes',
+    keptOut: bootFilesKeptOut(esp?.fs.mountPoint),
+    noRollback:
+      'the landing disks cannot be snapshotted: a sync that fails leaves them not consistent (the record says so) until the next sync completes; ' +
+      'they still boot, with each filesystem as the last sync or this one left it: a filesystem takes its changes at the end of its copy, the adapted and boot files only after every copy',
     landingSeen: Object.fromEntries(maps.map((m) => [m.target, landingFingerprint(landing, m.target)])),
   };
   return { plan, devices: uuidReferences(origin) };

@@ -85,15 +85,16 @@ export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): Pl
   add('channel', 'channel', 'both', `authorize a one-run key of the origin on the landing host${via}`, { when: 'changed' });
   for (const u of f.units) {
     const into = `${landing}:${d.mountRoot}${u.relativePath ? `/${u.relativePath}` : ''}`;
-    const how = u.method.kind === 'tar' ? 'tar streams into the new filesystem (rsync if it holds files)' : 'rsync, changed files put in place only at the end (--delay-updates)';
+    const how = u.method.kind === 'tar' ? 'tar streams into the new filesystem (rsync if it holds files)' : 'rsync, changed files put in place only at the end (--delay-updates); the files the fixups adapt and the boot files rmm makes are kept out, and written after every copy';
     add(`copy ${u.fs.mountPoint}`, 'copy', 'both', `${u.fs.mountPoint} -> ${into} by ${how}`, { when: 'changed' });
   }
   list.releases(f.units);
   add('revoke', 'revoke', 'both', "remove the one-run key from the landing host and the run's work files from the origin", { when: 'changed' });
   if (f.fixups) list.fixups(f.fixups);
   const boot = d.boot.firmware === 'uefi' ? `GRUB for UEFI on the ESP at ${d.boot.efiDirectory} (also at the removable-media path; the landing host's NVRAM untouched)` : `GRUB for BIOS on ${d.boot.disk}`;
+  // The initramfs first: GRUB's configuration lists a kernel's initramfs only if it exists.
+  add('initramfs', 'initramfs', 'target', `in a chroot of the copy: the initramfs made for every kernel with the drivers other hardware needs (${d.drivers.join(', ')}: those the kernel has), kept when nothing it is made of changed since the last sync`, { when: 'changed' });
   add('bootloader', 'bootloader', 'target', `in a chroot of the copy: ${boot}, its configuration made anew so it finds the root by UUID`, { when: 'changed' });
-  add('initramfs', 'initramfs', 'target', `in a chroot of the copy: the initramfs rebuilt for every kernel with the drivers other hardware needs (${d.drivers.join(', ')}: those the kernel has)`, { when: 'changed' });
   add('unmount', 'unmount', 'target', `unmount everything below ${d.mountRoot}`);
   hooks('postSync', 'changed');
   const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent: a filesystem is copied live)' : '';

@@ -32,6 +32,8 @@ export interface CopyJob {
   readonly delayUpdates?: boolean;
   /** exclude.paths of the spec, anchored at the origin's root. */
   readonly excludePaths: readonly string[];
+  /** Files rmm writes in the copy itself (adapted files of a replica that boots): neither sent nor deleted. */
+  readonly keepOut?: readonly string[];
   readonly bandwidthBytesPerSecond?: number;
   readonly parallelStreams: number;
   /** A copy that moves no data for this long has failed (policy stallTimeout). */
@@ -83,6 +85,7 @@ async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: R
     ...(job.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: job.bandwidthBytesPerSecond } : {}),
     ...(job.linkDest !== undefined ? { linkDest: job.linkDest } : {}),
     ...(job.delayUpdates ? { delayUpdates: true } : {}),
+    ...(job.keepOut ? { keepOut: job.keepOut } : {}),
   });
   const transport = ['-e', channel.rsh, ...(channel.rsyncPath ? ['--rsync-path', channel.rsyncPath] : []), '--mkpath'];
   const source = `${view.sourcePath.replace(/\/$/, '')}/`;

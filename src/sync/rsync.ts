@@ -27,6 +27,8 @@ export interface RsyncPlan {
    * over the last one (a disks replica) stays that copy if the transfer stops halfway.
    */
   readonly delayUpdates?: boolean;
+  /** Paths (literal rsync patterns) anchored at the origin root that rmm writes in the copy itself: neither sent nor deleted. */
+  readonly keepOut?: readonly string[];
 }
 
 /** Options specific to one filesystem's copy: exclusions re-anchored at its mount point, link-dest, bandwidth. */
@@ -34,6 +36,7 @@ export function rsyncOptions(plan: RsyncPlan): string[] {
   const args: string[] = [];
   for (const nested of plan.nestedMounts) args.push(`--exclude=/${nested}/*`);
   for (const anchored of reanchorAll(plan.excludePaths, plan.relativePath)) args.push(`--exclude=${anchored}`);
+  for (const anchored of reanchorAll(plan.keepOut ?? [], plan.relativePath)) args.push(`--exclude=${anchored}`);
   if (plan.bandwidthBytesPerSecond !== undefined) args.push(`--bwlimit=${Math.max(1, Math.floor(plan.bandwidthBytesPerSecond / 1024))}`);
   if (plan.linkDest !== undefined) args.push(`--link-dest=${plan.linkDest}`);
   if (plan.delayUpdates) args.push('--delay-updates', '--delete-delay');

@@ -68,8 +68,11 @@ export interface TargetDriver {
   /** Puts back a copy a killed run promoted without recording it, in place of any older copy in progress. */
   restore(id: string, previous: RecoveryPoint | undefined): Promise<void>;
   prune(ids: readonly string[]): Promise<void>;
-  /** Rewrites (and renames) the new copy's files as the plan's fixups say, each only if it is the text the plan read. */
-  applyFixups(files: readonly PlannedFixupFile[]): Promise<void>;
+  /**
+   * Rewrites (and renames) the new copy's files as the plan's fixups say, each only if it is the text
+   * the plan read. `kept`: the origin's texts of files the copy left out, by path (disks targets, src/apply/kept-fixups.ts).
+   */
+  applyFixups(files: readonly PlannedFixupFile[], kept?: ReadonlyMap<string, string>): Promise<void>;
   readPointConfig(point: string): Promise<PointConfig>;
   /** Rewrites recovery point `point` in place as a fixup re-run's plan says, each file only if it is what the plan read. */
   rewritePoint(point: string, changes: readonly PointFileChange[]): Promise<void>;

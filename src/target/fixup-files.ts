@@ -9,7 +9,7 @@ import type { RemoteHost } from '../transport/index.js';
 
 // confined ROOT DIR: DIR exists and is where it seems below ROOT, reached through no symbolic link. In a
 // copy, a link to an absolute path leads out of the replica, into the landing host's own files.
-const CONFINED = `confined() { rr=$(cd -P -- "\${1:-/}" 2>/dev/null && pwd -P) && [ "$(realpath -e -- "$2" 2>/dev/null)" = "\${rr%/}\${2#"$1"}" ]; }`;
+export const CONFINED = `confined() { rr=$(cd -P -- "\${1:-/}" 2>/dev/null && pwd -P) && [ "$(realpath -e -- "$2" 2>/dev/null)" = "\${rr%/}\${2#"$1"}" ]; }`;
 
 // Keeps the origin's text of $f as $originals$p (the point's originals), once: a kept original is never replaced.
 const KEEP_ORIGINAL = `o=$originals$p
@@ -43,6 +43,31 @@ if [ -n "$to" ]; then
   if [ -e "$to" ] || [ -L "$to" ]; then echo "$to is taken" >&2; exit 6; fi
   mv -- "$f" "$to"
 fi`;
+
+// $1 the copy's folder, $2 the file's path, $3 where the fixup leaves it ('' for the same path); the
+// new text on stdin. A later disks sync kept this file out of its copy: the copy still holds the
+// last sync's adapted file, whose owner, mode and attributes the new text takes; the origin's
+// file under its old name, which a sync with other NIC maps may have left, goes.
+export const KEPT_FIXUP_SCRIPT = `${CONFINED}
+root=$1 p=$2 to=$3
+f=$root\${to:-$p}
+confined "$root" "\${f%/*}" || { echo "its folder is missing or reached through a symbolic link" >&2; exit 3; }
+if [ ! -f "$f" ] || [ -L "$f" ]; then echo "not a regular file" >&2; exit 3; fi
+t="$f.rmm-fixup"
+if ! { rm -f -- "$t" && cp --preserve=all -- "$f" "$t" && cat > "$t" && mv -f -- "$t" "$f"; }; then rm -f -- "$t"; exit 5; fi
+if [ -n "$to" ]; then
+  old=$root$p
+  if { [ -e "$old" ] || [ -L "$old" ]; } && confined "$root" "\${old%/*}"; then rm -f -- "$old" || exit 5; fi
+fi`;
+
+// $1 the copy's folder, then paths: prints (NUL-ended) those that are regular files in the copy,
+// reached through no symbolic link.
+export const PRESENT_SCRIPT = `${CONFINED}
+root=$1; shift
+for p in "$@"; do
+  f=$root$p
+  if confined "$root" "\${f%/*}" && [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s\\0' "$p"; fi
+done`;
 
 // $1 the point's folder, $2 its originals' folder, $3 the file's path, $4 the sha256 of the text the plan
 // read or 'absent', $5 write|remove (the new text on stdin), $6 1 to keep the file's original first,

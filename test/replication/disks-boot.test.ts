@@ -4,18 +4,17 @@
  * address on a virtio NIC) is replicated through the relay onto the blank disks of a landing host
  * on another network, with an IP remap; then the landing is powered off and its disks boot alone on
  * other virtual hardware (q35, AHCI, an e1000e NIC with another name and MAC) at the remapped
- * address, where the test logs in and finds the origin's server. Needs root and qemu (slow under
- * software emulation: each machine boots once).
+ * address, where the test logs in and finds the origin's server. Then a second sync loses its
+ * landing connection halfway: the replica still boots as it was, and the next apply converges.
+ * Needs root and qemu (slow under software emulation).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { rmm } from '../support/cli.js';
-import { bootDown, bootPoweroff, bootReplica, bootUp, sshArgs, type BootMachine } from '../support/lab/boot.js';
+import { bootDown, bootPoweroff, bootReplica, bootUp, type BootMachine } from '../support/lab/boot.js';
+import { ASM_MARKER as MARKER, bootSsh as ssh, disksSpecFile as specFile, REPLICA } from '../support/lab/boot-spec.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -23,57 +22,13 @@ const hasQemu = await run('sh', ['-c', 'command -v qemu-system-x86_64']).then(
   () => true,
   () => false,
 );
-const REPLICA = 'app01-dr';
-const MARKER = 'ORCLDISK-RMM-ASM-MARKER';
-
-async function ssh(m: BootMachine, command: string): Promise<string> {
-  const { stdout } = await run('ssh', [...sshArgs(m), '-l', 'root', m.host, command], { timeout: 300_000, maxBuffer: 64 * 1024 * 1024 });
-  return stdout;
-}
-
-/** The spec: the origin and the landing host, each reached on its forwarded port; `wipe` on the second landing disk. */
-function specFile(origin: BootMachine, landing: BootMachine, wipe: boolean): string {
-  const connection = (m: BootMachine) => ({ port: m.sshPort, user: 'rmm', sudo: true, auth: { keyFile: m.clientKey }, knownHostsFile: m.knownHosts, heartbeatTimeout: '60s', connectTimeout: '30s' });
-  const docs = [
-    { apiVersion: 'rmm/v1', kind: 'Origin', metadata: { name: 'app01' }, spec: { address: origin.host, connection: connection(origin) } },
-    {
-      apiVersion: 'rmm/v1',
-      kind: 'Environment',
-      metadata: { name: 'dr-site' },
-      spec: {
-        targetKind: 'disks',
-        transfer: 'relay',
-        hosts: [{ name: 'landing', address: landing.host, connection: connection(landing), disks: ['/dev/vdb', '/dev/vdc'] }],
-        ipRemap: { networks: [{ from: '10.0.2.0/24', to: '10.0.4.0/24' }] },
-      },
-    },
-    { apiVersion: 'rmm/v1', kind: 'Policy', metadata: { name: 'dr' }, spec: { stallTimeout: '5m' } },
-    {
-      apiVersion: 'rmm/v1',
-      kind: 'Replica',
-      metadata: { name: REPLICA },
-      spec: {
-        origin: 'app01',
-        environment: 'dr-site',
-        policy: 'dr',
-        disks: [
-          { origin: '/dev/vda', target: '/dev/vdb' },
-          { origin: '/dev/vdb', target: '/dev/vdc', ...(wipe ? { wipe: true } : {}) },
-        ],
-        exclude: { volumes: ['/dev/vdc'] },
-        fixups: { nics: [{ from: origin.nic.name, to: 'enp0s3' }] },
-      },
-    },
-  ];
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'rmm-boot-spec-')), 'dr.yaml');
-  writeFileSync(file, docs.map((d) => JSON.stringify(d, null, 2)).join('\n---\n'));
-  return file;
-}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!isRoot || !hasQemu)('a disks replica boots on other hardware (needs root and qemu)', () => {
   let origin: BootMachine;
   let landing: BootMachine;
   let manifest: string;
+  let spec: string;
 
   beforeAll(async () => {
     await bootDown('all');
@@ -107,7 +62,8 @@ describe.skipIf(!isRoot || !hasQemu)('a disks replica boots on other hardware (n
   }, 10 * 60_000);
 
   it('replicates through the relay, and the disks boot alone on q35 with AHCI and an e1000e at the remapped address', async () => {
-    const apply = await rmm('apply', '-f', specFile(origin, landing, true), '--yes');
+    spec = specFile(origin, landing, true);
+    const apply = await rmm('apply', '-f', spec, '--yes');
     expect(apply.code, apply.out + apply.err).toBe(0);
     const record = JSON.parse(await ssh(landing, `cat /var/lib/rmm/replicas/${REPLICA}/.rmm/record.json`)) as ReplicaRecord;
     expect(record.state).toBe('consistent');
@@ -126,4 +82,51 @@ describe.skipIf(!isRoot || !hasQemu)('a disks replica boots on other hardware (n
     expect(await ssh(replica, 'findmnt -rn -o TARGET,SOURCE,FSTYPE /srv/app')).toBe('/srv/app /dev/mapper/vg_app-lv_data xfs\n');
     expect(await ssh(replica, 'ip -o -4 addr show dev enp0s3')).toContain('inet 10.0.4.15/24');
   }, 60 * 60_000);
+
+  it('a second sync that loses the landing host halfway leaves the last replica booting as it was; the next apply converges', async () => {
+    landing = await bootUp('landing', { keepDisks: true });
+    // The root filesystem changes a little, the application volume a lot: its copy is still running
+    // when the root's has put every change in place.
+    await ssh(origin, 'echo v2 > /etc/app-release && head -c 300M /dev/urandom > /srv/app/bulk && sync');
+    const changed = await ssh(origin, '/usr/local/sbin/app-manifest');
+    // rsync writes a file it receives as .NAME.XXXXXX beside it, then (--delay-updates) moves it into .~tmp~.
+    const receiving = `find /run/rmm-replica.${REPLICA}/srv/app -maxdepth 1 -name '.bulk.*' -size +20M | grep -q .`;
+    let settled = false;
+    const applying = rmm('apply', '-f', spec, '--yes', '--sync-now', REPLICA).finally(() => (settled = true));
+    let cut = false;
+    for (let i = 0; i < 1200 && !cut && !settled; i++) {
+      await sleep(1000);
+      cut = (await ssh(landing, `${receiving} && pkill -KILL -u rmm && echo cut || true`)).trim() === 'cut';
+    }
+    const failed = await applying;
+    expect(cut, failed.out + failed.err).toBe(true);
+    expect(failed.code, failed.out + failed.err).not.toBe(0);
+    const record = JSON.parse(await ssh(landing, `cat /var/lib/rmm/replicas/${REPLICA}/.rmm/record.json`)) as ReplicaRecord;
+    expect(record.state).not.toBe('consistent');
+
+    await bootPoweroff('landing');
+    const replica = await bootReplica();
+    // The root's copy had completed: its change is there, and its adapted files are still adapted.
+    expect(await ssh(replica, 'cat /etc/app-release')).toBe('v2\n');
+    expect(await ssh(replica, 'ip -o -4 addr show dev enp0s3')).toContain('inet 10.0.4.15/24');
+    expect(await ssh(replica, 'systemctl is-active app-heartbeat')).toBe('active\n');
+    // The application volume is the last sync's (rsync's staging folder of the cut copy aside).
+    expect((await ssh(replica, '/usr/local/sbin/app-manifest')).split('\n').filter((l) => !l.startsWith('/srv/app/.~tmp~')).join('\n')).toBe(manifest);
+
+    landing = await bootUp('landing', { keepDisks: true });
+    // No --sync-now: a replica whose last sync failed is due.
+    const again = await rmm('apply', '-f', spec, '--yes');
+    expect(again.code, again.out + again.err).toBe(0);
+    const converged = JSON.parse(await ssh(landing, `cat /var/lib/rmm/replicas/${REPLICA}/.rmm/record.json`)) as ReplicaRecord;
+    expect(converged.state).toBe('consistent');
+    // The landing's copy, mounted as the replica mounts it, is the origin's now.
+    const view = await ssh(
+      landing,
+      'set -e; vgchange -ay vg_app >/dev/null; mkdir -p /mnt/r; mount -o ro /dev/vdb1 /mnt/r; mount -o ro,nouuid /dev/vg_app/lv_data /mnt/r/srv/app; ' +
+        'chroot /mnt/r /usr/local/sbin/app-manifest; cat /mnt/r/etc/network/interfaces; umount /mnt/r/srv/app /mnt/r',
+    );
+    expect(view.startsWith(changed)).toBe(true);
+    expect(view).toContain('address 10.0.4.15/24');
+    expect(view).not.toContain('.~tmp~');
+  }, 90 * 60_000);
 });

@@ -9,7 +9,7 @@ import { parseRecord, readRecord, recordPath, writeRecord, type RecoveryPoint, t
 import type { TargetInventory } from '../../record/rebuild.js';
 import type { CopyUnit } from '../../snapshot/select.js';
 import type { RemoteHost } from '../../transport/index.js';
-import { FIXUP_SCRIPT, fixupFailure } from '../fixup-files.js';
+import { FIXUP_SCRIPT, fixupFailure, KEPT_FIXUP_SCRIPT, PRESENT_SCRIPT } from '../fixup-files.js';
 import type { PointConfig, TargetDriver, TargetObservation } from '../driver.js';
 import { BOOTLOADER, INITRAMFS, MOUNT, UNMOUNT } from './scripts.js';
 
@@ -95,13 +95,17 @@ export class DisksTarget implements TargetDriver {
     await this.run(BOOTLOADER, 'rmm-bootloader', [plan.mountRoot, b.firmware, b.disk, b.efiDirectory ?? ''], 'boot.failed', 'installing the bootloader in the copy', 30 * 60_000);
   }
 
-  async initramfs(plan: DisksPlan): Promise<void> {
-    await this.run(INITRAMFS, 'rmm-initramfs', [plan.mountRoot, ...plan.drivers], 'boot.failed', "rebuilding the copy's initramfs", 60 * 60_000);
+  /** Returns false when nothing the initramfs is made of changed since the last sync made it: nothing was rebuilt. */
+  async initramfs(plan: DisksPlan): Promise<boolean> {
+    const stamp = posix.join(this.#paths.record, '.rmm', 'initramfs.stamp');
+    const out = await this.run(INITRAMFS, 'rmm-initramfs', [stamp, plan.mountRoot, ...plan.drivers], 'boot.failed', "rebuilding the copy's initramfs", 60 * 60_000);
+    return out.trim() !== 'unchanged';
   }
 
-  private async run(script: string, name: string, args: readonly string[], code: string, what: string, timeoutMs: number): Promise<void> {
+  private async run(script: string, name: string, args: readonly string[], code: string, what: string, timeoutMs: number): Promise<string> {
     const res = await this.host.exec(['sh', '-c', script, name, ...args], { sudo: true, allowFailure: true, timeoutMs });
     if (res.exitCode !== 0) throw new RmmError(code, `${this.host.info.host}: ${what} failed: ${res.stderr.trim().split('\n').slice(-4).join(' | ') || `exit ${res.exitCode}`}`);
+    return res.stdout;
   }
 
   async prepareCopy(): Promise<void> {}
@@ -134,14 +138,32 @@ export class DisksTarget implements TargetDriver {
 
   async prune(): Promise<void> {}
 
-  /** The fixups in the mounted copy; the origin's texts are kept beside the record, from this sync only. */
-  async applyFixups(files: readonly PlannedFixupFile[]): Promise<void> {
+  /**
+   * The fixups in the mounted copy; the origin's texts are kept beside the record, from this sync
+   * only. `kept`: the origin's texts of the files this sync kept out of its copy (src/apply/kept-fixups.ts),
+   * written over the last sync's adapted files.
+   */
+  async applyFixups(files: readonly PlannedFixupFile[], kept: ReadonlyMap<string, string> = new Map()): Promise<void> {
     await this.host.exec(['rm', '-rf', '--', this.#originals], { sudo: true });
     for (const file of files) {
+      const origin = kept.get(file.path);
+      if (origin !== undefined && file.text !== undefined) {
+        await this.host.exec(['sh', '-c', 'mkdir -p -- "${1%/*}" && cat > "$1.rmm-new" && mv -f -- "$1.rmm-new" "$1"', 'rmm-original', this.#originals + file.path], { sudo: true, stdin: origin });
+        const res = await this.host.exec(['sh', '-c', KEPT_FIXUP_SCRIPT, 'rmm-fixup', this.#paths.mountRoot, file.path, file.renamedTo ?? ''], { sudo: true, allowFailure: true, stdin: file.text });
+        fixupFailure(this.host, res, file.path, 'the copy', 'the origin changed it after the plan');
+        continue;
+      }
       const args = [this.#paths.mountRoot, this.#originals, file.path, file.before, file.renamedTo ?? '', file.text === undefined ? 'keep' : 'write'];
       const res = await this.host.exec(['sh', '-c', FIXUP_SCRIPT, 'rmm-fixup', ...args], { sudo: true, allowFailure: true, ...(file.text !== undefined ? { stdin: file.text } : {}) });
       fixupFailure(this.host, res, file.path, 'the copy', 'the origin changed it after the plan');
     }
+  }
+
+  /** Of these paths, those the mounted copy holds as regular files, reached through no symbolic link. */
+  async regularFiles(paths: readonly string[]): Promise<Set<string>> {
+    if (paths.length === 0) return new Set();
+    const res = await this.host.exec(['sh', '-c', PRESENT_SCRIPT, 'rmm-present', this.#paths.mountRoot, ...paths], { sudo: true, timeoutMs: 60_000 });
+    return new Set(res.stdout.split('\0').filter((p) => paths.includes(p)));
   }
 
   readPointConfig(): Promise<PointConfig> {

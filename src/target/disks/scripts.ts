@@ -60,14 +60,25 @@ else
 fi
 if in_copy sh -c 'command -v update-grub' >/dev/null; then in_copy update-grub; else in_copy "$mk" -o "$cfg"; fi`;
 
-// $1 the mount root, then driver names. The initramfs of every kernel of the copy rebuilt with those
-// drivers its kernels have, generic rather than fitted to the landing host: initramfs-tools with
-// MODULES=most and the drivers listed in /etc/initramfs-tools/modules, or dracut with hostonly=no
-// and add_drivers.
+// What an initramfs is made of, as one sha256: the drivers asked for, the kernels, the packages
+// installed (their hooks and binaries go in), the initramfs configuration, fstab and crypttab, and
+// the kernels' and images' own bytes. Read inside the copy.
+const INITRAMFS_INPUTS = `inputs() { in_copy sh -c 'export LC_ALL=C
+  printf "%s\\n" "$@"; ls /lib/modules
+  { find /etc/initramfs-tools /etc/dracut.conf /etc/dracut.conf.d /var/lib/dpkg/status /var/lib/rpm /usr/lib/sysimage/rpm /etc/fstab /etc/crypttab -type f 2>/dev/null
+    find /boot -maxdepth 1 -type f \\( -name "vmlinuz-*" -o -name "initrd.img-*" -o -name "initramfs-*.img" \\); } | sort | xargs -r -d "\\n" sha256sum' rmm-inputs "$@" | sha256sum; }`;
+
+// $1 the stamp file (on the landing host, beside the record), $2 the mount root, then driver names.
+// The initramfs of every kernel of the copy made with those drivers its kernels have, generic rather
+// than fitted to the landing host: initramfs-tools with MODULES=most and the drivers listed in
+// /etc/initramfs-tools/modules, or dracut with hostonly=no and add_drivers (--regenerate-all makes
+// one for each kernel in /lib/modules). Nothing is rebuilt when nothing it is made of changed since
+// the stamp was written (under software emulation a rebuild takes minutes): prints "unchanged".
 export const INITRAMFS = `set -e
-root=$1; shift
+stamp=$1 root=$2; shift 2
 ${IN_COPY}
 ${BIND}
+${INITRAMFS_INPUTS}
 have=
 for d in "$@"; do
   for k in $(in_copy ls /lib/modules); do
@@ -78,10 +89,23 @@ if in_copy sh -c 'command -v update-initramfs' >/dev/null; then
   in_copy sh -c 'f=/etc/initramfs-tools/modules; touch "$f"; new=; for d in "$@"; do grep -qx -- "$d" "$f" || new="$new $d"; done
     [ -z "$new" ] || { echo "# added by rmm: drivers other hardware may need"; printf "%s\\n" $new; } >> "$f"' rmm-modules $have
   in_copy sh -c 'mkdir -p /etc/initramfs-tools/conf.d && echo "MODULES=most # set by rmm: an initramfs for any hardware" > /etc/initramfs-tools/conf.d/rmm-replica'
-  in_copy update-initramfs -u -k all
+  if [ -f "$stamp" ] && [ "$(cat -- "$stamp")" = "$(inputs $have)" ]; then echo unchanged; exit 0; fi
+  # The copy holds no initramfs images of its own (the copy keeps them out): one is made for each
+  # kernel, and those of kernels gone are removed (inside the copy: its links resolve there).
+  in_copy sh -c 'set -e
+    for k in $(ls /lib/modules); do
+      [ -f "/boot/vmlinuz-$k" ] || continue
+      if [ -f "/boot/initrd.img-$k" ]; then update-initramfs -u -k "$k"; else update-initramfs -c -k "$k"; fi
+    done
+    for f in /boot/initrd.img-*; do
+      if [ -f "$f" ] && [ ! -e "/boot/vmlinuz-\${f#/boot/initrd.img-}" ]; then rm -f -- "$f"; fi
+    done' >&2
 elif in_copy sh -c 'command -v dracut' >/dev/null; then
   in_copy sh -c 'mkdir -p /etc/dracut.conf.d && printf "# set by rmm: an initramfs for any hardware\\nhostonly=\\"no\\"\\nadd_drivers+=\\" %s \\"\\n" "$1" > /etc/dracut.conf.d/rmm-replica.conf' rmm-dracut "$have"
-  in_copy dracut -f --regenerate-all
+  if [ -f "$stamp" ] && [ "$(cat -- "$stamp")" = "$(inputs $have)" ]; then echo unchanged; exit 0; fi
+  in_copy dracut -f --regenerate-all >&2
 else
   echo "the copy has neither update-initramfs nor dracut" >&2; exit 3
-fi`;
+fi
+mkdir -p -- "\${stamp%/*}"
+inputs $have > "$stamp.new" && mv -f -- "$stamp.new" "$stamp"`;
