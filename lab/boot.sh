@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # rmm boot lab: virtual machines under qemu (software emulation is enough) for the "boot test" of
-# disks targets: copy a real-looking BIOS server (the origin) onto the blank disks of a helper
-# system (the landing), then boot those disks alone on other virtual hardware (the replica).
+# disks targets: copy a real-looking BIOS or UEFI server (the origin) onto the blank disks of a
+# helper system (the landing), then boot those disks alone on other virtual hardware (the replica).
 #
 #   boot.sh deps                 apt-get install what the machines need on this machine
-#   boot.sh image                build (or reuse) the cached base disks; prints their directory
-#   boot.sh up origin|landing    (re)start the machine on fresh overlays, wait for ssh, update boot.json
+#   boot.sh image [--firmware bios|uefi]  build (or reuse) the cached base disks; prints their
+#                                directory (uefi: the UEFI origin's, built after the BIOS image)
+#   boot.sh up origin [--firmware bios|uefi]  (re)start the origin on fresh overlays, wait for ssh,
+#                                update boot.json; uefi: the UEFI origin (OVMF, GPT, ESP), default bios
+#   boot.sh up landing           (re)start the landing on fresh overlays and blank disks, the same way
+#   boot.sh up landing --keep-disks  start the powered-off landing again on the disks it had (its
+#                                system disk and the replica's disks as the last run left them)
 #   boot.sh poweroff NAME        clean shutdown from inside (the guest flushes its disks), then wait
 #                                for qemu to exit; the machine's disks stay (boot-replica needs them)
 #   boot.sh down [NAME|all]      stop the machine(s), remove their disks and state (idempotent;
@@ -18,7 +23,8 @@
 #                                other hardware, from their own bootloader: q35, AHCI (sda, sdb),
 #                                an e1000e NIC pinned at 00:03.0, user net CIDR (default 10.0.4.0/24),
 #                                ssh 127.0.0.1:P (default 2233) -> A:22 (default: .15 of CIDR);
-#                                --gateway-port is another name for --port
+#                                --gateway-port is another name for --port; uefi: OVMF with fresh
+#                                variables (no boot entry: it boots sda's EFI/BOOT/BOOTX64.EFI)
 #
 # Machines (all -machine pc and virtio unless said, user networking with restrict=on, ssh forwarded
 # from 127.0.0.1 only; users root and rmm (uid 1000, passwordless sudo) accept the client key):
@@ -32,6 +38,15 @@
 #            file, a POSIX ACL, a user.* xattr, a setuid copy of id) and /home/appuser (uid 1001);
 #            app-heartbeat.service writes the date to /srv/app/heartbeat every 5 s;
 #            /usr/local/sbin/app-manifest prints a stable listing of that data to compare.
+#            With --firmware uefi: the same server (hostname, NIC, addresses, users, client key, vdb,
+#            vdc, application; its own host keys and data bytes) booting UEFI from its own disk: OVMF
+#            (pflash, a fresh copy of OVMF_VARS_4M per run: $RMM_BOOT_DIR/origin-OVMF_VARS.fd, so no
+#            boot entry: OVMF boots EFI/BOOT/BOOTX64.EFI), still -machine pc with virtio disks.
+#            vda 3 GiB: GPT; vda1 128 MiB at 1 MiB, the EFI system partition (FAT32, no label,
+#            /boot/efi by UUID in fstab, umask=0077), holding GRUB (grub-efi-amd64, unsigned, no shim)
+#            at EFI/debian/grubx64.efi and at the removable path EFI/BOOT/BOOTX64.EFI; vda2 ext4
+#            "root" on / (from 129 MiB to 1 MiB before the end). grub-pc is not installed; efibootmgr
+#            is, and debconf's grub2/force_efi_extra_removable is true.
 #   landing  hostname landing: a separate small system disk vda (ext4, no partition table, booted
 #            with -kernel/-initrd from the image) built from the same debootstrap tree, with its own
 #            machine-id and host keys; network 10.0.3.0/24, address 10.0.3.15 on ens3. vdb 4 GiB and
@@ -45,6 +60,13 @@
 # layout and the data, and powers off. The result is cached read-only in
 # $RMM_LAB_CACHE/boot-<recipe hash>/ with the lab's client key pair (id_ed25519) and the machines'
 # host keys; every `up` boots qcow2 overlays on top of it, so a run never changes the cache.
+# The UEFI origin's image is a recipe of its own on top of that one (its hash covers the BIOS
+# recipe's hash and client key), cached read-only in $RMM_LAB_CACHE/boot-uefi-<hash>/ (origin disks,
+# origin host keys, a copy of the client key pair): a second debootstrap tree (grub-efi-amd64 and
+# efibootmgr instead of grub-pc) configured by the same functions, its ext4 written into GPT
+# partition 2 the same way, and the same preparing boot (SeaBIOS, -kernel) whose GRUB step makes
+# the ESP's FAT32 and installs GRUB for UEFI with --no-nvram. Building the BIOS image anew removes
+# every older image, UEFI ones included (they hold its old client key).
 #
 # Environment: RMM_BOOT_DIR (state: overlays, blank disks, logs, boot.json; default /var/tmp/rmm-boot,
 # not a tmpfs: the disks grow), RMM_LAB_CACHE (default /var/cache/rmm-lab), RMM_BOOT_ORIGIN_PORT
@@ -67,6 +89,15 @@ DISK_B_SIZE=$((2 * 1024 * 1024 * 1024))
 DISK_C_SIZE=$((256 * 1024 * 1024))
 PART_START=$((1024 * 1024)) # vda1 at 1 MiB: room for GRUB's core.img after the MBR
 LANDING_ROOT_SIZE=$((3 * 1024 * 1024 * 1024))
+# The UEFI origin (a recipe of its own, uefi_image_recipe): the same packages but GRUB for UEFI;
+# vda: GPT, the EFI system partition at 1 MiB, root after it up to 1 MiB before the end (the
+# backup GPT is in the last 33 sectors).
+UEFI_IMAGE_PACKAGES="${IMAGE_PACKAGES/grub-pc/grub-efi-amd64},efibootmgr"
+ESP_START=$((1024 * 1024))
+ESP_SIZE=$((128 * 1024 * 1024))
+UEFI_ROOT_START=$((ESP_START + ESP_SIZE))
+UEFI_ROOT_SIZE=$((DISK_A_SIZE - UEFI_ROOT_START - 1024 * 1024))
+UEFI_GPT_ID="524D4D01-0000-4000-8000-000000000001"
 LANDING_DISK1_SIZE=$((4 * 1024 * 1024 * 1024))
 LANDING_DISK2_SIZE=$((3 * 1024 * 1024 * 1024))
 VG_NAME="vg_app"
@@ -539,9 +570,161 @@ image_recipe() {
 
 image_hash() { image_recipe | sha256sum | cut -c1-16; }
 
+# ------------------------------------------------------------------------------- UEFI image
+
+# The UEFI origin's recipe is one of its own on top of the BIOS image's: build_trees and build_disks
+# stay as they are (image_recipe hashes their text), and the UEFI recipe calls what they share
+# (configure_common, configure_identity, configure_origin and its prepare script but the GRUB
+# step) and has its own functions for the rest.
+
+# The UEFI origin's GRUB step on its preparing boot, in place of origin_prepare_script's BIOS one.
+# That boot runs on SeaBIOS with -kernel, without EFI variables (--no-nvram); each machine starts
+# on fresh OVMF variables anyway, with no boot entry, so OVMF boots the removable path.
+uefi_grub_step() {
+  cat <<'EOF'
+# The EFI system partition vda1 (FAT32, on /boot/efi by UUID), GRUB for UEFI on it at EFI/debian
+# and at the removable path EFI/BOOT/BOOTX64.EFI, and its configuration (root=UUID of vda2).
+mkfs.vfat -F 32 /dev/vda1
+udevadm settle
+esp_uuid="$(blkid -s UUID -o value /dev/vda1)"
+test -n "$esp_uuid"
+mkdir -p /boot/efi
+printf 'UUID=%s /boot/efi vfat umask=0077 0 1\n' "$esp_uuid" >>/etc/fstab
+systemctl daemon-reload
+mount /boot/efi
+echo "grub-efi-amd64 grub2/force_efi_extra_removable boolean true" | debconf-set-selections
+grub-install --target=x86_64-efi --efi-directory=/boot/efi --bootloader-id=debian --no-nvram
+grub-install --target=x86_64-efi --efi-directory=/boot/efi --no-nvram --removable
+ls -l /boot/efi/EFI/debian/grubx64.efi /boot/efi/EFI/BOOT/BOOTX64.EFI
+update-grub
+EOF
+}
+
+# The prepare script configure_origin wrote, made the UEFI origin's: its GRUB step (from the line
+# "# GRUB for BIOS" to update-grub) replaced by uefi_grub_step.
+uefi_prepare_script() { # FILE
+  local f="$1"
+  STEP="$(uefi_grub_step)" awk '
+    /^# GRUB for BIOS/ { print ENVIRON["STEP"]; skip = 1; next }
+    skip { if ($0 == "update-grub") { skip = 0; replaced = 1 } next }
+    { print }
+    END { exit !replaced }' "$f" >"$f.uefi" || { echo "no BIOS GRUB step in $f" >&2; return 1; }
+  sed -i 's#prepared: grub on /dev/vda,#prepared: grub for UEFI on /dev/vda1 (ESP),#' "$f.uefi"
+  if grep -q 'i386-pc' "$f.uefi" || ! grep -q 'prepared: grub for UEFI' "$f.uefi"; then
+    echo "$f: the UEFI GRUB step did not replace the BIOS one" >&2
+    return 1
+  fi
+  mv -f "$f.uefi" "$f"
+  chmod 0755 "$f"
+}
+
+# The UEFI recipe's first half: a debootstrap tree of its own (grub-efi-amd64, no grub-pc), given
+# the shared configuration and the origin's, as build_trees does.
+build_uefi_tree() { # BUILD MIRROR ORIGIN_UUID
+  local build="$1" root="$1/rootfs"
+  DEBIAN_FRONTEND=noninteractive debootstrap --variant="$IMAGE_VARIANT" --include="$UEFI_IMAGE_PACKAGES" \
+    "$IMAGE_SUITE" "$root" "$2"
+  mount -t proc proc "$root/proc"
+  if ! configure_common "$root" "$build/id_ed25519.pub"; then umount "$root/proc"; return 1; fi
+  umount "$root/proc"
+  chroot "$root" apt-get clean
+  rm -rf "${root:?}"/dev/* "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
+    "$root"/var/cache/debconf/*-old "$root"/var/log/*.log "$root"/var/log/apt/*
+  mkdir -p "$root/var/lib/apt/lists/partial"
+  configure_identity "$root" "$ORIGIN_HOSTNAME" "$PC_IFACE" "$ORIGIN_ADDRESS/${ORIGIN_NET#*/}" \
+    "$(net_host "$ORIGIN_NET" 2)" "$(net_host "$ORIGIN_NET" 3)" "$3" "$build/origin_host_keys"
+  configure_origin "$root"
+  uefi_prepare_script "$root/usr/local/sbin/rmm-boot-prepare"
+  mkdir -p "$root/boot/efi"
+  printf 'rmm boot lab: origin %s (UEFI), recipe %s\n' "$ORIGIN_HOSTNAME" "$UEFI_HASH" >"$root/etc/rmm-lab-image"
+}
+
+# The UEFI recipe's second half: vda with a GPT (the ESP left for the preparing boot to format,
+# root's ext4 made from the tree in a file of its own and written in place), vdb and vdc as
+# build_disks makes them, then the same preparing boot.
+build_uefi_disks() { # BUILD ORIGIN_UUID
+  local build="$1" ouuid="$2" kernel initrd
+  kernel="$(find "$build/rootfs/boot" -maxdepth 1 -name 'vmlinuz-*' | sort -V | tail -n 1)"
+  initrd="$(find "$build/rootfs/boot" -maxdepth 1 -name 'initrd.img-*' | sort -V | tail -n 1)"
+  [[ -f "$kernel" && -f "$initrd" ]] || die "no kernel or initrd in $build/rootfs/boot"
+  cp "$kernel" "$build/vmlinuz"
+  cp "$initrd" "$build/initrd.img"
+  truncate -s "$DISK_A_SIZE" "$build/origin-a.raw"
+  printf 'label: gpt\nlabel-id: %s\nunit: sectors\n\nstart=%s, size=%s, type=%s\nstart=%s, size=%s, type=%s\n' \
+    "$UEFI_GPT_ID" "$((ESP_START / 512))" "$((ESP_SIZE / 512))" C12A7328-F81F-11D2-BA4B-00A0C93EC93B \
+    "$((UEFI_ROOT_START / 512))" "$((UEFI_ROOT_SIZE / 512))" 0FC63DAF-8483-4772-8E79-3D69E4D80DE4 |
+    sfdisk -q "$build/origin-a.raw"
+  truncate -s "$UEFI_ROOT_SIZE" "$build/origin-a2.raw"
+  mkfs.ext4 -q -F -L "$ROOT_LABEL" -U "$ouuid" -d "$build/rootfs" "$build/origin-a2.raw"
+  dd if="$build/origin-a2.raw" of="$build/origin-a.raw" bs=4M seek="$UEFI_ROOT_START" oflag=seek_bytes \
+    conv=notrunc,sparse status=none
+  rm -f "$build/origin-a2.raw"
+  rm -rf --one-file-system "$build/rootfs"
+  truncate -s "$DISK_B_SIZE" "$build/origin-b.raw"
+  # Origin disk C: no filesystem, an "ASM disk" header at 0 and its copy at 1 MiB.
+  truncate -s "$DISK_C_SIZE" "$build/origin-c.raw"
+  printf '%s' "$ASM_MARKER" | dd of="$build/origin-c.raw" conv=notrunc status=none
+  printf '%s' "$ASM_MARKER" | dd of="$build/origin-c.raw" bs=1M seek=1 conv=notrunc status=none
+  prepare_boot "$build" "$ouuid" "$UEFI_ROOT_START"
+  [[ "$(dd if="$build/origin-a.raw" bs=1 skip=$((ESP_START + 82)) count=5 status=none)" == FAT32 ]] ||
+    die "the preparing boot left no FAT32 on the EFI system partition (see $build/prepare.log)"
+  rm -f "$build/vmlinuz" "$build/initrd.img"
+  printf '%s\n' "$ouuid" >"$build/origin_root_uuid"
+  finish_disks "$build" origin-a origin-b origin-c
+}
+
+# The origin's preparing boot on BUILD/origin-{a,b,c}.raw with -kernel/-initrd, as build_disks
+# runs it: GRUB, the LVM layout and the data, then power off; then the checks that it did.
+prepare_boot() { # BUILD ORIGIN_UUID ROOT_OFFSET
+  local build="$1" ouuid="$2" accel
+  log "image: the origin's first boot installs GRUB, creates the LVM layout and the data (serial log $build/prepare.log)"
+  mapfile -t accel < <(accel_args)
+  timeout "$BUILD_BOOT_TIMEOUT" qemu-system-x86_64 "${accel[@]}" "${QEMU_COMMON[@]}" -machine pc -no-reboot \
+    -name rmm-boot-build,process=rmm-boot-build \
+    -kernel "$build/vmlinuz" -initrd "$build/initrd.img" \
+    -append "root=UUID=$ouuid rw console=ttyS0,115200 panic=-1 rmm.prepare systemd.wants=rmm-boot-prepare.service" \
+    -drive "file=$build/origin-a.raw,format=raw,if=none,id=da,cache=writeback" -device virtio-blk-pci,drive=da,addr=0x4 \
+    -drive "file=$build/origin-b.raw,format=raw,if=none,id=db,cache=writeback" -device virtio-blk-pci,drive=db,addr=0x5 \
+    -drive "file=$build/origin-c.raw,format=raw,if=none,id=dc,cache=writeback" -device virtio-blk-pci,drive=dc,addr=0x6 \
+    -netdev "user,id=n0,restrict=on,ipv6=off,net=$ORIGIN_NET" -device "virtio-net-pci,netdev=n0,mac=$ORIGIN_MAC,addr=0x3" \
+    -serial "file:$build/prepare.log" -monitor none 8>&- 9>&- </dev/null ||
+    { tail -n 60 "$build/prepare.log" >&2; die "the preparing boot failed or timed out"; }
+  grep -q '^rmm-boot-prepare: done' "$build/prepare.log" ||
+    { tail -n 60 "$build/prepare.log" >&2; die "the preparing boot did not finish (see $build/prepare.log)"; }
+  # A clean power off leaves the root filesystem marked clean (xfs on the LV is unmounted before).
+  dumpe2fs -h "$build/origin-a.raw?offset=$3" 2>/dev/null | grep -q '^Filesystem state: *clean$' ||
+    { tail -n 60 "$build/prepare.log" >&2; die "the preparing boot did not power off cleanly (see $build/prepare.log)"; }
+  [[ "$(dd if="$build/origin-c.raw" bs=1M skip=1 count=1 status=none | head -c ${#ASM_MARKER})" == "$ASM_MARKER" ]] ||
+    die "the ASM marker is missing from disk C"
+}
+
+# BUILD's raw disks NAME... become qcow2 files; the image's files are made read-only.
+finish_disks() { # BUILD NAME...
+  local build="$1" d
+  shift
+  for d in "$@"; do
+    qemu-img convert -O qcow2 "$build/$d.raw" "$build/$d.qcow2"
+    rm -f "$build/$d.raw"
+  done
+  chmod 0444 "$build"/*.qcow2 "$build"/*_host_keys "$build"/*_root_uuid "$build"/id_ed25519.pub
+  chmod 0600 "$build"/id_ed25519
+}
+
+# Everything that decides what the UEFI origin's image is, after ensure_image or find_image (HASH
+# and IMAGE are the BIOS image's): that image's hash covers the shared steps, its client key is
+# authorised on the UEFI origin too.
+uefi_image_recipe() {
+  printf 'base=%s client-key=%s\n' "$HASH" "$(cut -d' ' -f1,2 "$IMAGE/id_ed25519.pub")"
+  printf 'packages=%s\n' "$UEFI_IMAGE_PACKAGES"
+  printf 'gpt=%s esp=%s,%s root=%s,%s\n' "$UEFI_GPT_ID" "$ESP_START" "$ESP_SIZE" "$UEFI_ROOT_START" "$UEFI_ROOT_SIZE"
+  declare -f uefi_grub_step uefi_prepare_script build_uefi_tree build_uefi_disks prepare_boot finish_disks
+}
+
+uefi_image_hash() { uefi_image_recipe | sha256sum | cut -c1-16; }
+
 # Sets IMAGE to the cached image directory, building it first when missing.
 ensure_image() {
-  local build ouuid luuid d started=$SECONDS
+  local build ouuid luuid started=$SECONDS
   MIRROR="$(debian_mirror)"
   HASH="$(image_hash)"
   IMAGE="$CACHE/boot-$HASH"
@@ -549,44 +732,103 @@ ensure_image() {
     log "image: cached $IMAGE"
     return
   fi
-  ensure_tools
-  ensure_tool debootstrap debootstrap
-  mkdir -p "$CACHE"
-  exec 8>"$CACHE/.boot.lock"
-  flock -w 3600 8 || die "another boot.sh is building an image ($CACHE/.boot.lock)"
-  if [[ -f "$IMAGE/complete" ]]; then # built while we waited
-    log "image: built by another boot.sh: $IMAGE"
-    exec 8>&-
-    return
-  fi
-  cleanup_builds
+  lock_image_build "$IMAGE"
+  [[ ! -f "$IMAGE/complete" ]] || return 0
   build="$CACHE/boot-build.$$"
   mkdir -p "$build"
   ssh-keygen -q -t ed25519 -N '' -C "rmm-boot-lab-client" -f "$build/id_ed25519"
   ouuid="$(cat /proc/sys/kernel/random/uuid)"
   luuid="$(cat /proc/sys/kernel/random/uuid)"
   log "image: debootstrap $IMAGE_SUITE ($IMAGE_VARIANT) from $MIRROR, log in $CACHE/boot-build.log"
-  if ! build_trees "$build" "$MIRROR" "$ouuid" "$luuid" >"$CACHE/boot-build.log" 2>&1; then
-    tail -n 30 "$CACHE/boot-build.log" >&2
-    cleanup_builds
-    die "image build failed, see $CACHE/boot-build.log"
-  fi
+  image_trees_step boot build_trees "$build" "$MIRROR" "$ouuid" "$luuid"
   log "image: trees ready ($(du -sh "$build/rootfs" | cut -f1) of files) after $((SECONDS - started))s"
-  if ! (build_disks "$build" "$ouuid" "$luuid"); then
-    cp -f "$build/prepare.log" "$CACHE/boot-prepare.log" 2>/dev/null || true
-    cleanup_builds
-    die "image build failed (serial log of the preparing boot: $CACHE/boot-prepare.log)"
+  image_disks_step "$build" boot build_disks "$build" "$ouuid" "$luuid"
+  # Older recipes' images go, the UEFI origin's too: they hold the older client key.
+  publish_image "$build" "$IMAGE" boot- "$started"
+}
+
+# Sets UEFI_IMAGE (and IMAGE, HASH: ensure_image) to the UEFI origin's cached image directory,
+# building it first when missing.
+ensure_uefi_image() {
+  local build ouuid started
+  ensure_image
+  started=$SECONDS
+  UEFI_HASH="$(uefi_image_hash)"
+  UEFI_IMAGE="$CACHE/boot-uefi-$UEFI_HASH"
+  if [[ -f "$UEFI_IMAGE/complete" ]]; then
+    log "image: cached $UEFI_IMAGE (UEFI origin)"
+    return
   fi
-  mv -f "$build/prepare.log" "$CACHE/boot-prepare.log"
-  touch "$build/complete"
-  rm -rf --one-file-system "$IMAGE"
-  mv "$build" "$IMAGE"
-  for d in "$CACHE"/boot-*/; do # images of older recipes
+  lock_image_build "$UEFI_IMAGE"
+  [[ ! -f "$UEFI_IMAGE/complete" ]] || return 0
+  build="$CACHE/boot-build.$$"
+  mkdir -p "$build"
+  # The BIOS image's client key pair: one key for every machine of the lab.
+  cp "$IMAGE/id_ed25519" "$IMAGE/id_ed25519.pub" "$build/"
+  ouuid="$(cat /proc/sys/kernel/random/uuid)"
+  log "image: UEFI origin: debootstrap $IMAGE_SUITE ($IMAGE_VARIANT) from $MIRROR, log in $CACHE/boot-uefi-build.log"
+  image_trees_step boot-uefi build_uefi_tree "$build" "$MIRROR" "$ouuid"
+  log "image: UEFI origin: tree ready ($(du -sh "$build/rootfs" | cut -f1) of files) after $((SECONDS - started))s"
+  image_disks_step "$build" boot-uefi build_uefi_disks "$build" "$ouuid"
+  publish_image "$build" "$UEFI_IMAGE" boot-uefi- "$started"
+}
+
+# Takes the cache's build lock (fd 8) to build DIR and removes half-built images; or, when another
+# boot.sh built DIR while we waited, releases it (the caller finds DIR complete).
+lock_image_build() { # DIR
+  ensure_tools
+  ensure_tool debootstrap debootstrap
+  mkdir -p "$CACHE"
+  exec 8>"$CACHE/.boot.lock"
+  flock -w 3600 8 || die "another boot.sh is building an image ($CACHE/.boot.lock)"
+  if [[ -f "$1/complete" ]]; then
+    log "image: built by another boot.sh: $1"
+    exec 8>&-
+    return
+  fi
+  cleanup_builds
+}
+
+# An image's trees: CMD with its output in $CACHE/NAME-build.log, errexit in force (a background
+# job, not an `if`); a failure shows the log's end, removes the half-built image and exits.
+image_trees_step() { # NAME CMD...
+  local log="$CACHE/$1-build.log"
+  shift
+  "$@" >"$log" 2>&1 &
+  if ! wait "$!"; then
+    tail -n 30 "$log" >&2
+    cleanup_builds
+    die "image build failed, see $log"
+  fi
+}
+
+# An image's disks: CMD (which leaves the preparing boot's serial log in BUILD/prepare.log), the
+# same way; the serial log is kept as $CACHE/NAME-prepare.log.
+image_disks_step() { # BUILD NAME CMD...
+  local build="$1" log="$CACHE/$2-prepare.log"
+  shift 2
+  "$@" &
+  if ! wait "$!"; then
+    cp -f "$build/prepare.log" "$log" 2>/dev/null || true
+    cleanup_builds
+    die "image build failed (serial log of the preparing boot: $log)"
+  fi
+  mv -f "$build/prepare.log" "$log"
+}
+
+# BUILD becomes DIR, marked complete; the complete images of other recipes named PREFIX* go; the
+# build lock is released.
+publish_image() { # BUILD DIR PREFIX STARTED
+  local d
+  touch "$1/complete"
+  rm -rf --one-file-system "$2"
+  mv "$1" "$2"
+  for d in "$CACHE/$3"*/; do # images of older recipes
     d="${d%/}"
-    [[ "$d" == "$IMAGE" || ! -f "$d/complete" ]] || rm -rf --one-file-system "$d"
+    [[ "$d" == "$2" || ! -f "$d/complete" ]] || rm -rf --one-file-system "$d"
   done
   exec 8>&-
-  log "image: built $IMAGE ($(du -sh "$IMAGE" | cut -f1)) in $((SECONDS - started))s"
+  log "image: built $2 ($(du -sh "$2" | cut -f1)) in $((SECONDS - $4))s"
 }
 
 # Remove half-built images: stop a preparing boot left running, unmount what debootstrap left.
@@ -597,18 +839,36 @@ cleanup_builds() {
     kill_qemu_naming "$d/"
     findmnt -rn -o TARGET | while IFS= read -r target; do
       target="$(printf '%b' "$target")"
-      [[ "$target" == "$d"/* ]] && printf '%s\n' "$target"
+      if [[ "$target" == "$d"/* ]]; then printf '%s\n' "$target"; fi # not `&&`: pipefail, errexit
     done | sort -r | while IFS= read -r target; do umount -l "$target" 2>/dev/null || true; done
     rm -rf --one-file-system "$d"
   done
 }
 
-cmd_image() {
+cmd_image() { # [--firmware bios|uefi]
+  local firmware
+  firmware="$(firmware_option "$@")"
   need_root
   check_paths
   QEMU_COMMON_init
-  ensure_image
-  printf '%s\n' "$IMAGE"
+  if [[ "$firmware" == uefi ]]; then
+    ensure_uefi_image
+    printf '%s\n' "$UEFI_IMAGE"
+  else
+    ensure_image
+    printf '%s\n' "$IMAGE"
+  fi
+}
+
+# The value of an optional `--firmware bios|uefi` (the only arguments allowed); default bios.
+firmware_option() { # [--firmware bios|uefi]
+  local firmware=bios
+  if (($#)); then
+    [[ "$1" == --firmware && $# -eq 2 ]] || die "unexpected arguments: $* (only --firmware bios|uefi)"
+    firmware="$2"
+  fi
+  [[ "$firmware" == bios || "$firmware" == uefi ]] || die "--firmware must be bios or uefi: '$firmware'"
+  printf '%s\n' "$firmware"
 }
 
 # ------------------------------------------------------------------------------------ helpers
@@ -846,12 +1106,25 @@ write_boot_json() {
   exec 7>&-
 }
 
-# The image a running lab uses (an `up` of one machine must not rebuild under the other).
+# The image a running lab uses (an `up` of one machine must not rebuild under the other), and the
+# UEFI origin's that goes with it (UEFI_IMAGE, whether built or not; empty without the BIOS image).
 find_image() {
   QEMU_COMMON_init
   MIRROR="$(debian_mirror)"
   HASH="$(image_hash)"
   IMAGE="$CACHE/boot-$HASH"
+  UEFI_IMAGE=""
+  if [[ -f "$IMAGE/id_ed25519.pub" ]]; then UEFI_IMAGE="$CACHE/boot-uefi-$(uefi_image_hash)"; fi
+}
+
+# OVMF_ARGS: qemu's options for OVMF (UEFI) with a fresh copy of its variables,
+# STATE/NAME-OVMF_VARS.fd: no boot entry, the firmware boots a disk's EFI/BOOT/BOOTX64.EFI.
+ovmf_args() { # NAME
+  [[ -f "$OVMF_CODE" ]] || ensure_tool /nonexistent-ovmf ovmf
+  [[ -f "$OVMF_CODE" && -f "$OVMF_VARS" ]] || die "no OVMF firmware ($OVMF_CODE; package ovmf)"
+  install -m 0644 "$OVMF_VARS" "$STATE/$1-OVMF_VARS.fd"
+  OVMF_ARGS=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE"
+    -drive "if=pflash,format=raw,unit=1,file=$STATE/$1-OVMF_VARS.fd")
 }
 
 # ------------------------------------------------------------------------------- up, poweroff
@@ -861,18 +1134,24 @@ pc_disk_args() { # ID FILE FORMAT CACHE SLOT [BOOTINDEX]
     -device "virtio-blk-pci,drive=$1,addr=$5${6:+,bootindex=$6}"
 }
 
+# The origin of ORIGIN_FIRMWARE on overlays of ORIGIN_IMAGE's disks (cmd_up sets both).
 start_origin() {
-  local accel d args=()
+  local accel d args=() fw=()
   mapfile -t accel < <(accel_args)
   for d in a b c; do
-    qemu-img create -q -f qcow2 -F qcow2 -b "$IMAGE/origin-$d.qcow2" "$STATE/origin-disk-$d.qcow2"
+    qemu-img create -q -f qcow2 -F qcow2 -b "$ORIGIN_IMAGE/origin-$d.qcow2" "$STATE/origin-disk-$d.qcow2"
   done
+  # uefi: OVMF boots EFI/BOOT/BOOTX64.EFI from vda's ESP.
+  if [[ "$ORIGIN_FIRMWARE" == uefi ]]; then
+    ovmf_args origin
+    fw=("${OVMF_ARGS[@]}")
+  fi
   mapfile -t -O 0 args < <(pc_disk_args da "$STATE/origin-disk-a.qcow2" qcow2 unsafe 0x4 0)
   mapfile -t -O "${#args[@]}" args < <(pc_disk_args db "$STATE/origin-disk-b.qcow2" qcow2 unsafe 0x5)
   mapfile -t -O "${#args[@]}" args < <(pc_disk_args dc "$STATE/origin-disk-c.qcow2" qcow2 unsafe 0x6)
   : >"$STATE/origin-serial.log"
-  # No -kernel: SeaBIOS boots GRUB from vda's MBR.
-  qemu-system-x86_64 "${accel[@]}" "${QEMU_COMMON[@]}" -machine pc \
+  # No -kernel: SeaBIOS boots GRUB from vda's MBR (or OVMF from its ESP).
+  qemu-system-x86_64 "${accel[@]}" "${QEMU_COMMON[@]}" -machine pc "${fw[@]}" \
     -name rmm-boot-origin,process=rmm-boot-origin "${args[@]}" \
     -netdev "user,id=n0,restrict=on,ipv6=off,net=$ORIGIN_NET,hostfwd=tcp:127.0.0.1:$ORIGIN_PORT-$ORIGIN_ADDRESS:22" \
     -device "virtio-net-pci,netdev=n0,mac=$ORIGIN_MAC,addr=0x3" \
@@ -883,10 +1162,10 @@ start_origin() {
 
 origin_json() { # PID
   local disks
-  disks="$(disk_json system "$STATE/origin-disk-a.qcow2" "$IMAGE/origin-a.qcow2" /dev/vda "$DISK_A_SIZE"),
-$(disk_json lvm "$STATE/origin-disk-b.qcow2" "$IMAGE/origin-b.qcow2" /dev/vdb "$DISK_B_SIZE"),
-$(disk_json asm "$STATE/origin-disk-c.qcow2" "$IMAGE/origin-c.qcow2" /dev/vdc "$DISK_C_SIZE")"
-  write_machine_json origin "$1" "$ORIGIN_HOSTNAME" "$ORIGIN_NET" "$ORIGIN_ADDRESS" pc bios disk virtio-net-pci \
+  disks="$(disk_json system "$STATE/origin-disk-a.qcow2" "$ORIGIN_IMAGE/origin-a.qcow2" /dev/vda "$DISK_A_SIZE"),
+$(disk_json lvm "$STATE/origin-disk-b.qcow2" "$ORIGIN_IMAGE/origin-b.qcow2" /dev/vdb "$DISK_B_SIZE"),
+$(disk_json asm "$STATE/origin-disk-c.qcow2" "$ORIGIN_IMAGE/origin-c.qcow2" /dev/vdc "$DISK_C_SIZE")"
+  write_machine_json origin "$1" "$ORIGIN_HOSTNAME" "$ORIGIN_NET" "$ORIGIN_ADDRESS" pc "$ORIGIN_FIRMWARE" disk virtio-net-pci \
     "$ORIGIN_MAC" 00:03.0 "$PC_IFACE" "$disks"
 }
 
@@ -894,9 +1173,11 @@ $(disk_json asm "$STATE/origin-disk-c.qcow2" "$IMAGE/origin-c.qcow2" /dev/vdc "$
 start_landing() {
   local accel args=()
   mapfile -t accel < <(accel_args)
-  qemu-img create -q -f qcow2 -F qcow2 -b "$IMAGE/landing-root.qcow2" "$STATE/landing-root.qcow2"
-  qemu-img create -q -f qcow2 "$STATE/landing-disk1.qcow2" "$LANDING_DISK1_SIZE"
-  qemu-img create -q -f qcow2 "$STATE/landing-disk2.qcow2" "$LANDING_DISK2_SIZE"
+  if ((KEEP_DISKS == 0)); then
+    qemu-img create -q -f qcow2 -F qcow2 -b "$IMAGE/landing-root.qcow2" "$STATE/landing-root.qcow2"
+    qemu-img create -q -f qcow2 "$STATE/landing-disk1.qcow2" "$LANDING_DISK1_SIZE"
+    qemu-img create -q -f qcow2 "$STATE/landing-disk2.qcow2" "$LANDING_DISK2_SIZE"
+  fi
   mapfile -t -O 0 args < <(pc_disk_args dr "$STATE/landing-root.qcow2" qcow2 unsafe 0x4)
   mapfile -t -O "${#args[@]}" args < <(pc_disk_args d1 "$STATE/landing-disk1.qcow2" qcow2 writeback 0x5)
   mapfile -t -O "${#args[@]}" args < <(pc_disk_args d2 "$STATE/landing-disk2.qcow2" qcow2 writeback 0x6)
@@ -922,16 +1203,25 @@ $(disk_json target2 "$STATE/landing-disk2.qcow2" "" /dev/vdc "$LANDING_DISK2_SIZ
 }
 
 # Stop NAME's qemu and remove its files (the state directory itself stays).
-machine_down() { # NAME
+machine_down() { # NAME [keep-disks]
   local pid
   if pid="$(machine_pid "$1")"; then kill -TERM "$pid" 2>/dev/null || true; fi
   kill_qemu_naming "$STATE/$1-"
-  rm -f "$STATE/$1".{json,json.tmp,pid,known_hosts} "$STATE/$1"-*
+  rm -f "$STATE/$1".{json,json.tmp,pid,known_hosts}
+  [[ "${2:-}" == keep-disks ]] || rm -f "$STATE/$1"-*
 }
 
-cmd_up() { # NAME
-  local name="${1:-}" started=$SECONDS boot pid
-  [[ "$name" == origin || "$name" == landing ]] || die "usage: boot.sh up origin|landing (the replica: boot-replica)"
+cmd_up() { # origin [--firmware bios|uefi] | landing [--keep-disks]
+  local name="${1:-}" started=$SECONDS boot pid hostkeys
+  KEEP_DISKS=0
+  ORIGIN_FIRMWARE=bios
+  if [[ "$name" == origin && $# -ge 2 ]]; then
+    ORIGIN_FIRMWARE="$(firmware_option "${@:2}")"
+  elif [[ "$name" == landing && "${2:-}" == --keep-disks && $# -eq 2 ]]; then
+    KEEP_DISKS=1
+  elif [[ ( "$name" != origin && "$name" != landing ) || $# -gt 1 ]]; then
+    die "usage: boot.sh up origin [--firmware bios|uefi], up landing [--keep-disks] (the replica: boot-replica)"
+  fi
   need_root
   check_paths
   lock_machine 9 "$name"
@@ -939,11 +1229,25 @@ cmd_up() { # NAME
   ensure_tools
   QEMU_COMMON_init
   ensure_image
-  machine_down "$name"
-  [[ "$name" == landing ]] && machine_down replica # it runs on the landing's disks
-  prepare_state "$name" "$(machine_port "$name")" "$IMAGE/${name}_host_keys"
+  ORIGIN_IMAGE="$IMAGE"
+  if [[ "$name" == origin && "$ORIGIN_FIRMWARE" == uefi ]]; then
+    ensure_uefi_image
+    ORIGIN_IMAGE="$UEFI_IMAGE"
+  fi
+  hostkeys="$IMAGE/${name}_host_keys"
+  [[ "$name" == origin ]] && hostkeys="$ORIGIN_IMAGE/origin_host_keys"
+  if ((KEEP_DISKS)); then
+    machine_pid landing >/dev/null && die "the landing runs: power it off first (boot.sh poweroff landing)"
+    for d in root disk1 disk2; do [[ -f "$STATE/landing-$d.qcow2" ]] || die "the landing has no disk $STATE/landing-$d.qcow2 to keep: boot.sh up landing"; done
+    machine_down replica # it runs on the landing's disks
+    machine_down landing keep-disks
+  else
+    machine_down "$name"
+    [[ "$name" == landing ]] && machine_down replica # it runs on the landing's disks
+  fi
+  prepare_state "$name" "$(machine_port "$name")" "$hostkeys"
   boot=$SECONDS
-  log "$name: booting ($ACCEL, ${CPUS} cpus, ${MEMORY}M), ssh on 127.0.0.1:$(machine_port "$name")"
+  log "$name: booting ($ACCEL, ${CPUS} cpus, ${MEMORY}M$([[ "$name" == origin ]] && printf ', %s' "$ORIGIN_FIRMWARE")), ssh on 127.0.0.1:$(machine_port "$name")"
   "start_$name"
   pid="$(cat "$STATE/$name.pid")"
   wait_for_ssh "$name" "$pid" "$(machine_port "$name")" "$boot" yes
@@ -1021,11 +1325,8 @@ cmd_boot_replica() {
   qemu-img create -q -f qcow2 -F qcow2 -b "$STATE/landing-disk1.qcow2" "$STATE/replica-disk1.qcow2"
   qemu-img create -q -f qcow2 -F qcow2 -b "$STATE/landing-disk2.qcow2" "$STATE/replica-disk2.qcow2"
   if [[ "$firmware" == uefi ]]; then
-    [[ -f "$OVMF_CODE" ]] || ensure_tool /nonexistent-ovmf ovmf
-    [[ -f "$OVMF_CODE" && -f "$OVMF_VARS" ]] || die "no OVMF firmware ($OVMF_CODE; package ovmf)"
-    install -m 0644 "$OVMF_VARS" "$STATE/replica-OVMF_VARS.fd"
-    fw=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE"
-      -drive "if=pflash,format=raw,unit=1,file=$STATE/replica-OVMF_VARS.fd")
+    ovmf_args replica
+    fw=("${OVMF_ARGS[@]}")
   fi
   mapfile -t accel < <(accel_args)
   QEMU_COMMON_init
@@ -1046,10 +1347,12 @@ cmd_boot_replica() {
     die "qemu did not start the replica (is 127.0.0.1:$REPLICA_PORT free? set RMM_BOOT_REPLICA_PORT or --port)"
   pid="$(cat "$STATE/replica.pid")"
   ((wait)) && wait_for_ssh replica "$pid" "$REPLICA_PORT" "$boot" accept-new
-  # Whether the replica kept the origin's host keys (known_hosts learnt them on first contact).
+  # Whether the replica kept the origin's host keys (known_hosts learnt them on first contact): the
+  # BIOS origin's or the UEFI origin's, whichever was copied.
   key_line="$(awk '{ print $2, $3; exit }' "$STATE/replica.known_hosts")"
-  origin_keys="$IMAGE/origin_host_keys"
-  if [[ -n "$key_line" && -f "$origin_keys" ]] && grep -qxF "$key_line" "$origin_keys"; then from_origin=true; fi
+  for origin_keys in "$IMAGE/origin_host_keys" ${UEFI_IMAGE:+"$UEFI_IMAGE/origin_host_keys"}; do
+    if [[ -n "$key_line" && -f "$origin_keys" ]] && grep -qxF "$key_line" "$origin_keys"; then from_origin=true; fi
+  done
   write_machine_json replica "$pid" "" "$net" "$address" q35 "$firmware" disk e1000e "$mac" 00:03.0 "$REPLICA_IFACE" \
     "$(disk_json sda "$STATE/replica-disk1.qcow2" "$STATE/landing-disk1.qcow2" /dev/sda "$LANDING_DISK1_SIZE"),
 $(disk_json sdb "$STATE/replica-disk2.qcow2" "$STATE/landing-disk2.qcow2" /dev/sdb "$LANDING_DISK2_SIZE")" \
@@ -1123,7 +1426,7 @@ main() {
   shift || true
   case "$cmd" in
     deps) cmd_deps ;;
-    image) cmd_image ;;
+    image) cmd_image "$@" ;;
     up) cmd_up "$@" ;;
     poweroff) cmd_poweroff "$@" ;;
     down) cmd_down "$@" ;;

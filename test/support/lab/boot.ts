@@ -48,6 +48,7 @@ export interface BootMachine {
   guestAddress: string;
   /** qemu machine type: pc (origin, landing) or q35 (replica). */
   machine: 'pc' | 'q35';
+  /** The origin's is 'uefi' when `up origin --firmware uefi` started it (OVMF, its own image). */
   firmware: 'bios' | 'uefi';
   /** disk: the machine's own bootloader; kernel: qemu's -kernel/-initrd (the landing). */
   boot: 'disk' | 'kernel';
@@ -67,7 +68,10 @@ export interface BootMachine {
 export interface BootLab {
   version: 1;
   stateDir: string;
-  /** Cached, read-only base image directory the overlays are on. */
+  /**
+   * Cached, read-only base image directory the overlays are on (it holds the client key). A UEFI
+   * origin's disks are on an image of their own ($RMM_LAB_CACHE/boot-uefi-<hash>): see their base.
+   */
   image: string;
   /** Private key (OpenSSH format, ed25519) authorised for root and `rmm` on every machine. */
   clientKey: string;
@@ -120,15 +124,29 @@ export function runBootScript(args: string[], options: BootOptions = {}, timeout
   return runLabScript(bootScript, args, bootEnv(options), timeoutMs, 'BOOT_FAILED');
 }
 
-/** Build the cached image if needed; returns its directory. */
-export async function bootImage(options: BootOptions = {}): Promise<string> {
-  const { stdout } = await runBootScript(['image'], options, options.timeoutMs ?? UP_TIMEOUT_MS);
+/** Build the cached image if needed; returns its directory (firmware 'uefi': the UEFI origin's, built after the BIOS image). */
+export async function bootImage(options: BootOptions & { firmware?: 'bios' | 'uefi' } = {}): Promise<string> {
+  const args = ['image', ...(options.firmware !== undefined ? ['--firmware', options.firmware] : [])];
+  const { stdout } = await runBootScript(args, options, options.timeoutMs ?? UP_TIMEOUT_MS);
   return stdout.trim().split('\n').pop() ?? '';
 }
 
+export interface UpOptions extends BootOptions {
+  /** landing only: start the powered-off landing again on the disks it had. */
+  keepDisks?: boolean;
+  /**
+   * origin only: 'uefi' starts the UEFI origin (OVMF with fresh variables, vda GPT with the ESP
+   * vda1 on /boot/efi and root on vda2; its own cached image, built on first use); default 'bios'.
+   */
+  firmware?: 'bios' | 'uefi';
+}
+
 /** (Re)start origin or landing on fresh overlays (and blank disks), wait for ssh; returns its description. */
-export async function bootUp(name: 'origin' | 'landing', options: BootOptions = {}): Promise<BootMachine> {
-  await runBootScript(['up', name], options, options.timeoutMs ?? UP_TIMEOUT_MS);
+export async function bootUp(name: 'origin' | 'landing', options: UpOptions = {}): Promise<BootMachine> {
+  const args = ['up', name];
+  if (options.keepDisks === true) args.push('--keep-disks');
+  if (options.firmware !== undefined) args.push('--firmware', options.firmware);
+  await runBootScript(args, options, options.timeoutMs ?? UP_TIMEOUT_MS);
   return machine(await readBoot(options), name);
 }
 
