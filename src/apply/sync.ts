@@ -82,6 +82,10 @@ class Sync {
   #unchanged = false;
   /** Origin texts of the adapted files this sync kept out of its copy (disks), by path. */
   readonly #kept = new Map<string, string>();
+  /** Filesystems copied live (provider none): their manifest when the snapshots were taken. */
+  readonly #liveAtSnapshot = new Map<string, string | undefined>();
+  /** Those of them that had not changed when their copy ended: a point in time after all. */
+  readonly #stillAtSnapshot = new Set<string>();
 
   constructor(
     private readonly replica: Replica,
@@ -279,6 +283,21 @@ class Sync {
     const view = await takeSnapshot(this.ctx.origin, unit, this.name, this.ctx.runId, limits);
     this.#views.set(unit.fs.mountPoint, view);
     scope.onUndo(() => this.releaseView(unit.fs.mountPoint));
+    if (unit.provider === 'none') this.#liveAtSnapshot.set(unit.fs.mountPoint, (await scanManifests(this.ctx.origin, [this.scanOf(unit, unit.fs.mountPoint)]))[0]);
+  }
+
+  /**
+   * A filesystem that cannot be snapshotted (vfat: an EFI system partition) is copied live; scanned
+   * again after its copy, unchanged since the snapshots were taken means its copy is of that moment.
+   */
+  private async checkLiveCopy(unit: PlannedUnit): Promise<void> {
+    const mountPoint = unit.fs.mountPoint;
+    const before = this.#liveAtSnapshot.get(mountPoint);
+    const after = (await scanManifests(this.ctx.origin, [this.scanOf(unit, mountPoint)]))[0];
+    if (before !== undefined && after === before) {
+      this.#stillAtSnapshot.add(mountPoint);
+      this.#manifests.set(mountPoint, before);
+    } else this.note(`copy ${mountPoint}`, `${mountPoint} changed while it was copied live: this copy is not a point in time`);
   }
 
   private scanOf(unit: PlannedUnit, dir: string): ManifestScan {
@@ -368,6 +387,7 @@ class Sync {
       });
     await view.assertIntact?.();
     this.#manifests.set(unit.fs.mountPoint, walk ? await walk : copied.manifest);
+    if (unit.provider === 'none') await this.checkLiveCopy(unit);
     const s = copied.stats;
     this.ctx.emit({ type: 'filesystem.done', replica: this.name, mountPoint: unit.fs.mountPoint, files: s.files, bytesSent: s.bytesSent, bytesTotal: s.bytesTotal });
     this.#stats = addStats(this.#stats, s);
@@ -460,14 +480,14 @@ class Sync {
       return;
     }
     const hashes = units.map((u) => this.#manifests.get(u.fs.mountPoint));
-    const pointInTime = units.every((u) => u.provider !== 'none');
+    const pointInTime = units.every((u) => u.provider !== 'none' || this.#stillAtSnapshot.has(u.fs.mountPoint));
     point = {
       ...this.pending(),
       snapshots: Object.fromEntries(units.map((u) => [u.fs.mountPoint, u.provider])),
       pointInTime,
       finishedAt: now,
       stats: summary(this.#stats),
-      // A live copy (provider none) gets none: files may change while it is copied, so it is never verified, only copied again.
+      // A live copy (provider none) that changed while it was copied gets none: it is never verified, only copied again.
       ...(pointInTime && hashes.every((h) => h !== undefined) ? { manifests: Object.fromEntries(units.map((u, i) => [u.fs.mountPoint, hashes[i]!])) } : {}),
       ...(this.plan.fixups ? { fixups: { hash: this.plan.fixups.hash, files: this.plan.fixups.files.map((f) => fixupEntry(f.path, f.renamedTo)) } } : {}),
     };

@@ -49,7 +49,7 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
   if (f.fixups) list.fixups(f.fixups);
   add('promote', 'promote', 'target', 'points/.partial becomes the new recovery point, and current points at it', { when: 'changed' });
   hooks('postSync', 'changed');
-  const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent: a filesystem is copied live)' : '';
+  const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent if a filesystem copied live changed while it was copied)' : '';
   add('record', 'record', 'target', `record the new recovery point${f.mayVerify ? `, or recovery point ${f.basePoint} verified,` : ''} as consistent${live}`);
   const prune = [...new Set([...f.prune.ifCopied, ...f.prune.ifUnchanged])];
   if (prune.length > 0) add('prune', 'prune', 'target', pruneDetail(f.prune, r.policy.retention.recoveryPoints));
@@ -97,7 +97,7 @@ export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): Pl
   add('bootloader', 'bootloader', 'target', `in a chroot of the copy: ${boot}, its configuration made anew so it finds the root by UUID`, { when: 'changed' });
   add('unmount', 'unmount', 'target', `unmount everything below ${d.mountRoot}`);
   hooks('postSync', 'changed');
-  const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent: a filesystem is copied live)' : '';
+  const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent if a filesystem copied live changed while it was copied)' : '';
   add('record', 'record', 'target', `record the disks${f.mayVerify ? ', or their last sync verified,' : ''} as consistent${live}`);
   add('unlock', 'unlock', 'target', "release the replica's lock", { changes: false });
   return steps;

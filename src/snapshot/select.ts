@@ -83,6 +83,9 @@ function isInside(path: string, parent: string): boolean {
   return parent === '/' ? path !== '/' : path.startsWith(`${parent}/`);
 }
 
+/** Filesystems the kernel cannot freeze (FIFREEZE fails with EOPNOTSUPP): an EFI system partition's vfat among them. */
+const UNFREEZABLE = new Set(['vfat', 'msdos', 'exfat', 'ntfs', 'ntfs3', 'fuseblk']);
+
 function chooseProvider(
   fs: Filesystem,
   snapshot: { provider: SnapshotProvider; minFreePercent: number },
@@ -90,8 +93,11 @@ function chooseProvider(
   host: string,
 ): ConcreteProvider {
   const wanted = snapshot.provider;
+  const unfreezable = UNFREEZABLE.has(fs.fsType);
   const provider: ConcreteProvider =
-    wanted !== 'auto' ? wanted : fs.fsType === 'btrfs' && facts.tools.btrfs ? 'btrfs' : fs.lvmName && facts.tools.lvcreate ? 'lvm' : 'fsfreeze';
+    wanted !== 'auto' ? wanted : fs.fsType === 'btrfs' && facts.tools.btrfs ? 'btrfs' : fs.lvmName && facts.tools.lvcreate ? 'lvm' : unfreezable ? 'none' : 'fsfreeze';
+  if (provider === 'fsfreeze' && unfreezable)
+    throw new SnapshotError('snapshot.unsuitable', `${host}: ${fs.mountPoint} is ${fs.fsType}, which cannot be frozen; use provider auto (it is copied live, and checked unchanged after its copy) or lvm`);
   if (provider === 'btrfs' && fs.fsType !== 'btrfs')
     throw new SnapshotError('snapshot.unsuitable', `${host}: ${fs.mountPoint} is ${fs.fsType}, not btrfs; use provider auto, fsfreeze or lvm`);
   if (provider === 'lvm' && !fs.lvmName)

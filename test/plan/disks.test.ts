@@ -83,9 +83,11 @@ describe('a first sync onto landing disks', () => {
       ['/boot/efi', '/dev/vdb1'],
     ]);
     expect(sync.disks!.boot).toEqual({ firmware: 'uefi', disk: '/dev/vdb', efiDirectory: '/boot/efi' });
+    // The ESP's vfat cannot be frozen: copied live, checked unchanged after its copy.
+    expect(sync.units.find((u) => u.fs.mountPoint === '/boot/efi')!.provider).toBe('none');
     // Freezes last and thawed first: LVM writes its metadata backup under /etc while it snapshots or removes.
-    expect(sync.steps.filter((s) => s.kind === 'snapshot').map((s) => s.id)).toEqual(['snapshot /', 'snapshot /home', 'snapshot /boot', 'snapshot /boot/efi']);
-    expect(sync.steps.filter((s) => s.kind === 'release').map((s) => s.id)).toEqual(['release /boot/efi', 'release /boot', 'release /home', 'release /']);
+    expect(sync.steps.filter((s) => s.kind === 'snapshot').map((s) => s.id)).toEqual(['snapshot /', 'snapshot /boot/efi', 'snapshot /home', 'snapshot /boot']);
+    expect(sync.steps.filter((s) => s.kind === 'release').map((s) => s.id)).toEqual(['release /boot', 'release /home', 'release /boot/efi', 'release /']);
     expect(action.reasons.some((r) => r.startsWith('the landing disks cannot be snapshotted: a sync that fails leaves them not consistent (the record says so) until the next sync completes; they still boot'))).toBe(true);
     // What the bootloader and initramfs steps make is never copied over nor deleted by a copy.
     expect(sync.disks!.keptOut).toEqual(expect.arrayContaining(['/boot/initrd.img-*', '/boot/initramfs-*.img', '/boot/grub/grub.cfg', '/boot/grub/i386-pc', '/boot/grub2/x86_64-efi', '/boot/efi/EFI/BOOT']));
