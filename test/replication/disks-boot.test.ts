@@ -123,7 +123,8 @@ describe.skipIf(!isRoot || !hasQemu)('a disks replica boots on other hardware (n
     const view = await ssh(
       landing,
       'set -e; vgchange -ay vg_app >/dev/null; mkdir -p /mnt/r; mount -o ro /dev/vdb1 /mnt/r; mount -o ro,nouuid /dev/vg_app/lv_data /mnt/r/srv/app; ' +
-        'chroot /mnt/r /usr/local/sbin/app-manifest; cat /mnt/r/etc/network/interfaces; umount /mnt/r/srv/app /mnt/r',
+        'mount --bind /dev /mnt/r/dev; mount -t proc proc /mnt/r/proc; ' +
+        'chroot /mnt/r /usr/local/sbin/app-manifest; cat /mnt/r/etc/network/interfaces; umount /mnt/r/proc /mnt/r/dev /mnt/r/srv/app /mnt/r',
     );
     expect(view.startsWith(changed)).toBe(true);
     expect(view).toContain('address 10.0.4.15/24');
