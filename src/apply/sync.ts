@@ -403,7 +403,6 @@ class Sync {
     const disks = this.plan.disks;
     if (!disks) return [];
     const files = this.plan.fixups ? rewrittenIn(unit, this.plan.units, this.plan.fixups.files) : [];
-    if (files.length === 0) return [...disks.keptOut];
     const present = await this.disks().regularFiles(files.map(adaptedPath));
     const kept = files.filter((f) => present.has(adaptedPath(f)));
     for (const [path, text] of await readOriginTexts(this.ctx.origin, view, unit, kept)) this.#kept.set(path, text);
