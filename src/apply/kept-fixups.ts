@@ -47,9 +47,7 @@ export async function readOriginTexts(origin: RemoteHost, view: SnapshotView, un
   return texts;
 }
 
-/** rsync patterns, anchored at the origin's root, that keep these files out of a copy: not sent, not deleted. */
-export function keepOutPatterns(files: readonly PlannedFixupFile[]): string[] {
-  // rsync reads a backslash as an escape only in a pattern that has a wildcard.
-  const literal = (p: string) => (/[*?[]/.test(p) ? p.replace(/[\\*?[]/g, (c) => `\\${c}`) : p);
-  return [...new Set(files.flatMap((f) => [f.path, ...(f.renamedTo ? [f.renamedTo] : [])]))].map(literal);
+/** The paths, from the origin's root, that keep these files out of a copy (not sent, not deleted): each file where it is and where its fixup moves it. */
+export function keptPaths(files: readonly PlannedFixupFile[]): string[] {
+  return [...new Set(files.flatMap((f) => [f.path, ...(f.renamedTo ? [f.renamedTo] : [])]))];
 }

@@ -14,7 +14,8 @@ import { targetDriver, type TargetDriver } from '../target/index.js';
 import { DisksTarget } from '../target/disks/driver.js';
 import type { RemoteHost } from '../transport/index.js';
 import type { EventSink } from './events.js';
-import { adaptedPath, keepOutPatterns, readOriginTexts, rewrittenIn } from './kept-fixups.js';
+import { originKernels } from './kernels.js';
+import { adaptedPath, keptPaths, readOriginTexts, rewrittenIn } from './kept-fixups.js';
 import { lockReplica, type ReplicaLock } from './lock.js';
 import { InterruptedError, InterruptibleHost, interruptibleStep } from './interrupt.js';
 import { runSteps, type Step, type StepOutcome, type StepScope } from './runner.js';
@@ -86,6 +87,8 @@ class Sync {
   readonly #liveAtSnapshot = new Map<string, string | undefined>();
   /** Those of them that had not changed when their copy ended: a point in time after all. */
   readonly #stillAtSnapshot = new Set<string>();
+  /** The kernels the origin has, read beside the copy of its /boot (disks): the bootloader step removes the others. */
+  #originKernels: readonly string[] = [];
 
   constructor(
     private readonly replica: Replica,
@@ -154,7 +157,7 @@ class Sync {
       case 'mount':
         return make((scope) => this.mount(scope));
       case 'bootloader':
-        return make(() => this.disks().bootloader(this.disksPlan()));
+        return make(() => this.bootloader());
       case 'initramfs':
         return make(async () => {
           if (!(await this.disks().initramfs(this.disksPlan()))) this.note('initramfs', 'the initramfs is made of what the last sync made it of: kept, not rebuilt');
@@ -187,6 +190,11 @@ class Sync {
     const step = this.disksPlan().layout.find((s) => s.id === id);
     if (!step) throw new RmmError('apply.bad_plan', `step layout ${id}: the plan has no such layout step`);
     await this.disks().layout(step);
+  }
+
+  private async bootloader(): Promise<void> {
+    const removed = await this.disks().bootloader(this.disksPlan(), this.#originKernels);
+    if (removed.length > 0) this.note('bootloader', `kernel(s) the origin no longer has removed from the replica: ${removed.join(', ')}`);
   }
 
   /** Mounted until the unmount step; on any failure unmounted too. */
@@ -348,7 +356,9 @@ class Sync {
     if (points && this.plan.basePoint && !empty && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest);
     // A view holds still until it is released, so its manifest is taken while it is copied: by a
     // walk beside the copy, or from the tar streams' listing, which is the same walk.
-    const keepOut = empty ? [] : await this.keepAdaptedOut(unit, view);
+    const keepOut = empty ? undefined : await this.keepAdaptedOut(unit, view);
+    const kernels = this.plan.disks ? await originKernels(this.ctx.origin, view, unit, this.plan.units) : undefined;
+    if (kernels) this.#originKernels = kernels;
     const walk = empty ? undefined : this.viewManifest(view);
     walk?.catch(() => {}); // awaited below; a copy that fails first must not leave it unhandled
     const { replica } = this;
@@ -366,7 +376,8 @@ class Sync {
         ...(points && this.plan.basePoint ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
         ...(points ? {} : { delayUpdates: true }),
         excludePaths: replica.exclude.paths,
-        ...(keepOut.length > 0 ? { keepOut } : {}),
+        ...(keepOut ? { keepOut } : {}),
+        ...(this.plan.disks && !empty ? { protect: this.plan.disks.kernelFiles } : {}),
         ...(replica.policy.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: replica.policy.bandwidthBytesPerSecond } : {}),
         parallelStreams: replica.policy.parallelStreams,
         stallTimeoutMs: replica.policy.stallTimeoutMs,
@@ -397,17 +408,17 @@ class Sync {
    * A later disks sync writes over a replica that boots: the boot files rmm makes, and the files its
    * fixups adapt that the last sync left adapted, stay out of the copy, so that a sync that stops
    * halfway leaves them as they were (the fixup, initramfs and bootloader steps write them anew).
-   * Returns the copy's patterns for them.
+   * Returns what the copy keeps out: the boot files as patterns, the adapted files as paths.
    */
-  private async keepAdaptedOut(unit: PlannedUnit, view: SnapshotView): Promise<string[]> {
+  private async keepAdaptedOut(unit: PlannedUnit, view: SnapshotView): Promise<{ patterns: readonly string[]; paths: readonly string[] } | undefined> {
     const disks = this.plan.disks;
-    if (!disks) return [];
+    if (!disks) return undefined;
     const files = this.plan.fixups ? rewrittenIn(unit, this.plan.units, this.plan.fixups.files) : [];
     const present = await this.disks().regularFiles(files.map(adaptedPath));
     const kept = files.filter((f) => present.has(adaptedPath(f)));
     for (const [path, text] of await readOriginTexts(this.ctx.origin, view, unit, kept)) this.#kept.set(path, text);
     if (kept.length > 0) this.note(`copy ${unit.fs.mountPoint}`, `${kept.length} adapted file(s) of the replica kept out of the copy, rewritten by the fixups once every filesystem has arrived`);
-    return [...disks.keptOut, ...keepOutPatterns(kept)];
+    return { patterns: disks.keptOut, paths: keptPaths(kept) };
   }
 
   /** A held view's manifest: a frozen filesystem's live scan is its view's; a live copy gets none. */

@@ -140,6 +140,12 @@ export interface DisksPlan {
    * nor deletes them, so a sync that stops halfway never leaves the origin's in the replica.
    */
   readonly keptOut: readonly string[];
+  /**
+   * A kernel's files (rsync patterns anchored at the origin's root): sent, never deleted by the copy.
+   * The bootloader step removes the kernels the origin no longer has, once GRUB's configuration holds
+   * the origin's own, so a sync that stops halfway never leaves a GRUB naming a kernel that is gone.
+   */
+  readonly kernelFiles: readonly string[];
   /** Why a failed sync leaves the disks not consistent: they cannot be snapshotted. */
   readonly noRollback: string;
   /**

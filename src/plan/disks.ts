@@ -28,6 +28,14 @@ export function bootFilesKeptOut(efiDirectory: string | undefined): string[] {
   return ['/boot/initrd.img-*', '/boot/initramfs-*.img', ...grub, ...(efiDirectory ? [`${efiDirectory}/EFI/BOOT`] : [])];
 }
 
+/**
+ * A kernel's files, as rsync patterns anchored at the origin's root. The copy sends them but never
+ * deletes them: a kernel the origin removed stays in the replica until the bootloader step has made
+ * a GRUB configuration without it, so a sync that stops before that step leaves a GRUB that finds
+ * every kernel it names.
+ */
+export const KERNEL_FILES: readonly string[] = ['/boot/vmlinuz-*', '/boot/config-*', '/boot/System.map-*', '/lib/modules/*', '/usr/lib/modules/*'];
+
 /** Where a disks replica lives on its landing host, besides the disks: its record, and where the copy is mounted. */
 export function disksPaths(replica: string): { record: string; mountRoot: string } {
   return { record: `/var/lib/rmm/replicas/${replica}`, mountRoot: `/run/rmm-replica.${replica}` };
@@ -80,6 +88,7 @@ export function planDisks(replica: Replica, facts: OriginFacts, units: readonly 
     boot: { firmware: origin.firmware, disk: bootMap.target, ...(esp ? { efiDirectory: esp.fs.mountPoint } : {}) },
     drivers: TARGET_DRIVERS,
     keptOut: bootFilesKeptOut(esp?.fs.mountPoint),
+    kernelFiles: KERNEL_FILES,
     noRollback:
       'the landing disks cannot be snapshotted: a sync that fails leaves them not consistent (the record says so) until the next sync completes; ' +
       'they still boot, with each filesystem as the last sync or this one left it: a filesystem takes its changes at the end of its copy, the adapted and boot files only after every copy',

@@ -94,7 +94,7 @@ export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): Pl
   const boot = d.boot.firmware === 'uefi' ? `GRUB for UEFI on the ESP at ${d.boot.efiDirectory} (also at the removable-media path; the landing host's NVRAM untouched)` : `GRUB for BIOS on ${d.boot.disk}`;
   // The initramfs first: GRUB's configuration lists a kernel's initramfs only if it exists.
   add('initramfs', 'initramfs', 'target', `in a chroot of the copy: the initramfs made for every kernel with the drivers other hardware needs (${d.drivers.join(', ')}: those the kernel has), kept when nothing it is made of changed since the last sync`, { when: 'changed' });
-  add('bootloader', 'bootloader', 'target', `in a chroot of the copy: ${boot}, its configuration made anew so it finds the root by UUID`, { when: 'changed' });
+  add('bootloader', 'bootloader', 'target', `in a chroot of the copy: ${boot}, its configuration made anew so it finds the root by UUID; then the kernels the origin no longer has removed (the copy never deletes one) and the configuration made again`, { when: 'changed' });
   add('unmount', 'unmount', 'target', `unmount everything below ${d.mountRoot}`);
   hooks('postSync', 'changed');
   const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent if a filesystem copied live changed while it was copied)' : '';

@@ -32,8 +32,10 @@ export interface CopyJob {
   readonly delayUpdates?: boolean;
   /** exclude.paths of the spec, anchored at the origin's root. */
   readonly excludePaths: readonly string[];
-  /** Files rmm writes in the copy itself (adapted files of a replica that boots): neither sent nor deleted. */
-  readonly keepOut?: readonly string[];
+  /** Files rmm writes in the copy itself (a replica that boots: its boot files as patterns, its adapted files as paths): neither sent nor deleted. */
+  readonly keepOut?: { readonly patterns: readonly string[]; readonly paths: readonly string[] };
+  /** Files sent but never deleted from the copy (patterns): the kernels a replica boots until its bootloader step. */
+  readonly protect?: readonly string[];
   readonly bandwidthBytesPerSecond?: number;
   readonly parallelStreams: number;
   /** A copy that moves no data for this long has failed (policy stallTimeout). */
@@ -85,7 +87,8 @@ async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: R
     ...(job.bandwidthBytesPerSecond !== undefined ? { bandwidthBytesPerSecond: job.bandwidthBytesPerSecond } : {}),
     ...(job.linkDest !== undefined ? { linkDest: job.linkDest } : {}),
     ...(job.delayUpdates ? { delayUpdates: true } : {}),
-    ...(job.keepOut ? { keepOut: job.keepOut } : {}),
+    ...(job.keepOut ? { keepOut: job.keepOut.patterns, keepOutPaths: job.keepOut.paths } : {}),
+    ...(job.protect ? { protect: job.protect } : {}),
   });
   const transport = ['-e', channel.rsh, ...(channel.rsyncPath ? ['--rsync-path', channel.rsyncPath] : []), '--mkpath'];
   const source = `${view.sourcePath.replace(/\/$/, '')}/`;

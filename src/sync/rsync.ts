@@ -27,20 +27,36 @@ export interface RsyncPlan {
    * over the last one (a disks replica) stays that copy if the transfer stops halfway.
    */
   readonly delayUpdates?: boolean;
-  /** Paths (literal rsync patterns) anchored at the origin root that rmm writes in the copy itself: neither sent nor deleted. */
+  /** rsync patterns anchored at the origin root of files rmm writes in the copy itself: neither sent nor deleted. */
   readonly keepOut?: readonly string[];
+  /** The same, as literal paths (a `*` in one is a character of its name). */
+  readonly keepOutPaths?: readonly string[];
+  /** rsync patterns anchored at the origin root of files sent but never deleted from the copy (the kernels a replica may boot until its bootloader step). */
+  readonly protect?: readonly string[];
 }
 
 /** Options specific to one filesystem's copy: exclusions re-anchored at its mount point, link-dest, bandwidth. */
 export function rsyncOptions(plan: RsyncPlan): string[] {
   const args: string[] = [];
-  for (const nested of plan.nestedMounts) args.push(`--exclude=/${nested}/*`);
+  for (const nested of plan.nestedMounts) args.push(`--exclude=/${escapePattern(nested)}/*`);
   for (const anchored of reanchorAll(plan.excludePaths, plan.relativePath)) args.push(`--exclude=${anchored}`);
   for (const anchored of reanchorAll(plan.keepOut ?? [], plan.relativePath)) args.push(`--exclude=${anchored}`);
+  for (const anchored of reanchorAll(plan.keepOutPaths ?? [], plan.relativePath)) args.push(`--exclude=${literalPattern(anchored)}`);
+  for (const anchored of reanchorAll(plan.protect ?? [], plan.relativePath)) args.push(`--filter=P ${anchored}`);
   if (plan.bandwidthBytesPerSecond !== undefined) args.push(`--bwlimit=${Math.max(1, Math.floor(plan.bandwidthBytesPerSecond / 1024))}`);
   if (plan.linkDest !== undefined) args.push(`--link-dest=${plan.linkDest}`);
   if (plan.delayUpdates) args.push('--delay-updates', '--delete-delay');
   return args;
+}
+
+/** A path as an rsync pattern matching that name only: rsync reads a backslash as an escape only in a pattern that has a wildcard. */
+export function literalPattern(path: string): string {
+  return /[*?[]/.test(path) ? escapePattern(path) : path;
+}
+
+/** Wildcard characters and backslashes of a path escaped, for a pattern that has wildcards of its own. */
+function escapePattern(path: string): string {
+  return path.replace(/[\\*?[]/g, (c) => `\\${c}`);
 }
 
 /**

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { adaptedPath, keepOutPatterns, rewrittenIn, unitHolding } from '../../src/apply/kept-fixups.js';
+import { adaptedPath, keptPaths, rewrittenIn, unitHolding } from '../../src/apply/kept-fixups.js';
 import type { PlannedFixupFile, PlannedUnit } from '../../src/plan/action.js';
-import { rsyncOptions } from '../../src/sync/rsync.js';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { KERNEL_FILES } from '../../src/plan/disks.js';
+import { literalPattern, RSYNC_BASE, rsyncOptions } from '../../src/sync/rsync.js';
 
 /** Only the mount point and relative path matter to these functions. */
 function unit(mountPoint: string): PlannedUnit {
@@ -74,10 +79,10 @@ describe('adaptedPath', () => {
   });
 });
 
-describe('keepOutPatterns', () => {
+describe('keptPaths', () => {
   it('keeps out both the path and the new name, once each', () => {
     expect(
-      keepOutPatterns([
+      keptPaths([
         file('/etc/hostname', { text: 'a' }),
         file('/etc/sysconfig/network-scripts/ifcfg-eth0', { text: 'b', renamedTo: '/etc/sysconfig/network-scripts/ifcfg-ens3' }),
         file('/etc/hostname', { text: 'c' }),
@@ -87,22 +92,21 @@ describe('keepOutPatterns', () => {
   });
 
   it('is empty for no files', () => {
-    expect(keepOutPatterns([])).toEqual([]);
+    expect(keptPaths([])).toEqual([]);
   });
+});
 
+describe('literalPattern', () => {
   it('leaves a path without a wildcard as it is, backslashes included', () => {
-    expect(keepOutPatterns([file('/etc/a b/c.conf', { text: '' }), file('/etc/back\\slash', { text: '' })])).toEqual(['/etc/a b/c.conf', '/etc/back\\slash']);
+    expect(literalPattern('/etc/a b/c.conf')).toBe('/etc/a b/c.conf');
+    expect(literalPattern('/etc/back\\slash')).toBe('/etc/back\\slash');
   });
 
   it('escapes *, ?, [ and backslash in a path that has a wildcard', () => {
-    expect(keepOutPatterns([file('/etc/foo[1]', { text: '' })])).toEqual(['/etc/foo\\[1]']);
-    expect(keepOutPatterns([file('/etc/what?', { text: '' })])).toEqual(['/etc/what\\?']);
-    expect(keepOutPatterns([file('/etc/*.conf', { text: '' })])).toEqual(['/etc/\\*.conf']);
-    expect(keepOutPatterns([file('/etc/a\\b*', { text: '' })])).toEqual(['/etc/a\\\\b\\*']);
-  });
-
-  it('escapes the new name on its own terms', () => {
-    expect(keepOutPatterns([file('/etc/plain', { renamedTo: '/etc/odd[name]' })])).toEqual(['/etc/plain', '/etc/odd\\[name]']);
+    expect(literalPattern('/etc/foo[1]')).toBe('/etc/foo\\[1]');
+    expect(literalPattern('/etc/what?')).toBe('/etc/what\\?');
+    expect(literalPattern('/etc/*.conf')).toBe('/etc/\\*.conf');
+    expect(literalPattern('/etc/a\\b*')).toBe('/etc/a\\\\b\\*');
   });
 });
 
@@ -127,8 +131,49 @@ describe('rsyncOptions keepOut', () => {
     expect(rsyncOptions({ excludePaths: [], nestedMounts: [], relativePath: 'boot', keepOut })).toEqual([]);
   });
 
-  it('passes escaped patterns through unchanged', () => {
-    const patterns = keepOutPatterns([file('/srv/app/a[1]', { text: '' })]);
-    expect(rsyncOptions({ excludePaths: [], nestedMounts: [], relativePath: 'srv/app', keepOut: patterns })).toEqual(['--exclude=/a\\[1]']);
+  it('escapes a kept-out path after re-anchoring it, so a mount point with a wildcard in its name still holds it', () => {
+    expect(rsyncOptions({ excludePaths: [], nestedMounts: [], relativePath: 'srv/app', keepOutPaths: ['/srv/app/a[1]'] })).toEqual(['--exclude=/a\\[1]']);
+    expect(rsyncOptions({ excludePaths: [], nestedMounts: [], relativePath: 'srv/a*b', keepOutPaths: ['/srv/a*b/etc/conf'] })).toEqual(['--exclude=/etc/conf']);
+    expect(rsyncOptions({ excludePaths: [], nestedMounts: [], relativePath: '', keepOutPaths: ['/srv/a*b/etc/conf'] })).toEqual(['--exclude=/srv/a\\*b/etc/conf']);
+  });
+
+  it('escapes a nested mount point before its contents pattern', () => {
+    expect(rsyncOptions({ excludePaths: [], nestedMounts: ['srv/a[1]'], relativePath: '' })).toEqual(['--exclude=/srv/a\\[1]/*']);
+  });
+
+  it('protects the kernel files inside the filesystem that holds them: sent, never deleted', () => {
+    const protect = ['/boot/vmlinuz-*', '/lib/modules/*', '/usr/lib/modules/*'];
+    expect(rsyncOptions({ excludePaths: [], nestedMounts: [], relativePath: '', protect })).toEqual(['--filter=P /boot/vmlinuz-*', '--filter=P /lib/modules/*', '--filter=P /usr/lib/modules/*']);
+    expect(rsyncOptions({ excludePaths: [], nestedMounts: [], relativePath: 'boot', protect })).toEqual(['--filter=P /vmlinuz-*']);
+  });
+});
+
+describe('the options with a real rsync: a later sync onto a replica that boots', () => {
+  it('sends a new kernel, keeps the one the origin removed, keeps the adapted files, deletes the rest', () => {
+    const base = mkdtempSync(join(tmpdir(), 'rmm-kernels-'));
+    try {
+      const put = (dir: string, path: string, text: string) => {
+        mkdirSync(dirname(join(base, dir, path)), { recursive: true });
+        writeFileSync(join(base, dir, path), text);
+      };
+      // The replica as the last sync left it: kernel 1, the adapted network file, a file the origin removes since.
+      for (const f of ['boot/vmlinuz-1', 'usr/lib/modules/1/x.ko', 'boot/initrd.img-1', 'srv/a*b/interfaces', 'etc/gone']) put('copy', f, 'old');
+      put('copy', 'srv/a*b/interfaces', 'adapted');
+      // The origin now: kernel 2 only, its own network file.
+      for (const f of ['boot/vmlinuz-2', 'usr/lib/modules/2/x.ko', 'boot/initrd.img-2']) put('origin', f, 'new');
+      put('origin', 'srv/a*b/interfaces', 'origin');
+      const options = rsyncOptions({ excludePaths: [], nestedMounts: [], relativePath: '', keepOut: ['/boot/initrd.img-*'], keepOutPaths: ['/srv/a*b/interfaces'], protect: KERNEL_FILES, delayUpdates: true });
+      const res = spawnSync('rsync', [...RSYNC_BASE.filter((o) => o !== '--info=progress2'), ...options, `${join(base, 'origin')}/`, `${join(base, 'copy')}/`], { encoding: 'utf8' });
+      expect(res.status, res.stderr).toBe(0);
+      const at = (p: string) => join(base, 'copy', p);
+      expect(['boot/vmlinuz-1', 'usr/lib/modules/1/x.ko', 'boot/vmlinuz-2', 'usr/lib/modules/2/x.ko'].every((p) => existsSync(at(p)))).toBe(true);
+      // The origin's initramfs images fit its hardware: neither sent nor deleted.
+      expect(existsSync(at('boot/initrd.img-2'))).toBe(false);
+      expect(readFileSync(at('boot/initrd.img-1'), 'utf8')).toBe('old');
+      expect(readFileSync(at('srv/a*b/interfaces'), 'utf8')).toBe('adapted');
+      expect(existsSync(at('etc/gone'))).toBe(false);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });

@@ -90,9 +90,11 @@ export class DisksTarget implements TargetDriver {
     await this.run(UNMOUNT, 'rmm-unmount', [mountRoot], 'mount.failed', 'unmounting the copy', 10 * 60_000);
   }
 
-  async bootloader(plan: DisksPlan): Promise<void> {
+  /** GRUB for the target's firmware; then the kernels not in `originKernels` (when one of them is in the copy) removed. Returns those removed. */
+  async bootloader(plan: DisksPlan, originKernels: readonly string[]): Promise<string[]> {
     const b = plan.boot;
-    await this.run(BOOTLOADER, 'rmm-bootloader', [plan.mountRoot, b.firmware, b.disk, b.efiDirectory ?? ''], 'boot.failed', 'installing the bootloader in the copy', 30 * 60_000);
+    const out = await this.run(BOOTLOADER, 'rmm-bootloader', [plan.mountRoot, b.firmware, b.disk, b.efiDirectory ?? '', ...originKernels], 'boot.failed', 'installing the bootloader in the copy', 30 * 60_000);
+    return out.split('\n').flatMap((l) => (l.startsWith('removed ') ? [l.slice('removed '.length)] : []));
   }
 
   /** Returns false when nothing the initramfs is made of changed since the last sync made it: nothing was rebuilt. */

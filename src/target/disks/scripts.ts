@@ -41,12 +41,16 @@ sync -f -- "$root" 2>/dev/null || :
 if mountpoint -q -- "$root"; then umount -R -- "$root" || exit 1; fi
 rmdir -- "$root" 2>/dev/null || :`;
 
-// $1 the mount root, $2 bios|uefi, $3 the disk for GRUB (BIOS), $4 the ESP's mount point (UEFI).
+// $1 the mount root, $2 bios|uefi, $3 the disk for GRUB (BIOS), $4 the ESP's mount point (UEFI),
+// then the versions of the kernels the origin has (none: no kernel is removed).
 // The copy's own GRUB, installed for the target's firmware; UEFI also at the removable-media path
 // (EFI/BOOT/BOOTX64.EFI), which firmware without a boot entry falls back to, and never into the
 // landing host's NVRAM. Its configuration is made anew in the copy: root by UUID, no other OS.
+// The copy never deletes a kernel (src/plan/disks.ts KERNEL_FILES): those the origin no longer has
+// are removed once a configuration holds the origin's, then the configuration is made again. Only
+// when one of the origin's kernels is in the copy; each removed one is printed.
 export const BOOTLOADER = `set -e
-root=$1 fw=$2 disk=$3 efi=$4
+root=$1 fw=$2 disk=$3 efi=$4; shift 4
 ${IN_COPY}
 ${BIND}
 if in_copy sh -c 'command -v grub-install' >/dev/null; then inst=grub-install mk=grub-mkconfig cfg=/boot/grub/grub.cfg
@@ -58,7 +62,25 @@ else
   in_copy "$inst" --target=x86_64-efi --efi-directory="$efi" --no-nvram
   in_copy "$inst" --target=x86_64-efi --efi-directory="$efi" --no-nvram --removable
 fi
-if in_copy sh -c 'command -v update-grub' >/dev/null; then in_copy update-grub; else in_copy "$mk" -o "$cfg"; fi`;
+configure() { if in_copy sh -c 'command -v update-grub' >/dev/null; then in_copy update-grub; else in_copy "$mk" -o "$cfg"; fi; }
+configure >&2
+[ $# -gt 0 ] || exit 0
+gone=$(in_copy sh -c 'mine=
+  for k in "$@"; do [ -f "/boot/vmlinuz-$k" ] && mine=1; done
+  [ -n "$mine" ] || exit 0
+  for f in /boot/vmlinuz-*; do
+    [ -f "$f" ] || continue
+    k=\${f#/boot/vmlinuz-} keep=
+    case $k in ""|.*|*[!A-Za-z0-9._+~-]*) continue ;; esac
+    for o in "$@"; do [ "$o" = "$k" ] && keep=1; done
+    [ -n "$keep" ] || printf "%s\\n" "$k"
+  done' rmm-kernels "$@")
+[ -n "$gone" ] || exit 0
+for k in $gone; do
+  in_copy rm -rf -- "/boot/vmlinuz-$k" "/boot/config-$k" "/boot/System.map-$k" "/boot/initrd.img-$k" "/boot/initramfs-$k.img" "/lib/modules/$k" "/usr/lib/modules/$k"
+  printf 'removed %s\\n' "$k"
+done
+configure >&2`;
 
 // What an initramfs is made of, as one sha256: the drivers asked for, the kernels, the packages
 // installed (their hooks and binaries go in), the initramfs configuration, fstab and crypttab, and
