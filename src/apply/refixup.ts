@@ -4,6 +4,7 @@ import { RmmError } from '../errors.js';
 import type { PlannedAction, PlannedStep, RefixupPlan } from '../plan/action.js';
 import { pointDir, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
 import { targetDriver, type TargetDriver } from '../target/index.js';
+import { DisksTarget } from '../target/disks/driver.js';
 import type { RemoteHost } from '../transport/index.js';
 import type { EventSink } from './events.js';
 import { InterruptibleHost, interruptibleStep } from './interrupt.js';
@@ -74,8 +75,12 @@ class Refixup {
         return make(() => this.mark());
       case 'hooks':
         return make(() => this.hooks(planned.id.slice('hooks '.length) as HookPhase));
+      case 'mount':
+        return make((scope) => this.mount(scope));
       case 'fixup':
         return make(() => this.#driver.rewritePoint(this.plan.point, this.plan.changes));
+      case 'unmount':
+        return make(() => this.disks().unmount(this.disksTarget().mountRoot));
       case 'record':
         return make(() => this.record());
       case 'unlock':
@@ -85,9 +90,26 @@ class Refixup {
     }
   }
 
+  private disksTarget(): Extract<RefixupPlan['target'], { kind: 'disks' }> {
+    if (this.plan.target.kind !== 'disks') throw new RmmError('apply.bad_plan', `replica ${this.replica.name}: a disks step in the fixup re-run of a ${this.plan.target.kind} replica`);
+    return this.plan.target;
+  }
+
+  private disks(): DisksTarget {
+    if (!(this.#driver instanceof DisksTarget)) throw new RmmError('apply.bad_plan', `replica ${this.replica.name}: a disks step for a ${this.#driver.kind} target`);
+    return this.#driver;
+  }
+
+  /** The replica's disks mounted as its last sync mounted them, until the unmount step; on any failure unmounted too. */
+  private async mount(scope: StepScope): Promise<void> {
+    const target = this.disksTarget();
+    scope.onUndo(() => this.disks().unmount(target.mountRoot));
+    await this.disks().mount(target.mountRoot, target.mounts);
+  }
+
   private async hooks(phase: HookPhase): Promise<void> {
     const { origin, target, runId, signal } = this.ctx;
-    const targetRoot = pointDir(this.replica.target.path!, this.plan.point);
+    const targetRoot = this.plan.target.kind === 'disks' ? this.plan.target.mountRoot : pointDir(this.replica.target.path!, this.plan.point);
     const report = (line: string) => this.ctx.emit({ type: 'note', replica: this.replica.name, step: `hooks ${phase}`, text: line });
     await runHooks(phase, { replica: this.replica, target, runId, targetRoot, report, ...(origin ? { origin } : {}), ...(signal ? { signal } : {}) });
   }

@@ -201,7 +201,7 @@ class Sync {
   private async mount(scope: StepScope): Promise<void> {
     const plan = this.disksPlan();
     scope.onUndo(() => this.disks().unmount(plan.mountRoot));
-    await this.disks().mount(plan);
+    await this.disks().mount(plan.mountRoot, plan.mounts);
   }
 
   private note(step: string, text: string): void {
@@ -264,6 +264,8 @@ class Sync {
     if (!fixups) throw new RmmError('apply.bad_plan', 'step fixup: the plan has no fixups');
     await this.#driver.applyFixups(fixups.files, this.#kept);
     if (fixups.files.length > 0) this.note('fixup', `fixups rewrote ${fixups.files.length} file(s) of the copy`);
+    // What a later fixup re-run starts from, without the origin (a changed ipRemap during a failover).
+    if (this.plan.disks) await this.disks().keepAdapted(this.#started.id, this.plan.disks);
   }
 
   /** Puts back a copy a killed run promoted without recording it (the plan's `restore`). */

@@ -27,8 +27,9 @@ export interface FixupInputs {
  */
 export function wantsRefixup(replica: Replica, record: ReplicaRecord | undefined): RecoveryPoint | undefined {
   const point = record?.points.at(-1);
-  // Disks targets adapt their disks at each sync (in place, mounted): a changed remap syncs them again.
-  if (!point || replica.environment.targetKind !== 'directory' || !wantsFixups(replica) || point.specHash !== replica.specHash || !point.fixups) return undefined;
+  // A disks replica holds one point, and only while its record says consistent (a sync writes over it).
+  if (replica.environment.targetKind === 'disks' && record?.state !== 'consistent') return undefined;
+  if (!point || !wantsFixups(replica) || point.specHash !== replica.specHash || !point.fixups) return undefined;
   return point.fixups.hash !== fixupsHash(replica) || point.fixups.rewriting !== undefined ? point : undefined;
 }
 

@@ -153,7 +153,12 @@ export interface DisksPlan {
    * the disks under the lock and lays nothing out on a disk that changed since.
    */
   readonly landingSeen: Readonly<Record<string, string>>;
+  /** Origin device references -> what the fixups wrote instead (UUID=…): kept with the replica, a fixup re-run rewrites them alike. */
+  readonly fixupDevices: Readonly<Record<string, string>>;
 }
+
+/** How a disks replica's filesystems mount on its landing host: kept with it (src/target/disks/adapted.ts) for a fixup re-run. */
+export type DisksMount = DisksPlan['mounts'][number];
 
 export interface PlannedAction {
   readonly replica: string;
@@ -184,7 +189,10 @@ export interface PlannedAction {
  * holds now.
  */
 export interface RefixupPlan {
-  readonly target: { readonly kind: 'directory'; readonly address: string; readonly path: string };
+  readonly target:
+    | { readonly kind: 'directory'; readonly address: string; readonly path: string }
+    /** A disks replica is mounted (as its last sync mounted it) for the re-run, and unmounted after. */
+    | { readonly kind: 'disks'; readonly address: string; readonly mountRoot: string; readonly mounts: readonly DisksMount[] };
   readonly point: string;
   /** The fixup settings' hash the point is adapted to after the re-run. */
   readonly hash: string;

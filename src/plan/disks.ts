@@ -80,6 +80,7 @@ export function planDisks(replica: Replica, facts: OriginFacts, units: readonly 
   const esp = origin.firmware === 'uefi' ? units.find((u) => u.fs.fsType === 'vfat' && u.fs.mountPoint.startsWith('/boot')) : undefined;
   if (origin.firmware === 'uefi' && !esp) return { blocked: 'the origin boots UEFI but no EFI system partition (vfat under /boot) is copied' };
 
+  const devices = uuidReferences(origin);
   const plan: DisksPlan = {
     layout: layout.steps,
     summary: layout.summary,
@@ -93,8 +94,9 @@ export function planDisks(replica: Replica, facts: OriginFacts, units: readonly 
       'the landing disks cannot be snapshotted: a sync that fails leaves them not consistent (the record says so) until the next sync completes; ' +
       'they still boot, with each filesystem as the last sync or this one left it: a filesystem takes its changes at the end of its copy, the adapted and boot files only after every copy',
     landingSeen: Object.fromEntries(maps.map((m) => [m.target, landingFingerprint(landing, m.target)])),
+    fixupDevices: Object.fromEntries(devices),
   };
-  return { plan, devices: uuidReferences(origin) };
+  return { plan, devices };
 }
 
 /**

@@ -62,11 +62,10 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   else if (moved) reasons.push(`${seen.target.current === '' ? 'current is missing' : `current points to ${JSON.stringify(seen.target.current)}`}, not to the last recovery point points/${current.id}: copied again, not verified`);
   if (forced && reasons.length === 0) reasons.push('sync requested (--sync-now)');
   const disks = replica.environment.targetKind === 'disks';
-  if (reasons.length === 0 && disks && current?.fixups?.hash !== fixupsHash(replica)) reasons.push('the fixup settings (ipRemap, fixups) changed since the last sync: the disks are synced again and adapted anew');
   if (reasons.length === 0) {
     const adapted = wantsRefixup(replica, record);
     if (!adapted) return { ...withRun, kind: 'none', reasons: [upToDate(replica, current!, now, due)] };
-    const rerun = planRefixup(replica, record!, adapted, seen.target.pointConfig);
+    const rerun = planRefixup(replica, record!, adapted, seen.target.pointConfig, seen.target.layout);
     const why = adapted.fixups?.rewriting ? `a re-run of the fixups on recovery point ${adapted.id} did not finish` : `the fixup settings (ipRemap, fixups) changed since recovery point ${adapted.id} was adapted`;
     if (!('unavailable' in rerun)) {
       const left = rerun.left.length > 0 ? [`fixups leave ${rerun.left.length} file(s) as they are: ${rerun.left.map((l) => `${l.path} (${l.why})`).join('; ')}`] : [];

@@ -3,7 +3,9 @@ import { fixupInputsOf, fixupsHash } from '../fixup/inputs.js';
 import { runFixups, textDigest, unifiedDiff, type TreeFile } from '../fixup/run.js';
 import { fixupEntry, parseFixupEntry, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
 import type { PointConfig } from '../target/driver.js';
-import type { PointFileChange, RefixupPlan } from './action.js';
+import type { DiskLayout } from '../observe/layout.js';
+import type { DisksMount, PointFileChange, RefixupPlan } from './action.js';
+import { disksPaths } from './disks.js';
 import { refixupSteps } from './steps.js';
 
 /**
@@ -13,8 +15,11 @@ import { refixupSteps } from './steps.js';
  * that turn what the point holds into what the fixups make of the originals, or why they cannot be
  * planned (then the caller copies again).
  */
-export function planRefixup(replica: Replica, record: ReplicaRecord, point: RecoveryPoint, seen: PointConfig | undefined): RefixupPlan | { unavailable: string } {
+export function planRefixup(replica: Replica, record: ReplicaRecord, point: RecoveryPoint, seen: PointConfig | undefined, landing?: DiskLayout): RefixupPlan | { unavailable: string } {
+  if (seen?.unavailable) return { unavailable: `what its last sync adapted cannot be read: ${seen.unavailable}` };
   if (!seen || seen.point !== point.id) return { unavailable: `the files of recovery point ${point.id} were not read` };
+  const target = refixupTarget(replica, seen, landing);
+  if ('unavailable' in target) return target;
   const fixups = point.fixups!;
   const entries = [...fixups.files, ...(fixups.rewriting?.files ?? [])].map(parseFixupEntry);
   const originals = new Map(seen.originals.files.map((f) => [f.path, f.text]));
@@ -35,7 +40,8 @@ export function planRefixup(replica: Replica, record: ReplicaRecord, point: Reco
   const recorded: string[] = [];
   const left: { path: string; why: string }[] = seen.files.refused.filter((r) => !derived.has(r.path)).map((r) => ({ path: r.path, why: r.why }));
   const renamedFrom = new Map<string, string>();
-  const inputs = fixupInputsOf(replica, { originHostname: record.origin.hostname });
+  const devices = seen.disks ? new Map(Object.entries(seen.disks.devices)) : undefined;
+  const inputs = fixupInputsOf(replica, { originHostname: record.origin.hostname, ...(devices ? { devices } : {}) });
   for (const outcome of runFixups(tree, inputs)) {
     if (outcome.status === 'unparsable') {
       left.push({ path: outcome.path, why: `${outcome.problem}${outcome.line !== undefined ? ` (line ${outcome.line})` : ''}` });
@@ -75,8 +81,33 @@ export function planRefixup(replica: Replica, record: ReplicaRecord, point: Reco
   }
   const changes = [...writes, ...removals];
   const hash = fixupsHash(replica);
-  const target = { kind: 'directory' as const, address: replica.target.endpoint.address, path: replica.target.path! };
-  return { target, point: point.id, hash, files: recorded, changes, left, steps: refixupSteps(replica, point.id, changes, record.runId) };
+  return { target, point: point.id, hash, files: recorded, changes, left, steps: refixupSteps(replica, target, point.id, changes, record.runId) };
+}
+
+/**
+ * Where the re-run writes: a directory replica's point folder, or a disks replica mounted as its last
+ * sync mounted it. Those mounts are read back from the landing host: each must be a disk the spec
+ * names, a partition of one, or a logical volume whose group lies on them only.
+ */
+function refixupTarget(replica: Replica, seen: PointConfig, landing: DiskLayout | undefined): RefixupPlan['target'] | { unavailable: string } {
+  const address = replica.target.endpoint.address;
+  if (replica.environment.targetKind !== 'disks') return { kind: 'directory', address, path: replica.target.path! };
+  if (!seen.disks) return { unavailable: 'the replica keeps no record of how its disks mount' };
+  if (!landing) return { unavailable: `the disk layout of landing host ${replica.target.endpoint.name} was not read` };
+  const named = new Set((replica.target.disks ?? []).map((m) => m.target));
+  for (const m of seen.disks.mounts) {
+    if (!onNamedDisks(m, landing, named)) return { unavailable: `its kept mount of ${m.mountPoint} names ${m.device}, which is not on a landing disk the spec names` };
+  }
+  return { kind: 'disks', address, mountRoot: disksPaths(replica.name).mountRoot, mounts: seen.disks.mounts };
+}
+
+function onNamedDisks(m: DisksMount, landing: DiskLayout, named: ReadonlySet<string>): boolean {
+  if (m.volumeGroup !== undefined) {
+    const vg = landing.volumeGroups.find((g) => g.name === m.volumeGroup);
+    const onNamed = (pv: string) => landing.disks.some((d) => named.has(d.path) && (d.path === pv || d.partitions.some((p) => p.path === pv)));
+    return vg !== undefined && vg.pvs.length > 0 && vg.pvs.every(onNamed) && vg.lvs.some((l) => m.device === `/dev/${vg.name}/${l.name}`);
+  }
+  return landing.disks.some((d) => named.has(d.path) && (d.path === m.device || d.partitions.some((p) => p.path === m.device)));
 }
 
 /** A file's diff as git shows it: a file created or removed has /dev/null on the other side. */

@@ -1,6 +1,7 @@
 import type { HookPhase, Replica } from '../config/spec.js';
 import { fixupEntry } from '../record/record.js';
-import type { DisksPlan, PlannedFixups, PlannedInstall, PlannedStep, PlannedUnit, PointFileChange } from './action.js';
+import type { DisksPlan, PlannedFixups, PlannedInstall, PlannedStep, PlannedUnit, PointFileChange, RefixupPlan } from './action.js';
+import { disksPaths } from './disks.js';
 
 export interface StepFacts {
   readonly replica: Replica;
@@ -107,17 +108,22 @@ export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): Pl
  * The steps of a fixup re-run on recovery point `point`, in place: the record says the point's fixups
  * are being rewritten before any file changes, and names the new ones only after the last.
  */
-export function refixupSteps(replica: Replica, point: string, changes: readonly PointFileChange[], observedRunId: string | undefined): PlannedStep[] {
-  const where = `${replica.target.endpoint.address}:${replica.target.path}`;
+export function refixupSteps(replica: Replica, target: RefixupPlan['target'], point: string, changes: readonly PointFileChange[], observedRunId: string | undefined): PlannedStep[] {
+  const disks = target.kind === 'disks' ? target : undefined;
+  const record = disks ? disksPaths(replica.name).record : replica.target.path;
+  const where = `${replica.target.endpoint.address}:${record}`;
   const what = changes.length === 0 ? 'no file needs a change' : changes.map((c) => `${c.path}${c.text === undefined ? ' (removed)' : c.before === 'absent' ? ' (created)' : ''}`).join(', ');
   const step = (id: string, kind: PlannedStep['kind'], detail: string, changes = true): PlannedStep => ({ id, kind, on: 'target', detail, when: 'always', changes });
+  const originals = disks ? `${record}/.rmm/originals` : `.rmm/points/${point}/originals`;
   return [
     step('lock', 'lock', `take the replica's lock ${where}/.rmm/lock`, false),
     step('check', 'check', `re-read the record: refuse if a run other than ${observedRunId ?? '(none)'} wrote it since the plan`, false),
     step('record-start', 'record-start', `record that the fixups of recovery point ${point} are being rewritten`),
+    ...(disks ? [step('mount', 'mount', `mount ${disks.mounts.map((m) => `${m.device} at ${m.mountPoint}`).join(', ')} below ${disks.mountRoot}`)] : []),
     ...[hookStep(replica, 'preFixup', 'always') ?? []].flat(),
-    step('fixup', 'fixup', `adapt recovery point ${point} to the new fixup settings, in place (the origin's texts are kept in .rmm/points/${point}/originals): ${what}`),
+    step('fixup', 'fixup', `adapt ${disks ? 'the replica on its disks' : `recovery point ${point}`} to the new fixup settings, in place (the origin's texts are kept in ${originals}): ${what}; nothing is copied`),
     ...[hookStep(replica, 'postFixup', 'always') ?? []].flat(),
+    ...(disks ? [step('unmount', 'unmount', `unmount everything below ${disks.mountRoot}`)] : []),
     step('record', 'record', `record recovery point ${point} as adapted to the new fixup settings`),
     step('unlock', 'unlock', "release the replica's lock", false),
   ];

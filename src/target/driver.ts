@@ -1,6 +1,6 @@
 import type { ConfigFiles } from '../observe/config-files.js';
 import type { DiskLayout } from '../observe/layout.js';
-import type { PlannedFixupFile, PointFileChange } from '../plan/action.js';
+import type { DisksMount, PlannedFixupFile, PointFileChange } from '../plan/action.js';
 import type { TargetInventory } from '../record/rebuild.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import type { CopyUnit } from '../snapshot/select.js';
@@ -31,6 +31,10 @@ export interface PointConfig {
   readonly point: string;
   readonly files: ConfigFiles;
   readonly originals: ConfigFiles;
+  /** Why the files could not be read, when they could not. */
+  readonly unavailable?: string;
+  /** A disks replica: how its filesystems mount, and the device references its fixups wrote. */
+  readonly disks?: { readonly mounts: readonly DisksMount[]; readonly devices: Readonly<Record<string, string>> };
 }
 
 /**

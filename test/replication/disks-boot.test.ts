@@ -131,5 +131,22 @@ describe.skipIf(!isRoot || !hasQemu)('a disks replica boots on other hardware (n
     expect(view.startsWith(changed)).toBe(true);
     expect(view).toContain('address 10.0.4.15/24');
     expect(view).not.toContain('.~tmp~');
+
+    // A failover with the origin's site down: the DR network changes, and the disks are adapted anew
+    // from what the replica keeps beside its record, with nothing copied and the origin unreachable.
+    await bootPoweroff('origin');
+    const moved = specFile(origin, landing, true, '10.0.6.0/24');
+    const plan = await rmm('plan', '-f', moved);
+    expect(plan.out, plan.err).toContain(`replica ${REPLICA}: fixup (no copy)`);
+    expect(plan.out).toContain('+    address 10.0.6.15/24');
+    const refixed = await rmm('apply', '-f', moved, '--yes');
+    expect(refixed.code, refixed.out + refixed.err).toBe(0);
+    const after = JSON.parse(await ssh(landing, `cat /var/lib/rmm/replicas/${REPLICA}/.rmm/record.json`)) as ReplicaRecord;
+    expect(after.state).toBe('consistent');
+    expect(after.points.map((p) => p.id)).toEqual(converged.points.map((p) => p.id));
+    const interfaces = await ssh(landing, 'set -e; mount -o ro /dev/vdb1 /mnt/r; cat /mnt/r/etc/network/interfaces; umount /mnt/r; findmnt -rn -o TARGET | grep -c rmm-replica || true');
+    expect(interfaces).toContain('address 10.0.6.15/24');
+    expect(interfaces.trim().endsWith('0')).toBe(true);
+    expect((await rmm('plan', '-f', moved)).out).toContain(`replica ${REPLICA}: no changes`);
   }, 90 * 60_000);
 });

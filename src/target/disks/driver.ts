@@ -1,7 +1,8 @@
 import { posix } from 'node:path';
 import { RmmError } from '../../errors.js';
 import { readDiskLayout } from '../../observe/layout.js';
-import type { DisksPlan, PlannedFixupFile, PointFileChange } from '../../plan/action.js';
+import { readConfigFiles, type ConfigFiles } from '../../observe/config-files.js';
+import type { DisksMount, DisksPlan, PlannedFixupFile, PointFileChange } from '../../plan/action.js';
 import { disksPaths, landingFingerprint } from '../../plan/disks.js';
 import type { LayoutStep } from '../../plan/layout.js';
 import { LANDING_TOOLS } from '../../plan/tools.js';
@@ -9,9 +10,12 @@ import { parseRecord, readRecord, recordPath, writeRecord, type RecoveryPoint, t
 import type { TargetInventory } from '../../record/rebuild.js';
 import type { CopyUnit } from '../../snapshot/select.js';
 import type { RemoteHost } from '../../transport/index.js';
-import { FIXUP_SCRIPT, fixupFailure, KEPT_FIXUP_SCRIPT, PRESENT_SCRIPT } from '../fixup-files.js';
+import { FIXUP_SCRIPT, fixupFailure, KEPT_FIXUP_SCRIPT, PRESENT_SCRIPT, REWRITE_SCRIPT } from '../fixup-files.js';
+import { ADAPTED_FILE, formatAdapted, parseAdapted, type AdaptedReplica } from './adapted.js';
 import type { PointConfig, TargetDriver, TargetObservation } from '../driver.js';
 import { BOOTLOADER, INITRAMFS, MOUNT, UNMOUNT } from './scripts.js';
+
+const NONE: ConfigFiles = { files: [], refused: [] };
 
 // $1 the record file, then tool names: the tools found, then the record if any.
 const OBSERVE = `f=$1; shift
@@ -81,9 +85,9 @@ export class DisksTarget implements TargetDriver {
   }
 
   /** Mounts the copy's filesystems as the origin mounts them, below the mount root (what a killed run left mounted is unmounted first). */
-  async mount(plan: DisksPlan): Promise<void> {
-    const args = plan.mounts.flatMap((m) => [m.device, m.relativePath || '.', m.fsType, m.volumeGroup ?? '']);
-    await this.run(MOUNT, 'rmm-mount', [plan.mountRoot, ...args], 'mount.failed', 'mounting the copy', 10 * 60_000);
+  async mount(mountRoot: string, mounts: readonly DisksMount[]): Promise<void> {
+    const args = mounts.flatMap((m) => [m.device, m.relativePath || '.', m.fsType, m.volumeGroup ?? '']);
+    await this.run(MOUNT, 'rmm-mount', [mountRoot, ...args], 'mount.failed', 'mounting the copy', 10 * 60_000);
   }
 
   async unmount(mountRoot: string): Promise<void> {
@@ -168,12 +172,49 @@ export class DisksTarget implements TargetDriver {
     return new Set(res.stdout.split('\0').filter((p) => paths.includes(p)));
   }
 
-  readPointConfig(): Promise<PointConfig> {
-    throw new RmmError('target.unsupported', 'a disks replica is adapted again by a sync, not in place');
+  get #adaptedFile(): string {
+    return posix.join(this.#paths.record, '.rmm', ADAPTED_FILE);
   }
 
-  rewritePoint(_point: string, _changes: readonly PointFileChange[]): Promise<void> {
-    throw new RmmError('target.unsupported', 'a disks replica is adapted again by a sync, not in place');
+  /**
+   * After the fixups of a sync (the copy mounted): what a fixup re-run needs, kept beside the record.
+   * The configuration files are read from the copy as it holds them now.
+   */
+  async keepAdapted(point: string, plan: DisksPlan): Promise<void> {
+    const files = await readConfigFiles(this.host, this.#paths.mountRoot);
+    await this.writeAdapted({ point, mounts: plan.mounts, devices: plan.fixupDevices, files });
+  }
+
+  private async writeAdapted(adapted: AdaptedReplica): Promise<void> {
+    await this.host.writeFileAtomic(this.#adaptedFile, formatAdapted(adapted), { sudo: true, mode: 0o600 });
+  }
+
+  /** Undefined, with why, when there is none or it is out of shape: the plan copies again. */
+  async readAdapted(): Promise<AdaptedReplica | { invalid: string }> {
+    const res = await this.host.exec(['cat', '--', this.#adaptedFile], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
+    if (res.exitCode !== 0) return { invalid: /No such file/.test(res.stderr) ? 'none is kept (made by a sync of an rmm that kept none)' : res.stderr.trim() };
+    return parseAdapted(res.stdout);
+  }
+
+  /** The replica's configuration files as its last sync (or fixup re-run) left them, and the origin's texts of those its fixups changed. */
+  async readPointConfig(point: string): Promise<PointConfig> {
+    const adapted = await this.readAdapted();
+    if ('invalid' in adapted) return { point: '', files: NONE, originals: NONE, unavailable: `${this.host.info.host}:${this.#adaptedFile}: ${adapted.invalid}` };
+    if (adapted.point !== point) return { point: adapted.point, files: NONE, originals: NONE };
+    const originals = await readConfigFiles(this.host, this.#originals);
+    return { point, files: adapted.files, originals, disks: { mounts: adapted.mounts, devices: adapted.devices } };
+  }
+
+  /** Rewrites the mounted copy's files as the re-run's plan says, each only if it is what the plan read; then keeps what it holds now. */
+  async rewritePoint(point: string, changes: readonly PointFileChange[]): Promise<void> {
+    const adapted = await this.readAdapted();
+    if ('invalid' in adapted || adapted.point !== point) throw new RmmError('replica.moved', `${this.host.info.host}: ${this.#adaptedFile} no longer describes recovery point ${point}; plan again`);
+    for (const c of changes) {
+      const args = [this.#paths.mountRoot, this.#originals, c.path, c.before, c.text === undefined ? 'remove' : 'write', c.keepOriginal ? '1' : '0', c.modeFrom ?? ''];
+      const res = await this.host.exec(['sh', '-c', REWRITE_SCRIPT, 'rmm-rewrite', ...args], { sudo: true, allowFailure: true, ...(c.text !== undefined ? { stdin: c.text } : {}) });
+      fixupFailure(this.host, res, c.path, 'the replica', 'it changed after the plan');
+    }
+    await this.writeAdapted({ ...adapted, files: await readConfigFiles(this.host, this.#paths.mountRoot) });
   }
 
   inventory(): Promise<TargetInventory> {

@@ -24,9 +24,10 @@ export async function bootSsh(m: BootMachine, command: string): Promise<string> 
 /**
  * The spec: the origin and the landing host, each reached on its forwarded port; origin disks vda
  * (system) and vdb (LVM) onto the landing's vdb and vdc (`wipe` on vdc), the ASM disk vdc excluded,
- * the origin's network remapped to the replica's, its NIC renamed as q35's e1000e is named.
+ * the origin's network remapped to the replica's (10.0.4.0/24 unless `remapTo`), its NIC renamed as
+ * q35's e1000e is named.
  */
-export function disksSpecFile(origin: BootMachine, landing: BootMachine, wipe: boolean): string {
+export function disksSpecFile(origin: BootMachine, landing: BootMachine, wipe: boolean, remapTo = '10.0.4.0/24'): string {
   const connection = (m: BootMachine) => ({ port: m.sshPort, user: 'rmm', sudo: true, auth: { keyFile: m.clientKey }, knownHostsFile: m.knownHosts, heartbeatTimeout: '60s', connectTimeout: '30s' });
   const docs = [
     { apiVersion: 'rmm/v1', kind: 'Origin', metadata: { name: 'app01' }, spec: { address: origin.host, connection: connection(origin) } },
@@ -38,7 +39,7 @@ export function disksSpecFile(origin: BootMachine, landing: BootMachine, wipe: b
         targetKind: 'disks',
         transfer: 'relay',
         hosts: [{ name: 'landing', address: landing.host, connection: connection(landing), disks: ['/dev/vdb', '/dev/vdc'] }],
-        ipRemap: { networks: [{ from: '10.0.2.0/24', to: '10.0.4.0/24' }] },
+        ipRemap: { networks: [{ from: '10.0.2.0/24', to: remapTo }] },
       },
     },
     { apiVersion: 'rmm/v1', kind: 'Policy', metadata: { name: 'dr' }, spec: { stallTimeout: '5m' } },
