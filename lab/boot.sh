@@ -89,10 +89,14 @@ DISK_B_SIZE=$((2 * 1024 * 1024 * 1024))
 DISK_C_SIZE=$((256 * 1024 * 1024))
 PART_START=$((1024 * 1024)) # vda1 at 1 MiB: room for GRUB's core.img after the MBR
 LANDING_ROOT_SIZE=$((3 * 1024 * 1024 * 1024))
-# The UEFI origin (a recipe of its own, uefi_image_recipe): the same packages but GRUB for UEFI;
-# vda: GPT, the EFI system partition at 1 MiB, root after it up to 1 MiB before the end (the
-# backup GPT is in the last 33 sectors).
+# The UEFI origin (a recipe of its own, uefi_image_recipe): the same packages but GRUB for UEFI,
+# then dracut in place of initramfs-tools, as RHEL-family servers have (so the replica's initramfs is
+# rebuilt by rmm's dracut branch); vda: GPT, the EFI system partition at 1 MiB, root after it up
+# to 1 MiB before the end (the backup GPT is in the last 33 sectors).
 UEFI_IMAGE_PACKAGES="${IMAGE_PACKAGES/grub-pc/grub-efi-amd64},efibootmgr"
+# Installed after debootstrap, which cannot take them with linux-image (it pulls initramfs-tools):
+# apt replaces initramfs-tools with dracut.
+UEFI_DRACUT_PACKAGES="dracut"
 ESP_START=$((1024 * 1024))
 ESP_SIZE=$((128 * 1024 * 1024))
 UEFI_ROOT_START=$((ESP_START + ESP_SIZE))
@@ -626,6 +630,16 @@ build_uefi_tree() { # BUILD MIRROR ORIGIN_UUID
     "$IMAGE_SUITE" "$root" "$2"
   mount -t proc proc "$root/proc"
   if ! configure_common "$root" "$build/id_ed25519.pub"; then umount "$root/proc"; return 1; fi
+  # dracut replaces initramfs-tools, and makes the kernel's initramfs again for any hardware (in a
+  # chroot of this build machine), as the origin's own for the qemu machine it boots on.
+  mkdir -p "$root/etc/dracut.conf.d"
+  printf '# rmm boot lab: an initramfs for any hardware (the image is built in a chroot)\nhostonly="no"\n' \
+    >"$root/etc/dracut.conf.d/10-rmm-lab.conf"
+  if ! { chroot "$root" apt-get update -q && DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q \
+    --no-install-recommends $UEFI_DRACUT_PACKAGES && chroot "$root" dracut -f --regenerate-all; }; then
+    umount "$root/proc"
+    return 1
+  fi
   umount "$root/proc"
   chroot "$root" apt-get clean
   rm -rf "${root:?}"/dev/* "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
@@ -645,7 +659,7 @@ build_uefi_tree() { # BUILD MIRROR ORIGIN_UUID
 build_uefi_disks() { # BUILD ORIGIN_UUID
   local build="$1" ouuid="$2" kernel initrd
   kernel="$(find "$build/rootfs/boot" -maxdepth 1 -name 'vmlinuz-*' | sort -V | tail -n 1)"
-  initrd="$(find "$build/rootfs/boot" -maxdepth 1 -name 'initrd.img-*' | sort -V | tail -n 1)"
+  initrd="$(find "$build/rootfs/boot" -maxdepth 1 \( -name 'initrd.img-*' -o -name 'initramfs-*.img' \) | sort -V | tail -n 1)"
   [[ -f "$kernel" && -f "$initrd" ]] || die "no kernel or initrd in $build/rootfs/boot"
   cp "$kernel" "$build/vmlinuz"
   cp "$initrd" "$build/initrd.img"
@@ -715,7 +729,7 @@ finish_disks() { # BUILD NAME...
 # authorised on the UEFI origin too.
 uefi_image_recipe() {
   printf 'base=%s client-key=%s\n' "$HASH" "$(cut -d' ' -f1,2 "$IMAGE/id_ed25519.pub")"
-  printf 'packages=%s\n' "$UEFI_IMAGE_PACKAGES"
+  printf 'packages=%s then %s\n' "$UEFI_IMAGE_PACKAGES" "$UEFI_DRACUT_PACKAGES"
   printf 'gpt=%s esp=%s,%s root=%s,%s\n' "$UEFI_GPT_ID" "$ESP_START" "$ESP_SIZE" "$UEFI_ROOT_START" "$UEFI_ROOT_SIZE"
   declare -f uefi_grub_step uefi_prepare_script build_uefi_tree build_uefi_disks prepare_boot finish_disks
 }

@@ -73,7 +73,7 @@ function parseJsonEvents(lines) {
     .map((e) => ({ ...e, at: Date.parse(e.at) }));
 }
 
-/** The text renderer's lines as events: `REPLICA: sync (run ID)`, `REPLICA: STEP detail`, `REPLICA: copied …`, … */
+/** The text renderer's lines as events: `REPLICA: sync (run ID)`, `REPLICA: [N/M] STEP-ID`, `REPLICA: copied …`, … */
 function parseTextEvents(lines) {
   const events = [];
   for (const { at, text } of lines) {
@@ -85,8 +85,11 @@ function parseTextEvents(lines) {
     else if (rest.startsWith('consistent at recovery point')) events.push({ at, type: 'replica.done' });
     else if (/^recovery point \S+ verified/.test(rest)) events.push({ at, type: 'replica.done', copied: false });
     else if (rest.startsWith('FAILED: ')) events.push({ at, type: 'replica.failed', error: rest.slice(8) });
-    else if (/^\S+ \d+% \d+ bytes /.test(rest)) continue; // progress
-    else events.push({ at, type: 'step', step: rest.split(' ')[0] });
+    else {
+      // A step starting (or skipped) is `[N/M] STEP-ID`; notes and progress lines are not phases.
+      const step = /^\[\d+\/\d+\] (.+?)(?:: skipped, .*)?$/.exec(rest);
+      if (step) events.push({ at, type: 'step', step: step[1] });
+    }
   }
   return events;
 }

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadSources } from '../../src/config/load.js';
 import type { Spec } from '../../src/config/spec.js';
 import type { DiskLayout } from '../../src/observe/layout.js';
 import type { Observed } from '../../src/observe/observe.js';
@@ -10,46 +8,18 @@ import { LANDING_TOOLS } from '../../src/plan/tools.js';
 import { fixupEntry, type ReplicaRecord } from '../../src/record/record.js';
 import { formatAdapted, parseAdapted } from '../../src/target/disks/adapted.js';
 import type { PointConfig } from '../../src/target/driver.js';
-import { filesystem, originFacts } from '../support/facts.js';
+import { disksSpec, GiB, SERVER_LAYOUT, serverFacts } from '../support/disks-server.js';
 
 /**
  * A disks replica whose spec changes its IP remap only: the fixups are re-run on the disks (mounted
  * as its last sync mounted them) from what the replica keeps beside its record, with the origin down.
  */
 
-const ORIGIN = JSON.parse(readFileSync(new URL('../fixtures/layout/uefi-gpt-lvm.expected.json', import.meta.url), 'utf8')) as DiskLayout;
-const GiB = 1024 ** 3;
+const ORIGIN = SERVER_LAYOUT;
+const facts = serverFacts;
 const now = new Date('2026-11-24T12:00:00Z');
 const POINT = '20261124T090000Z';
-
-function specWith(to: string): Spec {
-  const text = `
-apiVersion: rmm/v1
-kind: Origin
-metadata: { name: db }
-spec: { address: 192.0.2.10 }
----
-apiVersion: rmm/v1
-kind: Environment
-metadata: { name: dr }
-spec: { targetKind: disks, transfer: relay, hosts: [{ name: landing, address: 192.0.2.20, disks: [/dev/vdb, /dev/vdc] }], ipRemap: { networks: [{ from: 10.0.2.0/24, to: ${to} }] } }
----
-apiVersion: rmm/v1
-kind: Replica
-metadata: { name: db-dr }
-spec: { origin: db, environment: dr, disks: [{ origin: /dev/sda, target: /dev/vdb }], exclude: { volumes: [/dev/sdb] } }
-`;
-  const { spec, diagnostics } = loadSources([{ name: 'disks.yaml', baseDir: '/tmp', text }]);
-  if (!spec) throw new Error(diagnostics.map((d) => d.message).join('\n'));
-  return spec;
-}
-
-const facts = originFacts([
-  filesystem('/', 'xfs', { source: '/dev/mapper/rl-root', lvmName: 'rl/root', usedBytes: 3 * GiB }),
-  filesystem('/boot', 'xfs', { source: '/dev/sda2', usedBytes: 200 * 1024 ** 2 }),
-  filesystem('/boot/efi', 'vfat', { source: '/dev/sda1', usedBytes: 10 * 1024 ** 2 }),
-  filesystem('/home', 'xfs', { source: '/dev/mapper/rl-home', lvmName: 'rl/home', usedBytes: 1 * GiB }),
-]);
+const specWith = (remapTo: string): Spec => disksSpec({ remapTo });
 const FILES: Record<string, string> = {
   '/etc/fstab': '/dev/sda2 /boot xfs defaults 0 0\n/dev/mapper/rl-root / xfs defaults 0 0\n',
   '/etc/network/interfaces': 'auto eth0\niface eth0 inet static\n    address 10.0.2.15/24\n    gateway 10.0.2.1\n',

@@ -1,17 +1,14 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadSources } from '../../src/config/load.js';
 import type { Spec } from '../../src/config/spec.js';
 import type { DiskLayout } from '../../src/observe/layout.js';
 import type { Observed } from '../../src/observe/observe.js';
 import { makePlan } from '../../src/plan/plan.js';
 import { LANDING_TOOLS } from '../../src/plan/tools.js';
-import { filesystem, originFacts } from '../support/facts.js';
+import { disksSpec, GiB, SERVER_LAYOUT, serverFacts } from '../support/disks-server.js';
 
-const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/layout/${name}.expected.json`, import.meta.url), 'utf8')) as DiskLayout;
-/** A RHEL-like UEFI server: GPT with an ESP, /boot, an LVM volume group `rl` (root, home, swap) on sda3; an ASM disk sdb. */
-const ORIGIN = fixture('uefi-gpt-lvm');
-const GiB = 1024 ** 3;
+const ORIGIN = SERVER_LAYOUT;
+const facts = serverFacts;
+const specWith = (disks: string, exclude?: string): Spec => disksSpec({ disks, ...(exclude !== undefined ? { exclude } : {}) });
 
 function blankLanding(sizes: Record<string, number>, holds?: DiskLayout['disks'][number]['holds']): DiskLayout {
   return {
@@ -21,34 +18,6 @@ function blankLanding(sizes: Record<string, number>, holds?: DiskLayout['disks']
   };
 }
 
-function specWith(disks: string, exclude = '{ volumes: [/dev/sdb] }'): Spec {
-  const text = `
-apiVersion: rmm/v1
-kind: Origin
-metadata: { name: db }
-spec: { address: 192.0.2.10 }
----
-apiVersion: rmm/v1
-kind: Environment
-metadata: { name: dr }
-spec: { targetKind: disks, transfer: relay, hosts: [{ name: landing, address: 192.0.2.20, disks: [/dev/vdb, /dev/vdc] }], ipRemap: { networks: [{ from: 10.0.2.0/24, to: 10.0.4.0/24 }] } }
----
-apiVersion: rmm/v1
-kind: Replica
-metadata: { name: db-dr }
-spec: { origin: db, environment: dr, disks: ${disks}, exclude: ${exclude} }
-`;
-  const { spec, diagnostics } = loadSources([{ name: 'disks.yaml', baseDir: '/tmp', text }]);
-  if (!spec) throw new Error(diagnostics.map((d) => d.message).join('\n'));
-  return spec;
-}
-
-const facts = originFacts([
-  filesystem('/', 'xfs', { source: '/dev/mapper/rl-root', lvmName: 'rl/root', usedBytes: 3 * GiB }),
-  filesystem('/boot', 'xfs', { source: '/dev/sda2', usedBytes: 200 * 1024 ** 2 }),
-  filesystem('/boot/efi', 'vfat', { source: '/dev/sda1', usedBytes: 10 * 1024 ** 2 }),
-  filesystem('/home', 'xfs', { source: '/dev/mapper/rl-home', lvmName: 'rl/home', usedBytes: 1 * GiB }),
-]);
 const FSTAB = '/dev/sda2 /boot xfs defaults 0 0\n/dev/mapper/rl-root / xfs defaults 0 0\nUUID=6C5A-94D9 /boot/efi vfat umask=0077 0 2\n';
 const now = new Date('2026-11-24T12:00:00Z');
 

@@ -1,6 +1,7 @@
 /**
  * The boot test of disks targets for a UEFI server (lab/boot.sh `up origin --firmware uefi`): GPT,
- * an EFI system partition on /boot/efi, GRUB for UEFI, booted by OVMF; the LVM + xfs application
+ * an EFI system partition on /boot/efi, GRUB for UEFI, its initramfs made by dracut (as on
+ * RHEL-family servers), booted by OVMF; the LVM + xfs application
  * volume and the excluded ASM disk as in the BIOS test. It is replicated through the relay onto a
  * BIOS landing host's blank disks (rmm installs the origin's firmware's bootloader, not the landing
  * host's), then the disks boot alone under OVMF with fresh firmware variables (no boot entry: the
@@ -36,6 +37,8 @@ describe.skipIf(!isRoot || !hasQemu)('a UEFI server as a disks replica boots UEF
 
   it('lays out GPT with the ESP, installs GRUB for UEFI in the copy, and the disks boot under OVMF', async () => {
     expect(await ssh(origin, '[ -d /sys/firmware/efi ] && findmnt -no FSTYPE /boot/efi')).toBe('vfat\n');
+    // The UEFI origin makes its initramfs with dracut, as RHEL-family servers do.
+    expect(await ssh(origin, 'command -v dracut >/dev/null && ! command -v update-initramfs && echo dracut')).toBe('dracut\n');
     const manifest = await ssh(origin, '/usr/local/sbin/app-manifest');
     const spec = disksSpecFile(origin, landing, false);
     const plan = await rmm('plan', '-f', spec);
@@ -51,6 +54,8 @@ describe.skipIf(!isRoot || !hasQemu)('a UEFI server as a disks replica boots UEF
     await bootPoweroff('landing');
     const replica = await bootReplica({ firmware: 'uefi' });
     expect(await ssh(replica, '[ -d /sys/firmware/efi ] && echo uefi')).toBe('uefi\n');
+    // rmm's dracut branch made the initramfs it booted with: generic, with the drivers named.
+    expect(await ssh(replica, 'cat /etc/dracut.conf.d/rmm-replica.conf')).toMatch(/hostonly="no"\nadd_drivers\+=" .*\bahci\b.*\be1000e\b/);
     expect(await ssh(replica, 'hostname')).toBe('app01\n');
     expect(await ssh(replica, '/usr/local/sbin/app-manifest')).toBe(manifest);
     expect(await ssh(replica, 'systemctl is-active app-heartbeat')).toBe('active\n');

@@ -125,7 +125,8 @@ if in_copy sh -c 'command -v update-initramfs' >/dev/null; then
 elif in_copy sh -c 'command -v dracut' >/dev/null; then
   in_copy sh -c 'mkdir -p /etc/dracut.conf.d && printf "# set by rmm: an initramfs for any hardware\\nhostonly=\\"no\\"\\nadd_drivers+=\\" %s \\"\\n" "$1" > /etc/dracut.conf.d/rmm-replica.conf' rmm-dracut "$have"
   if [ -f "$stamp" ] && [ "$(cat -- "$stamp")" = "$(inputs $have)" ]; then echo unchanged; exit 0; fi
-  in_copy dracut -f --regenerate-all >&2
+  # --no-hostonly on the command line too: an origin's own dracut.conf.d may sort after rmm's file.
+  in_copy dracut -f --regenerate-all --no-hostonly >&2
 else
   echo "the copy has neither update-initramfs nor dracut" >&2; exit 3
 fi
