@@ -89,6 +89,10 @@ async function resync(ctx, fs) {
     if (ctx.opts.profile) {
       await profiled(ctx, `resync/${fs}/unchanged/rmm`, (dir) => subjects[0].run(0, dir));
       await profiled(ctx, `resync/${fs}/unchanged/rsync`, () => subjects[1].run(0));
+      // A change set of its own (after the timed rounds' ones), copied by both.
+      modify(lab.stateDir, fs, lab.hostPath('origin', source), params, ctx.runs);
+      await profiled(ctx, `resync/${fs}/changed-1pct/rmm`, (dir) => subjects[0].run(0, dir));
+      await profiled(ctx, `resync/${fs}/changed-1pct/rsync`, () => subjects[1].run(0));
     }
   } finally {
     restoreData(lab.stateDir, fs, lab.hostPath('origin', source), params);

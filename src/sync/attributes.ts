@@ -38,8 +38,12 @@ export function flagsFindArgs(scan: ManifestScan): string[] {
   return ['find', '.', '-xdev', '(', '-path', '.', '-print0', ')', '-o', '(', ...skipped, ')', '-prune', '-o', '(', ...named, '-false', ')', '-prune', '-o', '(', '-type', 'f', '-o', '-type', 'd', ')', '-print0'];
 }
 
+/** A field with no flag but state flags: most files' (`--------------e-------` on ext4). */
+const NO_FLAGS = /^[-eEINV]*$/;
+
 /** The set letters of one lsattr flags field, state flags left out, sorted. */
 export function flagLetters(field: string): string {
+  if (NO_FLAGS.test(field)) return '';
   return [...new Set(field.replace(/-/g, ''))]
     .filter((c) => !STATE_FLAGS.has(c))
     .sort()
@@ -52,33 +56,66 @@ export function flagLetters(field: string): string {
  * are left out.
  */
 export function parseFlagsListing(out: string): Map<string, string> {
-  const flags = new Map<string, string>();
-  if (takeBatches(out, flags) !== '') throw new AttributesError('attributes.unreadable', 'the flags listing ended inside a batch');
-  return flags;
+  const reader = new FlagsListingReader();
+  reader.push(out);
+  if (reader.rest() !== '') throw new AttributesError('attributes.unreadable', 'the flags listing ended inside a batch');
+  return reader.flags;
 }
 
 /**
- * Adds the flags of every whole batch at the start of `out` to `flags`, and returns what follows the
- * last whole batch: the listing is read as it comes, so a filesystem of millions of files never
- * needs its whole listing in memory (a string that long is more than Node allows).
+ * Reads the listing as it comes, in chunks much smaller than a batch: each character is looked at
+ * once (a batch is parsed when its end arrives), and a filesystem of millions of files never needs
+ * its whole listing in memory (a string that long is more than Node allows).
  */
-function takeBatches(out: string, flags: Map<string, string>): string {
-  let pos = 0;
-  for (;;) {
-    const names: string[] = [];
-    let at = pos;
-    for (;;) {
-      const end = out.indexOf('\0', at);
-      if (end < 0) return out.slice(pos);
-      const name = out.slice(at, end);
-      at = end + 1;
-      if (name === '') break;
-      names.push(name);
+export class FlagsListingReader {
+  readonly flags = new Map<string, string>();
+  /** The chunks of the batch being read. */
+  #chunks: string[] = [];
+  /** Reading the batch's names (until an empty one), or its lsattr lines (until a NUL). */
+  #inLines = false;
+  /** The last character of the names read so far was a NUL (or none was read: an empty first name ends them too). */
+  #afterNul = true;
+
+  push(chunk: string): void {
+    let from = 0;
+    let at = 0;
+    while (at < chunk.length) {
+      if (!this.#inLines) {
+        if (this.#afterNul && chunk.charCodeAt(at) === 0) {
+          this.#inLines = true;
+          at += 1;
+          continue;
+        }
+        const nul = chunk.indexOf('\0', at);
+        if (nul < 0) {
+          this.#afterNul = false;
+          break;
+        }
+        this.#afterNul = true;
+        at = nul + 1;
+        continue;
+      }
+      const end = chunk.indexOf('\0', at);
+      if (end < 0) break;
+      this.#chunks.push(chunk.slice(from, end + 1));
+      this.#batch(this.#chunks.join(''));
+      this.#chunks = [];
+      this.#inLines = false;
+      this.#afterNul = true;
+      from = at = end + 1;
     }
-    const end = out.indexOf('\0', at);
-    if (end < 0) return out.slice(pos);
-    addBatch(names, out.slice(at, end), flags);
-    pos = end + 1;
+    if (from < chunk.length) this.#chunks.push(chunk.slice(from));
+  }
+
+  /** What follows the last whole batch: empty when the listing ended where a batch did. */
+  rest(): string {
+    return this.#chunks.join('');
+  }
+
+  /** One whole batch: its names, each NUL-terminated, an empty name, lsattr's lines, a NUL. */
+  #batch(text: string): void {
+    const namesEnd = text.startsWith('\0') ? -1 : text.indexOf('\0\0');
+    addBatch(namesEnd < 0 ? [] : text.slice(0, namesEnd).split('\0'), text.slice(namesEnd + 2, -1), this.flags);
   }
 }
 
@@ -88,8 +125,9 @@ function addBatch(names: readonly string[], lines: string, flags: Map<string, st
   for (const name of names) {
     field.lastIndex = at;
     const m = field.exec(lines);
-    if (!m || !lines.startsWith(`${name}\n`, at + m[0].length)) continue; // no line for this name
-    at += m[0].length + name.length + 1;
+    const start = at + (m?.[0].length ?? 0);
+    if (!m || !lines.startsWith(name, start) || lines.charCodeAt(start + name.length) !== 10) continue; // no line for this name
+    at = start + name.length + 1;
     const letters = flagLetters(m[1]!);
     if (letters) flags.set(relative(name), letters);
   }
@@ -107,14 +145,14 @@ export class AttributesError extends RmmError {}
  */
 export async function listFlags(origin: RemoteHost, scan: ManifestScan, dir: string): Promise<Map<string, string> | undefined> {
   const proc = await origin.spawn(['sh', '-c', FLAGS_LISTING, 'rmm-flags', dir, ...flagsFindArgs(scan)], { sudo: true });
-  const flags = new Map<string, string>();
-  let rest = '';
-  proc.channel.on('data', (c: Buffer) => (rest = takeBatches(rest + c.toString('latin1'), flags)));
+  const reader = new FlagsListingReader();
+  proc.channel.on('data', (c: Buffer) => reader.push(c.toString('latin1')));
   proc.channel.end();
   await proc.wait([0]);
+  const rest = reader.rest();
   if (rest === 'rmm-no-lsattr\n') return undefined;
   if (rest !== '') throw new AttributesError('attributes.unreadable', 'the flags listing ended inside a batch');
-  return flags;
+  return reader.flags;
 }
 
 const SIDECAR_HEADER = 'rmm-attributes 1\n';

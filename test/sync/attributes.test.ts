@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AttributesError, FLAGS_LISTING, flagLetters, flagsFindArgs, formatSidecar, parseFlagsListing, parseSidecar } from '../../src/sync/attributes.js';
+import { AttributesError, FLAGS_LISTING, flagLetters, flagsFindArgs, formatSidecar, parseFlagsListing, parseSidecar, FlagsListingReader } from '../../src/sync/attributes.js';
 import { tooLong } from '../../src/sync/copy.js';
 
 /** FLAGS_LISTING's output for batches of [name, lsattr's field or undefined when it printed nothing]. */
@@ -44,6 +44,32 @@ describe('the flags listing', () => {
   it('leaves out the flags the kernel sets by itself (extents, indexed folders, inline data)', () => {
     expect(flagLetters('-------------e--I-----')).toBe('');
     expect(flagLetters('----ia-A------e-------')).toBe('Aai');
+  });
+
+  it('reads a listing that arrives in chunks cut anywhere as it reads it whole', () => {
+    const out = listing(
+      [
+        ['.', '----------------------'],
+        ['./a', '----i-----------------'],
+        ['./gone', undefined],
+      ],
+      [['./b\nc', '-----a----------------']],
+      [['./only gone', undefined]],
+      [['./d', '------dA--------------']],
+    );
+    const whole = parseFlagsListing(out);
+    for (let cut = 0; cut <= out.length; cut++) {
+      for (const size of [1, 3, 7]) {
+        const reader = new FlagsListingReader();
+        reader.push(out.slice(0, cut));
+        for (let at = cut; at < out.length; at += size) reader.push(out.slice(at, at + size));
+        expect(reader.rest()).toBe('');
+        expect(reader.flags).toEqual(whole);
+      }
+    }
+    expect(whole).toEqual(new Map([['a', 'i'], ['b\nc', 'a'], ['d', 'Ad']]));
+    // A batch of no names (xargs never makes one) holds no flags and ends where its NUL is.
+    expect(parseFlagsListing(`\0\0${out}`)).toEqual(whole);
   });
 
   it('refuses a listing cut off in the middle', () => {
