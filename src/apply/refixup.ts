@@ -4,7 +4,7 @@ import { RmmError } from '../errors.js';
 import type { PlannedAction, PlannedStep, RefixupPlan } from '../plan/action.js';
 import { pointDir, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
 import { targetDriver, type TargetDriver } from '../target/index.js';
-import { DisksTarget } from '../target/disks/driver.js';
+import { disksDriver, type DisksTarget } from '../target/disks/driver.js';
 import type { RemoteHost } from '../transport/index.js';
 import type { EventSink } from './events.js';
 import { InterruptibleHost, interruptibleStep } from './interrupt.js';
@@ -96,8 +96,7 @@ class Refixup {
   }
 
   private disks(): DisksTarget {
-    if (!(this.#driver instanceof DisksTarget)) throw new RmmError('apply.bad_plan', `replica ${this.replica.name}: a disks step for a ${this.#driver.kind} target`);
-    return this.#driver;
+    return disksDriver(this.#driver, this.replica.name);
   }
 
   /** The replica's disks mounted as its last sync mounted them, until the unmount step; on any failure unmounted too. */

@@ -11,7 +11,7 @@ import { copyFilesystem } from '../sync/copy.js';
 import { scanManifests, type ManifestScan } from '../sync/manifest.js';
 import { addStats, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { targetDriver, type TargetDriver } from '../target/index.js';
-import { DisksTarget } from '../target/disks/driver.js';
+import { disksDriver, type DisksTarget } from '../target/disks/driver.js';
 import type { RemoteHost } from '../transport/index.js';
 import type { EventSink } from './events.js';
 import { originKernels } from './kernels.js';
@@ -176,8 +176,7 @@ class Sync {
   }
 
   private disks(): DisksTarget {
-    if (!(this.#driver instanceof DisksTarget)) throw new RmmError('apply.bad_plan', `replica ${this.name}: a disks step for a ${this.#driver.kind} target`);
-    return this.#driver;
+    return disksDriver(this.#driver, this.name);
   }
 
   private disksPlan(): DisksPlan {

@@ -1,4 +1,5 @@
 import { RmmError } from '../errors.js';
+import type { PointFileChange } from '../plan/action.js';
 import type { RemoteHost } from '../transport/index.js';
 
 /**
@@ -102,4 +103,17 @@ export function fixupFailure(host: RemoteHost, res: { exitCode: number | null; s
     res.exitCode === 4 ? 'fixup.changed' : 'fixup.failed',
     `${host.info.host}: the fixup of ${path} in ${where} failed: ${why}${res.exitCode === 4 ? ` (${changed}; plan again to see its new diff)` : ''}`,
   );
+}
+
+/**
+ * A fixup re-run's changes written into the replica below `root` (REWRITE_SCRIPT), in order, each
+ * only if it still holds what the plan read; the origin's texts kept below `originals`. `where`
+ * names the replica in errors.
+ */
+export async function rewriteFiles(host: RemoteHost, root: string, originals: string, changes: readonly PointFileChange[], where: string): Promise<void> {
+  for (const c of changes) {
+    const args = [root, originals, c.path, c.before, c.text === undefined ? 'remove' : 'write', c.keepOriginal ? '1' : '0', c.modeFrom ?? ''];
+    const res = await host.exec(['sh', '-c', REWRITE_SCRIPT, 'rmm-rewrite', ...args], { sudo: true, allowFailure: true, ...(c.text !== undefined ? { stdin: c.text } : {}) });
+    fixupFailure(host, res, c.path, where, 'it changed after the plan');
+  }
 }

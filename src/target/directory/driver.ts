@@ -10,7 +10,7 @@ import type { RemoteHost } from '../../transport/index.js';
 import type { TargetInventory } from '../../record/rebuild.js';
 import type { PointConfig, TargetDriver, TargetObservation } from '../driver.js';
 import { replicaLayout } from './layout.js';
-import { FIXUP_SCRIPT, fixupFailure, REWRITE_SCRIPT } from '../fixup-files.js';
+import { FIXUP_SCRIPT, fixupFailure, rewriteFiles } from '../fixup-files.js';
 
 /** Tools a sync needs on a directory target. */
 export const TARGET_TOOLS = ['rsync', 'flock', 'tar', 'timeout', 'pkill'] as const;
@@ -127,13 +127,7 @@ export class DirectoryTarget implements TargetDriver {
   }
 
   async rewritePoint(point: string, changes: readonly PointFileChange[]): Promise<void> {
-    const dir = pointDir(this.path, point);
-    const originals = posix.join(this.#layout.pointData(point), ORIGINALS);
-    for (const c of changes) {
-      const args = [dir, originals, c.path, c.before, c.text === undefined ? 'remove' : 'write', c.keepOriginal ? '1' : '0', c.modeFrom ?? ''];
-      const res = await this.host.exec(['sh', '-c', REWRITE_SCRIPT, 'rmm-rewrite', ...args], { sudo: true, allowFailure: true, ...(c.text !== undefined ? { stdin: c.text } : {}) });
-      fixupFailure(this.host, res, c.path, `recovery point ${point}`, 'it changed after the plan');
-    }
+    await rewriteFiles(this.host, pointDir(this.path, point), posix.join(this.#layout.pointData(point), ORIGINALS), changes, `recovery point ${point}`);
   }
 
 

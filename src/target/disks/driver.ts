@@ -10,7 +10,7 @@ import { parseRecord, readRecord, recordPath, writeRecord, type RecoveryPoint, t
 import type { TargetInventory } from '../../record/rebuild.js';
 import type { CopyUnit } from '../../snapshot/select.js';
 import type { RemoteHost } from '../../transport/index.js';
-import { FIXUP_SCRIPT, fixupFailure, KEPT_FIXUP_SCRIPT, PRESENT_SCRIPT, REWRITE_SCRIPT } from '../fixup-files.js';
+import { FIXUP_SCRIPT, fixupFailure, KEPT_FIXUP_SCRIPT, PRESENT_SCRIPT, rewriteFiles } from '../fixup-files.js';
 import { ADAPTED_FILE, formatAdapted, parseAdapted, type AdaptedReplica } from './adapted.js';
 import type { PointConfig, TargetDriver, TargetObservation } from '../driver.js';
 import { BOOTLOADER, INITRAMFS, MOUNT, UNMOUNT } from './scripts.js';
@@ -189,7 +189,7 @@ export class DisksTarget implements TargetDriver {
     await this.host.writeFileAtomic(this.#adaptedFile, formatAdapted(adapted), { sudo: true, mode: 0o600 });
   }
 
-  /** Undefined, with why, when there is none or it is out of shape: the plan copies again. */
+  /** Why not, when there is none or it is out of shape: the plan then copies again. */
   async readAdapted(): Promise<AdaptedReplica | { invalid: string }> {
     const res = await this.host.exec(['cat', '--', this.#adaptedFile], { sudo: true, allowFailure: true, timeoutMs: 60_000 });
     if (res.exitCode !== 0) return { invalid: /No such file/.test(res.stderr) ? 'none is kept (made by a sync of an rmm that kept none)' : res.stderr.trim() };
@@ -209,11 +209,7 @@ export class DisksTarget implements TargetDriver {
   async rewritePoint(point: string, changes: readonly PointFileChange[]): Promise<void> {
     const adapted = await this.readAdapted();
     if ('invalid' in adapted || adapted.point !== point) throw new RmmError('replica.moved', `${this.host.info.host}: ${this.#adaptedFile} no longer describes recovery point ${point}; plan again`);
-    for (const c of changes) {
-      const args = [this.#paths.mountRoot, this.#originals, c.path, c.before, c.text === undefined ? 'remove' : 'write', c.keepOriginal ? '1' : '0', c.modeFrom ?? ''];
-      const res = await this.host.exec(['sh', '-c', REWRITE_SCRIPT, 'rmm-rewrite', ...args], { sudo: true, allowFailure: true, ...(c.text !== undefined ? { stdin: c.text } : {}) });
-      fixupFailure(this.host, res, c.path, 'the replica', 'it changed after the plan');
-    }
+    await rewriteFiles(this.host, this.#paths.mountRoot, this.#originals, changes, 'the replica');
     await this.writeAdapted({ ...adapted, files: await readConfigFiles(this.host, this.#paths.mountRoot) });
   }
 
@@ -224,4 +220,10 @@ export class DisksTarget implements TargetDriver {
   replaceRecord(): Promise<string> {
     throw new RmmError('target.unsupported', 'rmm repair is for directory replicas');
   }
+}
+
+/** The driver of a step that only a disks target has; any other is a plan this rmm did not make. */
+export function disksDriver(driver: TargetDriver, replica: string): DisksTarget {
+  if (!(driver instanceof DisksTarget)) throw new RmmError('apply.bad_plan', `replica ${replica}: a disks step for a ${driver.kind} target`);
+  return driver;
 }
