@@ -18,6 +18,7 @@
 #   boot.sh status               one line per machine: up or down
 #   boot.sh ssh NAME [USER] [CMD...]  ssh into a machine with the lab's client key (USER: root, rmm)
 #   boot.sh boot-replica [--firmware bios|uefi] [--net CIDR] [--address A] [--port P] [--mac M]
+#                        [--slice1 OFFSET:SIZE] [--slice2 OFFSET:SIZE]
 #                        [--no-wait]
 #                                boot the landing's two data disks alone (landing powered off) on
 #                                other hardware, from their own bootloader: q35, AHCI (sda, sdb),
@@ -1305,7 +1306,7 @@ cmd_poweroff() { # NAME
 
 cmd_boot_replica() {
   local firmware=bios net="$REPLICA_NET" address="" mac="$REPLICA_MAC" wait=1 started=$SECONDS
-  local accel fw=() pid key_line origin_keys from_origin=false boot
+  local accel fw=() pid key_line origin_keys from_origin=false boot slice1="" slice2="" s d disk_args=()
   while (($#)); do
     case "$1" in
       --firmware) firmware="${2:-}"; shift 2 ;;
@@ -1313,6 +1314,8 @@ cmd_boot_replica() {
       --address) address="${2:-}"; shift 2 ;;
       --port | --gateway-port) REPLICA_PORT="${2:-}"; shift 2 ;;
       --mac) mac="${2:-}"; shift 2 ;;
+      --slice1) slice1="${2:-}"; shift 2 ;;
+      --slice2) slice2="${2:-}"; shift 2 ;;
       --no-wait) wait=0; shift ;;
       *) die "boot-replica: unknown option '$1'" ;;
     esac
@@ -1322,6 +1325,9 @@ cmd_boot_replica() {
   address="${address:-$(net_host "$net" 15)}"
   [[ "$address" =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ ]] || die "--address must be an IPv4 address: '$address'"
   [[ "$mac" =~ ^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$ ]] || die "--mac must be a MAC address: '$mac'"
+  for s in "$slice1" "$slice2"; do
+    [[ -z "$s" || "$s" =~ ^[0-9]{1,15}:[0-9]{1,15}$ ]] || die "--sliceN must be OFFSET:SIZE in bytes: '$s'"
+  done
   need_root
   check_paths
   lock_machine 9 replica
@@ -1342,6 +1348,17 @@ cmd_boot_replica() {
     ovmf_args replica
     fw=("${OVMF_ARGS[@]}")
   fi
+  # A disk, or with --sliceN a byte range of it (a logical volume the landing wrote, where its
+  # extents lie on the landing disk): the replica sees only that range, as a whole disk.
+  for d in 1 2; do
+    if [[ "$d" == 1 ]]; then s="$slice1"; else s="$slice2"; fi
+    if [[ -z "$s" ]]; then
+      disk_args+=(-drive "file=$STATE/replica-disk$d.qcow2,format=qcow2,if=none,id=d$d,cache=unsafe,discard=unmap")
+    else
+      disk_args+=(-blockdev "driver=qcow2,node-name=q$d,file.driver=file,file.filename=$STATE/replica-disk$d.qcow2,cache.no-flush=on"
+        -blockdev "driver=raw,node-name=d$d,file=q$d,offset=${s%%:*},size=${s#*:}")
+    fi
+  done
   mapfile -t accel < <(accel_args)
   QEMU_COMMON_init
   : >"$STATE/replica-serial.log"
@@ -1349,10 +1366,8 @@ cmd_boot_replica() {
   log "replica: booting the landing's disks on q35/AHCI/e1000e ($firmware), ssh 127.0.0.1:$REPLICA_PORT -> $address:22"
   qemu-system-x86_64 "${accel[@]}" "${QEMU_COMMON[@]}" -machine q35 "${fw[@]}" \
     -name rmm-boot-replica,process=rmm-boot-replica \
-    -device ahci,id=ahci,bus=pcie.0,addr=0x4 \
-    -drive "file=$STATE/replica-disk1.qcow2,format=qcow2,if=none,id=d1,cache=unsafe,discard=unmap" \
+    -device ahci,id=ahci,bus=pcie.0,addr=0x4 "${disk_args[@]}" \
     -device ide-hd,bus=ahci.0,drive=d1,bootindex=0 \
-    -drive "file=$STATE/replica-disk2.qcow2,format=qcow2,if=none,id=d2,cache=unsafe,discard=unmap" \
     -device ide-hd,bus=ahci.1,drive=d2 \
     -netdev "user,id=n0,restrict=on,ipv6=off,net=$net,hostfwd=tcp:127.0.0.1:$REPLICA_PORT-$address:22" \
     -device "e1000e,netdev=n0,mac=$mac,bus=pcie.0,addr=0x3" \

@@ -12,6 +12,7 @@ import { interruptOf } from './interrupt.js';
 import { isRetryable } from './retryable.js';
 import { StepFailedError } from './runner.js';
 import { endpointSession } from './sessions.js';
+import { runRollback } from './rollback.js';
 import { runRefixup } from './refixup.js';
 import { runSync } from './sync.js';
 
@@ -43,7 +44,7 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
   const runId = newRunId();
   const holder = `rmm run ${runId} pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}`;
   const byName = new Map(spec.replicas.map((r) => [r.name, r]));
-  const work = plan.actions.filter((a) => a.kind === 'sync' || a.kind === 'fixup');
+  const work = plan.actions.filter((a) => a.kind === 'sync' || a.kind === 'fixup' || a.kind === 'rollback');
   const synced: string[] = [];
   const failed: { replica: string; error: string; retryable: boolean; step?: string }[] = [];
   const byOrigin = new Map<string, PlannedAction[]>();
@@ -70,7 +71,7 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
       return;
     }
     const started = Date.now();
-    opts.emit({ type: 'replica.start', replica: replica.name, runId, reasons: action.reasons, steps: (action.sync?.steps ?? action.fixup?.steps ?? []).map((s) => s.id) });
+    opts.emit({ type: 'replica.start', replica: replica.name, runId, reasons: action.reasons, steps: (action.sync?.steps ?? action.fixup?.steps ?? action.rollback?.steps ?? []).map((s) => s.id) });
     try {
       const { point, copied } = await applyAction(replica, action, pool, { ...opts, runId, holder });
       synced.push(replica.name);
@@ -80,6 +81,7 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
         point: point.id,
         copied,
         ...(action.kind === 'fixup' ? { fixedUp: true } : {}),
+        ...(action.kind === 'rollback' ? { rolledBack: true } : {}),
         seconds: (Date.now() - started) / 1000,
         bytesSent: copied ? (point.stats?.bytesSent ?? 0) : 0,
         files: point.stats?.files ?? 0,
@@ -104,7 +106,8 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
 export async function applyAction(replica: Replica, action: PlannedAction, pool: SessionPool, opts: ApplyOptions & { runId: string; holder: string }) {
   const wrap = opts.wrapHost ?? ((h: RemoteHost) => h);
   const target = wrap(await endpointSession(pool, replica.target.endpoint, opts.trustNewHostKeys), 'target');
-  // A fixup re-run works on the target alone: the origin may be the site that is down.
+  // A rollback and a fixup re-run work on the target alone: the origin may be the site that is down.
+  if (action.kind === 'rollback') return runRollback(replica, action, { target, runId: opts.runId, holder: opts.holder, emit: opts.emit, ...(opts.signal ? { signal: opts.signal } : {}) });
   if (action.kind === 'fixup') {
     const onOrigin = [...replica.hooks.preFixup, ...replica.hooks.postFixup].some((h) => h.on === 'origin');
     const origin = onOrigin ? { origin: wrap(await endpointSession(pool, replica.origin.endpoint, opts.trustNewHostKeys), 'origin') } : {};

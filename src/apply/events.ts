@@ -9,7 +9,7 @@ export type ApplyEvent =
   | { type: 'note'; replica: string; step: string; text: string }
   | { type: 'progress'; replica: string; mountPoint: string; bytes: number; files: number; percent: number; rate: string; eta: string }
   | { type: 'filesystem.done'; replica: string; mountPoint: string; files: number; bytesSent: number; bytesTotal: number }
-  | { type: 'replica.done'; replica: string; point: string; copied: boolean; fixedUp?: boolean; seconds: number; bytesSent: number; files: number }
+  | { type: 'replica.done'; replica: string; point: string; copied: boolean; fixedUp?: boolean; rolledBack?: boolean; seconds: number; bytesSent: number; files: number }
   | { type: 'replica.failed'; replica: string; error: string; code: string; step?: string; host?: string; retryable: boolean };
 
 export type EventSink = (event: ApplyEvent) => void;

@@ -17,7 +17,7 @@ export interface ReconcileDeps {
   readonly wrapHost?: (host: RemoteHost, role: 'origin' | 'target') => RemoteHost;
 }
 
-export type ReconcileOutcome = 'synced' | 'verified' | 'fixed-up' | 'up-to-date' | 'suspended' | 'blocked' | 'failed';
+export type ReconcileOutcome = 'synced' | 'verified' | 'fixed-up' | 'rolled-back' | 'up-to-date' | 'suspended' | 'blocked' | 'failed';
 
 export interface ReconcileResult {
   readonly outcome: ReconcileOutcome;
@@ -61,7 +61,7 @@ export async function reconcileReplica(replica: Replica, deps: ReconcileDeps, op
       ...(deps.wrapHost ? { wrapHost: deps.wrapHost } : {}),
     });
     const next = nextDueAt(replica, point);
-    return { outcome: action.kind === 'fixup' ? 'fixed-up' : copied ? 'synced' : 'verified', action, ...(next ? { requeueAfterMs: Math.max(0, next.getTime() - Date.now()) } : {}) };
+    return { outcome: action.kind === 'fixup' ? 'fixed-up' : action.kind === 'rollback' ? 'rolled-back' : copied ? 'synced' : 'verified', action, ...(next ? { requeueAfterMs: Math.max(0, next.getTime() - Date.now()) } : {}) };
   } catch (err) {
     const retryable = err instanceof StepFailedError ? err.retryable : isRetryable(err);
     const code = (err as { code?: unknown }).code;

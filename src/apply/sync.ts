@@ -89,6 +89,8 @@ class Sync {
   readonly #stillAtSnapshot = new Set<string>();
   /** The kernels the origin has, read beside the copy of its /boot (disks): the bootloader step removes the others. */
   #originKernels: readonly string[] = [];
+  /** The point a failed sync merged the landing volumes back to (disks on logical volumes). */
+  #rolledBack: string | undefined;
 
   constructor(
     private readonly replica: Replica,
@@ -154,6 +156,8 @@ class Sync {
         return make(() => this.prune());
       case 'layout':
         return make(() => this.layout(planned.id.slice('layout '.length)));
+      case 'landing-snapshot':
+        return make((scope) => this.keepLanding(scope));
       case 'mount':
         return make((scope) => this.mount(scope));
       case 'bootloader':
@@ -196,6 +200,31 @@ class Sync {
     if (removed.length > 0) this.note('bootloader', `kernel(s) the origin no longer has removed from the replica: ${removed.join(', ')}`);
   }
 
+  /**
+   * The landing volumes' snapshot of the last point, before anything is written. A failure after it
+   * merges it back (the mounts are undone first): the disks are that point again, and consistent.
+   */
+  private async keepLanding(scope: StepScope): Promise<void> {
+    const plan = this.disksPlan();
+    const keep = plan.keep;
+    const volumes = plan.volumes ?? [];
+    if (!keep || volumes.length === 0) throw new RmmError('apply.bad_plan', `replica ${this.name}: a landing snapshot step with no volumes to snapshot`);
+    if (!keep.reuse) {
+      try {
+        await this.disks().snapshotVolumes(keep.point, volumes);
+      } catch (err) {
+        // Some volumes may have one: a point needs all of them, and nothing was written yet.
+        await this.disks().pruneSnapshots([keep.point], volumes).catch(() => undefined);
+        throw err;
+      }
+    }
+    scope.onUndo(async (failure) => {
+      if (this.#committed || failure === undefined) return;
+      await this.disks().rollbackVolumes(plan.mountRoot, keep.point, volumes);
+      this.#rolledBack = keep.point;
+    });
+  }
+
   /** Mounted until the unmount step; on any failure unmounted too. */
   private async mount(scope: StepScope): Promise<void> {
     const plan = this.disksPlan();
@@ -235,8 +264,8 @@ class Sync {
       origin: { name: o.name, hostname: o.hostname, machineId: o.machineId },
       specHash: this.replica.specHash,
       runId: this.ctx.runId,
-      // Disks are written over: from the sync's start they hold no consistent point until it ends.
-      points: this.plan.target.kind === 'disks' ? [] : (this.#previous?.points ?? []),
+      // Disks are written over: from the sync's start the last point is only where a snapshot keeps it.
+      points: this.plan.target.kind === 'disks' && !this.plan.disks?.keep ? (this.#previous?.points ?? []).slice(0, -1) : (this.#previous?.points ?? []),
     };
   }
 
@@ -251,6 +280,12 @@ class Sync {
       if (this.#committed || failure === undefined) return;
       // The point being written stays in .partial for the next run to resume; the last consistent one is untouched.
       const error = failure instanceof Error ? failure.message : String(failure);
+      if (this.#rolledBack !== undefined) {
+        const note = `${error}; the landing volumes were rolled back to recovery point ${this.#rolledBack}`;
+        this.note('record-start', `the disks are recovery point ${this.#rolledBack} again: its snapshots were merged back`);
+        await this.#driver.writeRecord({ ...this.base(), state: 'consistent', updatedAt: this.#now().toISOString(), error: note });
+        return;
+      }
       const state = failure instanceof Error && failure.cause instanceof InterruptedError ? 'interrupted' : 'failed';
       await this.#driver.writeRecord({ ...this.base(), state, updatedAt: this.#now().toISOString(), pending: this.pending(), error });
     });
@@ -484,6 +519,9 @@ class Sync {
       const last = previous.find((p) => p.id === this.plan.basePoint)!;
       point = { ...last, verifiedAt: this.#started.at };
       const points = keep(previous.map((p) => (p.id === last.id ? point : p)), this.plan.prune.ifUnchanged);
+      // The disks are that point still: the snapshot this sync took of it keeps nothing they do not.
+      const fresh = this.plan.disks?.keep && !this.plan.disks.keep.reuse ? this.plan.disks : undefined;
+      if (fresh) await this.disks().pruneSnapshots([fresh.keep!.point], fresh.volumes ?? []);
       await this.#driver.writeRecord({ ...base, points, ...pruning(this.plan.prune.ifUnchanged), state: point.pointInTime ? 'consistent' : 'inconsistent', updatedAt: now });
       this.#committed = true;
       this.#result = { point, copied: false };
@@ -510,7 +548,8 @@ class Sync {
 
   private async prune(): Promise<void> {
     const ids = this.#result?.copied === false ? this.plan.prune.ifUnchanged : this.plan.prune.ifCopied;
-    await this.#driver.prune(ids);
+    if (this.plan.disks) await this.disks().pruneSnapshots(ids, this.plan.disks.volumes ?? []);
+    else await this.#driver.prune(ids);
   }
 }
 

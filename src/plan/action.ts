@@ -2,8 +2,11 @@ import type { CopyUnit } from '../snapshot/select.js';
 import type { LayoutStep, LayoutSummary } from './layout.js';
 import type { ApplyInputs } from './inputs.js';
 
-/** `fixup`: only the fixup settings changed; the fixups are re-run on the current recovery point, nothing is copied. */
-export type ActionKind = 'sync' | 'fixup' | 'none' | 'blocked';
+/**
+ * `fixup`: only the fixup settings changed; the fixups are re-run on the current recovery point, nothing is copied.
+ * `rollback`: a disks sync was cut and the origin cannot be reached: the landing volumes go back to their last point.
+ */
+export type ActionKind = 'sync' | 'fixup' | 'rollback' | 'none' | 'blocked';
 
 /**
  * One step of a sync as the plan declares it; apply emits an event for each, in this order.
@@ -42,6 +45,8 @@ export type StepKind =
   | 'record'
   | 'prune'
   | 'layout'
+  | 'landing-snapshot'
+  | 'rollback'
   | 'mount'
   | 'bootloader'
   | 'initramfs'
@@ -146,8 +151,15 @@ export interface DisksPlan {
    * the origin's own, so a sync that stops halfway never leaves a GRUB naming a kernel that is gone.
    */
   readonly kernelFiles: readonly string[];
-  /** Why a failed sync leaves the disks not consistent: they cannot be snapshotted. */
-  readonly noRollback: string;
+  /** What a sync that fails leaves: the disks rolled back to their snapshot, or not consistent until a sync completes, and why. */
+  readonly rollback: string;
+  /** Landing devices that are LVM logical volumes, each written through the loop device it is attached as. */
+  readonly volumes?: readonly PlannedVolume[];
+  /**
+   * The landing volumes' snapshot of the last recovery point, taken before anything is written (or,
+   * `reuse`, the one a cut sync took and left): a sync that fails merges it back.
+   */
+  readonly keep?: { readonly point: string; readonly reuse: boolean };
   /**
    * What each landing disk held when planned (src/plan/disks.ts landingFingerprint): apply re-reads
    * the disks under the lock and lays nothing out on a disk that changed since.
@@ -155,6 +167,17 @@ export interface DisksPlan {
   readonly landingSeen: Readonly<Record<string, string>>;
   /** Origin device references -> what the fixups wrote instead (UUID=…): kept with the replica, a fixup re-run rewrites them alike. */
   readonly fixupDevices: Readonly<Record<string, string>>;
+}
+
+/** A landing device that is a logical volume of the landing host (src/target/disks/volumes.ts). */
+export interface PlannedVolume {
+  /** As the spec names it. */
+  readonly path: string;
+  /** The loop device it is attached as, which the layout, the copy and GRUB write. */
+  readonly loop: string;
+  readonly vg: string;
+  readonly lv: string;
+  readonly thin: boolean;
 }
 
 /** How a disks replica's filesystems mount on its landing host: kept with it (src/target/disks/adapted.ts) for a fixup re-run. */
@@ -179,6 +202,8 @@ export interface PlannedAction {
   readonly sync?: SyncPlan;
   /** For fixup: the re-run of the fixups on the current recovery point. */
   readonly fixup?: RefixupPlan;
+  /** For rollback: the point the landing volumes go back to. */
+  readonly rollback?: RollbackPlan;
 }
 
 /**
@@ -200,6 +225,15 @@ export interface RefixupPlan {
   readonly files: readonly string[];
   readonly changes: readonly PointFileChange[];
   readonly left: readonly { readonly path: string; readonly why: string }[];
+  readonly steps: readonly PlannedStep[];
+}
+
+/** A cut disks sync undone: each landing volume's snapshot of `point` merged back into it. */
+export interface RollbackPlan {
+  readonly address: string;
+  readonly point: string;
+  readonly mountRoot: string;
+  readonly volumes: readonly PlannedVolume[];
   readonly steps: readonly PlannedStep[];
 }
 

@@ -2,7 +2,10 @@ import type { Replica } from '../config/spec.js';
 import type { OriginFacts } from '../observe/facts.js';
 import type { Disk, DiskLayout, FsInfo } from '../observe/layout.js';
 import type { CopyUnit } from '../snapshot/select.js';
+import type { ReplicaRecord } from '../record/record.js';
+import type { LandingVolume } from '../target/disks/volumes.js';
 import type { DisksPlan } from './action.js';
+import { landingRecovery } from './disks-recovery.js';
 import { planDiskLayout } from './layout.js';
 import { partitionPath } from './layout-steps.js';
 
@@ -52,8 +55,18 @@ export interface DisksPlanned {
  * filesystems, the disk the bootloader goes on, and the device references the fixups rewrite.
  * Pure; refuses with why when the disks cannot take the copy.
  */
-export function planDisks(replica: Replica, facts: OriginFacts, units: readonly CopyUnit[], origin: DiskLayout, landing: DiskLayout): DisksPlanned | { blocked: string } {
-  const maps = replica.target.disks ?? [];
+export function planDisks(
+  replica: Replica,
+  facts: OriginFacts,
+  units: readonly CopyUnit[],
+  origin: DiskLayout,
+  landing: DiskLayout,
+  volumes: readonly LandingVolume[] = [],
+  record?: ReplicaRecord,
+): DisksPlanned | { blocked: string } {
+  // A landing logical volume is written through the loop device it is attached as: that is its disk.
+  const loops = new Map(volumes.map((v) => [v.path, v.loop]));
+  const maps = (replica.target.disks ?? []).map((m) => ({ ...m, target: loops.get(m.target) ?? m.target }));
   const used = new Map(facts.filesystems.map((f) => [f.mountPoint, f.usedBytes]));
   const layout = planDiskLayout({ origin, landing, disks: maps, excludeVolumes: replica.exclude.volumes, wipe: maps.some((m) => m.wipe === true), usedBytes: used });
   if ('refused' in layout) return { blocked: layout.refused };
@@ -81,6 +94,7 @@ export function planDisks(replica: Replica, facts: OriginFacts, units: readonly 
   if (origin.firmware === 'uefi' && !esp) return { blocked: 'the origin boots UEFI but no EFI system partition (vfat under /boot) is copied' };
 
   const devices = uuidReferences(origin);
+  const recovery = landingRecovery((replica.target.disks ?? []).map((m) => m.target), volumes, record);
   const plan: DisksPlan = {
     layout: layout.steps,
     summary: layout.summary,
@@ -90,9 +104,9 @@ export function planDisks(replica: Replica, facts: OriginFacts, units: readonly 
     drivers: TARGET_DRIVERS,
     keptOut: bootFilesKeptOut(esp?.fs.mountPoint),
     kernelFiles: KERNEL_FILES,
-    noRollback:
-      'the landing disks cannot be snapshotted: a sync that fails leaves them not consistent (the record says so) until the next sync completes; ' +
-      'they still boot, with each filesystem as the last sync or this one left it: a filesystem takes its changes at the end of its copy, the adapted and boot files only after every copy',
+    rollback: recovery.rollback,
+    ...(recovery.volumes ? { volumes: recovery.volumes } : {}),
+    ...(recovery.keep ? { keep: recovery.keep } : {}),
     landingSeen: Object.fromEntries(maps.map((m) => [m.target, landingFingerprint(landing, m.target)])),
     fixupDevices: Object.fromEntries(devices),
   };

@@ -2,6 +2,7 @@ import type { Replica, Spec } from '../config/spec.js';
 import type { OriginFacts } from '../observe/facts.js';
 import type { Observed, ObservedReplica } from '../observe/observe.js';
 import type { TargetObservation } from '../target/driver.js';
+import type { LandingVolume } from '../target/disks/volumes.js';
 import { currentPoint, nextDueAt, syncReasons, upToDate } from '../policy/schedule.js';
 import { retain } from '../policy/retention.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
@@ -16,12 +17,13 @@ import { missingTools, toolsNeeded } from './tools.js';
 import { directorySyncSteps, disksSyncSteps } from './steps.js';
 import { disksPaths, planDisks, type DisksPlanned } from './disks.js';
 import { planRefixup } from './refixup.js';
+import { planRollback } from './disks-recovery.js';
 
 export type { ActionKind, Plan, PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from './action.js';
 export { currentAsOf, currentPoint } from '../policy/schedule.js';
 
 export function hasChanges(plan: Plan): boolean {
-  return plan.actions.some((a) => a.kind === 'sync' || a.kind === 'fixup');
+  return plan.actions.some((a) => a.kind === 'sync' || a.kind === 'fixup' || a.kind === 'rollback');
 }
 
 export interface PlanOptions {
@@ -65,7 +67,7 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   if (reasons.length === 0) {
     const adapted = wantsRefixup(replica, record);
     if (!adapted) return { ...withRun, kind: 'none', reasons: [upToDate(replica, current!, now, due)] };
-    const rerun = planRefixup(replica, record!, adapted, seen.target.pointConfig, seen.target.layout);
+    const rerun = planRefixup(replica, record!, adapted, seen.target.pointConfig, seen.target.layout, seen.target.volumes);
     const why = adapted.fixups?.rewriting ? `a re-run of the fixups on recovery point ${adapted.id} did not finish` : `the fixup settings (ipRemap, fixups) changed since recovery point ${adapted.id} was adapted`;
     if (!('unavailable' in rerun)) {
       const left = rerun.left.length > 0 ? [`fixups leave ${rerun.left.length} file(s) as they are: ${rerun.left.map((l) => `${l.path} (${l.why})`).join('; ')}`] : [];
@@ -74,6 +76,12 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
     reasons.push(`${why}, and ${rerun.unavailable}: copied again`);
   }
 
+  const rollback = !facts && disks ? planRollback(replica, record, seen.target.volumes ?? []) : undefined;
+  if (rollback) {
+    const cause = 'error' in seen.origin ? seen.origin.error : 'not observed';
+    const why = `the last sync did not finish and origin ${replica.origin.name} cannot be reached (${cause}): the landing volumes go back to recovery point ${rollback.point} from their snapshots, with nothing copied`;
+    return { ...withRun, kind: 'rollback', reasons: [why, ...reasons], rollback };
+  }
   if (!facts) return { ...withRun, kind: 'blocked', reasons: [`origin ${replica.origin.name}: ${'error' in seen.origin ? seen.origin.error : 'not observed'}`, ...reasons] };
   let selection: Selection;
   try {
@@ -96,10 +104,11 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   if (disks) {
     const originLayout = 'facts' in seen.origin ? seen.origin.layout : undefined;
     if (!originLayout || !seen.target.layout) return { ...withRun, kind: 'blocked', reasons: [`the disk layout of the ${originLayout ? `landing host ${replica.target.endpoint.name}` : `origin ${replica.origin.name}`} was not read`, ...reasons] };
-    const planned = planDisks(replica, facts, selection.units, originLayout, seen.target.layout);
+    const planned = planDisks(replica, facts, selection.units, originLayout, seen.target.layout, seen.target.volumes, record);
     if ('blocked' in planned) return { ...withRun, kind: 'blocked', reasons: [planned.blocked, ...reasons] };
     landing = planned;
-    reasons.push(planned.plan.noRollback);
+    for (const v of planned.plan.volumes ?? []) reasons.push(`landing volume ${v.path} is written as ${v.loop}, the loop device it is attached as (its partitions ${v.loop}p1…)`);
+    reasons.push(planned.plan.rollback);
   } else {
     const room = roomFor(replica, selection, seen.target, current);
     if (room?.blocks) return { ...withRun, kind: 'blocked', reasons: [room.message, ...reasons] };
@@ -108,7 +117,7 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const fixups = wantsFixups(replica) ? plannedFixups(replica, facts, 'facts' in seen.origin ? seen.origin.configFiles : undefined, landing?.devices) : undefined;
   if (fixups && 'blocked' in fixups) return { ...withRun, kind: 'blocked', reasons: [fixups.blocked, ...reasons] };
   if (fixups && fixups.left.length > 0) reasons.push(`fixups leave ${fixups.left.length} file(s) as they are: ${fixups.left.map((l) => `${l.path} (${l.why})`).join('; ')}`);
-  const sync = syncPlan(replica, facts, selection, record, installs, now, seen.target.leftoverPoints ?? [], Boolean(moved), restore, fixups, landing?.plan);
+  const sync = syncPlan(replica, facts, selection, record, installs, now, disks ? orphanSnapshots(record, seen.target.volumes ?? []) : (seen.target.leftoverPoints ?? []), Boolean(moved), restore, fixups, landing?.plan);
   const needed = toolsNeeded(sync.units, landing?.plan);
   const lacking = [missingTools('origin', replica.origin.name, needed.origin, facts.tools), missingTools('target', replica.target.endpoint.name, needed.target, targetTools)].filter((r) => r !== undefined);
   if (lacking.length > 0) return { ...withRun, kind: 'blocked', reasons: [...lacking, ...reasons] };
@@ -138,17 +147,18 @@ function syncPlan(
   const last = currentPoint(record);
   const units = selection.units.map((u) => plannedUnit(replica, u, facts, last));
   // A point whose fixups are not the spec's current ones is not the copy the spec asks for.
-  const mayVerify = last?.manifests !== undefined && last.specHash === replica.specHash && !currentMoved && last.fixups?.hash === fixups?.hash && last.fixups?.rewriting === undefined;
-  const points = record?.points ?? [];
+  // Disks a sync was cut in hold no point whatever the record's list of points (kept in snapshots) says.
+  const landingAsLast = !disks || record?.state === 'consistent' || record?.state === 'inconsistent';
+  const mayVerify = landingAsLast && last?.manifests !== undefined && last.specHash === replica.specHash && !currentMoved && last.fixups?.hash === fixups?.hash && last.fixups?.rewriting === undefined;
+  const recorded = record?.points ?? [];
+  // Disks keep older points only in snapshots of their landing volumes: the last one stays a point only if this sync snapshots it.
+  const points = disks && !disks.keep ? recorded.slice(0, -1) : recorded;
   // The new point's id is made at apply; any id newer than the others stands for it here.
   const next: RecoveryPoint = { id: '(new)', specHash: replica.specHash, startedAt: now.toISOString(), snapshots: {}, pointInTime: true };
-  // The disks hold one copy: there are no points to prune, the record keeps the last sync's only.
-  const prune = disks
-    ? { ifCopied: [], ifUnchanged: [] }
-    : {
-        ifCopied: [...retain([...points, next], replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers],
-        ifUnchanged: mayVerify ? [...retain(points, replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers] : [],
-      };
+  const prune = {
+    ifCopied: [...retain([...points, next], replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers],
+    ifUnchanged: mayVerify ? [...retain(recorded, replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers] : [],
+  };
   const stepFacts = { replica, units, installs, basePoint: last?.id, mayVerify, prune, observedRunId: record?.runId, ...(restore ? { restore } : {}), ...(fixups ? { fixups } : {}) };
   return {
     origin: { name: replica.origin.name, address: replica.origin.endpoint.address, hostname: facts.hostname, machineId: facts.machineId },
@@ -164,6 +174,12 @@ function syncPlan(
     prune,
     steps: disks ? disksSyncSteps({ ...stepFacts, disks }) : directorySyncSteps(stepFacts),
   };
+}
+
+/** Points of which a landing volume holds a snapshot of this replica's that the record does not name (a run stopped halfway made it): the next prune removes them. */
+function orphanSnapshots(record: ReplicaRecord | undefined, volumes: readonly LandingVolume[]): string[] {
+  const named = new Set(record?.points.map((p) => p.id));
+  return [...new Set(volumes.flatMap((v) => v.snapshots.map((s) => s.point)))].filter((p) => !named.has(p)).sort();
 }
 
 /**

@@ -4,6 +4,7 @@ import { runFixups, textDigest, unifiedDiff, type TreeFile } from '../fixup/run.
 import { fixupEntry, parseFixupEntry, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
 import type { PointConfig } from '../target/driver.js';
 import type { DiskLayout } from '../observe/layout.js';
+import type { LandingVolume } from '../target/disks/volumes.js';
 import type { DisksMount, PointFileChange, RefixupPlan } from './action.js';
 import { disksPaths } from './disks.js';
 import { refixupSteps } from './steps.js';
@@ -15,10 +16,17 @@ import { refixupSteps } from './steps.js';
  * that turn what the point holds into what the fixups make of the originals, or why they cannot be
  * planned (then the caller copies again).
  */
-export function planRefixup(replica: Replica, record: ReplicaRecord, point: RecoveryPoint, seen: PointConfig | undefined, landing?: DiskLayout): RefixupPlan | { unavailable: string } {
+export function planRefixup(
+  replica: Replica,
+  record: ReplicaRecord,
+  point: RecoveryPoint,
+  seen: PointConfig | undefined,
+  landing?: DiskLayout,
+  volumes: readonly LandingVolume[] = [],
+): RefixupPlan | { unavailable: string } {
   if (seen?.unavailable) return { unavailable: `what its last sync adapted cannot be read: ${seen.unavailable}` };
   if (!seen || seen.point !== point.id) return { unavailable: `the files of recovery point ${point.id} were not read` };
-  const target = refixupTarget(replica, seen, landing);
+  const target = refixupTarget(replica, seen, landing, volumes);
   if ('unavailable' in target) return target;
   const fixups = point.fixups!;
   const entries = [...fixups.files, ...(fixups.rewriting?.files ?? [])].map(parseFixupEntry);
@@ -89,12 +97,14 @@ export function planRefixup(replica: Replica, record: ReplicaRecord, point: Reco
  * sync mounted it. Those mounts are read back from the landing host: each must be a disk the spec
  * names, a partition of one, or a logical volume whose group lies on them only.
  */
-function refixupTarget(replica: Replica, seen: PointConfig, landing: DiskLayout | undefined): RefixupPlan['target'] | { unavailable: string } {
+function refixupTarget(replica: Replica, seen: PointConfig, landing: DiskLayout | undefined, volumes: readonly LandingVolume[]): RefixupPlan['target'] | { unavailable: string } {
   const address = replica.target.endpoint.address;
   if (replica.environment.targetKind !== 'disks') return { kind: 'directory', address, path: replica.target.path! };
   if (!seen.disks) return { unavailable: 'the replica keeps no record of how its disks mount' };
   if (!landing) return { unavailable: `the disk layout of landing host ${replica.target.endpoint.name} was not read` };
-  const named = new Set((replica.target.disks ?? []).map((m) => m.target));
+  // A named logical volume is the loop device it is attached as now (its number may change when the landing host restarts).
+  const loops = new Map(volumes.map((v) => [v.path, v.loop]));
+  const named = new Set((replica.target.disks ?? []).map((m) => loops.get(m.target) ?? m.target));
   for (const m of seen.disks.mounts) {
     if (!onNamedDisks(m, landing, named)) return { unavailable: `its kept mount of ${m.mountPoint} names ${m.device}, which is not on a landing disk the spec names` };
   }

@@ -63,6 +63,7 @@ export function stalenessOf(saved: Plan, fresh: Plan): string[] {
     if (current.kind !== action.kind) problems.push(`replica ${action.replica}: the saved plan says ${action.kind}, rmm plans ${current.kind} now: ${current.reasons[0]}`);
     else if (action.kind === 'sync') for (const d of inputsDiff(action.sync, current.sync)) problems.push(`replica ${action.replica}: sync.${d}`);
     else if (action.kind === 'fixup') for (const d of inputsDiff(action.fixup, current.fixup)) problems.push(`replica ${action.replica}: fixup.${d}`);
+    else if (action.kind === 'rollback') for (const d of inputsDiff(action.rollback, current.rollback)) problems.push(`replica ${action.replica}: rollback.${d}`);
     if (current.observedRunId !== action.observedRunId && !(current.kind === 'blocked' && current.reasons[0]?.startsWith('target'))) {
       problems.push(`replica ${action.replica}: the target changed since the plan (last run ${action.observedRunId ?? 'none'} -> ${current.observedRunId ?? 'none'})`);
     }

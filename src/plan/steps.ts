@@ -73,7 +73,15 @@ export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): Pl
   add('lock', 'lock', 'target', `take the replica's lock on ${landing}`, { changes: false });
   add('check', 'check', 'target', `re-read the record: refuse if a run other than ${f.observedRunId ?? '(none)'} wrote it since the plan`, { changes: false });
   for (const i of f.installs) add(`install ${i.package} on ${i.on}`, 'install', i.on, `install ${i.package} on the ${i.on} ${i.host} (autoInstallPackages)`);
-  add('record-start', 'record-start', 'target', 'record the sync as in progress: the disks hold no consistent copy until it ends');
+  const kept = d.keep ? ` (the last point is kept in the landing volumes' snapshots)` : '';
+  add('record-start', 'record-start', 'target', `record the sync as in progress: the disks hold no consistent copy until it ends${kept}`);
+  if (d.keep) {
+    const names = (d.volumes ?? []).map((v) => `${v.vg}/${v.lv}`).join(', ');
+    const detail = d.keep.reuse
+      ? `keep the snapshots of recovery point ${d.keep.point} that the cut sync took (${names}): a failure merges them back`
+      : `snapshot the landing volumes ${names} as recovery point ${d.keep.point} (lvcreate --snapshot): a failure merges them back (lvconvert --merge); dropped again if the origin is unchanged`;
+    add('landing-snapshot', 'landing-snapshot', 'target', detail);
+  }
   for (const s of d.layout) add(`layout ${s.id}`, 'layout', 'target', s.detail);
   add('mount', 'mount', 'target', `mount ${d.mounts.map((m) => `${m.device} at ${m.mountPoint}`).join(', ')} below ${d.mountRoot}`);
   add('clean', 'clean', 'origin', 'remove snapshots an interrupted run of this replica left, if any');
@@ -100,6 +108,19 @@ export function disksSyncSteps(f: StepFacts & { readonly disks: DisksPlan }): Pl
   hooks('postSync', 'changed');
   const live = f.units.some((u) => u.provider === 'none') ? ' (inconsistent if a filesystem copied live changed while it was copied)' : '';
   add('record', 'record', 'target', `record the disks${f.mayVerify ? ', or their last sync verified,' : ''} as consistent${live}`);
+  const prune = [...new Set([...f.prune.ifCopied, ...f.prune.ifUnchanged])];
+  if (prune.length > 0) add('prune', 'prune', 'target', `remove the landing volumes' snapshots of ${pruneDetail(f.prune, r.policy.retention.recoveryPoints).replace(/^remove /, '')}`);
+  add('unlock', 'unlock', 'target', "release the replica's lock", { changes: false });
+  return steps;
+}
+
+/** The steps of a rollback: a cut disks sync undone from the landing volumes' snapshots, with the origin out of reach. */
+export function rollbackSteps(replica: Replica, point: string, names: readonly string[], mountRoot: string): PlannedStep[] {
+  const { steps, add } = stepList(replica);
+  add('lock', 'lock', 'target', `take the replica's lock on ${replica.target.endpoint.address}`, { changes: false });
+  add('check', 'check', 'target', 're-read the record: refuse if another run wrote it since the plan', { changes: false });
+  add('rollback', 'rollback', 'target', `unmount everything below ${mountRoot}, detach the volumes' loop devices, and merge their snapshots of recovery point ${point} back into ${names.join(', ')} (lvconvert --merge)`);
+  add('record', 'record', 'target', `record the disks as consistent at recovery point ${point}`);
   add('unlock', 'unlock', 'target', "release the replica's lock", { changes: false });
   return steps;
 }

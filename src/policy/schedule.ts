@@ -37,6 +37,8 @@ export function syncReasons(replica: Replica, record: ReplicaRecord | undefined,
   if (record.state === 'in-progress') reasons.push(`the last sync (run ${record.runId}) did not finish`);
   if (record.state === 'failed') reasons.push(`the last sync failed${record.error ? `: ${record.error}` : ''}`);
   if (record.state === 'interrupted') reasons.push(`the last sync (run ${record.runId}) was interrupted`);
+  // Disks on logical volumes go back to their last point when a sync fails: consistent, and still behind.
+  if (record.state === 'consistent' && record.error) reasons.push(`the last sync failed: ${record.error}`);
   if (current.specHash !== replica.specHash) reasons.push(`the spec changed since the last sync (generation ${current.specHash} -> ${replica.specHash})`);
   const due = scheduleDue(replica, current, now, next);
   if (due) reasons.push(due);

@@ -4,6 +4,7 @@ import type { DisksMount, PlannedFixupFile, PointFileChange } from '../plan/acti
 import type { TargetInventory } from '../record/rebuild.js';
 import type { RecoveryPoint, ReplicaRecord } from '../record/record.js';
 import type { CopyUnit } from '../snapshot/select.js';
+import type { LandingVolume } from './disks/volumes.js';
 
 /** What a target holds and has, as observed before a plan. */
 export interface TargetObservation {
@@ -22,6 +23,8 @@ export interface TargetObservation {
   readonly freeBytes?: number;
   /** Disks targets: the landing host's disks. */
   readonly layout?: DiskLayout;
+  /** Disks targets: the landing devices that are logical volumes, attached as loop devices, with rmm's snapshots of them. */
+  readonly volumes?: readonly LandingVolume[];
   /** The current point's configuration files, read when the plan may re-run its fixups (src/plan/refixup.ts). */
   readonly pointConfig?: PointConfig;
 }

@@ -10,6 +10,6 @@ export type { TargetDriver, TargetObservation } from './driver.js';
 /** The driver for a replica's kind of target, on its landing host. */
 export function targetDriver(replica: Replica, host: RemoteHost): TargetDriver {
   if (replica.environment.targetKind === 'directory' && replica.target.path !== undefined) return new DirectoryTarget(host, replica.target.path);
-  if (replica.environment.targetKind === 'disks') return new DisksTarget(host, replica.name);
+  if (replica.environment.targetKind === 'disks') return new DisksTarget(host, replica.name, (replica.target.disks ?? []).map((m) => m.target));
   throw new RmmError('target.unsupported', `replica ${replica.name}: a directory target needs a path`);
 }

@@ -8,6 +8,7 @@ import { LANDING_TOOLS } from '../../src/plan/tools.js';
 import { fixupEntry, type ReplicaRecord } from '../../src/record/record.js';
 import { formatAdapted, parseAdapted } from '../../src/target/disks/adapted.js';
 import type { PointConfig } from '../../src/target/driver.js';
+import type { LandingVolume } from '../../src/target/disks/volumes.js';
 import { disksSpec, GiB, SERVER_LAYOUT, serverFacts } from '../support/disks-server.js';
 
 /**
@@ -36,13 +37,13 @@ const laidOut: DiskLayout = {
 } as unknown as DiskLayout;
 
 /** The first sync's plan, with the origin up; its fixups give the replica's files. */
-function firstSync(): PlannedAction {
-  const observed: Observed = { at: '', replicas: new Map([['db-dr', { replica: 'db-dr', origin: { facts, layout: ORIGIN, configFiles: tree(FILES) }, target: { record: undefined, tools, layout: blank } }]]) };
-  return makePlan(specWith('10.0.4.0/24'), observed, now).actions[0]!;
+function firstSync(spec = specWith('10.0.4.0/24'), landing: { layout: DiskLayout; volumes?: LandingVolume[] } = { layout: blank }): PlannedAction {
+  const observed: Observed = { at: '', replicas: new Map([['db-dr', { replica: 'db-dr', origin: { facts, layout: ORIGIN, configFiles: tree(FILES) }, target: { record: undefined, tools, ...landing } }]]) };
+  return makePlan(spec, observed, now).actions[0]!;
 }
 
 /** The landing host after that sync: a consistent record, the adapted files and mounts kept beside it, the origin down. */
-function afterSync(spec: Spec, first: PlannedAction, change: (c: PointConfig) => PointConfig = (c) => c): Observed {
+function afterSync(spec: Spec, first: PlannedAction, change: (c: PointConfig) => PointConfig = (c) => c, landing: { layout: DiskLayout; volumes?: LandingVolume[] } = { layout: laidOut }): Observed {
   const sync = first.sync!;
   const adapted = { ...FILES };
   for (const f of sync.fixups!.files) adapted[f.renamedTo ?? f.path] = f.text!;
@@ -62,7 +63,7 @@ function afterSync(spec: Spec, first: PlannedAction, change: (c: PointConfig) =>
   const kept = parseAdapted(formatAdapted({ point: POINT, mounts: sync.disks!.mounts, devices: sync.disks!.fixupDevices, files: tree(adapted) }));
   if ('invalid' in kept) throw new Error(kept.invalid);
   const pointConfig = change({ point: POINT, files: kept.files, originals: tree(originals), disks: { mounts: kept.mounts, devices: kept.devices } });
-  return { at: '', replicas: new Map([['db-dr', { replica: 'db-dr', origin: { error: 'connect ECONNREFUSED', code: 'SSH_CONNECT_FAILED' }, target: { record, tools, layout: laidOut, pointConfig } }]]) };
+  return { at: '', replicas: new Map([['db-dr', { replica: 'db-dr', origin: { error: 'connect ECONNREFUSED', code: 'SSH_CONNECT_FAILED' }, target: { record, tools, ...landing, pointConfig } }]]) };
 }
 
 describe('a disks replica whose IP remap changes', () => {
@@ -101,6 +102,28 @@ describe('a disks replica whose IP remap changes', () => {
     const spec = specWith('10.0.5.0/24');
     const unreadable = afterSync(spec, first, () => ({ point: '', files: tree({}), originals: tree({}), unavailable: 'landing:/var/lib/rmm/replicas/db-dr/.rmm/adapted.json: not JSON' }));
     expect(makePlan(spec, unreadable, now).actions[0]!.reasons.join('\n')).toContain('cannot be read: landing:/var/lib/rmm/replicas/db-dr/.rmm/adapted.json: not JSON');
+  });
+});
+
+describe('a disks replica on a landing logical volume whose IP remap changes', () => {
+  const lvSpec = (remapTo: string) => disksSpec({ remapTo, disks: '[{ origin: /dev/sda, target: /dev/landing/db }]', hostDisks: '[/dev/landing/db]' });
+  const volume = (loop: string): LandingVolume => ({ path: '/dev/landing/db', loop, vg: 'landing', lv: 'db', thin: false, sizeBytes: 30 * GiB, vgFreeBytes: 40 * GiB, snapshots: [] });
+  const onLoop = (loop: string): DiskLayout => JSON.parse(JSON.stringify(laidOut).replaceAll('/dev/vdb', `${loop}p`).replaceAll(`"${loop}p"`, `"${loop}"`)) as DiskLayout;
+  const first = firstSync(lvSpec('10.0.4.0/24'), { layout: { ...blank, disks: [{ ...blank.disks[0]!, path: '/dev/loop0' }] }, volumes: [volume('/dev/loop0')] });
+
+  it('mounts the volume through the loop device it is attached as now', () => {
+    expect(first.kind, first.reasons.join('\n')).toBe('sync');
+    expect(first.sync!.disks!.mounts.find((m) => m.mountPoint === '/boot')!.device).toBe('/dev/loop0p2');
+    const spec = lvSpec('10.0.5.0/24');
+    const action = makePlan(spec, afterSync(spec, first, undefined, { layout: onLoop('/dev/loop0'), volumes: [volume('/dev/loop0')] }), now).actions[0]!;
+    expect(action.kind, action.reasons.join('\n')).toBe('fixup');
+  });
+
+  it('copies again, saying why, when the landing host attached it as another loop device since (its kept mounts name the old one)', () => {
+    const spec = lvSpec('10.0.5.0/24');
+    const action = makePlan(spec, afterSync(spec, first, undefined, { layout: onLoop('/dev/loop1'), volumes: [volume('/dev/loop1')] }), now).actions[0]!;
+    expect(action.kind).toBe('blocked');
+    expect(action.reasons.join('\n')).toMatch(/its kept mount of \/boot names \/dev\/loop0p2, which is not on a landing disk the spec names: copied again/);
   });
 });
 

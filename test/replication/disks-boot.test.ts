@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { rmm } from '../support/cli.js';
 import { bootDown, bootPoweroff, bootReplica, bootUp, type BootMachine } from '../support/lab/boot.js';
-import { ASM_MARKER as MARKER, bootSsh as ssh, disksSpecFile as specFile, REPLICA } from '../support/lab/boot-spec.js';
+import { applyCutMidCopy, ASM_MARKER as MARKER, bootSsh as ssh, disksSpecFile as specFile, REPLICA } from '../support/lab/boot-spec.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -22,7 +22,6 @@ const hasQemu = await run('sh', ['-c', 'command -v qemu-system-x86_64']).then(
   () => true,
   () => false,
 );
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!isRoot || !hasQemu)('a disks replica boots on other hardware (needs root and qemu)', () => {
   let origin: BootMachine;
@@ -89,16 +88,7 @@ describe.skipIf(!isRoot || !hasQemu)('a disks replica boots on other hardware (n
     // when the root's has put every change in place.
     await ssh(origin, 'echo v2 > /etc/app-release && head -c 300M /dev/urandom > /srv/app/bulk && sync');
     const changed = await ssh(origin, '/usr/local/sbin/app-manifest');
-    // rsync writes a file it receives as .NAME.XXXXXX beside it, then (--delay-updates) moves it into .~tmp~.
-    const receiving = `find /run/rmm-replica.${REPLICA}/srv/app -maxdepth 1 -name '.bulk.*' -size +20M | grep -q .`;
-    let settled = false;
-    const applying = rmm('apply', '-f', spec, '--yes', '--sync-now', REPLICA).finally(() => (settled = true));
-    let cut = false;
-    for (let i = 0; i < 1200 && !cut && !settled; i++) {
-      await sleep(1000);
-      cut = (await ssh(landing, `${receiving} && pkill -KILL -u rmm && echo cut || true`)).trim() === 'cut';
-    }
-    const failed = await applying;
+    const { cut, failed } = await applyCutMidCopy(landing, spec);
     expect(cut, failed.out + failed.err).toBe(true);
     expect(failed.code, failed.out + failed.err).not.toBe(0);
     const record = JSON.parse(await ssh(landing, `cat /var/lib/rmm/replicas/${REPLICA}/.rmm/record.json`)) as ReplicaRecord;

@@ -21,8 +21,8 @@ export const serverFacts = originFacts([
 ]);
 
 /** Replica db-dr of origin db onto landing host `landing` (192.0.2.20), 10.0.2.0/24 remapped to `remapTo`. */
-export function disksSpec(opts: { disks?: string; exclude?: string; remapTo?: string } = {}): Spec {
-  const { disks = '[{ origin: /dev/sda, target: /dev/vdb }]', exclude = '{ volumes: [/dev/sdb] }', remapTo = '10.0.4.0/24' } = opts;
+export function disksSpec(opts: { disks?: string; exclude?: string; remapTo?: string; hostDisks?: string } = {}): Spec {
+  const { disks = '[{ origin: /dev/sda, target: /dev/vdb }]', exclude = '{ volumes: [/dev/sdb] }', remapTo = '10.0.4.0/24', hostDisks = '[/dev/vdb, /dev/vdc]' } = opts;
   const text = `
 apiVersion: rmm/v1
 kind: Origin
@@ -32,7 +32,7 @@ spec: { address: 192.0.2.10 }
 apiVersion: rmm/v1
 kind: Environment
 metadata: { name: dr }
-spec: { targetKind: disks, transfer: relay, hosts: [{ name: landing, address: 192.0.2.20, disks: [/dev/vdb, /dev/vdc] }], ipRemap: { networks: [{ from: 10.0.2.0/24, to: ${remapTo} }] } }
+spec: { targetKind: disks, transfer: relay, hosts: [{ name: landing, address: 192.0.2.20, disks: ${hostDisks} }], ipRemap: { networks: [{ from: 10.0.2.0/24, to: ${remapTo} }] } }
 ---
 apiVersion: rmm/v1
 kind: Replica

@@ -54,7 +54,8 @@ export function textEvents(out: NodeJS.WritableStream): (e: ApplyEvent) => void 
         out.write(`${tty ? '\r\x1b[K' : ''}${e.replica}: copied ${e.mountPoint}: ${e.files} files, ${e.bytesTotal} bytes, ${e.bytesSent} bytes sent\n`);
         break;
       case 'replica.done':
-        if (e.fixedUp) out.write(`${e.replica}: recovery point ${e.point} adapted anew by the fixups, nothing copied (${e.seconds.toFixed(1)} s)\n`);
+        if (e.rolledBack) out.write(`${e.replica}: the disks are recovery point ${e.point} again, rolled back from their snapshots, nothing copied (${e.seconds.toFixed(1)} s)\n`);
+        else if (e.fixedUp) out.write(`${e.replica}: recovery point ${e.point} adapted anew by the fixups, nothing copied (${e.seconds.toFixed(1)} s)\n`);
         else if (e.copied) out.write(`${e.replica}: consistent at recovery point ${e.point} (${e.seconds.toFixed(1)} s, ${e.bytesSent} bytes sent)\n`);
         else out.write(`${e.replica}: recovery point ${e.point} verified, nothing to copy (${e.seconds.toFixed(1)} s)\n`);
         break;

@@ -14,6 +14,8 @@ import { FIXUP_SCRIPT, fixupFailure, KEPT_FIXUP_SCRIPT, PRESENT_SCRIPT, rewriteF
 import { ADAPTED_FILE, formatAdapted, parseAdapted, type AdaptedReplica } from './adapted.js';
 import type { PointConfig, TargetDriver, TargetObservation } from '../driver.js';
 import { BOOTLOADER, INITRAMFS, MOUNT, UNMOUNT } from './scripts.js';
+import { ATTACH, parseAttach, PRUNE, ROLLBACK, SNAPSHOT, type LandingVolume } from './volumes.js';
+import type { PlannedVolume } from '../../plan/action.js';
 
 const NONE: ConfigFiles = { files: [], refused: [] };
 
@@ -34,7 +36,9 @@ export class DisksTarget implements TargetDriver {
 
   constructor(
     private readonly host: RemoteHost,
-    replica: string,
+    private readonly replica: string,
+    /** The landing devices the spec names. */
+    private readonly devices: readonly string[] = [],
   ) {
     this.#paths = disksPaths(replica);
   }
@@ -59,7 +63,37 @@ export class DisksTarget implements TargetDriver {
     const lines = head.split('\n');
     const record = rest.length > 0 ? parseRecord(rest.join('@@rmm:record\n'), `${this.host.info.host}:${file}`) : undefined;
     const tools = Object.fromEntries(LANDING_TOOLS.map((t) => [t, lines.includes(`tool ${t}`)]));
-    return { record, tools, layout: await readDiskLayout(this.host) };
+    // Attached first: the layout then reads the partitions and volume groups inside the volumes.
+    const volumes = await this.attachVolumes();
+    return { record, tools, layout: await readDiskLayout(this.host), volumes };
+  }
+
+  /**
+   * The named landing devices that are logical volumes, each attached as a loop device with its
+   * partitions (already attached: found again), with rmm's snapshots of it. Writes no device.
+   */
+  async attachVolumes(): Promise<LandingVolume[]> {
+    if (this.devices.length === 0) return [];
+    const out = await this.run(ATTACH, 'rmm-attach', this.devices, 'landing.attach_failed', 'attaching the landing volumes', 5 * 60_000);
+    return parseAttach(out, this.host.info.host, this.replica).volumes;
+  }
+
+  /** Each volume's snapshot holding recovery point `point`, replacing one a stopped run left. */
+  async snapshotVolumes(point: string, volumes: readonly PlannedVolume[]): Promise<void> {
+    const args = volumes.flatMap((v) => [v.vg, v.lv, v.thin ? '1' : '0']);
+    await this.run(SNAPSHOT, 'rmm-snapshot', [this.replica, point, ...args], 'landing.snapshot_failed', `snapshotting the landing volumes as recovery point ${point}`, 10 * 60_000);
+  }
+
+  /** Unmounts the copy, detaches the volumes and merges their snapshots of `point` back: the disks are that point again. */
+  async rollbackVolumes(mountRoot: string, point: string, volumes: readonly PlannedVolume[]): Promise<void> {
+    const args = volumes.flatMap((v) => [v.vg, v.lv]);
+    await this.run(ROLLBACK, 'rmm-rollback', [mountRoot, point, ...args], 'landing.rollback_failed', `merging the landing volumes' snapshots of recovery point ${point} back`, 60 * 60_000);
+  }
+
+  /** Removes the volumes' snapshots of these points (only those tagged rmm_REPLICA). */
+  async pruneSnapshots(points: readonly string[], volumes: readonly PlannedVolume[]): Promise<void> {
+    if (points.length === 0 || volumes.length === 0) return;
+    await this.run(PRUNE, 'rmm-prune', [this.replica, ...points, '--', ...volumes.flatMap((v) => [v.vg, v.lv])], 'landing.prune_failed', 'removing old snapshots of the landing volumes', 10 * 60_000);
   }
 
   readRecord(): Promise<ReplicaRecord | undefined> {

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { rmm } from '../cli.js';
 import { sshArgs, type BootMachine } from './boot.js';
 
 const run = promisify(execFile);
@@ -23,11 +24,18 @@ export async function bootSsh(m: BootMachine, command: string): Promise<string> 
 
 /**
  * The spec: the origin and the landing host, each reached on its forwarded port; origin disks vda
- * (system) and vdb (LVM) onto the landing's vdb and vdc (`wipe` on vdc), the ASM disk vdc excluded,
+ * (system) and vdb (LVM) onto the landing's vdb and vdc (or `targets`; `wipe` on the second), the ASM disk vdc excluded,
  * the origin's network remapped to the replica's (10.0.4.0/24 unless `remapTo`), its NIC renamed as
- * q35's e1000e is named.
+ * q35's e1000e is named; `replicaExtra` adds to the Replica's spec (hooks).
  */
-export function disksSpecFile(origin: BootMachine, landing: BootMachine, wipe: boolean, remapTo = '10.0.4.0/24'): string {
+export function disksSpecFile(
+  origin: BootMachine,
+  landing: BootMachine,
+  wipe: boolean,
+  remapTo = '10.0.4.0/24',
+  targets: readonly [string, string] = ['/dev/vdb', '/dev/vdc'],
+  replicaExtra: Record<string, unknown> = {},
+): string {
   const connection = (m: BootMachine) => ({ port: m.sshPort, user: 'rmm', sudo: true, auth: { keyFile: m.clientKey }, knownHostsFile: m.knownHosts, heartbeatTimeout: '60s', connectTimeout: '30s' });
   const docs = [
     { apiVersion: 'rmm/v1', kind: 'Origin', metadata: { name: 'app01' }, spec: { address: origin.host, connection: connection(origin) } },
@@ -38,7 +46,7 @@ export function disksSpecFile(origin: BootMachine, landing: BootMachine, wipe: b
       spec: {
         targetKind: 'disks',
         transfer: 'relay',
-        hosts: [{ name: 'landing', address: landing.host, connection: connection(landing), disks: ['/dev/vdb', '/dev/vdc'] }],
+        hosts: [{ name: 'landing', address: landing.host, connection: connection(landing), disks: [...targets] }],
         ipRemap: { networks: [{ from: '10.0.2.0/24', to: remapTo }] },
       },
     },
@@ -52,15 +60,33 @@ export function disksSpecFile(origin: BootMachine, landing: BootMachine, wipe: b
         environment: 'dr-site',
         policy: 'dr',
         disks: [
-          { origin: '/dev/vda', target: '/dev/vdb' },
-          { origin: '/dev/vdb', target: '/dev/vdc', ...(wipe ? { wipe: true } : {}) },
+          { origin: '/dev/vda', target: targets[0] },
+          { origin: '/dev/vdb', target: targets[1], ...(wipe ? { wipe: true } : {}) },
         ],
         exclude: { volumes: ['/dev/vdc'] },
         fixups: { nics: [{ from: origin.nic.name, to: 'enp0s3' }] },
+        ...replicaExtra,
       },
     },
   ];
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'rmm-boot-spec-')), 'dr.yaml');
   writeFileSync(file, docs.map((d) => JSON.stringify(d, null, 2)).join('\n---\n'));
   return file;
+}
+
+/**
+ * `rmm apply --sync-now` of the replica, with rmm's sessions on the landing host killed (the landing
+ * host lost) once the copy of /srv/app/bulk is under way: what the apply gave, and whether the cut came.
+ * rsync writes a file it receives as .NAME.XXXXXX beside it, then (--delay-updates) moves it into .~tmp~.
+ */
+export async function applyCutMidCopy(landing: BootMachine, spec: string): Promise<{ cut: boolean; failed: Awaited<ReturnType<typeof rmm>> }> {
+  const receiving = `find /run/rmm-replica.${REPLICA}/srv/app -maxdepth 1 -name '.bulk.*' -size +20M | grep -q .`;
+  let settled = false;
+  const applying = rmm('apply', '-f', spec, '--yes', '--sync-now', REPLICA).finally(() => (settled = true));
+  let cut = false;
+  for (let i = 0; i < 1200 && !cut && !settled; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    cut = (await bootSsh(landing, `${receiving} && pkill -KILL -u rmm && echo cut || true`)).trim() === 'cut';
+  }
+  return { cut, failed: await applying };
 }

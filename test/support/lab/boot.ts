@@ -98,6 +98,8 @@ export interface ReplicaOptions extends BootOptions {
   mac?: string;
   /** Start it and return at once, without waiting for ssh. */
   noWait?: boolean;
+  /** Per landing disk: the byte range the replica sees as its whole disk (a logical volume's extents), or the whole disk. */
+  slices?: readonly ({ offset: number; size: number } | undefined)[];
 }
 
 /** Absolute path of boot.sh (one level below the project root, like src/ and dist/). */
@@ -164,6 +166,7 @@ export async function bootReplica(options: ReplicaOptions = {}): Promise<BootMac
   if (options.port !== undefined) args.push('--port', String(options.port));
   if (options.mac !== undefined) args.push('--mac', options.mac);
   if (options.noWait === true) args.push('--no-wait');
+  for (const [i, slice] of (options.slices ?? []).entries()) if (slice) args.push(`--slice${i + 1}`, `${slice.offset}:${slice.size}`);
   await runBootScript(args, options, options.timeoutMs ?? MEDIUM_TIMEOUT_MS);
   return machine(await readBoot(options), 'replica');
 }
