@@ -64,7 +64,8 @@ class Rollback extends TargetRun<RollbackContext> {
     const { pending: _pending, ...rest } = previous;
     const record: ReplicaRecord = {
       ...rest,
-      state: 'consistent',
+      // A point copied live (inconsistent) stays so once the disks are it again.
+      state: rest.points.at(-1)?.pointInTime === false ? 'inconsistent' : 'consistent',
       runId: this.ctx.runId,
       updatedAt: this.now().toISOString(),
       error: `the sync of run ${previous.runId} did not finish${cut}; the landing volumes were rolled back to recovery point ${this.plan.point}`,

@@ -283,7 +283,8 @@ class Sync {
       if (this.#rolledBack !== undefined) {
         const note = `${error}; the landing volumes were rolled back to recovery point ${this.#rolledBack}`;
         this.note('record-start', `the disks are recovery point ${this.#rolledBack} again: its snapshots were merged back`);
-        await this.#driver.writeRecord({ ...this.base(), state: 'consistent', updatedAt: this.#now().toISOString(), error: note });
+        const pointInTime = this.#previous?.points.find((p) => p.id === this.#rolledBack)?.pointInTime !== false;
+        await this.#driver.writeRecord({ ...this.base(), state: pointInTime ? 'consistent' : 'inconsistent', updatedAt: this.#now().toISOString(), error: note });
         return;
       }
       const state = failure instanceof Error && failure.cause instanceof InterruptedError ? 'interrupted' : 'failed';

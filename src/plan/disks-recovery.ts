@@ -48,13 +48,21 @@ export function landingRecovery(
   };
 }
 
+/**
+ * What `lvcreate -s -l 100%ORIGIN` takes: the volume's size and the snapshot's exception table,
+ * rounded up to extents (about 0.5% and one extent of 4 MiB seen here; counted generously).
+ */
+function fullSnapshotBytes(size: number): number {
+  return Math.ceil(size * 1.01) + 16 * 1024 * 1024;
+}
+
 /** A full snapshot of each thick volume needs its size free in the volume group (it can never overflow then). */
 function roomShortfall(volumes: readonly LandingVolume[]): string | undefined {
   const need = new Map<string, { bytes: number; free: number }>();
   for (const v of volumes) {
     if (v.thin) continue;
     const have = need.get(v.vg) ?? { bytes: 0, free: v.vgFreeBytes };
-    need.set(v.vg, { bytes: have.bytes + v.sizeBytes, free: have.free });
+    need.set(v.vg, { bytes: have.bytes + fullSnapshotBytes(v.sizeBytes), free: have.free });
   }
   for (const [vg, { bytes, free }] of need) {
     if (bytes > free) return `volume group ${vg} has ${fmtBytes(free)} free and full snapshots of its landing volumes need ${fmtBytes(bytes)}`;
@@ -72,7 +80,7 @@ export function planRollback(replica: Replica, record: ReplicaRecord | undefined
   if (!record || !last || record.state === 'consistent' || record.state === 'inconsistent') return undefined;
   const targets = (replica.target.disks ?? []).map((m) => m.target);
   const planned = targets.map((t) => volumes.find((v) => v.path === t));
-  if (planned.length === 0 || planned.some((v) => !v?.snapshots.some((s) => s.point === last.id && s.valid))) return undefined;
+  if (planned.length === 0 || planned.some((v) => !v || v.merging || !v.snapshots.some((s) => s.point === last.id && s.valid))) return undefined;
   const chosen = planned.map((v) => ({ path: v!.path, loop: v!.loop, vg: v!.vg, lv: v!.lv, thin: v!.thin }));
   const mountRoot = disksPaths(replica.name).mountRoot;
   return {

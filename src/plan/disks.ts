@@ -66,6 +66,10 @@ export function planDisks(
 ): DisksPlanned | { blocked: string } {
   // A landing logical volume is written through the loop device it is attached as: that is its disk.
   const loops = new Map(volumes.map((v) => [v.path, v.loop]));
+  const merging = volumes.find((v) => v.merging);
+  if (merging) {
+    return { blocked: `LVM is merging a snapshot into landing volume ${merging.path}, or will when it is next activated (a rollback whose merge LVM put off): deactivate and activate ${merging.vg}/${merging.lv} on the landing host (lvchange -an, then -ay), then plan again` };
+  }
   const maps = (replica.target.disks ?? []).map((m) => ({ ...m, target: loops.get(m.target) ?? m.target }));
   const used = new Map(facts.filesystems.map((f) => [f.mountPoint, f.usedBytes]));
   const layout = planDiskLayout({ origin, landing, disks: maps, excludeVolumes: replica.exclude.volumes, wipe: maps.some((m) => m.wipe === true), usedBytes: used });

@@ -90,7 +90,15 @@ describe('a landing logical volume', () => {
     const action = plan([volume({ vgFreeBytes: 10 * GiB })], record('consistent', ['20261207T000000Z']));
     expect(action.sync!.disks!.keep).toBeUndefined();
     expect(action.sync!.steps.map((s) => s.kind)).not.toContain('landing-snapshot');
-    expect(action.reasons.some((r) => r.startsWith('volume group landing has 10.0 GiB free and full snapshots of its landing volumes need 30.0 GiB, so no snapshot is taken'))).toBe(true);
+    expect(action.reasons.some((r) => r.startsWith('volume group landing has 10.0 GiB free and full snapshots of its landing volumes need 30.3 GiB, so no snapshot is taken'))).toBe(true);
+  });
+
+  it('is not written while LVM merges a snapshot into it (a merge it put off to the next activation)', () => {
+    const action = plan([volume({ merging: true })], record('consistent', ['20261207T000000Z']));
+    expect(action.kind).toBe('blocked');
+    expect(action.reasons[0]).toMatch(/^LVM is merging a snapshot into landing volume \/dev\/landing\/db, .*lvchange -an, then -ay/);
+    const down = plan([volume({ merging: true, snapshots: [{ point: '20261207T000000Z', valid: true }] })], record('in-progress', ['20261207T000000Z']), false);
+    expect(down.kind).toBe('blocked');
   });
 
   it('thin: a snapshot needs no free space', () => {
@@ -136,11 +144,16 @@ describe('a landing logical volume', () => {
 describe('parseAttach: the landing volumes as the landing host lists them (untrusted)', () => {
   const listing = [
     'volume /dev/landing/db /dev/loop0',
-    "  LVM2_VG_NAME='landing' LVM2_LV_NAME='db' LVM2_SEGTYPE='linear' LVM2_LV_SIZE='2147483648' LVM2_VG_FREE='4018143232'",
-    "snapshot   LVM2_LV_NAME='db_rmm_20261207T010000Z' LVM2_ORIGIN='db' LVM2_LV_TAGS='rmm_db-dr' LVM2_LV_SNAPSHOT_INVALID=''",
-    "snapshot   LVM2_LV_NAME='db_rmm_20261206T010000Z' LVM2_ORIGIN='db' LVM2_LV_TAGS='rmm_db-dr' LVM2_LV_SNAPSHOT_INVALID='snapshot invalid'",
-    "snapshot   LVM2_LV_NAME='db_rmm_20261205T010000Z' LVM2_ORIGIN='db' LVM2_LV_TAGS='rmm_other' LVM2_LV_SNAPSHOT_INVALID=''",
-    "snapshot   LVM2_LV_NAME='db_backup' LVM2_ORIGIN='db' LVM2_LV_TAGS='rmm_db-dr' LVM2_LV_SNAPSHOT_INVALID=''",
+    "  LVM2_VG_NAME='landing' LVM2_LV_NAME='db' LVM2_SEGTYPE='linear' LVM2_LV_SIZE='2147483648' LVM2_VG_FREE='4018143232' LVM2_LV_MERGING=''",
+    // As lvs -a lists the volume group: the volume itself, another volume's snapshot, a snapshot twice, a hidden one being merged.
+    "snapshot   LVM2_LV_NAME='db' LVM2_LV_TAGS='' LVM2_LV_SNAPSHOT_INVALID='unknown' LVM2_SEGTYPE='linear'",
+    "snapshot   LVM2_LV_NAME='web_rmm_20261207T010000Z' LVM2_LV_TAGS='rmm_db-dr' LVM2_LV_SNAPSHOT_INVALID='' LVM2_SEGTYPE='linear'",
+    "snapshot   LVM2_LV_NAME='db_rmm_20261207T010000Z' LVM2_LV_TAGS='rmm_db-dr' LVM2_LV_SNAPSHOT_INVALID='' LVM2_SEGTYPE='linear'",
+    "snapshot   LVM2_LV_NAME='db_rmm_20261207T010000Z' LVM2_LV_TAGS='rmm_db-dr' LVM2_LV_SNAPSHOT_INVALID='' LVM2_SEGTYPE='linear'",
+    "snapshot   LVM2_LV_NAME='db_rmm_20261206T010000Z' LVM2_LV_TAGS='rmm_db-dr' LVM2_LV_SNAPSHOT_INVALID='invalid' LVM2_SEGTYPE='linear'",
+    "snapshot   LVM2_LV_NAME='[db_rmm_20261204T010000Z]' LVM2_LV_TAGS='rmm_db-dr' LVM2_LV_SNAPSHOT_INVALID='unknown' LVM2_SEGTYPE='thin'",
+    "snapshot   LVM2_LV_NAME='db_rmm_20261205T010000Z' LVM2_LV_TAGS='rmm_other' LVM2_LV_SNAPSHOT_INVALID='' LVM2_SEGTYPE='linear'",
+    "snapshot   LVM2_LV_NAME='db_backup' LVM2_LV_TAGS='rmm_db-dr' LVM2_LV_SNAPSHOT_INVALID='' LVM2_SEGTYPE='linear'",
     'plain /dev/vdc',
   ].join('\n');
 
@@ -157,6 +170,7 @@ describe('parseAttach: the landing volumes as the landing host lists them (untru
         sizeBytes: 2147483648,
         vgFreeBytes: 4018143232,
         snapshots: [
+          { point: '20261204T010000Z', valid: true },
           { point: '20261206T010000Z', valid: false },
           { point: '20261207T010000Z', valid: true },
         ],

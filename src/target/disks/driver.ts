@@ -106,6 +106,12 @@ export class DisksTarget implements TargetDriver {
 
   /** Refuses when a landing disk no longer holds what the plan saw: its layout steps were made for that. */
   async assertLanding(plan: DisksPlan): Promise<void> {
+    // A loop device's number is the landing host's to give: after a restart it may back another volume.
+    const attached = plan.volumes && plan.volumes.length > 0 ? await this.attachVolumes() : [];
+    for (const v of plan.volumes ?? []) {
+      const loop = attached.find((a) => a.path === v.path)?.loop;
+      if (loop !== v.loop) throw new RmmError('replica.moved', `landing volume ${v.path} on ${this.host.info.host} is attached as ${loop ?? 'nothing'} now, not ${v.loop} as planned; nothing was written, plan again`);
+    }
     const now = await readDiskLayout(this.host);
     for (const [disk, seen] of Object.entries(plan.landingSeen)) {
       if (landingFingerprint(now, disk) !== seen) throw new RmmError('replica.moved', `landing disk ${disk} on ${this.host.info.host} changed since the plan; nothing was written, plan again`);

@@ -23,6 +23,8 @@ export interface LandingVolume {
   readonly vgFreeBytes: number;
   /** rmm's snapshots of it (`LV_rmm_POINT`), oldest first. */
   readonly snapshots: readonly VolumeSnapshot[];
+  /** LVM is merging a snapshot into it, or will at its next activation: what it holds is not settled. */
+  readonly merging?: boolean;
 }
 
 export interface VolumeSnapshot {
@@ -50,9 +52,8 @@ const LOOP_OF = `loop_of() {
   return 1
 }`;
 
-// release VG LV: nothing holds the volume open any more: the volume groups inside it deactivated,
-// its loop device detached (LVM then never reads through a loop device stacked on a volume it is
-// suspending). The next observation attaches it again.
+// release VG LV: nothing of rmm's holds the volume open any more: the volume groups inside it
+// deactivated, its loop device detached. The next observation attaches it again.
 const RELEASE = `${LOOP_OF}
 release() {
   real=$(readlink -f -- "/dev/$1/$2")
@@ -67,8 +68,9 @@ release() {
 }`;
 
 // The spec's landing devices. For each: `plain DEV` (not a logical volume), or
-// `volume DEV LOOP` and lvs's row of it, then a `snapshot` row per snapshot of it tagged for the
-// replica (checked by the reader). A volume not attached yet is attached, with partition scanning.
+// `volume DEV LOOP` and lvs's row of it, then a `snapshot` row for every volume of its group, hidden
+// ones included (the reader keeps those named and tagged as rmm's snapshots of it: a thin merge
+// clears the origin of older thin snapshots). A volume not attached yet is attached, with partition scanning.
 export const ATTACH = `set -e
 ${LOOP_OF}
 for dev in "$@"; do
@@ -76,21 +78,24 @@ for dev in "$@"; do
   real=$(readlink -f -- "$dev")
   loop=$(loop_of "$real") || { loop=$(losetup --find --show --partscan -- "$real"); udevadm settle 2>/dev/null || :; }
   printf 'volume %s %s\\n' "$dev" "$loop"
-  lvm lvs --noheadings --nameprefixes --units b --nosuffix -o vg_name,lv_name,segtype,lv_size,vg_free -- "$dev"
+  lvm lvs --noheadings --nameprefixes --units b --nosuffix -o vg_name,lv_name,segtype,lv_size,vg_free,lv_merging -- "$dev"
   vg=$(lvm lvs --noheadings -o vg_name -- "$dev" | tr -d ' ')
-  lv=$(lvm lvs --noheadings -o lv_name -- "$dev" | tr -d ' ')
-  lvm lvs --noheadings --nameprefixes -o lv_name,origin,lv_tags,lv_snapshot_invalid -S "origin=$lv" -- "$vg" | sed 's/^/snapshot /'
+  lvm lvs -a --noheadings --nameprefixes -o lv_name,lv_tags,lv_snapshot_invalid,segtype -- "$vg" | sed 's/^/snapshot /'
 done`;
 
-// $1 the replica, $2 the point, then for each volume: VG LV thin(1|0). Any snapshot of the point
-// already there (left by a run stopped after it) is replaced: the volume holds the point now.
+// $1 the replica, $2 the point, then for each volume: VG LV thin(1|0). A snapshot of the point rmm
+// left (a run stopped after it) is replaced: the volume holds the point now. A volume of that name
+// that is not rmm's is refused, never removed.
 export const SNAPSHOT = `set -e
 replica=$1 point=$2; shift 2
 sync
 while [ $# -ge 3 ]; do
   vg=$1 lv=$2 thin=$3; shift 3
   name=\${lv}_rmm_$point
-  if lvm lvs -- "$vg/$name" >/dev/null 2>&1; then lvm lvremove -y -- "$vg/$name" >&2; fi
+  if lvm lvs -- "$vg/$name" >/dev/null 2>&1; then
+    tags=$(lvm lvs --noheadings -o lv_tags -- "$vg/$name" | tr -d ' ')
+    case ",$tags," in *",rmm_$replica,"*) lvm lvremove -y -- "$vg/$name" >&2 ;; *) echo "$vg/$name exists and is not rmm's snapshot of replica $replica: rename or remove it" >&2; exit 3 ;; esac
+  fi
   if [ "$thin" = 1 ]; then lvm lvcreate -s -n "$name" --addtag "rmm_$replica" -- "$vg/$lv" >&2
   else lvm lvcreate -s -l 100%ORIGIN -n "$name" --addtag "rmm_$replica" -- "$vg/$lv" >&2; fi
   printf 'made %s/%s\\n' "$vg" "$name"
@@ -99,22 +104,39 @@ done`;
 // $1 the mount root, $2 the point, then for each volume: VG LV. Everything below the mount root is
 // unmounted, the volume groups inside the volumes deactivated and their loop devices detached, so
 // that nothing holds a volume open: LVM then merges the snapshot at once, and the volume is the
-// point again. A merge LVM would only start at a later activation is a failure.
+// point again. Every snapshot is checked there, and every volume and snapshot closed, before the
+// first merge: a merge LVM would only start at a later activation (it cannot be called off) is
+// never asked for. Once started it goes on if rmm's connection drops (a hang-up, a closed pipe),
+// so that no volume is left at the sync's state while another is back at the point.
 export const ROLLBACK = `set -e
+trap '' HUP PIPE
 root=$1 point=$2; shift 2
 ${RELEASE}
 if mountpoint -q -- "$root"; then umount -R -- "$root"; fi
 [ -d "$root" ] && rmdir -- "$root" 2>/dev/null || :
+# Three passes over the volumes (VG LV pairs, rotated through "$@" behind a -- mark), then the merges.
+for step in check release open; do
+  set -- "$@" --
+  while [ "$1" != -- ]; do
+    vg=$1 lv=$2; shift 2; set -- "$@" "$vg" "$lv"
+    case $step in
+      check) lvm lvs -- "$vg/\${lv}_rmm_$point" >/dev/null 2>&1 || { echo "$vg/$lv has no snapshot of recovery point $point" >&2; exit 5; } ;;
+      release) release "$vg" "$lv" ;;
+      open) if lvm lvs --noheadings -o lv_device_open -- "$vg/$lv" "$vg/\${lv}_rmm_$point" | grep -q open; then echo "$vg/$lv or its snapshot is still open on the landing host: close what holds it, then apply again" >&2; exit 4; fi ;;
+    esac
+  done
+  shift
+done
 while [ $# -ge 2 ]; do
   vg=$1 lv=$2; shift 2
-  release "$vg" "$lv"
-  out=$(lvm lvconvert --merge -i 1 -y -- "$vg/\${lv}_rmm_$point" 2>&1) || { printf '%s\\n' "$out" >&2; exit 1; }
-  case $out in *Delaying*|*"next activation"*) printf '%s: %s\\n' "$vg/$lv" "$out" >&2; exit 4 ;; esac
-  printf 'rolled back %s/%s\\n' "$vg" "$lv"
+  out=$(lvm lvconvert --merge -i 1 -y -- "$vg/\${lv}_rmm_$point" 2>&1) || { printf '%s\\n' "$out" >&2 || :; exit 1; }
+  case $out in *Delaying*|*"next activation"*) printf '%s: %s\\n' "$vg/$lv" "$out" >&2 || :; exit 4 ;; esac
+  printf 'rolled back %s/%s\\n' "$vg" "$lv" || :
 done`;
 
 // $1 the replica, then point ids, --, then for each volume: VG LV. Removes rmm's snapshots of those
-// points (only those tagged for the replica), each volume released first (the copy is unmounted by then).
+// points (only those tagged for the replica), each volume released first (the copy is unmounted by
+// then): nothing holds a volume while LVM changes its snapshots.
 export const PRUNE = `set -e
 ${RELEASE}
 replica=$1; shift
@@ -155,6 +177,7 @@ export function parseAttach(output: string, where: string, replica: string): { p
       sizeBytes: count(r.LVM2_LV_SIZE, 'lv_size'),
       vgFreeBytes: count(r.LVM2_VG_FREE, 'vg_free'),
       snapshots: current.snapshots,
+      ...(r.LVM2_LV_MERGING === 'merging' || r.LVM2_LV_MERGING === '1' ? { merging: true } : {}),
     });
     current = undefined;
   };
@@ -174,12 +197,17 @@ export function parseAttach(output: string, where: string, replica: string): { p
     } else if (text.startsWith('snapshot ')) {
       if (!current) bad('a snapshot row before its volume');
       const r = fields(text.slice('snapshot '.length), bad);
-      const snap = name(r.LVM2_LV_NAME, 'snapshot lv_name');
+      // lvs -a shows a hidden volume (a snapshot being merged) in brackets.
+      const snap = name(r.LVM2_LV_NAME?.replace(/^\[(.*)\]$/, '$1'), 'snapshot lv_name');
       const prefix = `${current!.row ? name(current!.row.LVM2_LV_NAME, 'lv_name') : bad('a snapshot row before its volume row')}_rmm_`;
       const point = snap.startsWith(prefix) ? snap.slice(prefix.length) : '';
       // Another replica's, or another tool's: not a recovery point of this replica; rmm neither uses nor removes it.
       if (!POINT_ID.test(point) || !(r.LVM2_LV_TAGS ?? '').split(',').includes(snapshotTag(replica))) continue;
-      current!.snapshots.push({ point, valid: r.LVM2_LV_SNAPSHOT_INVALID === '' || r.LVM2_LV_SNAPSHOT_INVALID === '0' });
+      // lvs says `invalid` of a thick snapshot that overflowed; of a thin one, which cannot, `unknown`.
+      const flag = r.LVM2_LV_SNAPSHOT_INVALID ?? '';
+      // lvs -a may list a snapshot twice (with its hidden exception store).
+      if (current!.snapshots.some((s) => s.point === point)) continue;
+      current!.snapshots.push({ point, valid: ['', '0', 'unknown', '-1'].includes(flag) });
     } else if (current && !current.row) {
       current.row = fields(text, bad);
     } else {
