@@ -24,8 +24,7 @@ export async function runRollback(replica: Replica, action: PlannedAction, ctx: 
   return run.outcome();
 }
 
-class Rollback extends TargetRun<RollbackContext> {
-  readonly #disks: DisksTarget;
+class Rollback extends TargetRun<RollbackContext, DisksTarget> {
   #point: RecoveryPoint | undefined;
 
   constructor(
@@ -34,9 +33,7 @@ class Rollback extends TargetRun<RollbackContext> {
     private readonly plan: RollbackPlan,
     ctx: RollbackContext,
   ) {
-    const driver = disksDriver(targetDriver(replica, ctx.target), replica.name);
-    super(replica, action, ctx, driver);
-    this.#disks = driver;
+    super(replica, action, ctx, disksDriver(targetDriver(replica, ctx.target), replica.name));
   }
 
   outcome(): SyncOutcome {
@@ -49,7 +46,7 @@ class Rollback extends TargetRun<RollbackContext> {
       case 'check':
         return make(() => this.checkRecord(this.plan.point));
       case 'rollback':
-        return make(() => this.#disks.rollbackVolumes(this.plan.mountRoot, this.plan.point, this.plan.volumes));
+        return make(() => this.driver.rollbackVolumes(this.plan.mountRoot, this.plan.point, this.plan.volumes));
       case 'record':
         return make(() => this.record());
       default:

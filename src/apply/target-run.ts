@@ -24,7 +24,7 @@ export interface TargetRunContext {
  * the check that the record is still the one planned from, and their steps run in order, each
  * interruptible, through the step runner.
  */
-export abstract class TargetRun<C extends TargetRunContext> {
+export abstract class TargetRun<C extends TargetRunContext, D extends TargetDriver = TargetDriver> {
   protected lock: ReplicaLock | undefined;
   protected previous: ReplicaRecord | undefined;
   protected readonly now: () => Date;
@@ -33,7 +33,7 @@ export abstract class TargetRun<C extends TargetRunContext> {
     protected readonly replica: Replica,
     protected readonly action: PlannedAction,
     protected readonly ctx: C,
-    protected readonly driver: TargetDriver,
+    protected readonly driver: D,
   ) {
     this.now = ctx.now ?? (() => new Date());
   }

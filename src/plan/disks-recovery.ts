@@ -10,6 +10,20 @@ const WRITTEN_OVER =
   'a sync that fails leaves them not consistent (the record says so) until the next sync completes; ' +
   'they still boot, with each filesystem as the last sync or this one left it: a filesystem takes its changes at the end of its copy, the adapted and boot files only after every copy';
 
+/** Whether the disks hold the record's last point: no sync was cut in them since. */
+export function disksHoldLastPoint(record: ReplicaRecord | undefined): boolean {
+  return record?.state === 'consistent' || record?.state === 'inconsistent';
+}
+
+function planned(v: LandingVolume): PlannedVolume {
+  return { path: v.path, loop: v.loop, vg: v.vg, lv: v.lv, thin: v.thin };
+}
+
+/** Whether the volume has a usable snapshot of recovery point `point`. */
+function keeps(v: LandingVolume, point: string): boolean {
+  return v.snapshots.some((s) => s.point === point && s.valid);
+}
+
 /**
  * What a failed sync leaves on the landing devices, and the snapshot that makes it the last point
  * again. Only logical volumes can be snapshotted, and only all of them together make a point. Pure.
@@ -21,29 +35,28 @@ export function landingRecovery(
 ): { rollback: string; volumes?: PlannedVolume[]; keep?: DisksPlan['keep'] } {
   const byPath = new Map(volumes.map((v) => [v.path, v]));
   if (volumes.length === 0) return { rollback: `the landing disks cannot be snapshotted: ${WRITTEN_OVER}` };
-  const planned = targets.flatMap((t) => {
+  const chosen = targets.flatMap((t) => {
     const v = byPath.get(t);
-    return v ? [{ path: v.path, loop: v.loop, vg: v.vg, lv: v.lv, thin: v.thin }] : [];
+    return v ? [planned(v)] : [];
   });
   const plain = targets.filter((t) => !byPath.has(t));
-  if (plain.length > 0) return { rollback: `${plain.join(', ')} ${plain.length === 1 ? 'is not a logical volume' : 'are not logical volumes'}, so the landing devices cannot be snapshotted together: ${WRITTEN_OVER}`, volumes: planned };
+  if (plain.length > 0) return { rollback: `${plain.join(', ')} ${plain.length === 1 ? 'is not a logical volume' : 'are not logical volumes'}, so the landing devices cannot be snapshotted together: ${WRITTEN_OVER}`, volumes: chosen };
   const last = record?.points.at(-1);
-  if (!record || !last) return { rollback: `the first sync: the landing volumes hold no recovery point yet to keep, so ${WRITTEN_OVER}`, volumes: planned };
-  const names = planned.map((v) => `${v.vg}/${v.lv}`).join(', ');
-  if (record.state !== 'consistent' && record.state !== 'inconsistent') {
-    const left = volumes.every((v) => v.snapshots.some((s) => s.point === last.id && s.valid));
-    if (!left) return { rollback: `the last sync did not finish and left no usable snapshot of recovery point ${last.id}: ${WRITTEN_OVER}`, volumes: planned };
+  if (!record || !last) return { rollback: `the first sync: the landing volumes hold no recovery point yet to keep, so ${WRITTEN_OVER}`, volumes: chosen };
+  const names = chosen.map((v) => `${v.vg}/${v.lv}`).join(', ');
+  if (!disksHoldLastPoint(record)) {
+    if (!volumes.every((v) => keeps(v, last.id))) return { rollback: `the last sync did not finish and left no usable snapshot of recovery point ${last.id}: ${WRITTEN_OVER}`, volumes: chosen };
     return {
       rollback: `the last sync did not finish: its snapshot of recovery point ${last.id} (${names}) is kept, and a sync that fails again merges it back (lvconvert --merge)`,
-      volumes: planned,
+      volumes: chosen,
       keep: { point: last.id, reuse: true },
     };
   }
   const short = roomShortfall(volumes);
-  if (short) return { rollback: `${short}, so no snapshot is taken: ${WRITTEN_OVER}`, volumes: planned };
+  if (short) return { rollback: `${short}, so no snapshot is taken: ${WRITTEN_OVER}`, volumes: chosen };
   return {
     rollback: `before anything is written, the landing volumes (${names}) are snapshotted as recovery point ${last.id}: a sync that fails merges them back (lvconvert --merge), and the disks are that point again`,
-    volumes: planned,
+    volumes: chosen,
     keep: { point: last.id, reuse: false },
   };
 }
@@ -77,11 +90,11 @@ function roomShortfall(volumes: readonly LandingVolume[]): string | undefined {
  */
 export function planRollback(replica: Replica, record: ReplicaRecord | undefined, volumes: readonly LandingVolume[]): RollbackPlan | undefined {
   const last = record?.points.at(-1);
-  if (!record || !last || record.state === 'consistent' || record.state === 'inconsistent') return undefined;
+  if (!record || !last || disksHoldLastPoint(record)) return undefined;
   const targets = (replica.target.disks ?? []).map((m) => m.target);
-  const planned = targets.map((t) => volumes.find((v) => v.path === t));
-  if (planned.length === 0 || planned.some((v) => !v || v.merging || !v.snapshots.some((s) => s.point === last.id && s.valid))) return undefined;
-  const chosen = planned.map((v) => ({ path: v!.path, loop: v!.loop, vg: v!.vg, lv: v!.lv, thin: v!.thin }));
+  const found = targets.map((t) => volumes.find((v) => v.path === t));
+  if (found.length === 0 || found.some((v) => !v || v.merging || !keeps(v, last.id))) return undefined;
+  const chosen = found.map((v) => planned(v!));
   const mountRoot = disksPaths(replica.name).mountRoot;
   return {
     address: replica.target.endpoint.address,

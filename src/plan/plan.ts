@@ -17,7 +17,7 @@ import { missingTools, toolsNeeded } from './tools.js';
 import { directorySyncSteps, disksSyncSteps } from './steps.js';
 import { disksPaths, planDisks, type DisksPlanned } from './disks.js';
 import { planRefixup } from './refixup.js';
-import { planRollback } from './disks-recovery.js';
+import { disksHoldLastPoint, planRollback } from './disks-recovery.js';
 
 export type { ActionKind, Plan, PlannedAction, PlannedStep, PlannedUnit, SyncPlan } from './action.js';
 export { currentAsOf, currentPoint } from '../policy/schedule.js';
@@ -148,7 +148,7 @@ function syncPlan(
   const units = selection.units.map((u) => plannedUnit(replica, u, facts, last));
   // A point whose fixups are not the spec's current ones is not the copy the spec asks for.
   // Disks a sync was cut in hold no point whatever the record's list of points (kept in snapshots) says.
-  const landingAsLast = !disks || record?.state === 'consistent' || record?.state === 'inconsistent';
+  const landingAsLast = !disks || disksHoldLastPoint(record);
   const mayVerify = landingAsLast && last?.manifests !== undefined && last.specHash === replica.specHash && !currentMoved && last.fixups?.hash === fixups?.hash && last.fixups?.rewriting === undefined;
   const recorded = record?.points ?? [];
   // Disks keep older points only in snapshots of their landing volumes: the last one stays a point only if this sync snapshots it.

@@ -199,7 +199,7 @@ export function parseAttach(output: string, where: string, replica: string): { p
       const r = fields(text.slice('snapshot '.length), bad);
       // lvs -a shows a hidden volume (a snapshot being merged) in brackets.
       const snap = name(r.LVM2_LV_NAME?.replace(/^\[(.*)\]$/, '$1'), 'snapshot lv_name');
-      const prefix = `${current!.row ? name(current!.row.LVM2_LV_NAME, 'lv_name') : bad('a snapshot row before its volume row')}_rmm_`;
+      const prefix = snapshotLv(current!.row ? name(current!.row.LVM2_LV_NAME, 'lv_name') : bad('a snapshot row before its volume row'), '');
       const point = snap.startsWith(prefix) ? snap.slice(prefix.length) : '';
       // Another replica's, or another tool's: not a recovery point of this replica; rmm neither uses nor removes it.
       if (!POINT_ID.test(point) || !(r.LVM2_LV_TAGS ?? '').split(',').includes(snapshotTag(replica))) continue;
