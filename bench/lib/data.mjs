@@ -207,20 +207,20 @@ export function ensureData(stateDir, name, root, params, sets, log = () => {}) {
   return 'generated';
 }
 
-/** The changes of modification run `run`: 1% of the small files, and 1 MiB inside large file 0. */
-export function changeSet(params, runIndex) {
+/** The changes of modification run `run`: one in `every` of the small files (1%), and 1 MiB inside large file 0. */
+export function changeSet(params, runIndex, every = 100) {
   const small = [];
-  for (let i = runIndex % 100; i < params.small.files; i += 100) small.push(i);
+  for (let i = runIndex % every; i < params.small.files; i += every) small.push(i);
   const slots = Math.max(1, params.large.bytes / MiB - 1);
   const large = [{ file: 0, offset: ((runIndex * 37 + 5) % slots) * MiB, length: MiB }];
   return { small, large };
 }
 
 /** Applies a change set (new contents, same sizes, new mtimes); the manifest says so first. */
-export function modify(stateDir, name, root, params, runIndex) {
+export function modify(stateDir, name, root, params, runIndex, every = 100) {
   const file = manifestFile(stateDir, name);
   const manifest = readManifest(file);
-  const changes = changeSet(params, runIndex);
+  const changes = changeSet(params, runIndex, every);
   const modified = manifest.modified ?? { small: [], large: [] };
   modified.small = [...new Set([...modified.small, ...changes.small])];
   modified.large = [...modified.large, ...changes.large];

@@ -43,7 +43,21 @@ export class Rmm {
     const failed = events.find((e) => e.type === 'replica.failed');
     if (m.code !== 0 || failed) throw new Error(`rmm apply -f ${file} exited ${m.code}: ${failed?.error ?? (m.stderr + m.stdout).trim().split('\n').slice(-8).join('\n')}`);
     const verified = events.some((e) => e.type === 'replica.done' && e.copied === false);
-    return { ...m, stdout: undefined, verified, phases: phases(m.startedAt, m.wall, events) };
+    // What a directory target does once rmm has exited (the next sync's hard links, emptying the
+    // trash: src/target/directory/driver.ts AFTER_RUN) ends before anything else is measured, and is
+    // shown as its own phase, not counted in the wall time.
+    const after = await this.#afterRun();
+    return { ...m, stdout: undefined, verified, phases: { ...phases(m.startedAt, m.wall, events), ...(after > 0 ? { 'after exit (target, not timed)': after } : {}) } };
+  }
+
+  /** Seconds until the target has no AFTER_RUN job left (0 when there is none). */
+  async #afterRun() {
+    const start = Date.now();
+    for (;;) {
+      const r = await this.lab.exec('target', ['sh', '-c', 'pgrep -f "rmm-after-ru[n]" >/dev/null && echo busy || true'], { allowFail: true });
+      if (!r.stdout.includes('busy')) return Math.round(Date.now() - start) / 1000;
+      await new Promise((res) => setTimeout(res, 100));
+    }
   }
 
   /** `rmm plan -f FILE -o json`; exit 0 (nothing to do) or 3 (changes pending) are both fine. */

@@ -8,9 +8,12 @@ import { SnapshotError } from '../snapshot/errors.js';
 import { cleanLeftoverSnapshots, snapshotName, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
 import type { PushChannel } from '../sync/channel.js';
 import { copyFilesystem } from '../sync/copy.js';
-import { scanManifests, type ManifestScan } from '../sync/manifest.js';
+import { gunzipListing, listingHash } from '../sync/delta.js';
+import { listView, scanManifests, type ManifestScan } from '../sync/manifest.js';
 import { addStats, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { targetDriver, type TargetDriver } from '../target/index.js';
+import { DirectoryTarget } from '../target/directory/driver.js';
+import { ChangesSincePoint } from './delta-copy.js';
 import { disksDriver, type DisksTarget } from '../target/disks/driver.js';
 import type { RemoteHost } from '../transport/index.js';
 import type { EventSink } from './events.js';
@@ -76,7 +79,8 @@ class Sync {
   readonly #views = new Map<string, SnapshotView>();
   #channel: Promise<PushChannel> | undefined;
   #prepared = false;
-  #live: Map<string, string> | undefined;
+  /** The view listings the compare step kept on the origin, with their hashes, by mount point. */
+  readonly #listings = new Map<string, { file: string; hash: string }>();
   #stats: RsyncStats = ZERO_STATS;
   readonly #manifests = new Map<string, string | undefined>();
   #result: SyncOutcome | undefined;
@@ -91,6 +95,8 @@ class Sync {
   #originKernels: readonly string[] = [];
   /** The point a failed sync merged the landing volumes back to (disks on logical volumes). */
   #rolledBack: string | undefined;
+  /** The comparison with the last point's listings (directory targets; null for others). */
+  #since: ChangesSincePoint | null | undefined;
 
   constructor(
     private readonly replica: Replica,
@@ -139,7 +145,7 @@ class Sync {
       case 'snapshot':
         return make((scope) => this.snapshot(unit(), scope));
       case 'compare':
-        return make(() => this.compare());
+        return make((scope) => this.compare(scope));
       case 'channel':
         return make((scope) => this.openChannel(scope));
       case 'copy':
@@ -352,16 +358,51 @@ class Sync {
 
   /**
    * Scanned live, after the snapshots: equal to the base point's manifests means no entry changed
-   * from the moment that point's view was scanned until now, so this run's views equal it too.
+   * from the moment that point's view was scanned until now, so this run's views equal it too. A
+   * frozen filesystem's live scan is its view's: for a directory target its records are kept on the
+   * origin, and the copy compares them with the last point's (src/apply/delta-copy.ts) and keeps them
+   * with the new point, so the view is walked once. A snapshot is walked by the copy: its files are
+   * not in memory yet (a new btrfs snapshot's 100,000 entries took 2 s to walk, the live ones 0.5 s).
    */
-  private async compare(): Promise<StepOutcome> {
+  private async compare(scope: StepScope): Promise<StepOutcome> {
     const base = this.#previous?.points.find((p) => p.id === this.plan.basePoint);
     const units = this.plan.units;
-    const live = await scanManifests(this.ctx.origin, units.map((u) => this.scanOf(u, u.fs.mountPoint)));
-    this.#live = new Map(units.map((u, i) => [u.fs.mountPoint, live[i]!]));
-    const same = base?.manifests !== undefined && units.every((u, i) => live[i] !== undefined && live[i] === base.manifests![u.fs.mountPoint] && base.snapshots[u.fs.mountPoint] === u.provider);
+    // Read beside the scan: the copy that follows a change compares with them first.
+    this.changesSincePoint()?.prefetch();
+    const frozen = (u: PlannedUnit) => this.plan.target.kind === 'directory' && u.provider === 'fsfreeze' && this.#views.get(u.fs.mountPoint)?.pointInTime === true;
+    const kept = units.map((u, i) => (frozen(u) ? `${this.listingPrefix()}${this.ctx.runId}.${i}` : undefined));
+    // A killed run's listings go first, a failed run's with its undo: /run is memory.
+    const clear = () => this.ctx.origin.exec(['sh', '-c', 'rm -f -- "$1"*', 'rmm-clear', this.listingPrefix()], { sudo: true });
+    if (kept.some((k) => k)) {
+      await clear();
+      scope.onUndo(async () => void (await clear()));
+    }
+    const scanned = await scanManifests(this.ctx.origin, units.map((u) => this.scanOf(u, u.fs.mountPoint)), kept);
+    const same = base?.manifests !== undefined && units.every((u, i) => scanned[i] !== undefined && scanned[i] === base.manifests![u.fs.mountPoint] && base.snapshots[u.fs.mountPoint] === u.provider);
     this.#unchanged = same && (await this.#driver.currentIs(base.id));
+    units.forEach((u, i) => kept[i] && scanned[i] && this.#listings.set(u.fs.mountPoint, { file: kept[i]!, hash: scanned[i]! }));
+    if (this.#unchanged && kept.some((k) => k)) await clear();
     return this.#unchanged ? 'unchanged' : undefined;
+  }
+
+  /** Where the origin keeps this replica's view listings between the compare and the copy. */
+  private listingPrefix(): string {
+    return `/run/.rmm-listing.${this.name}.`;
+  }
+
+  /**
+   * The view's listing: the records the compare step kept on the origin (checked against its hash,
+   * then removed), or a walk of the view when there are none.
+   */
+  private async viewListing(unit: PlannedUnit, view: SnapshotView): Promise<Buffer | undefined> {
+    const kept = this.#listings.get(unit.fs.mountPoint);
+    if (kept) {
+      const packed = await this.ctx.origin.readFile(kept.file, { sudo: true });
+      await this.ctx.origin.exec(['rm', '-f', '--', kept.file], { sudo: true });
+      const bytes = await gunzipListing(packed);
+      if (bytes && listingHash(bytes) === kept.hash) return bytes;
+    }
+    return listView(this.ctx.origin, this.scanOf(unit, view.sourcePath));
   }
 
   private async openChannel(scope: StepScope): Promise<void> {
@@ -388,16 +429,23 @@ class Sync {
     const empty = unit.method.kind === 'tar' && (await this.#driver.isEmpty(dest));
     // Recovery point folders (directory targets) share files with the last point; disks are written over.
     const points = this.plan.target.kind === 'directory';
-    // A copy a killed run left holds files linked from the last point (--link-dest): rsync would change
-    // an attribute that differs on the origin in place, in every point sharing the file.
-    if (points && this.plan.basePoint && !empty && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest);
-    // A view holds still until it is released, so its manifest is taken while it is copied: by a
-    // walk beside the copy, or from the tar streams' listing, which is the same walk.
+    // A view holds still until it is released, so its listing is taken while it is held: by a walk
+    // (before the copy when the last point's listing is there to compare it with), or from the tar
+    // streams' listing, which is the same walk. Its hash is the view's manifest.
+    const walk = empty || !view.pointInTime ? undefined : this.viewListing(unit, view);
+    walk?.catch(() => {}); // awaited below; a copy that fails first must not leave it unhandled
+    const since = points && !empty ? this.changesSincePoint() : undefined;
+    const changes = since && (await since.start(() => this.#driver.isEmpty(this.#driver.flushDir))) ? await since.changes(unit, await walk) : undefined;
+    // A copy a killed run left (or one started from the last point's files) holds files linked from
+    // the last point: rsync would change an attribute that differs on the origin in place, in every
+    // point sharing the file.
+    if (points && this.plan.basePoint && !empty && !changes && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest);
+    // The listing compared is kept with the copy while rsync runs.
+    const keeping = changes ? walk!.then((l) => l && since!.keep(unit, l)) : undefined;
+    keeping?.catch(() => {}); // awaited below
     const keepOut = empty ? undefined : await this.keepAdaptedOut(unit, view);
     const kernels = this.plan.disks ? await originKernels(this.ctx.origin, view, unit, this.plan.units) : undefined;
     if (kernels) this.#originKernels = kernels;
-    const walk = empty ? undefined : this.viewManifest(view);
-    walk?.catch(() => {}); // awaited below; a copy that fails first must not leave it unhandled
     const { replica } = this;
     const copied = await copyFilesystem(
       {
@@ -412,6 +460,7 @@ class Sync {
         ...(this.#driver.attributesFile ? { attributesFile: this.#driver.attributesFile(unit) } : {}),
         ...(points && this.plan.basePoint ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
         ...(points ? {} : { delayUpdates: true }),
+        ...(changes ? { filesFrom: changes.list, ...(changes.flags ? { flagsSince: changes.flags } : {}) } : {}),
         excludePaths: replica.exclude.paths,
         ...(keepOut ? { keepOut } : {}),
         ...(this.plan.disks && !empty ? { protect: this.plan.disks.kernelFiles } : {}),
@@ -434,11 +483,24 @@ class Sync {
         throw err;
       });
     await view.assertIntact?.();
-    this.#manifests.set(unit.fs.mountPoint, walk ? await walk : copied.manifest);
+    const listing = walk ? await walk : copied.listing;
+    this.#manifests.set(unit.fs.mountPoint, walk ? listing && listingHash(listing) : copied.manifest);
+    if (keeping) await keeping;
+    else if (listing && view.pointInTime) await this.changesSincePoint()?.keep(unit, listing);
     if (unit.provider === 'none') await this.checkLiveCopy(unit);
-    const s = copied.stats;
+    // A copy of the changes holds every entry of the view: its figures are the whole filesystem's.
+    const s = changes ? { ...copied.stats, files: changes.diff.entries, bytesTotal: changes.diff.bytes } : copied.stats;
     this.ctx.emit({ type: 'filesystem.done', replica: this.name, mountPoint: unit.fs.mountPoint, files: s.files, bytesSent: s.bytesSent, bytesTotal: s.bytesTotal });
     this.#stats = addStats(this.#stats, s);
+  }
+
+  /** The comparison with the last point's listings, for a directory target (one per sync). */
+  private changesSincePoint(): ChangesSincePoint | undefined {
+    if (this.#since !== undefined) return this.#since ?? undefined;
+    const base = this.plan.basePoint ? this.#previous?.points.find((p) => p.id === this.plan.basePoint) : undefined;
+    const driver = this.#driver;
+    this.#since = driver instanceof DirectoryTarget ? new ChangesSincePoint(driver, base, this.plan.units, this.replica.exclude.paths, this.plan.fixups?.files ?? [], (text) => this.note('copy', text)) : null;
+    return this.#since ?? undefined;
   }
 
   /**
@@ -456,15 +518,6 @@ class Sync {
     for (const [path, text] of await readOriginTexts(this.ctx.origin, view, unit, kept)) this.#kept.set(path, text);
     if (kept.length > 0) this.note(`copy ${unit.fs.mountPoint}`, `${kept.length} adapted file(s) of the replica kept out of the copy, rewritten by the fixups once every filesystem has arrived`);
     return { patterns: disks.keptOut, paths: keptPaths(kept) };
-  }
-
-  /** A held view's manifest: a frozen filesystem's live scan is its view's; a live copy gets none. */
-  private async viewManifest(view: SnapshotView): Promise<string | undefined> {
-    if (!view.pointInTime) return undefined;
-    const live = this.#live?.get(view.unit.fs.mountPoint);
-    if (view.unit.provider === 'fsfreeze' && live) return live;
-    const unit = this.plan.units.find((u) => u.fs.mountPoint === view.unit.fs.mountPoint)!;
-    return (await scanManifests(this.ctx.origin, [this.scanOf(unit, view.sourcePath)]))[0];
   }
 
   /**
@@ -551,6 +604,9 @@ class Sync {
     const ids = this.#result?.copied === false ? this.plan.prune.ifUnchanged : this.plan.prune.ifCopied;
     if (this.plan.disks) await this.disks().pruneSnapshots(ids, this.plan.disks.volumes ?? []);
     else await this.#driver.prune(ids);
+    // The next sync starts from this point's files: their links are made once this run is over.
+    const point = this.#result?.point.id;
+    if (this.#driver instanceof DirectoryTarget && point) await this.#driver.afterRun(point);
   }
 }
 

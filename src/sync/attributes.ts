@@ -143,11 +143,13 @@ export class AttributesError extends RmmError {}
  * Lists the flags of a view's files and folders on the origin. Undefined when the origin has no
  * lsattr: the flags are then unknown, which is not the same as none.
  */
-export async function listFlags(origin: RemoteHost, scan: ManifestScan, dir: string): Promise<Map<string, string> | undefined> {
-  const proc = await origin.spawn(['sh', '-c', FLAGS_LISTING, 'rmm-flags', dir, ...flagsFindArgs(scan)], { sudo: true });
+export async function listFlags(origin: RemoteHost, scan: ManifestScan, dir: string, names?: Buffer): Promise<Map<string, string> | undefined> {
+  // `names`: only these entries (NUL-terminated, `./`-prefixed as find prints them), not a walk.
+  const list = names ? ['cat'] : flagsFindArgs(scan);
+  const proc = await origin.spawn(['sh', '-c', FLAGS_LISTING, 'rmm-flags', dir, ...list], { sudo: true });
   const reader = new FlagsListingReader();
   proc.channel.on('data', (c: Buffer) => reader.push(c.toString('latin1')));
-  proc.channel.end();
+  proc.channel.end(names);
   await proc.wait([0]);
   const rest = reader.rest();
   if (rest === 'rmm-no-lsattr\n') return undefined;

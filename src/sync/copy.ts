@@ -5,11 +5,11 @@ import type { PlannedUnit } from '../plan/action.js';
 import type { SnapshotView } from '../snapshot/take.js';
 import { RemoteCommandError, type RemoteHost, type RemoteProcess } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
-import { formatSidecar, listFlags } from './attributes.js';
+import { formatSidecar, listFlags, type FlagMap } from './attributes.js';
 import type { PushChannel } from './channel.js';
 import { findArgs, type ManifestScan } from './manifest.js';
 import { prefetchArgv, PrefetchFeed } from './prefetch.js';
-import { addStats, parseProgress, parseRsyncStats, rsyncOptions, RSYNC_BASE, ZERO_STATS, type RsyncProgress, type RsyncStats } from './rsync.js';
+import { addStats, parseProgress, parseRsyncStats, RECEIVER_XATTR_SKIP, rsyncOptions, RSYNC_BASE, ZERO_STATS, type RsyncProgress, type RsyncStats } from './rsync.js';
 import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_COMMAND, MAKE_AND_SHOW, readMadeFolder, routeNames, ShareDealer, TAR_STREAM } from './tar.js';
 import { killReceivers, killSenders, stalledCopy, StallWatchdog } from './watchdog.js';
 
@@ -47,6 +47,17 @@ export interface CopyJob {
    * exists; none: the flags are not recorded.
    */
   readonly attributesFile?: string;
+  /**
+   * The entries to send, NUL-terminated, relative to the filesystem (src/sync/delta.ts): the copy
+   * already holds the rest. None: rsync walks the whole view and deletes what it does not hold.
+   */
+  readonly filesFrom?: Buffer;
+  /**
+   * With filesFrom: the flags of the entries that did not change, carried from the last point's
+   * sidecar, and the entries whose flags are read (NUL-terminated, `./`-prefixed); none: a walk
+   * reads every entry's.
+   */
+  readonly flagsSince?: { readonly carried: FlagMap; readonly names: Buffer };
   /** A line for the operator about how the copy goes. */
   readonly note: (text: string) => void;
   readonly progress: (p: RsyncProgress) => void;
@@ -57,9 +68,11 @@ export interface CopyJob {
  * copy), else by rsync (a later sync, or a first copy a killed run left half done). Returns the
  * copy's figures and, from tar streams' listing, the view's manifest.
  */
-export async function copyFilesystem(job: CopyJob, folderEmpty: boolean): Promise<{ stats: RsyncStats; manifest?: string }> {
+export async function copyFilesystem(job: CopyJob, folderEmpty: boolean): Promise<{ stats: RsyncStats; manifest?: string; listing?: Buffer }> {
   // The view holds still until it is released: its flags are read beside the copy.
-  const flags = job.attributesFile === undefined ? undefined : listFlags(job.origin, job.scan, job.view.sourcePath);
+  const since = job.flagsSince;
+  const listed = job.attributesFile === undefined ? undefined : listFlags(job.origin, job.scan, job.view.sourcePath, since?.names);
+  const flags = since ? listed?.then((l) => l && new Map([...since.carried, ...l])) : listed;
   flags?.catch(() => {}); // awaited below; a copy that fails first must not leave it unhandled
   const copied = await copyFiles(job, folderEmpty).catch(async (err: unknown) => {
     await flags?.catch(() => {}); // a walk inside the view keeps it busy: it ends before the view is released
@@ -78,7 +91,7 @@ async function recordFlags(job: CopyJob, file: string, flags: Map<string, string
   if (flags.size > 0) job.note(`copy ${job.unit.fs.mountPoint}: file attributes of ${flags.size} entr${flags.size === 1 ? 'y' : 'ies'} recorded with the recovery point (not set on the replica's files)`);
 }
 
-async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: RsyncStats; manifest?: string }> {
+async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: RsyncStats; manifest?: string; listing?: Buffer }> {
   const { unit, view, channel } = job;
   const options = rsyncOptions({
     excludePaths: job.excludePaths,
@@ -99,11 +112,31 @@ async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: R
   const stall = `--timeout=${Math.max(1, Math.round(job.stallTimeoutMs / 1000))}`;
   // This run's own snapshot only (an empty folder in the view): a user's file named like it is copied.
   const own = job.scan.ownSnapshot ? [`--exclude=/${job.scan.ownSnapshot}`] : [];
-  const rsyncArgv = ['rsync', ...RSYNC_BASE, stall, ...own, ...options, ...transport, source, destination];
+  // A list of entries: no walk of either tree, and nothing to delete (the copy holds only what stays).
+  // Each listed entry changed by its change time, maybe with its size and time as they were (a file
+  // rewritten, its time set back): --ignore-times compares its blocks instead of trusting them.
+  const listFile = `${channel.workDir}/files-from-${unit.fs.mountPoint.replaceAll('/', '_')}`;
+  const base = job.filesFrom ? [...RSYNC_BASE.filter((o) => o !== '--delete'), ...RECEIVER_XATTR_SKIP, `--files-from=${listFile}`, '--from0', '--ignore-times'] : RSYNC_BASE;
+  const rsyncArgv = ['rsync', ...base, stall, ...own, ...options, ...transport, source, destination];
   const rsync = async () => (await channel.allowRsync(rsyncArgv), runRsync(job, rsyncArgv, okCodes));
 
   job.note(`sync ${unit.fs.mountPoint} -> ${job.target.info.host}:${job.dest}`);
   const tar = unit.method.kind === 'tar' && folderEmpty;
+  if (job.filesFrom) {
+    if (job.filesFrom.length === 0) return { stats: ZERO_STATS };
+    const long = firstTooLong(job.filesFrom, source);
+    if (long !== undefined) throw pathTooLong(job, long);
+    await job.origin.writeFileAtomic(listFile, job.filesFrom, { sudo: true, mode: 0o600 });
+    // Written out as it arrives (as tar streams are): PROMOTE's flush then finds little left.
+    const flusher = await job.target.spawn(withLifeline(['sh', '-c', FLUSH_LOOP, 'rmm-flush', job.flushDir]), { sudo: true });
+    flusher.channel.resume();
+    try {
+      return { stats: await rsync() };
+    } finally {
+      flusher.channel.end();
+      await flusher.exit;
+    }
+  }
   if (!tar) {
     const why = unit.method.kind === 'rsync' ? unit.method.why : job.parallelStreams > 1 ? 'a copy interrupted earlier is resumed' : '';
     if (why) job.note(`parallel ${unit.fs.mountPoint}: one rsync stream, as ${why}`);
@@ -113,10 +146,10 @@ async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: R
   if (!streamed.needsRsync) return streamed;
   // The rsync pass counts every file itself.
   const stats = { ...streamed.stats, files: 0, bytesTotal: 0 };
-  return { stats: addStats(stats, await rsync()), manifest: streamed.manifest };
+  return { stats: addStats(stats, await rsync()), manifest: streamed.manifest, listing: streamed.listing };
 }
 
-async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync: boolean; manifest: string }> {
+async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync: boolean; manifest: string; listing: Buffer }> {
   const { origin, view, channel, dest, scan } = job;
   const mountPoint = view.unit.fs.mountPoint;
   const made = readMadeFolder((await job.target.exec(['sh', '-c', MAKE_AND_SHOW, 'rmm-dest', dest], { sudo: true })).stdout);
@@ -134,8 +167,11 @@ async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync
   const streams: TarStream[] = [];
   const late: LateStream[] = [];
   const folders: Buffer[] = [];
-  // The listing is the manifest's walk: its hash is the view's manifest (src/sync/manifest.ts).
+  // The listing is the manifest's walk: its hash is the view's manifest (src/sync/manifest.ts), and
+  // it is kept with the point for the next sync's comparison (src/sync/delta.ts).
   const digest = createHash('sha256');
+  const listed: Buffer[] = [];
+  const keep = { update: (chunk: string) => (listed.push(Buffer.from(chunk, 'latin1')), digest.update(chunk, 'latin1')) };
   let readAhead: Promise<RemoteProcess | undefined> | undefined;
   let lister: RemoteProcess | undefined;
   // A stream that fails ends the copy at once: the listing may be held, waiting for its window.
@@ -177,7 +213,7 @@ async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync
       (p) => (p.channel.resume(), p),
       () => undefined,
     );
-    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), onOpen, digest, ...(acl === 'xattrs' ? { folders } : {}) });
+    routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), onOpen, digest: keep, ...(acl === 'xattrs' ? { folders } : {}) });
     try {
       await Promise.race([lister.wait([0]), failed]);
     } finally {
@@ -210,7 +246,7 @@ async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync
     if (failure) job.note(`read-ahead stopped on the origin (the copy is not affected): ${failure}`);
   }
   const stats = { ...ZERO_STATS, files: dealer.files + dealer.folders, filesTransferred: dealer.files, bytesTotal: dealer.bytes, bytesSent: dealer.bytes };
-  return { stats, needsRsync: dealer.needsRsync, manifest: digest.digest('hex') };
+  return { stats, needsRsync: dealer.needsRsync, manifest: digest.digest('hex'), listing: Buffer.concat(listed) };
 }
 
 // $1 a folder on the copy's filesystem. The kernel starts writing dirty pages back only at 10% of
@@ -341,9 +377,7 @@ function copyFailure(job: CopyJob, code: string, err: RemoteCommandError): RmmEr
     return new RmmError('target.full', `${what} failed: the target is full (no space left on ${job.target.info.host} for ${job.dest}); free space there or keep fewer recovery points, then apply again`, { cause: err });
   }
   const long = tooLong(err.stderr + err.stdout);
-  if (long !== undefined) {
-    return new RmmError('sync.path_too_long', `${what} failed: a path there is ${PATH_MAX} bytes or longer (below ${job.unit.fs.mountPoint}), which neither rsync nor tar can copy: ${long}; shorten it or leave it out (exclude.paths), then apply again`, { cause: err });
-  }
+  if (long !== undefined) return pathTooLong(job, long, err);
   // rsync's exit code 30: no data moved for --timeout seconds.
   if (err.exitCode === 30) {
     return new RmmError('sync.stalled', `${what} failed: no data moved for ${Math.round(job.stallTimeoutMs / 1000)} s (policy stallTimeout); the target or the link between the hosts stopped answering`, { cause: err });
@@ -354,10 +388,32 @@ function copyFailure(job: CopyJob, code: string, err: RemoteCommandError): RmmEr
 /** Linux's PATH_MAX: rsync (MAXPATHLEN) and tar name each file by its path from the copy's folder, which must be shorter. */
 const PATH_MAX = 4096;
 
+function pathTooLong(job: CopyJob, path: string, cause?: unknown): RmmError {
+  const what = `copying ${job.unit.fs.mountPoint} of ${job.originName} to ${job.target.info.host}`;
+  const shown = path.length > 120 ? `${path.slice(0, 120)}...` : path;
+  return new RmmError('sync.path_too_long', `${what} failed: a path there is ${PATH_MAX} bytes or longer (below ${job.unit.fs.mountPoint}), which neither rsync nor tar can copy: ${shown}; shorten it or leave it out (exclude.paths), then apply again`, cause === undefined ? {} : { cause });
+}
+
+/**
+ * The first listed entry rsync could not name: its path from the view's folder reaches PATH_MAX
+ * (rsync cuts such a name and reports it missing, so it is found before rsync starts).
+ */
+function firstTooLong(list: Buffer, source: string): string | undefined {
+  const room = PATH_MAX - Buffer.byteLength(source);
+  for (let from = 0; from < list.length; ) {
+    const end = list.indexOf(0, from);
+    if (end < 0) break;
+    if (end - from >= room) return list.toString('latin1', from, Math.min(end, from + 120));
+    from = end + 1;
+  }
+  return undefined;
+}
+
 /** The start of the path rsync or tar reported as too long, if either did. */
 export function tooLong(output: string): string | undefined {
-  const m = /filename overflows max-path len by \d+: ([^\n]*)|^tar: ([^\n]*): Cannot (?:stat|open|open directory): File name too long/m.exec(output);
+  // A list of entries (--files-from) names the path itself: rsync's sender cannot stat it.
+  const m = /filename overflows max-path len by \d+: ([^\n]*)|^tar: ([^\n]*): Cannot (?:stat|open|open directory): File name too long|link_stat "([^\n]*)" failed: File name too long/m.exec(output);
   if (!m) return undefined;
-  const path = m[1] ?? m[2]!;
+  const path = m[1] ?? m[2] ?? m[3]!;
   return path.length > 120 ? `${path.slice(0, 120)}...` : path;
 }

@@ -95,6 +95,7 @@ export function printedCommand(stderr: string): string[] | undefined {
 // and --one-file-system's x. None makes the receiver follow a symlink out of its folder (-K would), or
 // read instead of write (--sender), or write anywhere else (--log-file, --temp-dir, --backup-dir).
 const FLAGS = new Set('rlptgoDHAXSx');
+const LISTED_FLAGS = new Set('RI');
 const BARE = new Set(['--delete', '--stats', '--numeric-ids', '--mkpath', '--one-file-system']);
 /** Bare options allowed only when rmm's own rsync was given them (a disks replica's copy: src/sync/rsync.ts delayUpdates). */
 const BARE_IF_GIVEN = new Set(['--delay-updates', '--delete-delay']);
@@ -132,11 +133,15 @@ export function rsyncServerLine(reported: readonly string[], argv: readonly stri
     const o = options[i]!;
     const cluster = /^-([A-Za-z]+?)(?:e\.([A-Za-z]*))?$/.exec(o);
     if (cluster) {
-      const bad = [...cluster[1]!].filter((f) => !FLAGS.has(f));
+      // A list of entries brings -R (paths relative to the view, each below the copy's folder) and
+      // -I (every listed file compared by its blocks).
+      const bad = [...cluster[1]!].filter((f) => !FLAGS.has(f) && !(LISTED_FLAGS.has(f) && argv.some((a) => a.startsWith('--files-from='))));
       if (bad.length > 0) refuse(`flag ${bad.join('')} is not one of rmm's`);
       continue;
     }
     if (BARE.has(o) || (BARE_IF_GIVEN.has(o) && argv.includes(o))) continue;
+    // An xattr filter rmm gave the receiver itself (-M): it only keeps xattrs from being removed.
+    if (o.startsWith('--filter=-x ') && argv.includes(`-M${o}`)) continue;
     const valued = /^(--[a-z-]+)(?:=(.*))?$/s.exec(o);
     const name = valued?.[1];
     if (name === undefined || !VALUED.includes(name)) refuse(`option ${o} is not one of rmm's`);

@@ -78,21 +78,28 @@ function escapeGlob(path: string): string {
   return path.replace(/[*?[\]\\]/g, '\\$&');
 }
 
-// $1 directory, then the find command. One hash line out; a failed walk says so on stderr.
-const HASH_ONE = `cd "$1" && shift && { "$@" || echo rmm-walk-failed >&2; } | sha256sum`;
+// $1 where the walk's records are kept, gzipped ('': not kept), $2 directory, then the find command.
+// One hash line out; a failed walk says so on stderr. /run is memory: 100,000 records take ~10 MB,
+// ~2.5 MB gzipped.
+const HASH_ONE = `k=$1; cd "$2" && shift 2 || exit
+if [ -z "$k" ]; then { "$@" || echo rmm-walk-failed >&2; } | sha256sum; exit; fi
+umask 077
+exec 4>&1
+{ { "$@" || echo rmm-walk-failed >&2; } | tee /dev/fd/3 | sha256sum >&4; } 3>&1 | gzip -1 > "$k"`;
 
 export class ManifestError extends RmmError {}
 
 /**
- * Hashes each scan's manifest on the origin, in parallel over one connection. A walk that failed
+ * Hashes each scan's manifest on the origin, in parallel over one connection; `keepAs`: files on the
+ * origin (in /run) where a scan's records are kept too, gzipped, for a copy to read. A walk that failed
  * (an entry vanished from a live view, an unreadable folder) gives undefined: no manifest, so the
  * next sync copies.
  */
-export async function scanManifests(origin: RemoteHost, scans: readonly ManifestScan[]): Promise<(string | undefined)[]> {
+export async function scanManifests(origin: RemoteHost, scans: readonly ManifestScan[], keepAs: readonly (string | undefined)[] = []): Promise<(string | undefined)[]> {
   // Every walk ends before this does, even when one fails: a walk inside a view keeps it mounted.
   const settled = await Promise.allSettled(
-    scans.map(async (scan) => {
-      const res = await origin.exec(['sh', '-c', HASH_ONE, 'rmm-manifest', scan.dir, ...findArgs(scan)], { sudo: true, timeoutMs: 3_600_000, allowFailure: true });
+    scans.map(async (scan, i) => {
+      const res = await origin.exec(['sh', '-c', HASH_ONE, 'rmm-manifest', keepAs[i] ?? '', scan.dir, ...findArgs(scan)], { sudo: true, timeoutMs: 3_600_000, allowFailure: true });
       if (res.exitCode !== 0 || res.stderr.includes('rmm-walk-failed')) return undefined;
       const hash = /^([0-9a-f]{64})\b/.exec(res.stdout)?.[1];
       if (!hash) throw new ManifestError('manifest.unreadable', `${origin.info.host}: cannot read the manifest of ${scan.dir}: ${res.stdout.slice(0, 200)}`);
@@ -103,4 +110,20 @@ export async function scanManifests(origin: RemoteHost, scans: readonly Manifest
     if (s.status === 'rejected') throw s.reason;
     return s.value;
   });
+}
+
+// $1 directory, then the find command: its records as they are, for rmm to hash and keep.
+const LIST_ONE = `cd "$1" && shift && { "$@" || echo rmm-walk-failed >&2; }`;
+
+/**
+ * The walk's records themselves (the view's listing, src/sync/delta.ts), whose sha256 is the
+ * manifest scanManifests gives. Undefined when the walk failed.
+ */
+export async function listView(origin: RemoteHost, scan: ManifestScan): Promise<Buffer | undefined> {
+  const proc = await origin.spawn(['sh', '-c', LIST_ONE, 'rmm-list', scan.dir, ...findArgs(scan)], { sudo: true });
+  const chunks: Buffer[] = [];
+  proc.channel.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const status = await proc.exit;
+  if (status.exitCode !== 0 || status.stderr.includes('rmm-walk-failed')) return undefined;
+  return Buffer.concat(chunks);
 }

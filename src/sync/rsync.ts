@@ -4,6 +4,13 @@ import { posix } from 'node:path';
 export const RSYNC_BASE = ['-aHAXS', '--numeric-ids', '--one-file-system', '--delete', '--stats', '--info=progress2', ...XATTR_SKIP()];
 
 /**
+ * The same filters given to the receiving rsync itself (`-M`). It learns the sender's filters only
+ * with --delete; a copy of listed entries has none, and would then remove a new folder's
+ * trusted.SGI_ACL_DEFAULT, which is its default ACL, right after setting it.
+ */
+export const RECEIVER_XATTR_SKIP: readonly string[] = XATTR_SKIP().map((f) => `-M${f}`);
+
+/**
  * XFS shows its on-disk ACLs to root as trusted.SGI_ACL_* xattrs. rsync would compare and delete
  * them like any xattr, and deleting one deletes the ACL itself. These are the names libattr's
  * /etc/xattr.conf tells copy tools to skip.

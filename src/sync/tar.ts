@@ -1,4 +1,3 @@
-import type { Hash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { shellJoin } from '../transport/quote.js';
 import type { PrefetchFeed } from './prefetch.js';
@@ -164,7 +163,7 @@ export interface RouteExtras {
   /** Called when the dealer first deals to a stream that was not open: its sink must start taking names. */
   readonly onOpen?: (stream: number) => void;
   /** Takes the listing's bytes as they come. */
-  readonly digest?: Hash;
+  readonly digest?: { update(data: string, encoding: 'latin1'): unknown };
 }
 
 /**

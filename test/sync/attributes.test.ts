@@ -134,6 +134,7 @@ describe('a path too long to copy', () => {
   it('is named from rsync\'s and tar\'s messages', () => {
     expect(tooLong('rsync: [sender] filename overflows max-path len by 64: srv/a/b/c\nrsync error: some files/attrs were not transferred (code 23)')).toBe('srv/a/b/c');
     expect(tooLong('tar: ./srv/a/b: Cannot stat: File name too long\ntar: Exiting with failure status')).toBe('./srv/a/b');
+    expect(tooLong('rsync: [sender] link_stat "/run/.rmm-snap/x/srv/a/b" failed: File name too long (36)\nrsync error: some files/attrs were not transferred (code 23)')).toBe('/run/.rmm-snap/x/srv/a/b');
     expect(tooLong(`tar: ${'d/'.repeat(100)}: Cannot stat: File name too long`)).toMatch(/^(d\/){60}\.\.\.$/);
     expect(tooLong('rsync error: some files/attrs were not transferred')).toBeUndefined();
   });

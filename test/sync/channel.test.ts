@@ -142,6 +142,21 @@ describe('the rsync server command the one-run key allows', () => {
     expect(rsyncServerLine(delayed, [...argv, '--delay-updates', '--delete-delay'], dest)).toContain(' --delay-updates --delete-delay ');
   });
 
+  it("allows -R and -I only to a copy of listed entries (rmm's own rsync given --files-from)", () => {
+    const listed = reported.map((w) => (w === '-lHogDtpAXrxSe.iLsfxCIvu' ? '-lHogDtpAXRIxSe.iLsfxCIvu' : w)).filter((w) => w !== '--delete');
+    expect(() => line(listed)).toThrow(GateError);
+    expect(rsyncServerLine(listed, [...argv, '--files-from=/run/.rmm-web-01.x/files-from-_', '--from0', '--ignore-times'], dest)).toContain(' -lHogDtpAXRIxSe.iLsfxCIvu ');
+    // The xattr filters rmm hands the receiver, as rsync 3.2.7 escapes them, only when given.
+    const filtered = [...listed.slice(0, -2), '--filter=-x\\ trusted.SGI_ACL_\\*', ...listed.slice(-2)];
+    const listArgv = [...argv, '--files-from=/run/x', '--from0'];
+    expect(() => rsyncServerLine(filtered, listArgv, dest)).toThrow(GateError);
+    expect(rsyncServerLine(filtered, [...listArgv, '-M--filter=-x trusted.SGI_ACL_*'], dest)).toContain(' --filter=-x\\ trusted.SGI_ACL_\\* ');
+    expect(() => rsyncServerLine([...listed.slice(0, -2), '--filter=+\\ /etc', ...listed.slice(-2)], [...listArgv, '-M--filter=+ /etc'], dest)).toThrow(GateError);
+    // Still no other flag with it.
+    const follow = listed.map((w) => (w === '-lHogDtpAXRIxSe.iLsfxCIvu' ? '-lHogDtpAXRIKxSe.iLsfxCIvu' : w));
+    expect(() => rsyncServerLine(follow, [...argv, '--files-from=/run/x', '--from0'], dest)).toThrow(GateError);
+  });
+
   it('finds nothing where the remote shell printed nothing', () => {
     expect(printedCommand('rsync: command not found\n')).toBeUndefined();
   });

@@ -13,6 +13,10 @@ export function replicaLayout(path: string) {
     /** Data recorded with a point beside its tree (file attributes), and with the copy being written. */
     pointData: (id: string) => posix.join(path, '.rmm', 'points', id),
     partialData: posix.join(path, '.rmm', 'points', PARTIAL),
+    /** Pruned points and copies no longer needed, removed after the run (src/target/directory/driver.ts AFTER_RUN). */
+    trash: posix.join(path, '.rmm', 'trash'),
+    /** Hard links to every file of a point, made after the run for the next sync's copy to start from: `spare.ID` once whole. */
+    spare: posix.join(path, '.rmm', 'spare'),
   };
 }
 

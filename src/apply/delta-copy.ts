@@ -1,0 +1,154 @@
+import { posix } from 'node:path';
+import type { PlannedFixupFile, PlannedUnit } from '../plan/action.js';
+import { parseFixupEntry, type RecoveryPoint } from '../record/record.js';
+import { parseSidecar, type FlagMap } from '../sync/attributes.js';
+import { diffListings, filtersSignature, listingHash, nulList, parseListing, type Listing, type ListingDiff } from '../sync/delta.js';
+import type { DirectoryTarget } from '../target/directory/driver.js';
+import { unitHolding } from './kept-fixups.js';
+
+/** One filesystem's entries to send, once the copy no longer holds what changed or went. */
+export interface ChangedEntries {
+  readonly list: Buffer;
+  readonly diff: ListingDiff;
+  /** The last point's flags of the entries that stay, and the entries whose flags are read; none: all are read. */
+  readonly flags?: { readonly carried: FlagMap; readonly names: Buffer };
+}
+
+/**
+ * A later sync onto a directory target by what changed since the last point (src/sync/delta.ts):
+ * once per sync, the last point's kept listings are read and checked against its record's
+ * manifests; if any filesystem has one, the copy starts as hard links to every file of the last
+ * point. Then each filesystem with a listing drops from the copy what changed or went, and rsync
+ * sends only the changed and new entries. A filesystem without one is copied in full, as before
+ * (its part of the copy unshared first).
+ */
+export class ChangesSincePoint {
+  #listings: Promise<ReadonlyMap<string, Listing> | undefined> | undefined;
+  /** The last point's listings as read from the target, by mount point, once prefetch() started reading them. */
+  #kept: ReadonlyMap<string, Promise<Buffer | undefined>> | undefined;
+
+  constructor(
+    private readonly driver: DirectoryTarget,
+    private readonly base: RecoveryPoint | undefined,
+    private readonly units: readonly PlannedUnit[],
+    private readonly excludePaths: readonly string[],
+    /** Files the fixups rewrite in this copy: the last point holds its own adapted text of them. */
+    private readonly fixups: readonly PlannedFixupFile[],
+    private readonly note: (text: string) => void,
+  ) {}
+
+  signature(unit: PlannedUnit): string {
+    return filtersSignature({ excludePaths: this.excludePaths, nestedMounts: unit.nestedMounts, innerMounts: unit.innerMounts, relativePath: unit.relativePath });
+  }
+
+  /** Starts reading the last point's listings, before it is known that they are needed (the compare step). */
+  prefetch(): void {
+    const base = this.base;
+    if (!base?.manifests || this.#kept) return;
+    this.#kept = new Map(
+      this.units.map((u) => {
+        const reading = this.driver.readListing(base.id, u, this.signature(u));
+        reading.catch(() => {}); // a failure is the copy's, when it awaits the listing; an unchanged origin never does
+        return [u.fs.mountPoint, reading];
+      }),
+    );
+  }
+
+  /** Whether the copy starts from the last point's files (made on the first call, with an empty copy folder). */
+  async start(copyEmpty: () => Promise<boolean>): Promise<boolean> {
+    this.#listings ??= this.#read(copyEmpty);
+    return (await this.#listings) !== undefined;
+  }
+
+  async #read(copyEmpty: () => Promise<boolean>): Promise<ReadonlyMap<string, Listing> | undefined> {
+    const base = this.base;
+    const manifests = base?.manifests;
+    if (!base || !manifests || !(await copyEmpty())) return undefined;
+    const listings = new Map<string, Listing>();
+    await Promise.all(
+      this.units.map(async (unit) => {
+        const mountPoint = unit.fs.mountPoint;
+        const bytes = await (this.#kept?.get(mountPoint) ?? this.driver.readListing(base.id, unit, this.signature(unit)));
+        // Kept on the target, so checked: it must be the listing whose hash the record holds.
+        if (!bytes || manifests[mountPoint] === undefined || listingHash(bytes) !== manifests[mountPoint]) return;
+        try {
+          listings.set(mountPoint, parseListing(bytes));
+        } catch {
+          // A listing that cannot be read gives no delta: that filesystem is copied in full.
+        }
+      }),
+    );
+    if (listings.size === 0) return undefined;
+    const start = await this.driver.startFrom(base.id);
+    if (start === 'unlinkable') {
+      this.note(`copy: recovery point ${base.id} has files that cannot be hard-linked (immutable, or at their filesystem's most links): copied in full`);
+      return undefined;
+    }
+    this.note(`copy: the new point starts as hard links to recovery point ${base.id}'s files${start === 'spare' ? ', made after the last run' : ''}`);
+    return listings;
+  }
+
+  /** Keeps this copy's view listing with it, for the next sync's comparison. */
+  async keep(unit: PlannedUnit, listing: Buffer): Promise<void> {
+    await this.driver.keepListing(unit, this.signature(unit), listing);
+  }
+
+  /**
+   * For one filesystem, given its view's listing: drops from the copy what changed or went, and
+   * returns what rsync sends. Undefined: no comparison is possible, the filesystem is copied in full.
+   */
+  async changes(unit: PlannedUnit, view: Buffer | undefined): Promise<ChangedEntries | undefined> {
+    const base = (await this.#listings)?.get(unit.fs.mountPoint);
+    if (!base || !view) return undefined;
+    let listing: Listing;
+    try {
+      listing = parseListing(view);
+    } catch (err) {
+      this.note(`copy ${unit.fs.mountPoint}: the view's listing cannot be compared (${(err as Error).message}): copied in full`);
+      return undefined;
+    }
+    const diff = diffListings(base, listing, this.#renewed(unit));
+    const inCopy = (p: string) => (unit.relativePath === '' ? p : `${unit.relativePath}/${p}`);
+    if (diff.drop.length > 0) await this.driver.drop(nulList(diff.drop.map(inCopy)));
+    this.note(`copy ${unit.fs.mountPoint}: ${diff.send.length} of ${diff.entries} entries changed or new since recovery point ${this.base!.id}, ${diff.drop.length} replaced or gone: only those are sent`);
+    const flags = await this.#flagsSince(unit, listing, diff);
+    return { list: nulList(diff.send), diff, ...(flags ? { flags } : {}) };
+  }
+
+  /**
+   * A flag change is a change of the entry's change time: the entries that stay keep the last
+   * point's flags, and only the sent files' and folders' are read. None when the last point's
+   * sidecar cannot be read: every entry's are read then.
+   */
+  async #flagsSince(unit: PlannedUnit, listing: Listing, diff: ListingDiff): Promise<{ carried: FlagMap; names: Buffer } | undefined> {
+    const bytes = await this.driver.readAttributes(this.base!.id, unit);
+    let before: FlagMap;
+    try {
+      if (!bytes) return undefined;
+      before = parseSidecar(bytes, `the flags sidecar of recovery point ${this.base!.id}`);
+    } catch {
+      return undefined;
+    }
+    // A sent entry's flags are read again; a dropped one's went with it, and with it all below it.
+    const sent = new Set(diff.send);
+    const dropped = new Set(diff.drop);
+    const stays = (path: string) => {
+      if (sent.has(path)) return false;
+      for (let p = path; ; p = p.slice(0, p.lastIndexOf('/'))) {
+        if (dropped.has(p)) return false;
+        if (!p.includes('/')) return true;
+      }
+    };
+    const carried = new Map([...before].filter(([path]) => stays(path)));
+    const read = diff.send.filter((p) => ['f', 'd'].includes(listing.get(p)?.type ?? ''));
+    return { carried, names: nulList(read.map((p) => (p === '.' ? '.' : `./${p}`))) };
+  }
+
+  /** The paths in this filesystem (relative to it) that the last point's fixups or this sync's rewrite. */
+  #renewed(unit: PlannedUnit): string[] {
+    const fixed = this.base?.fixups;
+    const recorded = [...(fixed?.files ?? []), ...(fixed?.rewriting?.files ?? [])].map(parseFixupEntry);
+    const paths = [...recorded, ...this.fixups].flatMap((f) => [f.path, ...(f.renamedTo ? [f.renamedTo] : [])]);
+    return paths.filter((p) => p.startsWith('/') && unitHolding(p, this.units) === unit).map((p) => posix.relative(unit.fs.mountPoint, p));
+  }
+}

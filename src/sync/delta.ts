@@ -1,0 +1,147 @@
+import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { RmmError } from '../errors.js';
+
+/**
+ * A later sync's copy by what changed. The manifest walk (src/sync/manifest.ts) prints one record
+ * per entry of a view: inode, change time, modification time, size, mode, owner, group, links, type
+ * and path. Linux sets an inode's change time on every write, chmod, chown, ACL or xattr change,
+ * link, unlink and rename, and user space cannot set it back; so an entry whose record is the same
+ * in the last point's listing and in this view's has not changed, and every name of a hard-linked
+ * inode changes together. The new point starts as hard links to the last point's files (made on the
+ * target in one pass), without the entries that changed or went; rsync then sends only the changed
+ * and new entries, with the last point as its basis (--link-dest), instead of walking both trees.
+ */
+
+export interface ListedEntry {
+  /** The whole record, as the walk printed it (latin1: one character per byte of a name). */
+  readonly record: string;
+  /** find's %y letter, `d` for the root, `m` for a mount point (named without attributes). */
+  readonly type: string;
+  readonly size: number;
+}
+
+/** A view's entries by path relative to the filesystem (`.` its root), names as latin1 strings. */
+export type Listing = ReadonlyMap<string, ListedEntry>;
+
+export class ListingError extends RmmError {
+  constructor(message: string) {
+    super('listing.unreadable', message);
+  }
+}
+
+const ENTRY = /^\d+ \S+ \S+ (\d+) [0-7]+ \d+ \d+ \d+ (\S) \.\/(.+)$/s;
+const ROOT = /^root [0-7]+ \d+ \d+$/;
+const MOUNT = /^mount \.\/(.+)$/s;
+
+/**
+ * Reads a walk's output, which may come from a host or a file kept on the target: every path must
+ * be a plain relative path (no empty, `.` or `..` part), each listed once.
+ */
+export function parseListing(bytes: Buffer): Listing {
+  const listing = new Map<string, ListedEntry>();
+  const text = bytes.toString('latin1');
+  if (text !== '' && !text.endsWith('\0')) throw new ListingError('the listing does not end with a whole record');
+  for (const record of text.split('\0')) {
+    if (record === '') continue;
+    let path: string;
+    let type: string;
+    let size = 0;
+    const m = ENTRY.exec(record);
+    if (m) {
+      [path, type, size] = [m[3]!, m[2]!, Number(m[1])];
+    } else if (ROOT.test(record)) {
+      [path, type] = ['.', 'd'];
+    } else {
+      const mount = MOUNT.exec(record);
+      if (!mount) throw new ListingError(`a record of the listing is not one the walk prints: ${JSON.stringify(record.slice(0, 120))}`);
+      [path, type] = [mount[1]!, 'm'];
+    }
+    if (path !== '.' && !isPlainPath(path)) throw new ListingError(`the listing names a path rmm refuses to use: ${JSON.stringify(path.slice(0, 120))}`);
+    if (listing.has(path)) throw new ListingError(`the listing names ${JSON.stringify(path.slice(0, 120))} twice`);
+    listing.set(path, { record, type, size });
+  }
+  return listing;
+}
+
+/** A relative path of named parts only: nothing that could lead above or out of its folder by name. */
+export function isPlainPath(path: string): boolean {
+  if (path === '' || path.startsWith('/') || path.includes('\0')) return false;
+  return path.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+}
+
+export interface ListingDiff {
+  /** Paths the new point must not take from the last point (changed entries that are not folders, entries gone), none below another. */
+  readonly drop: readonly string[];
+  /** Paths rsync sends: changed and new entries (folders without what is in them). */
+  readonly send: readonly string[];
+  /** The view's entries and the bytes of its regular files: what the new point holds. */
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+/**
+ * What differs between the last point's listing and this view's. `alwaysRenew`: paths the last
+ * point's tree may hold otherwise than its listing says (files its fixups rewrote or renamed):
+ * dropped, and sent again if the view has them.
+ */
+export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly string[] = []): ListingDiff {
+  const drop = new Set<string>();
+  const send: string[] = [];
+  let bytes = 0;
+  for (const [path, entry] of view) {
+    if (entry.type === 'f') bytes += entry.size;
+    const before = base.get(path);
+    // The root and mount points are listed without their times (a snapshot changes them): rsync
+    // always sets theirs, as a copy of the whole view does.
+    if (before && before.record === entry.record && entry.type !== 'm' && path !== '.') continue;
+    send.push(path);
+    // A folder stays (rsync sets its attributes; its entries are listed on their own); anything else
+    // that changed is made anew, so no file shared with the last point is ever written.
+    const folder = (t: string) => t === 'd' || t === 'm';
+    if (before && !(folder(before.type) && folder(entry.type) && before.type === entry.type)) drop.add(path);
+  }
+  for (const path of base.keys()) if (!view.has(path)) drop.add(path);
+  for (const path of alwaysRenew) {
+    if (!isPlainPath(path)) continue;
+    drop.add(path);
+    if (view.has(path) && !send.includes(path)) send.push(path);
+  }
+  return { drop: outermost(drop), send, entries: view.size, bytes };
+}
+
+/** The paths without those below another of them (removing a folder removes what is in it). */
+function outermost(paths: ReadonlySet<string>): string[] {
+  return [...paths].filter((p) => {
+    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) if (paths.has(p.slice(0, i))) return false;
+    return p !== '.';
+  });
+}
+
+/** NUL-terminated names, as rsync --from0 and xargs -0 read them. */
+export function nulList(paths: readonly string[]): Buffer {
+  return Buffer.from(paths.map((p) => `${p}\0`).join(''), 'latin1');
+}
+
+/** The manifest hash of a listing: what the walk's `| sha256sum` gives on the origin. */
+export function listingHash(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * What a listing was taken with, beyond the view itself: a copy with other exclusions or other
+ * filesystems mounted inside holds other entries than its listing says, so the next sync copies in
+ * full. Part of the kept listing's file name.
+ */
+export function filtersSignature(inputs: { readonly excludePaths: readonly string[]; readonly nestedMounts: readonly string[]; readonly innerMounts: readonly string[]; readonly relativePath: string }): string {
+  const json = JSON.stringify([inputs.excludePaths, inputs.nestedMounts, inputs.innerMounts, inputs.relativePath]);
+  return createHash('sha256').update(json).digest('hex').slice(0, 16);
+}
+
+const gunzipAsync = promisify(gunzip);
+
+/** A listing kept gzipped (on the origin between steps, on the target with its point), unpacked; undefined when it is not gzip or unpacks to more than 4 GiB. */
+export async function gunzipListing(packed: Buffer): Promise<Buffer | undefined> {
+  return gunzipAsync(packed, { maxOutputLength: 2 ** 32 - 1 }).catch(() => undefined);
+}

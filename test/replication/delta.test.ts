@@ -1,0 +1,220 @@
+/**
+ * A later sync by what changed (src/sync/delta.ts, src/apply/delta-copy.ts) between real lab hosts:
+ * the new point starts as hard links to the last point's files, rsync sends only the entries whose
+ * listing record changed. After every kind of change the whole tree equals the origin, and the last
+ * point is untouched; a kill mid-copy leaves it intact and the next apply converges.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReplicaRecord } from '../../src/record/record.js';
+import { rmm } from '../support/cli.js';
+import { labDown, labUp, type Lab } from '../support/lab/lab.js';
+import { writeLabSpec } from '../support/lab-spec.js';
+import { describeTree, diffTrees } from '../support/tree.js';
+
+const isRoot = process.getuid?.() === 0;
+const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
+const SKIP = ['proc', 'sys', 'dev', 'run', 'tmp', 'u02', 'var/tmp', 'var/log'];
+
+describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
+  let lab: Lab;
+  let origin: string;
+  let replicaDir: string;
+  let spec: string;
+
+  const record = (): ReplicaRecord => JSON.parse(readFileSync(path.join(replicaDir, '.rmm/record.json'), 'utf8')) as ReplicaRecord;
+  const current = (): string => path.join(replicaDir, readlinkSync(path.join(replicaDir, 'current')));
+  const app = (...p: string[]) => path.join(origin, 'srv/app', ...p);
+  const data = (...p: string[]) => path.join(origin, 'srv/data', ...p);
+  const sameAsOrigin = () => expect(diffTrees(describeTree(origin, SKIP), describeTree(current(), SKIP))).toEqual([]);
+
+  beforeAll(async () => {
+    lab = await labUp();
+    origin = lab.hosts.origin.root;
+    replicaDir = path.join(lab.hosts.target.root, 'srv/replicas/origin-copy');
+    makeData(origin);
+    // Three points: the one before the last stays, to be compared after each sync.
+    spec = writeLabSpec(lab, { policy: { retention: { recoveryPoints: 3 } } });
+  });
+
+  afterAll(async () => {
+    if (isRoot && !process.env.RMM_KEEP_LAB) await labDown();
+  });
+
+  it('keeps each filesystem\'s listing with the first point', async () => {
+    const { code, out } = await rmm('apply', '-f', spec, '--yes');
+    expect(out).toContain('consistent at recovery point');
+    expect(code).toBe(0);
+    sameAsOrigin();
+    const id = record().points.at(-1)!.id;
+    const kept = readdirSync(path.join(replicaDir, '.rmm/points', id)).filter((n) => n.startsWith('listing-'));
+    expect(kept.map((n) => n.replace(/\.[0-9a-f]{16}\.gz$/, '')).sort()).toEqual(['listing-%2F', 'listing-%2Fsrv%2Fdata']);
+  });
+
+  it('sends only the changed entries after every kind of change, and leaves the last point as it was', async () => {
+    const last = current();
+    const before = describeTree(last, SKIP);
+    changeEverything(origin);
+    const { code, out } = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/copy \/: \d+ of \d+ entries changed or new since recovery point/);
+    expect(out).toMatch(/copy \/srv\/data: \d+ of \d+ entries changed or new since recovery point/);
+    sameAsOrigin();
+    // The last point: not one file, mode, owner, link or xattr changed by the new one.
+    expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
+    expect(current()).not.toBe(last);
+    // A file replaced without its time changing is caught by its change time.
+    expect(readFileSync(path.join(current(), 'srv/app/same-time'), 'utf8')).toBe('after!\n');
+    expect(statSync(path.join(current(), 'srv/app/sparse-later')).blocks * 512).toBeLessThan(1024 * 1024);
+    expect(statSync(path.join(current(), 'srv/app/dense')).blocks * 512).toBeLessThan(2 * 1024 * 1024);
+    const stats = record().points.at(-1)!.stats!;
+    expect(stats.files).toBeGreaterThan(2000); // every entry of the point, not only those sent
+    expect(stats.filesTransferred).toBeLessThan(200);
+    expect(execFileSync('getfacl', ['-p', path.join(current(), 'srv/data/new-acl-dir')], { encoding: 'utf8' })).toContain('default:user:1234:rwx');
+    // Excluded paths stay out: a change there sends nothing.
+    expect(existsSync(path.join(current(), 'var/tmp/cache-file'))).toBe(false);
+  });
+
+  it('copies a filesystem in full when its kept listing is not the one its record names, and still equals the origin', async () => {
+    const id = record().points.at(-1)!.id;
+    const dir = path.join(replicaDir, '.rmm/points', id);
+    const file = readdirSync(dir).find((n) => n.startsWith('listing-%2Fsrv%2Fdata'))!;
+    execFileSync('sh', ['-c', `printf 'planted' | gzip > "$1"`, 'sh', path.join(dir, file)]);
+    writeFileSync(data('after-planted'), 'x\n');
+    writeFileSync(app('many/d00/f0001.dat'), 'changed again\n');
+    const { code, out } = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/copy \/: \d+ of \d+ entries changed or new/);
+    expect(out).not.toMatch(/copy \/srv\/data: \d+ of \d+ entries changed/);
+    sameAsOrigin();
+  });
+
+  it('leaves the last point intact when rmm is killed mid-copy, and the next apply converges and compares again', async () => {
+    const last = current();
+    const before = describeTree(last, SKIP);
+    for (let i = 0; i < 20; i++) chmodSync(app('many', 'd01', `f${String(100 + i).padStart(4, '0')}.dat`), 0o600);
+    writeFileSync(app('big.bin'), randomBytes(48 * 1024 * 1024));
+    const slow = writeLabSpec(lab, { policy: { retention: { recoveryPoints: 3 }, bandwidthLimit: '8MiB/s' } });
+    const child = spawn(process.execPath, [cli, 'apply', '-f', slow, '--yes', '--sync-now', 'all'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    const start = Date.now();
+    while (!/copy \/: \d+ of \d+ entries changed/.test(text)) {
+      if (Date.now() - start > 60_000) throw new Error(`no delta copy started:\n${text}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(current()).toBe(last);
+    expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
+    expect(record().state).toBe('in-progress');
+
+    // The lock's holder lets go once rmm's connection is gone.
+    const apply = async () => {
+      for (let i = 0; ; i++) {
+        const r = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+        if (r.code === 0 || i === 20) return r;
+        await new Promise((res) => setTimeout(res, 2000));
+      }
+    };
+    const resumed = await apply();
+    expect(resumed.code, resumed.out).toBe(0);
+    expect(record().state).toBe('consistent');
+    sameAsOrigin();
+    expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
+
+    writeFileSync(app('after-kill'), 'y\n');
+    const next = await apply();
+    expect(next.code, next.out).toBe(0);
+    expect(next.out).toMatch(/copy \/: \d+ of \d+ entries changed or new/);
+    sameAsOrigin();
+  });
+});
+
+function makeData(root: string): void {
+  rmSync(path.join(root, 'srv/app'), { recursive: true, force: true });
+  for (let d = 0; d < 20; d++) {
+    mkdirSync(path.join(root, 'srv/app/many', `d${String(d).padStart(2, '0')}`), { recursive: true });
+    for (let i = 0; i < 100; i++) writeFileSync(path.join(root, 'srv/app/many', `d${String(d).padStart(2, '0')}`, `f${String(d * 100 + i).padStart(4, '0')}.dat`), randomBytes(500 + ((d * 100 + i) % 1500)));
+  }
+  const a = (...p: string[]) => path.join(root, 'srv/app', ...p);
+  writeFileSync(a('same-time'), 'before\n');
+  utimesSync(a('same-time'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+  writeFileSync(a('appended'), 'one\n');
+  writeFileSync(a('to-delete'), 'gone soon\n');
+  mkdirSync(a('dir-to-delete/inner'), { recursive: true });
+  writeFileSync(a('dir-to-delete/inner/f'), 'inner\n');
+  writeFileSync(a('to-rename'), 'renamed\n');
+  writeFileSync(a('to-move'), 'moved\n');
+  writeFileSync(a('linked-a'), 'a pair\n');
+  linkSync(a('linked-a'), a('linked-b'));
+  writeFileSync(a('gets-a-link'), 'alone first\n');
+  writeFileSync(a('dense'), randomBytes(4 * 1024 * 1024));
+  writeFileSync(a('file-to-dir'), 'a file first\n');
+  mkdirSync(a('dir-to-file'));
+  writeFileSync(a('dir-to-file/x'), 'x\n');
+  symlinkSync('same-time', a('link-retarget'));
+  symlinkSync('appended', a('link-to-file'));
+  writeFileSync(a('mode-only'), 'mode\n');
+  writeFileSync(a('owner-only'), 'owner\n');
+  writeFileSync(a('xattr-only'), 'xattr\n');
+  writeFileSync(a('acl-only'), 'acl\n');
+  writeFileSync(path.join(root, 'srv/data/payload.bin'), randomBytes(4 * 1024 * 1024));
+  writeFileSync(path.join(root, 'srv/data/keep.txt'), 'kept\n');
+  // xfs keeps a default ACL as an xattr the copy must not remove (src/sync/rsync.ts).
+  mkdirSync(path.join(root, 'srv/data/acl-dir'), { recursive: true });
+  execFileSync('setfacl', ['-d', '-m', 'u:1234:rwx', path.join(root, 'srv/data/acl-dir')]);
+  mkdirSync(path.join(root, 'var/tmp'), { recursive: true });
+  writeFileSync(path.join(root, 'u02/asm-disk-contents'), 'must never leave the origin\n');
+}
+
+function changeEverything(root: string): void {
+  const a = (...p: string[]) => path.join(root, 'srv/app', ...p);
+  // Content changed, size and time put back: only the change time tells.
+  writeFileSync(a('same-time'), 'after!\n'.slice(0, 7));
+  utimesSync(a('same-time'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+  writeFileSync(a('appended'), 'two\n', { flag: 'a' });
+  for (let i = 0; i < 20; i++) writeFileSync(a('many/d03', `f${String(300 + i).padStart(4, '0')}.dat`), randomBytes(700));
+  mkdirSync(a('new-dir/deeper'), { recursive: true });
+  writeFileSync(a('new-dir/deeper/new'), 'new\n');
+  unlinkSync(a('to-delete'));
+  rmSync(a('dir-to-delete'), { recursive: true });
+  renameSync(a('to-rename'), a('renamed'));
+  renameSync(a('to-move'), a('many/d05/moved'));
+  unlinkSync(a('linked-b'));
+  linkSync(a('gets-a-link'), a('many/d06/the-link'));
+  // A dense file made sparse, and a sparse copy of zeros.
+  execFileSync('fallocate', ['--punch-hole', '--offset', '0', '--length', String(3 * 1024 * 1024), a('dense')]);
+  writeFileSync(a('zeros'), Buffer.alloc(4 * 1024 * 1024));
+  execFileSync('cp', ['--reflink=never', '--sparse=always', a('zeros'), a('sparse-later')]);
+  unlinkSync(a('zeros'));
+  unlinkSync(a('file-to-dir'));
+  mkdirSync(a('file-to-dir'));
+  writeFileSync(a('file-to-dir/now-inside'), 'inside\n');
+  rmSync(a('dir-to-file'), { recursive: true });
+  writeFileSync(a('dir-to-file'), 'a file now\n');
+  unlinkSync(a('link-retarget'));
+  symlinkSync('appended', a('link-retarget'));
+  unlinkSync(a('link-to-file'));
+  writeFileSync(a('link-to-file'), 'a file, was a link\n');
+  chmodSync(a('mode-only'), 0o600);
+  chownSync(a('owner-only'), 4242, 4343);
+  execFileSync('setfattr', ['-n', 'user.rmm-delta', '-v', 'set', a('xattr-only')]);
+  execFileSync('setfacl', ['-m', 'u:1234:rw', a('acl-only')]);
+  chmodSync(a('many/d07'), 0o700);
+  // The fsfreeze'd xfs: content in place, a new file, a mode.
+  const fd = openSync(path.join(root, 'srv/data/payload.bin'), 'r+');
+  writeSync(fd, randomBytes(4096), 0, 4096, 1024 * 1024);
+  closeSync(fd);
+  truncateSync(path.join(root, 'srv/data/payload.bin'), 5 * 1024 * 1024);
+  writeFileSync(path.join(root, 'srv/data/new.txt'), 'new on xfs\n');
+  mkdirSync(path.join(root, 'srv/data/new-acl-dir'));
+  execFileSync('setfacl', ['-d', '-m', 'u:1234:rwx,g:2345:rx', path.join(root, 'srv/data/new-acl-dir')]);
+  writeFileSync(path.join(root, 'srv/data/acl-dir/inherits'), 'inherits the default ACL\n');
+  chmodSync(path.join(root, 'srv/data/keep.txt'), 0o640);
+  writeFileSync(path.join(root, 'var/tmp/cache-file'), 'excluded by path\n');
+}
