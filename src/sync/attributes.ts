@@ -1,5 +1,6 @@
 import { RmmError } from '../errors.js';
 import type { RemoteHost } from '../transport/index.js';
+import { isPlainPath } from './delta.js';
 import { walkFilters, type ManifestScan } from './manifest.js';
 
 /**
@@ -179,7 +180,7 @@ export function parseSidecar(data: Buffer, where: string): Map<string, string> {
   for (let i = 0; i < fields.length; i += 2) {
     const [letters, path] = [fields[i]!, fields[i + 1]!];
     if (!FLAG_LETTERS.test(letters)) throw bad(`flags ${JSON.stringify(letters)} are not letters`);
-    if (path !== '.' && (path === '' || path.startsWith('/') || path.split('/').some((part) => part === '' || part === '.' || part === '..'))) {
+    if (path !== '.' && !isPlainPath(path)) {
       throw bad(`path ${JSON.stringify(path)} is not inside the filesystem`);
     }
     if (flags.has(path)) throw bad(`path ${JSON.stringify(path)} is listed twice`);

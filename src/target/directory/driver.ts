@@ -70,13 +70,17 @@ function folderNames(lines: readonly string[]): string[] {
   return lines.filter((line) => line.startsWith('point ')).map((line) => line.slice('point '.length));
 }
 
+// to_trash TRASH PATH: PATH moved into a folder of its own in the trash (names there never collide).
+const TO_TRASH = `to_trash() { mv -- "$2" "$(mktemp -d -- "$1/x.XXXXXX")/"; }`;
+
 // $1 the trash folder, then the points' folders and their data folders: each moved into the trash
 // (a rename: a point of 100,000 files took 1.4-1.6 s to remove on the bench), removed after the run.
-export const PRUNE = `t=$1; shift
+export const PRUNE = `${TO_TRASH}
+t=$1; shift
 mkdir -p -- "$t"
 for d in "$@"; do
   [ -e "$d" ] || [ -L "$d" ] || continue
-  mv -- "$d" "$(mktemp -d -- "$t/p.XXXXXX")/" || exit
+  to_trash "$t" "$d" || exit
 done`;
 
 // $1 the trash folder, $2 the point just recorded, $3 the spares' prefix, $4 that point's id. Run on
@@ -86,15 +90,16 @@ done`;
 // Another run may start meanwhile: it takes only a whole spare of its last point, and a spare of
 // any other point goes to the trash. A spare's files are never written: what a fixup re-run rewrites
 // in a point is made anew by rename, and the next sync sends those files again (src/apply/delta-copy.ts).
-export const AFTER_RUN = `t=$1 p=$2 s=$3 id=$4
+export const AFTER_RUN = `${TO_TRASH}
+t=$1 p=$2 s=$3 id=$4
 mkdir -p -- "$t"
 for x in "$s".*; do
   [ -e "$x" ] || continue
-  [ "$x" = "$s.$id" ] || mv -- "$x" "$(mktemp -d -- "$t/s.XXXXXX")/" 2>/dev/null
+  [ "$x" = "$s.$id" ] || to_trash "$t" "$x" 2>/dev/null
 done
 if [ ! -e "$s.$id" ] && [ -d "$p" ] && [ ! -L "$p" ]; then
   m="$s.making-$$"
-  if mkdir -- "$m" && cp -al -- "$p/." "$m/" && mv -T -- "$m" "$s.$id"; then :; else mv -- "$m" "$(mktemp -d -- "$t/s.XXXXXX")/" 2>/dev/null; fi
+  if mkdir -- "$m" && cp -al -- "$p/." "$m/" && mv -T -- "$m" "$s.$id"; then :; else to_trash "$t" "$m" 2>/dev/null; fi
 fi
 for x in "$t"/*; do
   [ -e "$x" ] || continue
@@ -103,7 +108,8 @@ done`;
 
 // $1 the trash folder, $2 the spares' prefix: AFTER_RUN's job of this replica ended (it is named by
 // its trash folder), then every spare, whole or not, moved to the trash.
-export const DROP_SPARES = `t=$1 s=$2
+export const DROP_SPARES = `${TO_TRASH}
+t=$1 s=$2
 for pid in $(pgrep -f -- "rmm-after-run $t "); do
   # setsid made it a process group of its own: its cp or rm ends with it.
   case $(tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null) in *" rmm-after-run $t "*) kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null ;; esac
@@ -111,7 +117,7 @@ done
 mkdir -p -- "$t"
 for x in "$s".*; do
   [ -e "$x" ] || continue
-  mv -- "$x" "$(mktemp -d -- "$t/s.XXXXXX")/" || exit
+  to_trash "$t" "$x" || exit
 done`;
 
 // Starts AFTER_RUN ($1) with its arguments, detached: the command returns at once.
