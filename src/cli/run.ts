@@ -1,5 +1,7 @@
-import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { Command as Parser, CommanderError, Option } from 'commander';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
+import { didYouMean } from '../config/suggest.js';
 import { InputError, RmmError } from '../errors.js';
 import { EXIT, type Command, type CommandContext, type OutputFormat } from './command.js';
 import { commands } from './commands/index.js';
@@ -42,20 +44,18 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     io.stdout.write(`${mainHelp()}\n`);
     return name === undefined ? EXIT.invalidInput : EXIT.ok;
   }
-  if (name === '--version') return main(['version', ...rest], io);
+  if (name === '--version' || name === '-V') return main(['version', ...rest], io);
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    io.stderr.write(`rmm: unknown command '${name}'\n\n${mainHelp()}\n`);
+    const hint = didYouMean(name, name.startsWith('-') ? ['--help', '--version'] : commands.map((c) => c.name));
+    const message = `unknown ${name.startsWith('-') ? 'option' : 'command'} '${name}'${hint}`;
+    if (asksForJson(rest)) io.stderr.write(`${JSON.stringify(new UsageError(message).toJSON())}\n`);
+    else io.stderr.write(`rmm: ${message}\nRun rmm --help for the commands.\n`);
     return EXIT.invalidInput;
   }
-  let output: OutputFormat = 'text';
+  let output: OutputFormat = asksForJson(rest) ? 'json' : 'text';
   try {
-    const parsed = parseArgs({
-      args: [...rest],
-      options: { ...GLOBAL_OPTIONS, ...command.options },
-      allowPositionals: true,
-      strict: true,
-    });
+    const parsed = parseCommandLine(command, rest);
     if (parsed.values.help) {
       io.stdout.write(`${commandHelp(command)}\n`);
       return EXIT.ok;
@@ -66,7 +66,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (fmt !== 'text' && fmt !== 'json') throw new UsageError(`--output must be text or json, not '${String(fmt)}'`);
     output = fmt;
     const ctx: CommandContext = {
-      values: parsed.values as CommandContext['values'],
+      values: parsed.values,
       positionals: parsed.positionals,
       output,
       stdout: io.stdout,
@@ -79,8 +79,54 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   }
 }
 
+/** Whether the arguments ask for JSON output: usage errors are then JSON too. */
+function asksForJson(args: readonly string[]): boolean {
+  return args.some((a, i) => ((a === '-o' || a === '--output') && args[i + 1] === 'json') || a === '-ojson' || a === '--output=json');
+}
+
+/**
+ * The command's options and arguments, parsed by commander (its did-you-mean included): values
+ * keyed by the option's long name, as the commands read them.
+ */
+function parseCommandLine(command: Command, args: readonly string[]): { values: CommandContext['values']; positionals: string[] } {
+  const parser = new Parser(`rmm ${command.name}`)
+    .exitOverride()
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined, outputError: () => undefined })
+    .showSuggestionAfterError(true)
+    .helpOption(false)
+    .allowExcessArguments(true)
+    .argument('[arguments...]');
+  const names = new Map<string, string>();
+  const options: NonNullable<ParseArgsConfig['options']> = { ...GLOBAL_OPTIONS, ...command.options };
+  for (const [long, option] of Object.entries(options)) {
+    const flags = `${option.short ? `-${option.short}, ` : ''}--${long}${option.type === 'string' ? ' <value>' : ''}`;
+    const parsed = new Option(flags);
+    if (option.multiple) parsed.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    parser.addOption(parsed);
+    names.set(parsed.attributeName(), long);
+  }
+  try {
+    parser.parse([...args], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new UsageError(usageMessage(err.message));
+    throw err;
+  }
+  const values: Record<string, string | boolean | string[] | undefined> = {};
+  for (const [attribute, value] of Object.entries(parser.opts())) values[names.get(attribute) ?? attribute] = value as string | boolean | string[];
+  return { values, positionals: [...parser.args] };
+}
+
+/** commander's "error: unknown option '--fiel'\n(Did you mean --file?)" as one line in rmm's words. */
+function usageMessage(text: string): string {
+  return text
+    .replace(/^error: /, '')
+    .replace(/\n\(Did you mean (\S+)\?\)/, " (did you mean '$1'?)")
+    .replace(/^option '(.*)' argument missing$/, "option '$1' needs a value")
+    .trim();
+}
+
 function report(err: unknown, command: Command, output: OutputFormat, stderr: NodeJS.WritableStream): number {
-  const code = err instanceof InputError || isParseArgsError(err) ? EXIT.invalidInput : EXIT.error;
+  const code = err instanceof InputError ? EXIT.invalidInput : EXIT.error;
   if (output === 'json') {
     const facts = err instanceof RmmError ? err.toJSON() : { error: 'Error', message: String((err as Error)?.message ?? err) };
     stderr.write(`${JSON.stringify(facts)}\n`);
@@ -89,7 +135,7 @@ function report(err: unknown, command: Command, output: OutputFormat, stderr: No
   if (err instanceof ConfigError) {
     for (const d of err.diagnostics) stderr.write(`${formatDiagnostic(d)}\n`);
     stderr.write(`rmm ${command.name}: ${err.message}; nothing was changed\n`);
-  } else if (err instanceof UsageError || isParseArgsError(err)) {
+  } else if (err instanceof UsageError) {
     stderr.write(`rmm ${command.name}: ${(err as Error).message}\nUsage: ${command.usage}\n`);
   } else if (err instanceof RmmError) {
     stderr.write(`rmm ${command.name}: ${err.message}\n`);
@@ -97,8 +143,4 @@ function report(err: unknown, command: Command, output: OutputFormat, stderr: No
     stderr.write(`rmm ${command.name}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
   }
   return code;
-}
-
-function isParseArgsError(err: unknown): boolean {
-  return typeof (err as { code?: unknown })?.code === 'string' && (err as { code: string }).code.startsWith('ERR_PARSE_ARGS');
 }

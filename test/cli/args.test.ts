@@ -11,3 +11,48 @@ describe('the command line', () => {
     expect((await rmm('validate', '-f', 'examples/migration-p2v.yaml')).code).toBe(0);
   });
 });
+
+describe('the command line forgives a typo by naming what was meant', () => {
+  it.each([
+    [['pln'], "rmm: unknown command 'pln' (did you mean 'plan'?)"],
+    [['valdate', '-f', 'x.yaml'], "rmm: unknown command 'valdate' (did you mean 'validate'?)"],
+    [['--verison'], "rmm: unknown option '--verison' (did you mean '--version'?)"],
+    [['plan', '--fiel', 'x.yaml'], "rmm plan: unknown option '--fiel' (did you mean '--file'?)"],
+    [['apply', '--yes', '--plna', 'saved.json'], "rmm apply: unknown option '--plna' (did you mean '--plan'?)"],
+    [['plan', '-f'], "rmm plan: option '-f, --file <value>' needs a value"],
+  ])('rmm %j: exit 2 and %s', async (args, first) => {
+    const { code, out, err } = await rmm(...args);
+    expect(code).toBe(2);
+    expect(out).toBe('');
+    expect(err.split('\n')[0]).toBe(first);
+  });
+
+  it('suggests the replica meant by --sync-now', async () => {
+    const { code, err } = await rmm('plan', '-f', 'examples/migration-p2v.yaml', '--sync-now', 'db-01-mv');
+    expect(code).toBe(2);
+    expect(err).toMatch(/--sync-now: no replica named 'db-01-mv' \(did you mean 'db-01-vm'\?\)/);
+  });
+
+  it('says a usage error as JSON under -o json', async () => {
+    for (const args of [['plan', '-o', 'json', '--fiel', 'x.yaml'], ['pln', '-o', 'json']]) {
+      const { code, err } = await rmm(...args);
+      expect(code).toBe(2);
+      expect(JSON.parse(err)).toMatchObject({ code: 'cli.usage', message: expect.stringMatching(/did you mean/) });
+    }
+  });
+
+  it('prints the version for --version and -V, and takes -y for --yes', async () => {
+    expect((await rmm('--version')).out).toMatch(/^rmm \d+\.\d+\.\d+/);
+    expect((await rmm('-V')).code).toBe(0);
+    expect((await rmm('apply', '--help')).out).toContain('-y, --yes');
+  });
+
+  it('says plainly that watch is not there yet, and what to run instead', async () => {
+    const help = await rmm('watch', '--help');
+    expect(help.out).toContain('Not available yet in this version');
+    expect(help.out).toContain('rmm apply -f FILE --yes');
+    const watch = await rmm('watch', '-f', 'examples/migration-p2v.yaml');
+    expect(watch.code).toBe(1);
+    expect(watch.err).toContain('not available yet');
+  });
+});

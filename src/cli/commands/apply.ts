@@ -12,12 +12,12 @@ import { rmmVersion } from './version.js';
 export const applyCommand: Command = {
   name: 'apply',
   summary: 'converge targets to the files: plan, then sync what the plan says',
-  usage: 'rmm apply -f FILE (--yes | --plan PLANFILE) [--parallelism N] [-o json]',
+  usage: 'rmm apply -f FILE (-y | --yes | --plan PLANFILE) [--parallelism N] [-o json]',
   details: [
     FILE_HELP,
     OUTPUT_HELP,
     ENGINE_HELP,
-    '  --yes                   apply without asking (needed when not on a terminal)',
+    '  -y, --yes               apply without asking (needed when not on a terminal)',
     '  --plan PLANFILE         carry out a plan saved by rmm plan --out, refused if the spec or a target changed since',
     '',
     'Exit codes: 0 converged (or nothing to do), 1 a replica failed or is blocked, 2 invalid input, 130/143 stopped by SIGINT/SIGTERM.',

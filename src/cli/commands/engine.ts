@@ -1,6 +1,7 @@
 import { formatDiagnostic } from '../../config/diagnostics.js';
 import { loadSpec } from '../../config/load.js';
 import type { Spec } from '../../config/spec.js';
+import { didYouMean } from '../../config/suggest.js';
 import { observe, type Observed } from '../../observe/observe.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -46,7 +47,7 @@ export async function loadObservePlan(ctx: CommandContext): Promise<EngineRun> {
     const observed = await observe(spec, pool, { parallelism, trustNewHostKeys });
     const syncNow = (ctx.values['sync-now'] as string[] | undefined) ?? [];
     for (const name of syncNow)
-      if (name !== 'all' && !spec.replicas.some((r) => r.name === name)) throw new UsageError(`--sync-now: no replica named '${name}'`);
+      if (name !== 'all' && !spec.replicas.some((r) => r.name === name)) throw new UsageError(`--sync-now: no replica named '${name}'${didYouMean(name, spec.replicas.map((r) => r.name))}`);
     const scripts = scriptDigests(spec);
     const plan = makePlan(spec, observed, new Date(), { syncNow: syncNow.includes('all') ? 'all' : new Set(syncNow), scripts });
     return { spec, pool, observed, plan, scripts, parallelism, trustNewHostKeys };

@@ -1,5 +1,6 @@
 import { formatDiagnostic } from '../../config/diagnostics.js';
 import { loadSpec } from '../../config/load.js';
+import { didYouMean } from '../../config/suggest.js';
 import { MAX_CONFIG_FILE_BYTES } from '../../fixup/catalog.js';
 import { fixupInputsOf } from '../../fixup/inputs.js';
 import { readConfigTree, runFixups, type FileOutcome, type TreeFile } from '../../fixup/run.js';
@@ -43,7 +44,7 @@ export const fixupCommand: Command = {
     const { spec, warnings } = await loadSpec(args);
     if (ctx.output === 'text') for (const w of warnings) ctx.stderr.write(`${formatDiagnostic(w)}\n`);
     const replica = spec.replicas.find((r) => r.name === name);
-    if (!replica) throw new UsageError(`no replica named '${name}' in ${args.join(', ')} (there are: ${spec.replicas.map((r) => r.name).join(', ') || 'none'})`);
+    if (!replica) throw new UsageError(`no replica named '${name}'${didYouMean(name, spec.replicas.map((r) => r.name))} in ${args.join(', ')} (there are: ${spec.replicas.map((r) => r.name).join(', ') || 'none'})`);
     if (!replica.fixups.enabled && ctx.output === 'text')
       ctx.stderr.write(`note: replica '${name}' gets no fixups when it syncs (its directory target has no fixups.enabled: true); showing what they would do\n`);
 

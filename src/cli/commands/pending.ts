@@ -17,7 +17,14 @@ function notYet(name: string, summary: string, usage: string, details: string, e
 
 export const watchCommand = notYet(
   'watch',
-  'keep replicas converged: on each policy schedule and whenever the files change',
+  'not available yet: will keep replicas converged on each policy schedule and whenever the files change',
   'rmm watch -f FILE',
-  [FILE_HELP, OUTPUT_HELP].join('\n'),
+  [
+    'Not available yet in this version: it exits with an error and changes nothing. Until it comes,',
+    'run `rmm apply -f FILE --yes` on a schedule (cron, a systemd timer, a CI job): apply syncs each',
+    "replica whose policy schedule is due, or whose RPO is exceeded, and leaves the others.",
+    '',
+    FILE_HELP,
+    OUTPUT_HELP,
+  ].join('\n'),
 );

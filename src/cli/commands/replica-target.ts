@@ -1,6 +1,7 @@
 import { formatDiagnostic } from '../../config/diagnostics.js';
 import { loadSpec } from '../../config/load.js';
 import type { Replica } from '../../config/spec.js';
+import { didYouMean } from '../../config/suggest.js';
 import { endpointSession } from '../../apply/sessions.js';
 import { targetDriver, type TargetDriver } from '../../target/index.js';
 import { createSessionPool, type RemoteHost, type SessionPool } from '../../transport/index.js';
@@ -19,7 +20,7 @@ export async function openReplicaTarget(ctx: CommandContext): Promise<{ replica:
   const { spec, warnings } = await loadSpec(args);
   if (ctx.output === 'text') for (const w of warnings) ctx.stderr.write(`${formatDiagnostic(w)}\n`);
   const replica = spec.replicas.find((r) => r.name === name);
-  if (!replica) throw new UsageError(`no replica named '${name}' in ${args.join(', ')} (there are: ${spec.replicas.map((r) => r.name).join(', ') || 'none'})`);
+  if (!replica) throw new UsageError(`no replica named '${name}'${didYouMean(name, spec.replicas.map((r) => r.name))} in ${args.join(', ')} (there are: ${spec.replicas.map((r) => r.name).join(', ') || 'none'})`);
   const trustNewHostKeys = ctx.values['trust-new-host-keys'] === true;
   const pool = createSessionPool();
   try {

@@ -1,3 +1,4 @@
+import prettyBytes from 'pretty-bytes';
 import type { ApplyEvent } from '../../apply/events.js';
 
 /** Events of the CLI around apply's own: the plan it carries out, and the summary at the end. */
@@ -51,12 +52,12 @@ export function textEvents(out: NodeJS.WritableStream): (e: ApplyEvent) => void 
         break;
       }
       case 'filesystem.done':
-        out.write(`${tty ? '\r\x1b[K' : ''}${e.replica}: copied ${e.mountPoint}: ${e.files} files, ${e.bytesTotal} bytes, ${e.bytesSent} bytes sent\n`);
+        out.write(`${tty ? '\r\x1b[K' : ''}${e.replica}: copied ${e.mountPoint}: ${count(e.files, 'file')}, ${prettyBytes(e.bytesTotal)}, ${prettyBytes(e.bytesSent)} sent\n`);
         break;
       case 'replica.done':
         if (e.rolledBack) out.write(`${e.replica}: the disks are recovery point ${e.point} again, rolled back from their snapshots, nothing copied (${e.seconds.toFixed(1)} s)\n`);
         else if (e.fixedUp) out.write(`${e.replica}: recovery point ${e.point} adapted anew by the fixups, nothing copied (${e.seconds.toFixed(1)} s)\n`);
-        else if (e.copied) out.write(`${e.replica}: consistent at recovery point ${e.point} (${e.seconds.toFixed(1)} s, ${e.bytesSent} bytes sent)\n`);
+        else if (e.copied) out.write(`${e.replica}: consistent at recovery point ${e.point} (${e.seconds.toFixed(1)} s, ${prettyBytes(e.bytesSent)} sent)\n`);
         else out.write(`${e.replica}: recovery point ${e.point} verified, nothing to copy (${e.seconds.toFixed(1)} s)\n`);
         break;
       case 'replica.failed':
@@ -64,4 +65,9 @@ export function textEvents(out: NodeJS.WritableStream): (e: ApplyEvent) => void 
         break;
     }
   };
+}
+
+/** `1 file`, `2 files`. */
+function count(n: number, noun: string): string {
+  return `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
 }
