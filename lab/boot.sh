@@ -13,6 +13,11 @@
 #                                system disk and the replica's disks as the last run left them)
 #   boot.sh poweroff NAME        clean shutdown from inside (the guest flushes its disks), then wait
 #                                for qemu to exit; the machine's disks stay (boot-replica needs them)
+#   boot.sh pause NAME           origin or landing: sync inside, then stop its CPUs (qemu flushes its
+#                                disks); boot-replica may then boot the paused landing's disks
+#   boot.sh resume NAME          run the paused machine again, wait for ssh
+#   boot.sh link-down NAME       its site goes down: its ssh port is no longer forwarded (refused)
+#   boot.sh link-up NAME         forwarded again, wait for ssh
 #   boot.sh down [NAME|all]      stop the machine(s), remove their disks and state (idempotent;
 #                                default all; `down landing` also stops the replica on its disks)
 #   boot.sh status               one line per machine: up or down
@@ -77,7 +82,7 @@
 set -euo pipefail
 
 # Debian packages this script needs on the machine running the machines (CI: `boot.sh deps`).
-BOOT_HOST_PACKAGES="bash coreutils util-linux qemu-system-x86 qemu-utils debootstrap e2fsprogs fdisk ovmf openssh-client"
+BOOT_HOST_PACKAGES="bash coreutils util-linux qemu-system-x86 qemu-utils debootstrap e2fsprogs fdisk ovmf openssh-client python3"
 
 IMAGE_SUITE="bookworm"
 IMAGE_VARIANT="minbase"
@@ -210,6 +215,7 @@ ensure_tools() {
   ensure_tool debugfs e2fsprogs
   ensure_tool sfdisk fdisk
   ensure_tool flock util-linux
+  ensure_tool python3 python3
 }
 
 # debian_mirror: in lib.sh.
@@ -1170,7 +1176,7 @@ start_origin() {
     -name rmm-boot-origin,process=rmm-boot-origin "${args[@]}" \
     -netdev "user,id=n0,restrict=on,ipv6=off,net=$ORIGIN_NET,hostfwd=tcp:127.0.0.1:$ORIGIN_PORT-$ORIGIN_ADDRESS:22" \
     -device "virtio-net-pci,netdev=n0,mac=$ORIGIN_MAC,addr=0x3" \
-    -serial "file:$STATE/origin-serial.log" -monitor none \
+    -serial "file:$STATE/origin-serial.log" -monitor none -qmp "unix:$STATE/origin-qmp.sock,server=on,wait=off" \
     -daemonize -pidfile "$STATE/origin.pid" 6>&- 7>&- 8>&- 9>&- ||
     die "qemu did not start the origin (is 127.0.0.1:$ORIGIN_PORT free? set RMM_BOOT_ORIGIN_PORT)"
 }
@@ -1203,7 +1209,7 @@ start_landing() {
     -append "root=UUID=$(cat "$IMAGE/landing_root_uuid") rw console=ttyS0,115200" "${args[@]}" \
     -netdev "user,id=n0,restrict=on,ipv6=off,net=$LANDING_NET,hostfwd=tcp:127.0.0.1:$LANDING_PORT-$LANDING_ADDRESS:22" \
     -device "virtio-net-pci,netdev=n0,mac=$LANDING_MAC,addr=0x3" \
-    -serial "file:$STATE/landing-serial.log" -monitor none \
+    -serial "file:$STATE/landing-serial.log" -monitor none -qmp "unix:$STATE/landing-qmp.sock,server=on,wait=off" \
     -daemonize -pidfile "$STATE/landing.pid" 6>&- 7>&- 8>&- 9>&- ||
     die "qemu did not start the landing (is 127.0.0.1:$LANDING_PORT free? set RMM_BOOT_LANDING_PORT)"
 }
@@ -1222,7 +1228,7 @@ machine_down() { # NAME [keep-disks]
   local pid
   if pid="$(machine_pid "$1")"; then kill -TERM "$pid" 2>/dev/null || true; fi
   kill_qemu_naming "$STATE/$1-"
-  rm -f "$STATE/$1".{json,json.tmp,pid,known_hosts}
+  rm -f "$STATE/$1".{json,json.tmp,pid,known_hosts,paused}
   [[ "${2:-}" == keep-disks ]] || rm -f "$STATE/$1"-*
 }
 
@@ -1302,6 +1308,93 @@ cmd_poweroff() { # NAME
   log "$name: powered off in $((SECONDS - started))s (its disks stay in $STATE)"
 }
 
+# One QMP exchange with NAME's qemu: capabilities, then each COMMAND (a JSON object) in turn; a
+# human-monitor-command's text is printed. python3, as bash has no unix sockets.
+qmp() { # NAME COMMAND...
+  timeout 60 python3 - "$STATE/$1-qmp.sock" "${@:2}" <<'PY'
+import json, socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.settimeout(50)
+sock.connect(sys.argv[1])
+stream = sock.makefile('rw')
+def answer():
+    while True:
+        line = stream.readline()
+        if not line:
+            sys.exit('qmp: qemu closed the monitor')
+        message = json.loads(line)
+        if 'error' in message:
+            sys.exit('qmp: ' + message['error'].get('desc', 'error'))
+        if 'return' in message:
+            return message['return']
+json.loads(stream.readline())
+for command in ['{"execute": "qmp_capabilities"}'] + sys.argv[2:]:
+    stream.write(command + '\n')
+    stream.flush()
+    result = answer()
+    if isinstance(result, str):
+        sys.stdout.write(result)
+PY
+}
+
+running_machine() { # NAME (origin or landing): its qemu pid, or die
+  local pid
+  [[ "$1" == origin || "$1" == landing ]] || die "$2 works on origin or landing: '$1'"
+  pid="$(machine_pid "$1")" || die "$1 is not running"
+  printf '%s\n' "$pid"
+}
+
+# Stop NAME's virtual CPUs: it answers nothing and writes nothing; qemu has flushed its disks to
+# their files first. boot-replica boots the landing's disks while it is paused, which saves a
+# shutdown and a boot of the landing per replica boot.
+cmd_pause() { # NAME
+  local name="${1:-}" opts
+  running_machine "$name" pause >/dev/null
+  need_root
+  check_paths
+  lock_machine 9 "$name"
+  mapfile -t opts < <(ssh_opts "$name" "$(recorded_port "$name")")
+  timeout 120 ssh "${opts[@]}" -l root 127.0.0.1 sync </dev/null >/dev/null 2>&1 || die "$name: sync inside it failed"
+  qmp "$name" '{"execute": "stop"}' >/dev/null || die "$name: qemu did not stop"
+  : >"$STATE/$name.paused"
+  log "$name: paused (disks flushed; boot.sh resume $name)"
+}
+
+cmd_resume() { # NAME
+  local name="${1:-}" pid
+  pid="$(running_machine "$name" resume)"
+  need_root
+  check_paths
+  lock_machine 9 "$name"
+  qmp "$name" '{"execute": "cont"}' >/dev/null || die "$name: qemu did not resume"
+  rm -f "$STATE/$name.paused"
+  wait_for_ssh "$name" "$pid" "$(recorded_port "$name")" "$SECONDS" yes
+  log "$name: resumed"
+}
+
+# NAME's site goes down, or comes back: qemu stops forwarding its ssh port (a connection is refused,
+# as by a host that is gone) while the machine runs on; `link-up` forwards it again.
+cmd_link() { # up|down NAME
+  local state="$1" name="${2:-}" port address out
+  running_machine "$name" "link-$state" >/dev/null
+  need_root
+  check_paths
+  lock_machine 9 "$name"
+  port="$(recorded_port "$name")"
+  address="$(sed -n 's/^      "guestAddress": "\([0-9.]*\)",$/\1/p' "$STATE/$name.json")"
+  [[ -n "$address" ]] || die "$name: no guestAddress in $STATE/$name.json"
+  if [[ "$state" == down ]]; then
+    out="$(qmp "$name" "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"hostfwd_remove n0 tcp:127.0.0.1:$port\"}}")" || die "$name: qemu did not remove its port forward"
+    [[ "$out" == *removed* ]] || die "$name: link-down: qemu says: $out"
+    out=""
+  else
+    out="$(qmp "$name" "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"hostfwd_add n0 tcp:127.0.0.1:$port-$address:22\"}}")" || die "$name: qemu did not forward its port again"
+  fi
+  [[ -z "$out" ]] || die "$name: link-$state: qemu says: $out"
+  if [[ "$state" == up ]]; then wait_for_ssh "$name" "$(machine_pid "$name")" "$port" "$SECONDS" yes; fi
+  log "$name: link $state (127.0.0.1:$port)"
+}
+
 # ------------------------------------------------------------------------------------ replica
 
 cmd_boot_replica() {
@@ -1334,29 +1427,34 @@ cmd_boot_replica() {
   lock_machine 6 landing
   ensure_tools
   find_image
-  if pid="$(machine_pid landing)"; then
-    die "the landing still runs (pid $pid): power it off first (boot.sh poweroff landing), its disks must be flushed"
+  if pid="$(machine_pid landing)" && [[ ! -f "$STATE/landing.paused" ]]; then
+    die "the landing still runs (pid $pid): pause it or power it off first (boot.sh pause landing), its disks must be flushed"
   fi
   [[ -f "$STATE/landing-disk1.qcow2" && -f "$STATE/landing-disk2.qcow2" ]] ||
     die "no landing disks in $STATE (boot.sh up landing, write them, boot.sh poweroff landing)"
   [[ -f "$STATE/id_ed25519" ]] || die "no client key in $STATE (boot.sh up landing first)"
   machine_down replica
   : >"$STATE/replica.known_hosts"
-  qemu-img create -q -f qcow2 -F qcow2 -b "$STATE/landing-disk1.qcow2" "$STATE/replica-disk1.qcow2"
-  qemu-img create -q -f qcow2 -F qcow2 -b "$STATE/landing-disk2.qcow2" "$STATE/replica-disk2.qcow2"
+  # -u: the paused landing holds its disks' locks; its files are only read, and it writes nothing
+  # while paused.
+  qemu-img create -q -u -f qcow2 -F qcow2 -b "$STATE/landing-disk1.qcow2" "$STATE/replica-disk1.qcow2" "$LANDING_DISK1_SIZE"
+  qemu-img create -q -u -f qcow2 -F qcow2 -b "$STATE/landing-disk2.qcow2" "$STATE/replica-disk2.qcow2" "$LANDING_DISK2_SIZE"
   if [[ "$firmware" == uefi ]]; then
     ovmf_args replica
     fw=("${OVMF_ARGS[@]}")
   fi
   # A disk, or with --sliceN a byte range of it (a logical volume the landing wrote, where its
   # extents lie on the landing disk): the replica sees only that range, as a whole disk.
+  # The landing's disk is read without its lock (the paused landing holds it), under the replica's
+  # own overlay.
   for d in 1 2; do
     if [[ "$d" == 1 ]]; then s="$slice1"; else s="$slice2"; fi
+    disk_args+=(-blockdev "driver=qcow2,node-name=l$d,read-only=on,file.driver=file,file.filename=$STATE/landing-disk$d.qcow2,file.locking=off"
+      -blockdev "driver=qcow2,node-name=q$d,backing=l$d,discard=unmap,cache.no-flush=on,file.driver=file,file.filename=$STATE/replica-disk$d.qcow2")
     if [[ -z "$s" ]]; then
-      disk_args+=(-drive "file=$STATE/replica-disk$d.qcow2,format=qcow2,if=none,id=d$d,cache=unsafe,discard=unmap")
+      disk_args+=(-blockdev "driver=raw,node-name=d$d,file=q$d")
     else
-      disk_args+=(-blockdev "driver=qcow2,node-name=q$d,file.driver=file,file.filename=$STATE/replica-disk$d.qcow2,cache.no-flush=on"
-        -blockdev "driver=raw,node-name=d$d,file=q$d,offset=${s%%:*},size=${s#*:}")
+      disk_args+=(-blockdev "driver=raw,node-name=d$d,file=q$d,offset=${s%%:*},size=${s#*:}")
     fi
   done
   mapfile -t accel < <(accel_args)
@@ -1462,6 +1560,10 @@ main() {
     status) cmd_status ;;
     ssh) cmd_ssh "$@" ;;
     boot-replica) cmd_boot_replica "$@" ;;
+    pause) cmd_pause "$@" ;;
+    resume) cmd_resume "$@" ;;
+    link-down) cmd_link down "$@" ;;
+    link-up) cmd_link up "$@" ;;
     help | -h | --help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

@@ -5,17 +5,17 @@
  * as in the BIOS test. Here the landing devices are logical volumes of the landing host (as a KVM
  * host's VM disks are): rmm writes them through loop devices and snapshots them before each later
  * sync. A second sync loses the landing host halfway; with the origin's site then down, rmm rolls
- * the volumes back from their snapshots, with nothing copied. Then the volumes boot alone, under OVMF
- * with fresh firmware variables (no boot entry: the removable-media path) on q35, AHCI and an e1000e
- * at the remapped address, as the first sync left them; and with the origin back, the next apply
- * converges. Needs root and qemu.
+ * the volumes back from their snapshots, with nothing copied. Then the volumes boot alone (the
+ * landing paused, its disks flushed), under OVMF with fresh firmware variables (no boot entry: the
+ * removable-media path) on q35, AHCI and an e1000e at the remapped address, as the first sync left
+ * them; and with the origin's site back, the next apply converges. Needs root and qemu.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { rmm } from '../support/cli.js';
-import { bootDown, bootPoweroff, bootReplica, bootUp, type BootMachine } from '../support/lab/boot.js';
+import { bootDown, bootLink, bootPause, bootReplica, bootResume, bootUp, type BootMachine } from '../support/lab/boot.js';
 import { applyCutMidCopy, ASM_MARKER, bootSsh as ssh, disksSpecFile, REPLICA } from '../support/lab/boot-spec.js';
 
 const run = promisify(execFile);
@@ -71,8 +71,9 @@ describe.skipIf(!isRoot || !hasQemu)('a UEFI server as a disks replica boots UEF
     expect(cutRecord.state).not.toBe('consistent');
     expect(await ssh(landing, "lvs --noheadings -o lv_name landing | tr -d ' ' | sort")).toBe(`a\na_rmm_${p1}\nb\nb_rmm_${p1}\n`);
 
-    // The origin's site goes down: rmm puts the volumes back to the first sync's point, copying nothing.
-    await bootPoweroff('origin');
+    // The origin's site goes down (nothing answers on its address): rmm puts the volumes back to the
+    // first sync's point, copying nothing.
+    await bootLink('origin', 'down');
     const rollbackPlan = await rmm('plan', '-f', spec);
     expect(rollbackPlan.out, rollbackPlan.err).toContain(`replica ${REPLICA}: rollback to ${p1} (no copy)`);
     const rolled = await rmm('apply', '-f', spec, '--yes');
@@ -83,13 +84,14 @@ describe.skipIf(!isRoot || !hasQemu)('a UEFI server as a disks replica boots UEF
     expect(back.points.map((p) => p.id)).toEqual([p1]);
     expect(await ssh(landing, "lvs --noheadings -o lv_name landing | tr -d ' ' | sort")).toBe('a\nb\n');
 
-    // Where each volume lies on its landing disk: the replica boots those byte ranges as its disks.
+    // Where each volume lies on its landing disk: the replica boots those byte ranges as its disks
+    // (the landing paused, its disks flushed).
     const slice = async (lv: string) => {
       const [start, size] = (await ssh(landing, `set -e; pe=$(pvs --noheadings --units b --nosuffix -o pe_start /dev/vd${lv === 'a' ? 'b' : 'c'} | tr -d ' '); ext=$(vgs --noheadings --units b --nosuffix -o vg_extent_size landing | tr -d ' '); first=$(lvs --noheadings -o seg_pe_ranges landing/${lv} | tr -d ' ' | cut -d: -f2 | cut -d- -f1); echo $((pe + first * ext)) $(lvs --noheadings --units b --nosuffix -o lv_size landing/${lv} | tr -d ' ')`)).trim().split(' ').map(Number);
       return { offset: start!, size: size! };
     };
     const slices = [await slice('a'), await slice('b')];
-    await bootPoweroff('landing');
+    await bootPause('landing');
     const replica = await bootReplica({ firmware: 'uefi', slices });
     expect(await ssh(replica, '[ -d /sys/firmware/efi ] && echo uefi')).toBe('uefi\n');
     // rmm's dracut branch made the initramfs it booted with: generic, with the drivers named.
@@ -107,8 +109,9 @@ describe.skipIf(!isRoot || !hasQemu)('a UEFI server as a disks replica boots UEF
     // The sites come back. A sync that fails where the landing host still answers (a postSync hook
     // fails, after the copy) merges its snapshots back at once: the disks are the last point again.
     await bootDown('replica');
-    [origin, landing] = await Promise.all([bootUp('origin', { firmware: 'uefi' }), bootUp('landing', { keepDisks: true })]);
-    await ssh(origin, 'echo v3 > /etc/app-release && sync');
+    await bootResume('landing');
+    await bootLink('origin', 'up');
+    await ssh(origin, 'echo v3 > /etc/app-release && rm /srv/app/bulk && sync');
     const hooked = disksSpecFile(origin, landing, false, '10.0.4.0/24', ['/dev/landing/a', '/dev/landing/b'], { hooks: { postSync: [{ command: ['false'], on: 'target' }] } });
     const hookFails = await rmm('apply', '-f', hooked, '--yes');
     expect(hookFails.code, hookFails.out + hookFails.err).not.toBe(0);

@@ -157,7 +157,29 @@ export async function bootPoweroff(name: BootMachineName, options: BootOptions =
   await runBootScript(['poweroff', name], options, options.timeoutMs ?? MEDIUM_TIMEOUT_MS);
 }
 
-/** Boot the powered-off landing's two data disks alone on q35/AHCI/e1000e; returns the replica's description. */
+/**
+ * Sync inside, then stop the machine's CPUs (qemu flushes its disks first): it answers and writes
+ * nothing until bootResume. A paused landing's disks can be booted as the replica, which saves its
+ * shutdown and its next boot.
+ */
+export async function bootPause(name: 'origin' | 'landing', options: BootOptions = {}): Promise<void> {
+  await runBootScript(['pause', name], options, options.timeoutMs ?? MEDIUM_TIMEOUT_MS);
+}
+
+/** Run a paused machine again; returns once its ssh answers. */
+export async function bootResume(name: 'origin' | 'landing', options: BootOptions = {}): Promise<void> {
+  await runBootScript(['resume', name], options, options.timeoutMs ?? MEDIUM_TIMEOUT_MS);
+}
+
+/**
+ * The machine's site goes down ('down': its ssh port is no longer forwarded, a connection is
+ * refused) or comes back ('up': forwarded again, returns once ssh answers). The machine runs on.
+ */
+export async function bootLink(name: 'origin' | 'landing', state: 'up' | 'down', options: BootOptions = {}): Promise<void> {
+  await runBootScript([`link-${state}`, name], options, options.timeoutMs ?? MEDIUM_TIMEOUT_MS);
+}
+
+/** Boot the powered-off (or paused) landing's two data disks alone on q35/AHCI/e1000e; returns the replica's description. */
 export async function bootReplica(options: ReplicaOptions = {}): Promise<BootMachine> {
   const args = ['boot-replica'];
   if (options.firmware !== undefined) args.push('--firmware', options.firmware);
