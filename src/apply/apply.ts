@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Replica, Spec } from '../config/spec.js';
-import { RmmError } from '../errors.js';
+import { detailOf, RmmError } from '../errors.js';
 import type { Plan, PlannedAction } from '../plan/plan.js';
 import { openPushChannel, removeEphemeralAccess } from '../sync/channel.js';
 import type { RemoteHost, SessionPool } from '../transport/index.js';
@@ -97,6 +97,7 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
         code: err instanceof RmmError ? err.code : 'internal',
         ...(err instanceof StepFailedError ? { step: err.step, host: err.host } : {}),
         retryable,
+        ...(detailOf(err) !== undefined ? { detail: detailOf(err)! } : {}),
       });
     }
   }

@@ -7,9 +7,10 @@ export type ApplyEvent =
   | { type: 'step'; replica: string; step: string; status: StepStatus; detail?: string }
   /** A line for the operator from inside a step (a hook's output, how a copy goes). */
   | { type: 'note'; replica: string; step: string; text: string }
-  | { type: 'progress'; replica: string; mountPoint: string; bytes: number; files: number; percent: number; rate: string; eta: string }
+  | { type: 'progress'; replica: string; mountPoint: string; bytes: number; files: number; percent: number; rate: string; eta: string; bytesPerSecond: number; etaSeconds: number }
   | { type: 'filesystem.done'; replica: string; mountPoint: string; files: number; bytesSent: number; bytesTotal: number }
   | { type: 'replica.done'; replica: string; point: string; copied: boolean; fixedUp?: boolean; rolledBack?: boolean; seconds: number; bytesSent: number; files: number }
-  | { type: 'replica.failed'; replica: string; error: string; code: string; step?: string; host?: string; retryable: boolean };
+  /** error: one line, the cause first; detail: the command and output behind it (text shows it with --verbose). */
+  | { type: 'replica.failed'; replica: string; error: string; code: string; step?: string; host?: string; retryable: boolean; detail?: string };
 
 export type EventSink = (event: ApplyEvent) => void;

@@ -43,7 +43,7 @@ export interface Command {
 
 export const FILE_OPTION = { file: { type: 'string', short: 'f', multiple: true } } as const;
 export const FILE_HELP = '  -f, --file FILE         configuration: a YAML file, a directory of *.yaml, or - for stdin (repeatable)';
-export const OUTPUT_HELP = '  -o, --output FMT        text (default) or json';
+export const OUTPUT_HELP = '  -o, --output FMT        text (default) or json\n  --verbose               with a failure, the command and output behind it (JSON always has them)';
 
 export function fileArgs(ctx: CommandContext): string[] {
   const files = ctx.values.file;

@@ -2,7 +2,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { Command as Parser, CommanderError, Option } from 'commander';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
 import { didYouMean } from '../config/suggest.js';
-import { InputError, RmmError } from '../errors.js';
+import { detailOf, InputError, RmmError } from '../errors.js';
 import { EXIT, type Command, type CommandContext, type OutputFormat } from './command.js';
 import { commands } from './commands/index.js';
 import { UsageError } from './errors.js';
@@ -10,6 +10,7 @@ import { UsageError } from './errors.js';
 const GLOBAL_OPTIONS = {
   output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h' },
+  verbose: { type: 'boolean' },
 } as const;
 
 function mainHelp(): string {
@@ -75,7 +76,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     };
     return await command.run(ctx);
   } catch (err) {
-    return report(err, command, output, io.stderr);
+    return report(err, command, output, io.stderr, rest.includes('--verbose'));
   }
 }
 
@@ -125,10 +126,10 @@ function usageMessage(text: string): string {
     .trim();
 }
 
-function report(err: unknown, command: Command, output: OutputFormat, stderr: NodeJS.WritableStream): number {
+function report(err: unknown, command: Command, output: OutputFormat, stderr: NodeJS.WritableStream, verbose: boolean): number {
   const code = err instanceof InputError ? EXIT.invalidInput : EXIT.error;
   if (output === 'json') {
-    const facts = err instanceof RmmError ? err.toJSON() : { error: 'Error', message: String((err as Error)?.message ?? err) };
+    const facts = err instanceof RmmError ? err.toJSON() : { code: 'internal', message: String((err as Error)?.message ?? err) };
     stderr.write(`${JSON.stringify(facts)}\n`);
     return code;
   }
@@ -139,6 +140,8 @@ function report(err: unknown, command: Command, output: OutputFormat, stderr: No
     stderr.write(`rmm ${command.name}: ${(err as Error).message}\nUsage: ${command.usage}\n`);
   } else if (err instanceof RmmError) {
     stderr.write(`rmm ${command.name}: ${err.message}\n`);
+    const detail = verbose ? detailOf(err) : undefined;
+    if (detail) stderr.write(`${detail.replace(/^/gm, '    ')}\n`);
   } else {
     stderr.write(`rmm ${command.name}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
   }

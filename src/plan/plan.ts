@@ -16,6 +16,7 @@ import { applyInputs, InputsCache, withInputsHash, type ScriptDigests } from './
 import { missingTools, toolsNeeded } from './tools.js';
 import { directorySyncSteps, disksSyncSteps } from './steps.js';
 import { disksPaths, planDisks, type DisksPlanned } from './disks.js';
+import { privilegeProblems } from './privilege.js';
 import { planRefixup } from './refixup.js';
 import { disksHoldLastPoint, planRollback } from './disks-recovery.js';
 
@@ -48,6 +49,8 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const inputs = applyInputs(replica, facts, cache);
   const base = { replica: replica.name, specHash: replica.specHash, inputs };
   if (replica.suspend) return { ...base, kind: 'none', reasons: ['suspended (spec.suspend: true)'] };
+  const privilege = privilegeProblems(replica);
+  if (privilege.length > 0) return { ...base, kind: 'blocked', reasons: privilege };
   if (!seen) return { ...base, kind: 'blocked', reasons: ['not observed'] };
   if ('error' in seen.target) return { ...base, kind: 'blocked', reasons: [`target ${replica.target.endpoint.name}: ${seen.target.error}`] };
   const { record, tools: targetTools } = seen.target;

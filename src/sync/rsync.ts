@@ -138,13 +138,28 @@ export interface RsyncProgress {
   readonly percent: number;
   readonly rate: string;
   readonly eta: string;
+  /** The rate and the time left as numbers (rsync's kB/s, MB/s and GB/s are of 1,024). */
+  readonly bytesPerSecond: number;
+  readonly etaSeconds: number;
   /** Files transferred so far (rsync's xfr#). */
   readonly files: number;
 }
+
+const RATE_UNITS: Readonly<Record<string, number>> = { 'B/s': 1, 'kB/s': 1024, 'MB/s': 1024 ** 2, 'GB/s': 1024 ** 3, 'TB/s': 1024 ** 4 };
 
 /** Parses one --info=progress2 line: `  1,234,567  45%   12.34MB/s    0:00:10 (xfr#10, to-chk=5/100)`. */
 export function parseProgress(line: string): RsyncProgress | undefined {
   const m = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d{2}:\d{2})(?:\s+\(xfr#(\d+))?/.exec(line);
   if (!m) return undefined;
-  return { bytes: Number(m[1]!.replace(/,/g, '')), percent: Number(m[2]), rate: m[3]!, eta: m[4]!, files: Number(m[5] ?? 0) };
+  const rate = /^([\d.]+)([kMGT]?B\/s)$/.exec(m[3]!);
+  const [h, min, sec] = m[4]!.split(':').map(Number) as [number, number, number];
+  return {
+    bytes: Number(m[1]!.replace(/,/g, '')),
+    percent: Number(m[2]),
+    rate: m[3]!,
+    eta: m[4]!,
+    bytesPerSecond: rate ? Math.round(Number(rate[1]) * RATE_UNITS[rate[2]!]!) : 0,
+    etaSeconds: h * 3600 + min * 60 + sec,
+    files: Number(m[5] ?? 0),
+  };
 }

@@ -178,7 +178,12 @@ export interface CommandFacts {
   stderr: string;
 }
 
-/** Shaped like execa's error: the same facts a result has, plus the host and what the code means. */
+/**
+ * Shaped like execa's error: the same facts a result has, plus the host and what the code means.
+ * Its message is one line that leads with the cause (the program, the host, and the line of its
+ * output that says why); the command as sent and its output are facts of their own (`detail`,
+ * shown with --verbose, and always in JSON).
+ */
 export class RemoteCommandError extends RmmError {
   readonly host: string;
   readonly command: string;
@@ -190,19 +195,17 @@ export class RemoteCommandError extends RmmError {
   readonly meaning: string | undefined;
 
   constructor(facts: CommandFacts, options?: { cause?: unknown }) {
+    const program = programOf(facts.argv);
     const meaning =
       facts.exitCode !== null
-        ? exitCodeMeaning(facts.argv[0], facts.exitCode)
+        ? exitCodeMeaning(program, facts.exitCode)
         : facts.signal
           ? `killed by ${facts.signal}`
           : 'ended without an exit status';
     const status = facts.exitCode !== null ? `exit code ${facts.exitCode}` : (facts.signal ?? 'no exit status');
-    const tail = lastLines(facts.stderr, 20);
-    super(
-      'REMOTE_COMMAND_FAILED',
-      `command failed on ${facts.host} with ${status}${meaning ? ` (${meaning})` : ''}: ${facts.command}${tail ? `\n${tail}` : ''}`,
-      options,
-    );
+    const why = rootCause(facts.stderr);
+    // The code's meaning only when the output names no cause: "ssh failed, or ... exited with 255" adds nothing to "No route to host".
+    super('REMOTE_COMMAND_FAILED', `${program ?? 'a command'} failed on ${facts.host} (${status}${meaning && !why ? `: ${meaning}` : ''})${why ? `: ${why}` : ''}`, options);
     this.host = facts.host;
     this.command = facts.command;
     this.argv = facts.argv;
@@ -213,10 +216,63 @@ export class RemoteCommandError extends RmmError {
     this.meaning = meaning;
   }
 
+  /** What --verbose adds: the command as sent, and the end of what it printed on stderr. */
+  get detail(): string {
+    const tail = lastLines(this.stderr, 20).replace(/[ \t\r]+$/gm, '');
+    return `on ${this.host}: ${this.command}${tail ? `\n${tail}` : ''}`;
+  }
+
   override toJSON(): Record<string, unknown> {
     const { host, command, argv, exitCode, signal, stdout, stderr, meaning } = this;
     return { ...super.toJSON(), host, command, argv, exitCode, signal, meaning, stdout, stderr };
   }
+}
+
+/** The program a command line runs, past sudo and rmm's `sh -c SCRIPT NAME` wrappers. */
+export function programOf(argv: readonly string[]): string | undefined {
+  let i = 0;
+  for (;;) {
+    const word = argv[i];
+    if (word === undefined) return undefined;
+    const base = word.split('/').pop()!;
+    if (base === 'sudo' || base === 'env' || base === 'nice' || base === 'ionice' || base === 'setsid' || base === 'timeout' || base === 'exec') {
+      i++;
+      while (argv[i] !== undefined && (argv[i]!.startsWith('-') || (base === 'timeout' && /^\d/.test(argv[i]!)) || (base === 'env' && argv[i]!.includes('=')))) i++;
+      continue;
+    }
+    if ((base === 'sh' || base === 'bash') && argv[i + 1] === '-c') {
+      // sh -c SCRIPT [NAME [ARGS...]]: the script's program when it runs its arguments ("$@").
+      const script = argv[i + 2] ?? '';
+      if (argv[i + 4] !== undefined && /"\$@"/.test(script)) {
+        i += 4;
+        continue;
+      }
+      return argv[i + 3] ?? 'sh';
+    }
+    return base;
+  }
+}
+
+// The words programs use for why they failed, the weightiest first: a line with one of the first
+// kind is the cause even after lines of a later kind (a file that vanished, then a full disk).
+const CAUSES: readonly RegExp[] = [
+  /No route to host|Connection refused|Connection timed out|Network is unreachable|Could not resolve hostname|Host key verification failed|Connection reset/,
+  /No space left on device|Disk quota exceeded|Read-only file system/,
+  /Permission denied|Operation not permitted|a password is required|not allowed to execute/,
+  /command not found|Out of memory|Input\/output error|File name too long|Device or resource busy/,
+  /is not a (?:directory|block device)|No such file or directory/,
+];
+// rsync's own closing lines say only that it stopped, never why.
+const NOISE = /^rsync error: |^rsync: connection unexpectedly closed|^rsync: \[(?:sender|receiver|generator)\] write error: Broken pipe|^\[(?:sender|receiver|generator)\]/;
+
+/** The line of a failed command's stderr that says why, in the program's own words (at most 300 characters). */
+export function rootCause(stderr: string): string | undefined {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('[… ') && !NOISE.test(l));
+  let line: string | undefined;
+  for (const cause of CAUSES) if ((line = lines.find((l) => cause.test(l)))) break;
+  line ??= lines.at(-1) ?? stderr.trim().split('\n').at(-1)?.trim();
+  if (!line) return undefined;
+  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }
 
 export class TimeoutError extends RmmError {

@@ -74,11 +74,20 @@ export class SshSession implements RemoteHost {
     return this.#closed;
   }
 
+  /**
+   * Whether a command runs through `sudo -n`: a privileged command (the default; `sudo: false` asks
+   * for the login user) on a host whose connection allows sudo, as a user who is not root. A host
+   * without sudo in the spec never gets it: rmm's plan blocks a replica whose hosts would need it.
+   */
+  #sudo(opts: CommandOptions): boolean {
+    return this.sudoByDefault && (opts.sudo ?? true) && this.info.user !== 'root';
+  }
+
   /** The command string sent to the server for argv, with the sudo and env prefixes. */
   command(argv: readonly string[], opts: CommandOptions = {}): string {
     if (argv.length === 0) throw new RangeError('empty argv');
     const prefix: string[] = [];
-    if ((opts.sudo ?? this.sudoByDefault) && this.info.user !== 'root') prefix.push('sudo', '-n', '--');
+    if (this.#sudo(opts)) prefix.push('sudo', '-n', '--');
     const env = Object.entries(opts.env ?? {});
     if (env.length > 0) {
       for (const [name] of env) if (!ENV_NAME.test(name)) throw new RangeError(`invalid environment variable name: ${name}`);
@@ -262,7 +271,7 @@ export class SshSession implements RemoteHost {
     status: { exitCode: number | null; signal: string | null; stdout: string; stderr: string },
   ): Error {
     const { host, user } = this.info;
-    const sudo = (opts.sudo ?? this.sudoByDefault) && user !== 'root';
+    const sudo = this.#sudo(opts);
     const reason = sudo ? sudoFailure(status.exitCode, status.stderr) : undefined;
     if (reason) return new SudoError({ host, user, reason, command, stderr: truncateOutput(status.stderr) });
     return new RemoteCommandError({ host, command, argv, ...status });

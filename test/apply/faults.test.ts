@@ -13,9 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicaRecord } from '../../src/record/record.js';
 import { HostWrapper, type CommandOptions, type ExecOptions, type RemoteHost } from '../../src/transport/index.js';
 import { rmm } from '../support/cli.js';
-import { labDown, labUp, type Lab } from '../support/lab/lab.js';
+import { labCut, labDown, labJoin, labUp, type Lab } from '../support/lab/lab.js';
 import { writeLabSpec, type LabSpecOptions } from '../support/lab-spec.js';
 import { applyInProcess, expectNothingLeft as expectNothingLeftOn, lockIsFree, MOSTLY_DATA } from '../support/replica-lab.js';
+import { expectApplyEvents, expectStatus } from '../support/json-contract.js';
 import { describeTree, diffTrees } from '../support/tree.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -160,6 +161,74 @@ describe.skipIf(!isRoot)('real faults at named steps (needs root)', () => {
     await expectConverges();
   });
 
+  it('fails a direct copy between hosts cut from each other with one line: the hosts and No route to host; the next plan gives that line', async () => {
+    changeOrigin();
+    const before = snapshotBefore();
+    await labCut();
+    // With no neighbour entry left, the origin's connection fails at once as the operator meets it
+    // (No route to host) rather than by a timeout.
+    execFileSync('ip', ['-n', lab.hosts.origin.netns, 'neigh', 'flush', 'all']);
+    let failed: Awaited<ReturnType<typeof rmm>>;
+    let verbose: Awaited<ReturnType<typeof rmm>>;
+    try {
+      failed = await rmm('apply', '-f', spec, '--yes', '--sync-now', REPLICA);
+      verbose = await rmm('apply', '-f', spec, '--yes', '--verbose');
+    } finally {
+      await labJoin();
+    }
+    expect(failed.code, failed.out + failed.err).toBe(1);
+    const line = failed.out.split('\n').find((l) => l.startsWith(`${REPLICA}: FAILED: `))!;
+    expect(line).toContain(`(${lab.hosts.origin.address} -> ${lab.hosts.target.address})`);
+    expect(line).toContain(`ssh: connect to host ${lab.hosts.target.address} port 22: No route to host`);
+    expect(line).toContain('set transfer: relay');
+    // No script, no command line, no rsync closing lines: those are --verbose's.
+    expect(failed.out).not.toMatch(/rmm-lifeline|sudo -n|--numeric-ids|rsync error:/);
+    expect(failed.out).toContain('--verbose shows the command and its output');
+    expect(verbose.out).toMatch(/rsync -aHAXS --numeric-ids/);
+    expect(verbose.out).toContain('rsync error:');
+    // What the record keeps, and the next plan gives as its reason, is that one line.
+    expect(record().error).toBe(line.slice(`${REPLICA}: FAILED: `.length).replace(' (a later run may succeed)', ''));
+    const plan = await rmm('plan', '-f', spec);
+    expect(plan.out).toContain(`    the last sync failed: ${record().error}\n`);
+    expect(plan.out).not.toMatch(/rmm-lifeline|--numeric-ids/);
+    expectLastPointKept(before);
+    await expectConverges();
+  });
+
+  it('blocks at plan time a login that is not root without connection.sudo, naming each host and what to set, and writes nothing', async () => {
+    const unprivileged = writeLabSpec(lab, { replica: 'no-sudo', exclude: MOSTLY_DATA, connection: { sudo: false } });
+    const plan = await rmm('plan', '-f', unprivileged);
+    expect(plan.code, plan.out + plan.err).toBe(1);
+    expect(plan.out).toContain('! replica no-sudo: blocked');
+    for (const [side, host] of [['origin', lab.hosts.origin.address], ['target', lab.hosts.target.address]] as const) {
+      expect(plan.out).toMatch(new RegExp(`${side} \\S+ \\(${host.replaceAll('.', '\\.')}\\): rmm logs in as rmm, who is not root, and connection.sudo is false; rmm needs root there .*set connection.sudo: true`));
+    }
+    const apply = await rmm('apply', '-f', unprivileged, '--yes', '-o', 'json');
+    expect(apply.code).toBe(1);
+    expect(expectApplyEvents(apply.out).at(-1)).toMatchObject({ type: 'summary', synced: 0, blocked: 1 });
+    expect(existsSync(path.join(targetRoot, 'srv/replicas/no-sudo'))).toBe(false);
+  });
+
+  it('says unknown, and why, for a replica whose target cannot be reached, in text and in JSON: never invented facts', async () => {
+    const quick = specWith({ connection: { heartbeatTimeout: '10s', connectTimeout: '3s' } });
+    const veth = lab.hosts.target.netns;
+    execFileSync('ip', ['link', 'set', veth, 'down']);
+    let text: Awaited<ReturnType<typeof rmm>>;
+    let json: Awaited<ReturnType<typeof rmm>>;
+    try {
+      text = await rmm('status', '-f', quick);
+      json = await rmm('status', '-f', quick, '-o', 'json');
+    } finally {
+      execFileSync('ip', ['link', 'set', veth, 'up']);
+    }
+    expect(text.code).toBe(1);
+    expect(text.out).toMatch(new RegExp(`^${REPLICA}: unknown: .*${lab.hosts.target.address.replaceAll('.', '\\.')}`, 'm'));
+    expect(text.out).not.toMatch(/never synced|EXCEEDED|0 bytes/);
+    const [row] = expectStatus(json.out);
+    expect(row).toMatchObject({ replica: REPLICA, state: 'unknown', lastConsistent: null, ageMs: null, bytes: null, recoveryPoints: [] });
+    expect(row!['cause']).toContain(lab.hosts.target.address);
+  });
+
   for (const [side, step] of [['target', 'lock'], ['origin', 'snapshot /srv/data']] as const) {
     it(`fails at ${step}, naming sudo on the ${side}, when sudo is taken away there after the plan`, async () => {
       const root = side === 'origin' ? originRoot : targetRoot;
@@ -247,6 +316,9 @@ describe.skipIf(!isRoot)('real faults at named steps (needs root)', () => {
         changeOrigin();
         const run = await rmm(...args);
         expect(run.code, `${args.join(' ')}: ${run.out}${run.err}`).toBeLessThan(args[0] === 'plan' ? 4 : 1);
+        // The JSON outputs are the ones their schemas publish.
+        if (args[0] === 'apply' && args.includes('json')) expectApplyEvents(run.out);
+        if (args[0] === 'status' && args.includes('json')) expectStatus(run.out);
         outputs.push(run.out, run.err);
       }
       outputs.push(readFileSync(saved, 'utf8'), recordText(), readFileSync(envDump, 'utf8'));

@@ -20,6 +20,7 @@ import { FaultInjector, type Fault } from '../support/faulty-host.js';
 import { writeLabSpec, type LabSpecOptions } from '../support/lab-spec.js';
 import { applyInProcess, expectNothingLeft as expectNothingLeftOn, lockIsFree, MOSTLY_DATA } from '../support/replica-lab.js';
 import { describeTree, diffTrees } from '../support/tree.js';
+import { expectStatus } from '../support/json-contract.js';
 
 const isRoot = process.getuid?.() === 0;
 const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -327,8 +328,8 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
       expect(apply.code).toBe(1);
       const status = await rmm('status', '-f', spec);
       expect(status.out).toMatch(new RegExp(`^${REPLICA}: damaged: the replica record .* is damaged`, 'm'));
-      const json = JSON.parse((await rmm('status', '-f', spec, '-o', 'json')).out) as { state: string }[];
-      expect(json[0]!.state).toBe('damaged');
+      const json = expectStatus((await rmm('status', '-f', spec, '-o', 'json')).out);
+      expect(json[0]!['state']).toBe('damaged');
       expect(readFileSync(path.join(victim, 'sentinel'), 'utf8')).toBe('must stay\n');
     } finally {
       writeFileSync(file, good);

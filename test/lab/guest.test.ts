@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { guestDown, guestScript, guestUp, readGuest, type Guest } from '../support/lab/guest.js';
+import { qemuUsing, running } from '../support/lab/processes.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -51,23 +52,6 @@ async function ssh(guest: Guest, command: string, user = 'root'): Promise<string
     { timeout: 60_000 },
   );
   return stdout.trim();
-}
-
-/** Whether pid runs (an exited process stays a zombie until pid 1 reaps it, which may take a while). */
-async function running(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-}
-
-/** PIDs of qemu processes whose command line names a file in dir. */
-async function qemuUsing(dir: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes('qemu-system') && cmdline.includes(`${dir}/`)) pids.push(Number(entry));
-  }
-  return pids;
 }
 
 describe.skipIf(reason !== null)(title, () => {

@@ -12,7 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicaRecord } from '../../src/record/record.js';
@@ -21,6 +21,7 @@ import { TARGET_TOOLS } from '../../src/target/directory/driver.js';
 import { rmm } from '../support/cli.js';
 import { bootDown, bootLink, bootPause, bootReplica, bootResume, bootUp, readBoot, sshArgs, type BootMachine } from '../support/lab/boot.js';
 import { applyCutMidCopy, ASM_MARKER as MARKER, bootSsh as ssh, disksSpecFile as specFile, REPLICA } from '../support/lab/boot-spec.js';
+import { processArgs as qemuArgs, qemuUsing, running } from '../support/lab/processes.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -33,27 +34,6 @@ const hasQemu = await run('sh', ['-c', 'command -v qemu-system-x86_64']).then(
 async function labSsh(m: BootMachine, command: string, user = 'root'): Promise<string> {
   const { stdout } = await run('ssh', [...sshArgs(m), '-l', user, m.host, command], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
   return stdout.trim();
-}
-
-/** Whether pid runs (an exited process stays a zombie until pid 1 reaps it). */
-async function running(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-}
-
-async function qemuArgs(pid: number): Promise<string[]> {
-  return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-}
-
-/** PIDs of qemu processes whose command line names a file in dir. */
-async function qemuUsing(dir: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes('qemu-system') && cmdline.includes(`${dir}/`)) pids.push(Number(entry));
-  }
-  return pids;
 }
 
 describe.skipIf(!isRoot || !hasQemu)('a disks replica boots on other hardware (needs root and qemu)', () => {

@@ -12,6 +12,7 @@ import type { ReplicaRecord } from '../../src/record/record.js';
 import { rmm } from '../support/cli.js';
 import { describeTree, diffTrees } from '../support/tree.js';
 import { writeLabSpec } from '../support/lab-spec.js';
+import { expectStatus } from '../support/json-contract.js';
 
 const isRoot = process.getuid?.() === 0;
 const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -449,9 +450,9 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
 
   it('reports the replica in rmm status', async () => {
     const { code, out } = await rmm('status', '-f', spec, '-o', 'json');
-    const rows = JSON.parse(out) as { replica: string; state: string; recoveryPoints: string[] }[];
+    const rows = expectStatus(out);
     expect(rows[0]).toMatchObject({ replica: 'origin-copy', state: 'consistent' });
-    expect(rows[0]!.recoveryPoints).toHaveLength(1);
+    expect(rows[0]!['recoveryPoints']).toHaveLength(1);
     expect(code).toBe(0);
   });
 });

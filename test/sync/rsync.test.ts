@@ -48,7 +48,16 @@ total size is 25,123,456  speedup is 95.72
   });
 
   it('parses --info=progress2 lines and ignores others', () => {
-    expect(parseProgress('    123,456,789  45%   12.34MB/s    0:00:10 (xfr#10, to-chk=5/100)')).toEqual({ bytes: 123456789, percent: 45, rate: '12.34MB/s', eta: '0:00:10', files: 10 });
+    expect(parseProgress('    123,456,789  45%   12.34MB/s    0:00:10 (xfr#10, to-chk=5/100)')).toEqual({
+      bytes: 123456789,
+      percent: 45,
+      rate: '12.34MB/s',
+      eta: '0:00:10',
+      bytesPerSecond: Math.round(12.34 * 1024 ** 2),
+      etaSeconds: 10,
+      files: 10,
+    });
+    expect(parseProgress('  7,000  100%  512.00kB/s    1:02:03')).toMatchObject({ bytesPerSecond: 512 * 1024, etaSeconds: 3723, files: 0 });
     expect(parseProgress('sending incremental file list')).toBeUndefined();
   });
 });

@@ -5,7 +5,9 @@ import {
   HostKeyChangedError,
   HostKeyUnknownError,
   MAX_OUTPUT_CHARS,
+  programOf,
   RemoteCommandError,
+  rootCause,
   SudoError,
   TimeoutError,
 } from '../../src/transport/errors.js';
@@ -40,15 +42,14 @@ describe('transport errors', () => {
       stdout: '',
       stderr,
     });
-    expect(err.message).toBe(
-      "command failed on 198.18.0.10 with exit code 23 (partial transfer due to error): rsync -aHAX / 'root@t:/srv/a b/'\n" +
-        `${'x'.repeat(MAX_OUTPUT_CHARS)}\nrsync error: some files could not be transferred (code 23)`,
-    );
+    // One line: the program, the host, the code and the line that says why; the command is the detail.
+    expect(err.message).toBe('rsync failed on 198.18.0.10 (exit code 23): ' + 'x'.repeat(300) + '...');
+    expect(err.detail.startsWith("on 198.18.0.10: rsync -aHAX / 'root@t:/srv/a b/'\n[… ")).toBe(true);
+    expect(err.detail.endsWith('\nrsync error: some files could not be transferred (code 23)')).toBe(true);
     expect(err.stderr.length).toBeLessThan(stderr.length + 100);
     expect(err.stderr).toMatch(/^\[… \d+ characters cut …\]\n/);
     expect(err.stderr.endsWith('(code 23)\n')).toBe(true);
     expect(err.toJSON()).toMatchObject({
-      error: 'RemoteCommandError',
       code: 'REMOTE_COMMAND_FAILED',
       host: '198.18.0.10',
       exitCode: 23,
@@ -60,7 +61,41 @@ describe('transport errors', () => {
 
   it('RemoteCommandError names a signal', () => {
     const err = new RemoteCommandError({ host: 'h', command: 'sleep 9', argv: ['sleep', '9'], exitCode: null, signal: 'SIGKILL', stdout: '', stderr: '' });
-    expect(err.message).toBe('command failed on h with SIGKILL (killed by SIGKILL): sleep 9');
+    expect(err.message).toBe('sleep failed on h (SIGKILL: killed by SIGKILL)');
+  });
+
+  it('RemoteCommandError leads with the line that says why, past rsync closing lines and rmm wrappers', () => {
+    const lifeline = ['sudo', '-n', '--', 'sh', '-c', 'exec 3<&0\n"$@" </dev/null 3<&- &\nwait', 'rmm-lifeline', 'rsync', '-a', '/', 'rmm@t:/x/'];
+    const err = new RemoteCommandError({
+      host: '198.18.0.10',
+      command: 'sudo -n -- sh -c ...',
+      argv: lifeline,
+      exitCode: 255,
+      signal: null,
+      stdout: '',
+      stderr: 'ssh: connect to host 198.18.0.20 port 22: No route to host\r\nrsync: connection unexpectedly closed (0 bytes received so far) [sender]\nrsync error: unexplained error (code 255) at io.c(232) [sender=3.2.7]\n',
+    });
+    expect(err.message).toBe('rsync failed on 198.18.0.10 (exit code 255): ssh: connect to host 198.18.0.20 port 22: No route to host');
+    expect(err.detail).toContain('rsync error: unexplained error');
+    expect(err.toJSON()).toMatchObject({ argv: lifeline, exitCode: 255, stderr: expect.stringContaining('No route to host') });
+  });
+
+  it('rootCause prefers the weightiest cause to the last line, and falls back to the last line', () => {
+    expect(rootCause('rsync: [sender] link_stat "/a" failed: No such file or directory (2)\nrsync: write failed on "/t/b": No space left on device (28)\nrsync error: error in file IO (code 11)\n')).toBe(
+      'rsync: write failed on "/t/b": No space left on device (28)',
+    );
+    expect(rootCause('sudo: a password is required\n')).toBe('sudo: a password is required');
+    expect(rootCause('something odd happened\nand then this\n')).toBe('and then this');
+    expect(rootCause('')).toBeUndefined();
+    expect(rootCause(`${'y'.repeat(400)}\n`)).toBe(`${'y'.repeat(300)}...`);
+  });
+
+  it('programOf names the program past sudo, env, timeout and sh -c wrappers', () => {
+    expect(programOf(['sudo', '-n', '--', 'rsync', '-a'])).toBe('rsync');
+    expect(programOf(['sudo', '-n', 'sh', '-c', 'exit 3', 'rmm-check'])).toBe('rmm-check');
+    expect(programOf(['sh', '-c', '"$@"', 'rmm-lifeline', '/usr/bin/tar', '-x'])).toBe('tar');
+    expect(programOf(['timeout', '20', 'env', 'A=1', 'lvcreate', '-s'])).toBe('lvcreate');
+    expect(programOf([])).toBeUndefined();
   });
 
   it('host key errors say what to do, and carry their facts', () => {

@@ -178,6 +178,12 @@ describe.skipIf(skip)(title, () => {
       expect(session.command(['id', '-u'])).toBe('sudo -n -- id -u');
     });
 
+    it('never uses sudo on its own: a privileged command on a host whose connection has no sudo runs as the login user', async () => {
+      const session = await open({ user: fx.users.sudoer });
+      expect(session.command(['id', '-u'], { sudo: true })).toBe('id -u');
+      expect((await session.exec(['id', '-u'], { sudo: true })).stdout).not.toBe('0\n');
+    });
+
     it('does not prefix sudo for root', async () => {
       const session = await open({ sudo: true });
       expect(session.command(['id'])).toBe('id');

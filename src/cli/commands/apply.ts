@@ -58,9 +58,8 @@ export const applyCommand: Command = {
       }
       const stop = new AbortController();
       const result = await whileStoppable(ctx, stop, () =>
-        applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: json ?? textEvents(ctx.stdout), signal: stop.signal }),
+        applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: json ?? textEvents(ctx.stdout, ctx.values.verbose === true), signal: stop.signal }),
       );
-      summary(result.synced.length, result.failed.length);
       if (stop.signal.aborted) {
         // What the operator needs after a Ctrl-C: what each replica still has.
         for (const action of plan.actions.filter((a) => a.kind === 'sync' && !result.synced.includes(a.replica))) {
@@ -75,8 +74,11 @@ export const applyCommand: Command = {
           if (json) json({ type: 'interrupted', replica: action.replica, point: point?.id ?? null, recorded });
           else ctx.stdout.write(`${line}\n`);
         }
+        // The summary is the stream's last event, an interrupted run's too.
+        summary(result.synced.length, result.failed.length);
         return (stop.signal.reason as InterruptedError).reason === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
       }
+      summary(result.synced.length, result.failed.length);
       return result.failed.length > 0 || blocked.length > 0 ? EXIT.error : EXIT.ok;
     } finally {
       await run.pool.closeAll();

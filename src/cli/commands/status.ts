@@ -36,7 +36,7 @@ export const statusCommand: Command = {
         fixups: point?.fixups ? (point.fixups.rewriting ? 'being rewritten' : 'applied') : null,
       };
     });
-    if (ctx.output === 'json') writeJson(ctx, rows);
+    if (ctx.output === 'json') writeJson(ctx, { formatVersion: 1, replicas: rows });
     else {
       for (const row of rows) {
         if (row.cause !== undefined) {

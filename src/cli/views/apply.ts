@@ -16,8 +16,11 @@ export function jsonEvents(out: NodeJS.WritableStream, version: string): (e: App
   return write;
 }
 
-/** Text: a line per step and note, and progress redrawn on a terminal or every 10 s in a log. */
-export function textEvents(out: NodeJS.WritableStream): (e: ApplyEvent) => void {
+/**
+ * Text: a line per step and note, and progress redrawn on a terminal or every 10 s in a log. A
+ * failure is one line, its cause first; `verbose` adds the command and output behind it.
+ */
+export function textEvents(out: NodeJS.WritableStream, verbose = false): (e: ApplyEvent) => void {
   const tty = (out as NodeJS.WriteStream).isTTY === true;
   let lastPlain = 0;
   const steps = new Map<string, readonly string[]>();
@@ -62,6 +65,8 @@ export function textEvents(out: NodeJS.WritableStream): (e: ApplyEvent) => void 
         break;
       case 'replica.failed':
         out.write(`${e.replica}: FAILED: ${e.error}${e.retryable ? ' (a later run may succeed)' : ''}\n`);
+        if (verbose && e.detail) out.write(`${e.detail.replace(/^/gm, '    ')}\n`);
+        else if (e.detail) out.write(`${e.replica}: (--verbose shows the command and its output)\n`);
         break;
     }
   };
