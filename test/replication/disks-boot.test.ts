@@ -130,7 +130,7 @@ describe.skipIf(!isRoot || !hasQemu)('a disks replica boots on other hardware (n
       await new Promise((resolve) => setTimeout(resolve, 12_000));
       expect(await labSsh(origin, 'systemctl is-active app-heartbeat.service; cat /srv/app/heartbeat')).toMatch(/^active\n\d{4}-/);
       expect(await labSsh(origin, 'cat /srv/app/heartbeat')).not.toBe(before);
-    }, 120_000);
+    }, 300_000);
 
     it('has the landing on its own network with two blank disks', async () => {
       expect(await labSsh(landing, 'hostname; ip -4 -o addr show dev ens3 | awk \'{print $4}\'')).toBe('landing\n10.0.3.15/24');
