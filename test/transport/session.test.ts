@@ -95,7 +95,10 @@ describe.skipIf(skip)(title, () => {
       expect(err).toBeInstanceOf(RemoteCommandError);
       const failure = err as RemoteCommandError;
       expect(failure).toMatchObject({ code: 'REMOTE_COMMAND_FAILED', host: fx.host, exitCode: 1, meaning: 'syntax or usage error' });
-      expect(failure.message).toContain('rsync --no-such-option');
+      // One line that leads with the cause; the command as sent is the detail (--verbose, JSON).
+      expect(failure.message).toMatch(new RegExp(`^rsync failed on ${fx.host.replaceAll('.', '\\.')} \\(exit code 1\\): .*no-such-option`));
+      expect(failure.message).not.toContain('\n');
+      expect(failure.detail).toContain('rsync --no-such-option');
       expect(failure.toJSON()).toMatchObject({ exitCode: 1, meaning: 'syntax or usage error', argv: ['rsync', '--no-such-option'] });
       expect(failure.stderr).toContain('no-such-option');
 
