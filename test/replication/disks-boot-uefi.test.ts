@@ -61,7 +61,7 @@ describe.skipIf(!isRoot || !hasQemu)('a UEFI server as a disks replica boots UEF
     const p1 = first.points.at(-1)!.id;
 
     // A second sync: the application volume changes a lot, and the landing host is lost while it copies.
-    await ssh(origin, 'echo v2 > /etc/app-release && head -c 300M /dev/urandom > /srv/app/bulk && sync');
+    await ssh(origin, 'echo v2 > /etc/app-release && head -c 120M /dev/urandom > /srv/app/bulk && sync');
     const again = await rmm('plan', '-f', spec, '--sync-now', REPLICA);
     expect(again.out).toContain(`landing-snapshot: snapshot the landing volumes landing/a, landing/b as recovery point ${p1}`);
     const { cut, failed } = await applyCutMidCopy(landing, spec);

@@ -188,7 +188,7 @@ describe.skipIf(!isRoot || !hasQemu)('a disks replica boots on other hardware (n
     await bootResume('landing');
     // The root filesystem changes a little, the application volume a lot: its copy is still running
     // when the root's has put every change in place.
-    await ssh(origin, 'echo v2 > /etc/app-release && head -c 300M /dev/urandom > /srv/app/bulk && sync');
+    await ssh(origin, 'echo v2 > /etc/app-release && head -c 120M /dev/urandom > /srv/app/bulk && sync');
     const changed = await ssh(origin, '/usr/local/sbin/app-manifest');
     const { cut, failed } = await applyCutMidCopy(landing, spec);
     expect(cut, failed.out + failed.err).toBe(true);
