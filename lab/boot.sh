@@ -1337,6 +1337,11 @@ for command in ['{"execute": "qmp_capabilities"}'] + sys.argv[2:]:
 PY
 }
 
+# One human monitor command (no quotes or backslashes in it) through QMP; its text.
+hmp() { # NAME COMMAND-LINE
+  qmp "$1" "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"$2\"}}"
+}
+
 running_machine() { # NAME (origin or landing): its qemu pid, or die
   local pid
   [[ "$1" == origin || "$1" == landing ]] || die "$2 works on origin or landing: '$1'"
@@ -1383,15 +1388,15 @@ cmd_link() { # up|down NAME
   port="$(recorded_port "$name")"
   address="$(sed -n 's/^      "guestAddress": "\([0-9.]*\)",$/\1/p' "$STATE/$name.json")"
   [[ -n "$address" ]] || die "$name: no guestAddress in $STATE/$name.json"
+  # qemu answers hostfwd_remove with "... removed", and hostfwd_add with nothing when it worked.
   if [[ "$state" == down ]]; then
-    out="$(qmp "$name" "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"hostfwd_remove n0 tcp:127.0.0.1:$port\"}}")" || die "$name: qemu did not remove its port forward"
+    out="$(hmp "$name" "hostfwd_remove n0 tcp:127.0.0.1:$port")" || die "$name: qemu did not remove its port forward"
     [[ "$out" == *removed* ]] || die "$name: link-down: qemu says: $out"
-    out=""
   else
-    out="$(qmp "$name" "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"hostfwd_add n0 tcp:127.0.0.1:$port-$address:22\"}}")" || die "$name: qemu did not forward its port again"
+    out="$(hmp "$name" "hostfwd_add n0 tcp:127.0.0.1:$port-$address:22")" || die "$name: qemu did not forward its port again"
+    [[ -z "$out" ]] || die "$name: link-up: qemu says: $out"
+    wait_for_ssh "$name" "$(machine_pid "$name")" "$port" "$SECONDS" yes
   fi
-  [[ -z "$out" ]] || die "$name: link-$state: qemu says: $out"
-  if [[ "$state" == up ]]; then wait_for_ssh "$name" "$(machine_pid "$name")" "$port" "$SECONDS" yes; fi
   log "$name: link $state (127.0.0.1:$port)"
 }
 

@@ -89,6 +89,7 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
     } catch (err) {
       const retryable = err instanceof StepFailedError ? err.retryable : isRetryable(err);
       const message = (err as Error).message;
+      const detail = detailOf(err);
       failed.push({ replica: replica.name, error: message, retryable, ...(err instanceof StepFailedError ? { step: err.step } : {}) });
       opts.emit({
         type: 'replica.failed',
@@ -97,7 +98,7 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
         code: err instanceof RmmError ? err.code : 'internal',
         ...(err instanceof StepFailedError ? { step: err.step, host: err.host } : {}),
         retryable,
-        ...(detailOf(err) !== undefined ? { detail: detailOf(err)! } : {}),
+        ...(detail !== undefined ? { detail } : {}),
       });
     }
   }

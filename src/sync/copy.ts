@@ -3,7 +3,7 @@ import { PassThrough, type Writable } from 'node:stream';
 import { RmmError } from '../errors.js';
 import type { PlannedUnit } from '../plan/action.js';
 import type { SnapshotView } from '../snapshot/take.js';
-import { RemoteCommandError, type RemoteHost, type RemoteProcess } from '../transport/index.js';
+import { RemoteCommandError, UNREACHABLE, type RemoteHost, type RemoteProcess } from '../transport/index.js';
 import { withLifeline } from '../transport/lifeline.js';
 import { formatSidecar, listFlags, type FlagMap } from './attributes.js';
 import type { PushChannel } from './channel.js';
@@ -383,7 +383,7 @@ function copyFailure(job: CopyJob, code: string, err: RemoteCommandError): RmmEr
     return new RmmError('sync.stalled', `${what} failed: no data moved for ${Math.round(job.stallTimeoutMs / 1000)} s (policy stallTimeout); the target or the link between the hosts stopped answering`, { cause: err });
   }
   // The origin cannot reach the target itself: say what to check, and the transfer that needs no such path.
-  if (!job.channel.relayed && /No route to host|Connection refused|Connection timed out|Network is unreachable|Could not resolve hostname/.test(err.stderr)) {
+  if (!job.channel.relayed && UNREACHABLE.test(err.stderr)) {
     return new RmmError('sync.target_unreachable', `${what} failed: ${err.message}; check that ${job.origin.info.host} reaches ${job.target.info.host} on SSH, or set transfer: relay (the data then goes through rmm's host)`, { cause: err });
   }
   return new RmmError(code, `${what} failed: ${err.message}`, { cause: err });

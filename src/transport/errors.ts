@@ -255,8 +255,10 @@ export function programOf(argv: readonly string[]): string | undefined {
 
 // The words programs use for why they failed, the weightiest first: a line with one of the first
 // kind is the cause even after lines of a later kind (a file that vanished, then a full disk).
+/** How ssh and other clients say a host could not be reached at all. */
+export const UNREACHABLE = /No route to host|Connection refused|Connection timed out|Network is unreachable|Could not resolve hostname/;
 const CAUSES: readonly RegExp[] = [
-  /No route to host|Connection refused|Connection timed out|Network is unreachable|Could not resolve hostname|Host key verification failed|Connection reset/,
+  new RegExp(`${UNREACHABLE.source}|Host key verification failed|Connection reset`),
   /No space left on device|Disk quota exceeded|Read-only file system/,
   /Permission denied|Operation not permitted|a password is required|not allowed to execute/,
   /command not found|Out of memory|Input\/output error|File name too long|Device or resource busy/,
