@@ -95,7 +95,7 @@ export async function applyPlan(spec: Spec, plan: Plan, pool: SessionPool, opts:
         type: 'replica.failed',
         replica: replica.name,
         error: message,
-        code: err instanceof RmmError ? err.code : 'internal',
+        code: err instanceof RmmError ? err.code : 'rmm.internal',
         ...(err instanceof StepFailedError ? { step: err.step, host: err.host } : {}),
         retryable,
         ...(detail !== undefined ? { detail } : {}),

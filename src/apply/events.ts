@@ -1,3 +1,4 @@
+import type { CopyProgress } from '../sync/progress.js';
 import type { StepStatus } from './runner.js';
 
 /** What apply reports as it goes: rendered as lines on a terminal or CI, or as JSON with -o json. */
@@ -7,7 +8,8 @@ export type ApplyEvent =
   | { type: 'step'; replica: string; step: string; status: StepStatus; detail?: string }
   /** A line for the operator from inside a step (a hook's output, how a copy goes). */
   | { type: 'note'; replica: string; step: string; text: string }
-  | { type: 'progress'; replica: string; mountPoint: string; bytes: number; files: number; percent: number; rate: string; eta: string; bytesPerSecond: number; etaSeconds: number }
+  /** How a filesystem's copy goes (src/sync/progress.ts): a few times a second at most, and once more with its final figures. */
+  | ({ type: 'progress'; replica: string; mountPoint: string } & CopyProgress)
   | { type: 'filesystem.done'; replica: string; mountPoint: string; files: number; bytesSent: number; bytesTotal: number }
   | { type: 'replica.done'; replica: string; point: string; copied: boolean; fixedUp?: boolean; rolledBack?: boolean; seconds: number; bytesSent: number; files: number }
   /** error: one line, the cause first; detail: the command and output behind it (text shows it with --verbose). */

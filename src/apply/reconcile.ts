@@ -69,7 +69,7 @@ export async function reconcileReplica(replica: Replica, deps: ReconcileDeps, op
       outcome: 'failed',
       action,
       ...(retryable ? { requeueAfterMs: RETRY_AFTER_MS } : {}),
-      error: { message: (err as Error).message, code: typeof code === 'string' ? code : 'internal', retryable },
+      error: { message: (err as Error).message, code: typeof code === 'string' ? code : 'rmm.internal', retryable },
     };
   }
 }

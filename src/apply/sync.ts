@@ -10,6 +10,7 @@ import type { PushChannel } from '../sync/channel.js';
 import { copyFilesystem } from '../sync/copy.js';
 import { gunzipListing, listingHash } from '../sync/delta.js';
 import { listView, scanManifests, type ManifestScan } from '../sync/manifest.js';
+import { CopyMeter } from '../sync/progress.js';
 import { addStats, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { targetDriver, type TargetDriver } from '../target/index.js';
 import { DirectoryTarget } from '../target/directory/driver.js';
@@ -447,6 +448,11 @@ class Sync {
     const kernels = this.plan.disks ? await originKernels(this.ctx.origin, view, unit, this.plan.units) : undefined;
     if (kernels) this.#originKernels = kernels;
     const { replica } = this;
+    // A copy of the changes starts with what the last point holds of the filesystem.
+    const diff = changes?.diff;
+    const estimate = diff ? { bytes: diff.bytes, files: diff.entries, heldBytes: diff.bytes - diff.sendBytes, heldFiles: diff.entries - diff.send.length } : { bytes: unit.fs.usedBytes };
+    const meter = new CopyMeter(estimate, (p) => this.ctx.emit({ type: 'progress', replica: this.name, mountPoint: unit.fs.mountPoint, ...p }));
+    meter.start();
     const copied = await copyFilesystem(
       {
         origin: this.ctx.origin,
@@ -469,7 +475,7 @@ class Sync {
         stallTimeoutMs: replica.policy.stallTimeoutMs,
         scan: this.scanOf(unit, view.sourcePath),
         note: (text) => this.note(`copy ${unit.fs.mountPoint}`, text),
-        progress: (p) => this.ctx.emit({ type: 'progress', replica: this.name, mountPoint: unit.fs.mountPoint, ...p }),
+        meter,
       },
       empty,
     )
@@ -490,6 +496,7 @@ class Sync {
     if (unit.provider === 'none') await this.checkLiveCopy(unit);
     // A copy of the changes holds every entry of the view: its figures are the whole filesystem's.
     const s = changes ? { ...copied.stats, files: changes.diff.entries, bytesTotal: changes.diff.bytes } : copied.stats;
+    meter.finish({ bytes: s.bytesTotal, files: s.files });
     this.ctx.emit({ type: 'filesystem.done', replica: this.name, mountPoint: unit.fs.mountPoint, files: s.files, bytesSent: s.bytesSent, bytesTotal: s.bytesTotal });
     this.#stats = addStats(this.#stats, s);
   }

@@ -129,7 +129,7 @@ function usageMessage(text: string): string {
 function report(err: unknown, command: Command, output: OutputFormat, stderr: NodeJS.WritableStream, verbose: boolean): number {
   const code = err instanceof InputError ? EXIT.invalidInput : EXIT.error;
   if (output === 'json') {
-    const facts = err instanceof RmmError ? err.toJSON() : { code: 'internal', message: String((err as Error)?.message ?? err) };
+    const facts = err instanceof RmmError ? err.toJSON() : { code: 'rmm.internal', message: String((err as Error)?.message ?? err) };
     stderr.write(`${JSON.stringify(facts)}\n`);
     return code;
   }

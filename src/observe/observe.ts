@@ -18,7 +18,7 @@ export interface ObservedReplica {
   readonly target: TargetObservation | ObserveError;
 }
 
-/** A host that could not be read: the cause, and its code (`record.damaged`, `SSH_CONNECT_FAILED`, ...). */
+/** A host that could not be read: the cause, and its code (`record.damaged`, `ssh.connect_failed`, ...). */
 export interface ObserveError {
   readonly error: string;
   readonly code?: string;

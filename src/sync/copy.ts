@@ -9,7 +9,8 @@ import { formatSidecar, listFlags, type FlagMap } from './attributes.js';
 import type { PushChannel } from './channel.js';
 import { findArgs, type ManifestScan } from './manifest.js';
 import { prefetchArgv, PrefetchFeed } from './prefetch.js';
-import { addStats, parseProgress, parseRsyncStats, RECEIVER_XATTR_SKIP, rsyncOptions, RSYNC_BASE, ZERO_STATS, type RsyncProgress, type RsyncStats } from './rsync.js';
+import type { CopyMeter } from './progress.js';
+import { addStats, parseProgress, parseRsyncStats, RECEIVER_XATTR_SKIP, rsyncOptions, RSYNC_BASE, ZERO_STATS, type RsyncStats } from './rsync.js';
 import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_COMMAND, MAKE_AND_SHOW, readMadeFolder, routeNames, ShareDealer, TAR_STREAM } from './tar.js';
 import { killReceivers, killSenders, stalledCopy, StallWatchdog } from './watchdog.js';
 
@@ -60,7 +61,8 @@ export interface CopyJob {
   readonly flagsSince?: { readonly carried: FlagMap; readonly names: Buffer };
   /** A line for the operator about how the copy goes. */
   readonly note: (text: string) => void;
-  readonly progress: (p: RsyncProgress) => void;
+  /** Takes what the copy's processes say of how far they are. */
+  readonly meter: CopyMeter;
 }
 
 /**
@@ -183,10 +185,17 @@ async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync
     await killReceivers(job.target, dest);
     if (!channel.relayed) await killSenders(job.origin, channel.workDir);
   });
+  // The archive bytes each stream sent so far, for progress.
+  const sent: number[] = dealer.loads.map(() => 0);
+  const onSent = (i: number) => (bytes: number) => {
+    sent[i] = bytes;
+    job.meter.sent(sent.reduce((a, b) => a + b, 0));
+  };
+  const listedSoFar = (complete: boolean) => job.meter.listed({ bytes: dealer.bytes, files: dealer.files + dealer.folders, archiveBytes: dealer.archiveBytes, complete });
   const open = (i: number): Promise<TarStream> => {
     const remote = extractCommand(dest, channel.sudo, acl, dealer.givesOwners(i));
     const status = `${channel.workDir}/tar-${i}-of-${mountPoint.replaceAll('/', '_')}.status`;
-    return channel.relayed ? carriedStream(job, createArgv(view.sourcePath, acl), remote, watchdog) : pushStream(origin, view.sourcePath, channel, remote, status, createOptions(acl), watchdog);
+    return channel.relayed ? carriedStream(job, createArgv(view.sourcePath, acl), remote, watchdog, onSent(i)) : pushStream(origin, view.sourcePath, channel, remote, status, createOptions(acl), watchdog, onSent(i));
   };
   try {
     if (!channel.relayed) await channel.allowCommands(dealer.loads.map((_, i) => extractCommand(dest, channel.sudo, acl, dealer.givesOwners(i))));
@@ -214,8 +223,10 @@ async function tarStreams(job: CopyJob): Promise<{ stats: RsyncStats; needsRsync
       () => undefined,
     );
     routeNames(lister.channel, streams.map((s) => s.names), dealer, { prefetch: new PrefetchFeed(readAhead.then((p) => p?.channel)), onOpen, digest: keep, ...(acl === 'xattrs' ? { folders } : {}) });
+    lister.channel.on('data', () => listedSoFar(false)); // after the dealer took the chunk
     try {
       await Promise.race([lister.wait([0]), failed]);
+      listedSoFar(true);
     } finally {
       for (const s of streams) s.names.end();
       lister.channel.end();
@@ -304,9 +315,16 @@ export function lateStream(open: () => Promise<TarStream>, onFailure: (err: unkn
 }
 
 /** Direct: the origin sends the stream to the target over its own ssh. */
-async function pushStream(origin: RemoteHost, source: string, channel: PushChannel, remote: string, status: string, create: readonly string[], watchdog: StallWatchdog): Promise<TarStream> {
+async function pushStream(origin: RemoteHost, source: string, channel: PushChannel, remote: string, status: string, create: readonly string[], watchdog: StallWatchdog, onSent: (bytes: number) => void): Promise<TarStream> {
   const proc = await origin.spawn(['sh', '-c', TAR_STREAM, 'rmm-tar', source, channel.rsh, channel.destination, remote, status, ...create], { sudo: true });
-  watchdog.watch(proc.channel); // its stdout: the bytes it sent so far, when they change
+  watchdog.watch(proc.channel); // its stdout: the bytes it moved so far, when they change
+  let pending = '';
+  proc.channel.on('data', (chunk: Buffer) => {
+    const lines = (pending + chunk.toString('latin1')).split('\n');
+    pending = lines.pop() ?? '';
+    const written = /^\S+ (\d+)$/.exec(lines.at(-1) ?? '');
+    if (written) onSent(Number(written[1]));
+  });
   return { names: proc.channel, done: proc.wait([0]) };
 }
 
@@ -317,7 +335,7 @@ async function pushStream(origin: RemoteHost, source: string, channel: PushChann
  * files) and 12.1-12.2 s (large), carried 10.7-11.0 s and 8.8-10.2 s. (It measured no faster
  * earlier, while rmm still sent one SSH packet per file name.)
  */
-async function carriedStream(job: Pick<CopyJob, 'origin' | 'target'>, create: string[], remote: string, watchdog: StallWatchdog): Promise<TarStream> {
+async function carriedStream(job: Pick<CopyJob, 'origin' | 'target'>, create: string[], remote: string, watchdog: StallWatchdog, onSent?: (bytes: number) => void): Promise<TarStream> {
   const sink = await job.target.spawn(['sh', '-c', remote], { sudo: false });
   sink.channel.resume(); // nothing comes out, but ssh2 closes a channel only once its output is read
   const tar = await job.origin.spawn(create, { sudo: true }).catch((err: unknown) => {
@@ -327,6 +345,10 @@ async function carriedStream(job: Pick<CopyJob, 'origin' | 'target'>, create: st
   // pipe() ends the target's stdin at the archive's EOF, and not before: the exit status may arrive first.
   tar.channel.pipe(sink.channel);
   watchdog.watch(tar.channel);
+  if (onSent) {
+    let bytes = 0;
+    tar.channel.on('data', (chunk: Buffer) => onSent((bytes += chunk.length)));
+  }
   // tar -x ends at the archive's end marker, which can come before the origin's EOF (seen from a
   // qemu guest). pipe() then stops reading, and ssh2 never closes a channel whose output is unread:
   // read the rest (the record's padding) so the origin's channel closes.
@@ -354,7 +376,7 @@ async function runRsync(job: CopyJob, argv: string[], okCodes: number[]): Promis
     pendingLine = lines.pop() ?? '';
     for (const line of lines) {
       const p = parseProgress(line);
-      if (p) job.progress(p);
+      if (p) job.meter.rsync(p);
     }
   });
   try {

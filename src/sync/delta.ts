@@ -79,6 +79,8 @@ export interface ListingDiff {
   /** The view's entries and the bytes of its regular files: what the new point holds. */
   readonly entries: number;
   readonly bytes: number;
+  /** The bytes of the regular files among `send`. */
+  readonly sendBytes: number;
 }
 
 /**
@@ -90,6 +92,7 @@ export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly
   const drop = new Set<string>();
   const send: string[] = [];
   let bytes = 0;
+  let sendBytes = 0;
   for (const [path, entry] of view) {
     if (entry.type === 'f') bytes += entry.size;
     const before = base.get(path);
@@ -97,6 +100,7 @@ export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly
     // always sets theirs, as a copy of the whole view does.
     if (before && before.record === entry.record && entry.type !== 'm' && path !== '.') continue;
     send.push(path);
+    if (entry.type === 'f') sendBytes += entry.size;
     // A folder stays (rsync sets its attributes; its entries are listed on their own); anything else
     // that changed is made anew, so no file shared with the last point is ever written.
     const folder = (t: string) => t === 'd' || t === 'm';
@@ -106,9 +110,13 @@ export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly
   for (const path of alwaysRenew) {
     if (!isPlainPath(path)) continue;
     drop.add(path);
-    if (view.has(path) && !send.includes(path)) send.push(path);
+    const entry = view.get(path);
+    if (entry && !send.includes(path)) {
+      send.push(path);
+      if (entry.type === 'f') sendBytes += entry.size;
+    }
   }
-  return { drop: outermost(drop), send, entries: view.size, bytes };
+  return { drop: outermost(drop), send, entries: view.size, bytes, sendBytes };
 }
 
 /** The paths without those below another of them (removing a folder removes what is in it). */

@@ -143,13 +143,18 @@ export interface RsyncProgress {
   readonly etaSeconds: number;
   /** Files transferred so far (rsync's xfr#). */
   readonly files: number;
+  /**
+   * rsync has listed every file (`to-chk`), so its percent is of the whole transfer; while it still
+   * walks the tree (`ir-chk`, incremental recursion) it is only of what it found so far.
+   */
+  readonly listed: boolean;
 }
 
 const RATE_UNITS: Readonly<Record<string, number>> = { 'B/s': 1, 'kB/s': 1024, 'MB/s': 1024 ** 2, 'GB/s': 1024 ** 3, 'TB/s': 1024 ** 4 };
 
 /** Parses one --info=progress2 line: `  1,234,567  45%   12.34MB/s    0:00:10 (xfr#10, to-chk=5/100)`. */
 export function parseProgress(line: string): RsyncProgress | undefined {
-  const m = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d{2}:\d{2})(?:\s+\(xfr#(\d+))?/.exec(line);
+  const m = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d{2}:\d{2})(?:\s+\(xfr#(\d+)(?:, (ir|to)-chk=)?)?/.exec(line);
   if (!m) return undefined;
   const rate = /^([\d.]+)([kMGT]?B\/s)$/.exec(m[3]!);
   const [h, min, sec] = m[4]!.split(':').map(Number) as [number, number, number];
@@ -161,5 +166,6 @@ export function parseProgress(line: string): RsyncProgress | undefined {
     bytesPerSecond: rate ? Math.round(Number(rate[1]) * RATE_UNITS[rate[2]!]!) : 0,
     etaSeconds: h * 3600 + min * 60 + sec,
     files: Number(m[5] ?? 0),
+    listed: m[6] === 'to',
   };
 }

@@ -90,6 +90,8 @@ export class ShareDealer {
   folders = 0;
   bytes = 0;
   sockets = 0;
+  /** The archive the entries dealt so far make, all streams together (see archiveCost). */
+  archiveBytes = 0;
   /** Folders whose new entries take the folder's group: setgid ones and all below them. */
   readonly #groupFolders = new Set<string>();
 
@@ -117,7 +119,9 @@ export class ShareDealer {
     if (file.type !== 'd') return [this.deal(file)];
     this.folders++;
     if (this.tarUser && ((file.mode & 0o2000) !== 0 || this.#groupFolders.has(parentOf(file.path)))) this.#groupFolders.add(file.path);
-    return this.loads.flatMap((_, i) => (this.opened[i] ? [i] : []));
+    const to = this.loads.flatMap((_, i) => (this.opened[i] ? [i] : []));
+    this.archiveBytes += to.length * archiveCost(0);
+    return to;
   }
 
   deal(file: ListedFile): number {
@@ -125,10 +129,13 @@ export class ShareDealer {
     const half = this.loads.length / 2;
     const [from, to] = !this.tarUser ? [0, this.loads.length] : this.#createsRight(file) ? [0, half] : [half, this.loads.length];
     const i = file.links > 1 ? from + (hash(file.inode) % (to - from)) : this.#leastLoaded(from, to);
+    // A stream that opens now first gets every folder listed so far (routeNames).
+    if (!this.opened[i]) this.archiveBytes += this.folders * archiveCost(0);
     this.opened[i] = true;
     this.loads[i]! += file.size + PER_FILE_COST;
     this.files++;
     this.bytes += file.size;
+    this.archiveBytes += archiveCost(file.type === 'f' ? file.size : 0);
     if (file.type === 's') this.sockets++;
     return i;
   }
@@ -149,6 +156,15 @@ export class ShareDealer {
     const user = this.tarUser!;
     return (file.type === 'f' || file.type === 'l') && file.links === 1 && file.uid === user.uid && file.gid === user.gid && !this.#groupFolders.has(parentOf(file.path));
   }
+}
+
+/**
+ * What an entry adds to a stream's archive: a pax header (its nanosecond mtime: two 512-byte
+ * blocks), its own header, and its data padded to 512 bytes. Longer for long names and xattrs, and
+ * each stream's end is padded to a whole record: an estimate, for progress only.
+ */
+export function archiveCost(size: number): number {
+  return 3 * 512 + Math.ceil(size / 512) * 512;
 }
 
 function parentOf(path: string): string {
@@ -317,7 +333,8 @@ function untar(options: readonly string[], dest: string, sudo: boolean): string 
 // $1 source dir, $2 the ssh command (words), $3 user@host, $4 the target's command, $5 a file for
 // tar's own status (sh has no pipefail), in rmm's work folder; then tar -c's options. Names on
 // stdin; their end ends the stream, so a lost rmm ends it too. On stdout, for rmm's stall watchdog
-// (src/sync/watchdog.ts), the bytes tar has read and written so far, each second they changed: it
+// (src/sync/watchdog.ts), the bytes tar has read and written so far, each second they changed, then
+// the archive bytes it wrote, for progress (src/sync/progress.ts): it
 // writes what reaches the pipe to ssh, which stops taking them when the target stops reading (tar then
 // reads no more either), and reads a long sparse or unchanged stretch without writing. (Counted by the kernel,
 // /proc/PID/io, so the archive passes through no other process; a count it cannot read is `?`,
@@ -334,10 +351,10 @@ exec 3<&0 4>&1
   (
     exec >&4 4>&- </dev/null
     while kill -0 "$t" 2>/dev/null; do
-      n=
-      { while read -r k v; do case $k in rchar: | wchar:) n=$((\${n:-0} + v));; esac; done; } 2>/dev/null < "/proc/$t/io"
+      n= w=
+      { while read -r k v; do case $k in rchar:) n=$((\${n:-0} + v));; wchar:) n=$((\${n:-0} + v)) w=$v;; esac; done; } 2>/dev/null < "/proc/$t/io"
       [ -n "$n" ] || n="?$(date +%s)"
-      [ "$n" = "\${p-}" ] || { p=$n; echo "$n"; }
+      [ "$n" = "\${p-}" ] || { p=$n; echo "$n \${w:-?}"; }
       sleep 1 >/dev/null 2>&1
     done
   ) &

@@ -14,6 +14,7 @@ import {
   HostKeyRevokedError,
   HostKeyUnknownError,
   type ConnectFailureReason,
+  type HostKeyFacts,
 } from './errors.js';
 import { DEFAULT_CIPHERS } from './ciphers.js';
 import {
@@ -33,6 +34,8 @@ export interface SessionOptions {
   knownHostsFile: string;
   /** Append unknown host keys to knownHostsFile (trust on first use). A changed key is always refused. */
   trustNewHostKeys?: boolean;
+  /** Told of each key trustNewHostKeys added, so the operator sees what was trusted. */
+  onNewHostKey?: (key: HostKeyFacts) => void;
   /** Cipher preference, most preferred first. */
   ciphers?: readonly string[];
   /** Run commands with `sudo -n --` when the user is not root (each call may override). */
@@ -74,7 +77,7 @@ export const DEFAULTS = { port: 22, connectTimeoutMs: 15_000, keepaliveIntervalM
 
 export async function connect(opts: SessionOptions): Promise<{ client: Client; info: SessionInfo }> {
   if (typeof opts.knownHostsFile !== 'string' || opts.knownHostsFile === '') {
-    throw new InputError('SSH_NO_KNOWN_HOSTS', `no known_hosts file given for ${opts.host}: rmm never connects without checking the host key`);
+    throw new InputError('ssh.no_known_hosts', `no known_hosts file given for ${opts.host}: rmm never connects without checking the host key`);
   }
   const host = opts.host;
   const port = opts.port ?? DEFAULTS.port;
@@ -96,6 +99,7 @@ export async function connect(opts: SessionOptions): Promise<{ client: Client; i
       case 'unknown':
         if (!opts.trustNewHostKeys) throw new HostKeyUnknownError(facts);
         await appendKnownHost(opts.knownHostsFile, host, port, key);
+        opts.onNewHostKey?.(facts);
         break;
       case 'mismatch':
         throw new HostKeyChangedError({ ...facts, expected: check.expected, line: check.line });
@@ -155,7 +159,7 @@ export async function connect(opts: SessionOptions): Promise<{ client: Client; i
       client.setNoDelay(true);
     } catch (err) {
       // ssh2 validates options synchronously, e.g. "Unsupported algorithm: aes999-ctr".
-      fail(new InputError('SSH_BAD_OPTION', `invalid SSH options for ${host}: ${(err as Error).message}`, { cause: err }));
+      fail(new InputError('ssh.bad_option', `invalid SSH options for ${host}: ${(err as Error).message}`, { cause: err }));
     }
   });
 

@@ -39,7 +39,7 @@ export class HostKeyUnknownError extends RmmError {
   constructor(readonly facts: HostKeyFacts) {
     const { host, port, fingerprint, knownHostsFile } = facts;
     super(
-      'HOST_KEY_UNKNOWN',
+      'ssh.host_key_unknown',
       `the host key of ${hostPort(host, port)} is not in ${knownHostsFile}: ${fp(fingerprint)}. ` +
         'Verify this fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then trust it with ' +
         `\`ssh-keyscan -p ${port} ${shellQuote(host)} >> ${shellQuote(knownHostsFile)}\` or run with --trust-new-host-keys`,
@@ -55,7 +55,7 @@ export class HostKeyChangedError extends RmmError {
   constructor(readonly facts: HostKeyFacts & { expected: HostKeyFingerprint[]; line: number }) {
     const { host, port, fingerprint, knownHostsFile, line, expected } = facts;
     super(
-      'HOST_KEY_CHANGED',
+      'ssh.host_key_changed',
       `the host key of ${hostPort(host, port)} has CHANGED: it is now ${fp(fingerprint)}, but ` +
         `${knownHostsFile} line ${line} expects ${expected.map(fp).join(' or ')}. Someone may be ` +
         'intercepting the connection (man-in-the-middle), or the host was reinstalled. rmm never replaces a known key, ' +
@@ -73,7 +73,7 @@ export class HostKeyRevokedError extends RmmError {
   constructor(readonly facts: HostKeyFacts & { line: number }) {
     const { host, port, fingerprint, knownHostsFile, line } = facts;
     super(
-      'HOST_KEY_REVOKED',
+      'ssh.host_key_revoked',
       `the host key of ${hostPort(host, port)} (${fp(fingerprint)}) is marked @revoked in ${knownHostsFile} line ${line}; refusing to connect`,
     );
   }
@@ -113,7 +113,7 @@ export class AuthenticationError extends RmmError {
       'agent-unavailable': 'the ssh agent socket is not available (is SSH_AUTH_SOCK set?)',
     };
     super(
-      'SSH_AUTH_FAILED',
+      'ssh.auth_failed',
       `cannot log in to ${hostPort(host, port)} as ${user}: ${what[reason]}${detail ? ` (${detail})` : ''}`,
       options,
     );
@@ -141,7 +141,7 @@ export class ConnectError extends RmmError {
       closed: 'the connection was closed',
       other: 'connection failed',
     };
-    super('SSH_CONNECT_FAILED', `cannot connect to ${hostPort(host, port)}: ${what[reason]}${detail ? ` (${detail})` : ''}`, options);
+    super('ssh.connect_failed', `cannot connect to ${hostPort(host, port)}: ${what[reason]}${detail ? ` (${detail})` : ''}`, options);
   }
 
   override toJSON(): Record<string, unknown> {
@@ -159,7 +159,7 @@ export class SudoError extends RmmError {
       'not-permitted': `${user} may not run this command with sudo`,
       'sudo-missing': 'sudo is not installed; log in as root or install sudo',
     };
-    super('SUDO_FAILED', `sudo failed on ${host}: ${what[reason]}`);
+    super('remote.sudo_failed', `sudo failed on ${host}: ${what[reason]}`);
   }
 
   override toJSON(): Record<string, unknown> {
@@ -205,7 +205,7 @@ export class RemoteCommandError extends RmmError {
     const status = facts.exitCode !== null ? `exit code ${facts.exitCode}` : (facts.signal ?? 'no exit status');
     const why = rootCause(facts.stderr);
     // The code's meaning only when the output names no cause: "ssh failed, or ... exited with 255" adds nothing to "No route to host".
-    super('REMOTE_COMMAND_FAILED', `${program ?? 'a command'} failed on ${facts.host} (${status}${meaning && !why ? `: ${meaning}` : ''})${why ? `: ${why}` : ''}`, options);
+    super('remote.command_failed', `${program ?? 'a command'} failed on ${facts.host} (${status}${meaning && !why ? `: ${meaning}` : ''})${why ? `: ${why}` : ''}`, options);
     this.host = facts.host;
     this.command = facts.command;
     this.argv = facts.argv;
@@ -279,7 +279,7 @@ export function rootCause(stderr: string): string | undefined {
 
 export class TimeoutError extends RmmError {
   constructor(readonly facts: { host: string; command: string; timeoutMs: number; stdout: string; stderr: string }) {
-    super('REMOTE_COMMAND_TIMEOUT', `command timed out after ${facts.timeoutMs} ms on ${facts.host} and was terminated: ${facts.command}`);
+    super('remote.command_timeout', `command timed out after ${facts.timeoutMs} ms on ${facts.host} and was terminated: ${facts.command}`);
     this.facts = { ...facts, stdout: truncateOutput(facts.stdout), stderr: truncateOutput(facts.stderr) };
   }
 

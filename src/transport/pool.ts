@@ -9,7 +9,8 @@ export interface SessionPool {
   closeAll(): Promise<void>;
 }
 
-export function createSessionPool(open: (opts: SessionOptions) => Promise<SshSession> = openSession): SessionPool {
+/** `onNewHostKey` goes with every session's options: what --trust-new-host-keys added is said. */
+export function createSessionPool(open: (opts: SessionOptions) => Promise<SshSession> = openSession, always: Pick<SessionOptions, 'onNewHostKey'> = {}): SessionPool {
   const sessions = new Map<string, Promise<SshSession>>();
 
   const get = async (opts: SessionOptions): Promise<SshSession> => {
@@ -20,7 +21,7 @@ export function createSessionPool(open: (opts: SessionOptions) => Promise<SshSes
       if (session && !session.closed) return session;
       if (sessions.get(key) !== existing) return get(opts); // another caller is already reopening
     }
-    const opening = open(opts);
+    const opening = open({ ...always, ...opts });
     sessions.set(key, opening);
     // A failed open is not cached: the next get tries again.
     opening.catch(() => sessions.get(key) === opening && sessions.delete(key));

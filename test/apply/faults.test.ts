@@ -16,7 +16,7 @@ import { rmm } from '../support/cli.js';
 import { labCut, labDown, labJoin, labUp, type Lab } from '../support/lab/lab.js';
 import { writeLabSpec, type LabSpecOptions } from '../support/lab-spec.js';
 import { applyInProcess, expectNothingLeft as expectNothingLeftOn, lockIsFree, MOSTLY_DATA } from '../support/replica-lab.js';
-import { expectApplyEvents, expectStatus } from '../support/json-contract.js';
+import { expectApplyEvents, expectOutput, expectPlan, expectStatus } from '../support/json-contract.js';
 import { describeTree, diffTrees } from '../support/tree.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -319,6 +319,8 @@ describe.skipIf(!isRoot)('real faults at named steps (needs root)', () => {
         // The JSON outputs are the ones their schemas publish.
         if (args[0] === 'apply' && args.includes('json')) expectApplyEvents(run.out);
         if (args[0] === 'status' && args.includes('json')) expectStatus(run.out);
+        if (args[0] === 'plan' && args.includes('json')) expectPlan(run.out);
+        if (args[0] === 'discover' && args.includes('json')) expectOutput('discover', run.out);
         outputs.push(run.out, run.err);
       }
       outputs.push(readFileSync(saved, 'utf8'), recordText(), readFileSync(envDump, 'utf8'));

@@ -357,10 +357,12 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
     }
   });
 
-  it('syncs two replicas of one origin in one apply, one after the other, both consistent', async () => {
+  it('syncs two replicas of one origin in one apply (direct and relayed, parallelism 4), one after the other, both consistent', async () => {
     const twins = writeLabSpec(lab, { replica: 'twin-a', exclude: EXCLUDE });
-    const second = { apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name: 'twin-b' }, spec: { origin: 'origin', environment: 'lab' } };
-    writeFileSync(twins, `${readFileSync(twins, 'utf8')}\n---\n${JSON.stringify(second)}\n`);
+    // One server protected twice, as at two sites: the second through rmm's host.
+    const relayed = { apiVersion: 'rmm/v1', kind: 'Environment', metadata: { name: 'lab-relay' }, spec: { transfer: 'relay', hosts: [{ name: 'target', address: lab.hosts.target.address, path: '/srv/replicas' }] } };
+    const second = { apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name: 'twin-b' }, spec: { origin: 'origin', environment: 'lab-relay' } };
+    writeFileSync(twins, `${readFileSync(twins, 'utf8')}\n---\n${JSON.stringify(relayed)}\n---\n${JSON.stringify(second)}\n`);
     try {
       const { code, out } = await rmm('apply', '-f', twins, '--yes', '--parallelism', '4');
       expect(code, out).toBe(0);

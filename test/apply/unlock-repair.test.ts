@@ -16,6 +16,7 @@ import { rmm } from '../support/cli.js';
 import { labDown, labUp, type Lab } from '../support/lab/lab.js';
 import { writeLabSpec } from '../support/lab-spec.js';
 import { lockIsFree, MOSTLY_DATA } from '../support/replica-lab.js';
+import { expectError, expectOutput } from '../support/json-contract.js';
 import { describeTree, diffTrees } from '../support/tree.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -86,12 +87,12 @@ describe.skipIf(!isRoot)('rmm unlock and rmm repair (needs root)', () => {
       const json = await rmm('unlock', REPLICA, '-f', spec, '-o', 'json');
       // Not a terminal, no --yes: refused, nothing changed.
       expect(json.code).toBe(2);
-      expect(json.err).toContain('pass --yes to confirm');
+      expect(expectError(json.err)).toMatchObject({ code: 'cli.usage', message: expect.stringContaining('pass --yes to confirm') });
       expect(lockFree()).toBe(false);
 
       const broken = await rmm('unlock', REPLICA, '-f', spec, '--yes', '-o', 'json');
       expect(broken.code, broken.err).toBe(0);
-      expect(JSON.parse(broken.out)).toMatchObject({ replica: REPLICA, lock: 'free', broken: true, holder: 'the test, holding on', pid, process: 'T' });
+      expect(expectOutput('unlock', broken.out)).toMatchObject({ replica: REPLICA, lock: 'free', broken: true, holder: 'the test, holding on', pid, process: 'T' });
       expect(lockFree()).toBe(true);
       expect(readFileSync(keys, 'utf8')).toBe(keysBefore);
       expect(existsSync(gate)).toBe(false);

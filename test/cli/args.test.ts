@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { expectError, expectOutput } from '../support/json-contract.js';
 import { rmm } from '../support/cli.js';
 
 describe('the command line', () => {
@@ -37,13 +41,23 @@ describe('the command line forgives a typo by naming what was meant', () => {
     for (const args of [['plan', '-o', 'json', '--fiel', 'x.yaml'], ['pln', '-o', 'json']]) {
       const { code, err } = await rmm(...args);
       expect(code).toBe(2);
-      expect(JSON.parse(err)).toMatchObject({ code: 'cli.usage', message: expect.stringMatching(/did you mean/) });
+      expect(expectError(err)).toMatchObject({ code: 'cli.usage', message: expect.stringMatching(/did you mean/) });
     }
+  });
+
+  it('says a configuration error as one JSON line under -o json, before connecting anywhere', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rmm-args-')), 'bad.yaml');
+    writeFileSync(file, readFileSync('examples/migration-p2v.yaml', 'utf8').replace('kind: Origin', 'kind: Origni'));
+    const { code, out, err } = await rmm('plan', '-f', file, '-o', 'json');
+    expect(code).toBe(2);
+    expect(out).toBe('');
+    expect(expectError(err)).toMatchObject({ code: 'config.invalid' });
   });
 
   it('prints the version for --version and -V, and takes -y for --yes', async () => {
     expect((await rmm('--version')).out).toMatch(/^rmm \d+\.\d+\.\d+/);
     expect((await rmm('-V')).code).toBe(0);
+    expect(expectOutput('version', (await rmm('version', '-o', 'json')).out)).toMatchObject({ formatVersion: 1, apiVersion: 'rmm/v1' });
     expect((await rmm('apply', '--help')).out).toContain('-y, --yes');
   });
 

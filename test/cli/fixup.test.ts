@@ -13,6 +13,7 @@ import { AddressRemap } from '../../src/fixup/remap.js';
 import { fixupFstab } from '../../src/fixup/storage.js';
 import type { FixupResult, NicIdentity } from '../../src/fixup/types.js';
 import { fixupPersistentNetRules } from '../../src/fixup/udev.js';
+import { expectOutput } from '../support/json-contract.js';
 import { rmm } from '../support/cli.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/fixup');
@@ -182,7 +183,7 @@ describe('rmm fixup --root', () => {
     put(BROKEN.at, fixture(BROKEN.fixture));
     const { code, out } = await rmm('fixup', 'web01-dr', '-f', specFile, '--root', root, '-o', 'json');
     expect(code).toBe(1);
-    const result = JSON.parse(out) as { files: { file: string; status: string; renamedTo?: string; changes?: { line: number; before: string; after: string; reason: string }[]; diff?: string; problem?: string }[]; summary: unknown; changesPending: boolean };
+    const result = expectOutput('fixup', out) as { files: { file: string; status: string; renamedTo?: string; changes?: { line: number; before: string; after: string; reason: string }[]; diff?: string; problem?: string }[]; summary: unknown; changesPending: boolean };
     expect(result.summary).toEqual({ changed: 10, unchanged: 0, leftAlone: 1 });
     expect(result.changesPending).toBe(true);
     const hostname = result.files.find((f) => f.file === '/etc/hostname')!;

@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/run.js';
+import { expectOutput } from '../support/json-contract.js';
 import { captureIo } from '../support/io.js';
 
 const examplesDir = path.resolve(import.meta.dirname, '../../examples');
@@ -24,7 +25,7 @@ describe('examples', () => {
   it('reads a directory as one estate, so separate estates in it clash on their Defaults', async () => {
     const io = captureIo();
     const code = await main(['validate', '-f', examplesDir, '-o', 'json'], io);
-    const result = JSON.parse(io.stdoutText()) as { valid: boolean; diagnostics: { message: string }[] };
+    const result = expectOutput('validate', io.stdoutText()) as { valid: boolean; diagnostics: { message: string }[] };
     expect(code).toBe(2);
     expect(result.valid).toBe(false);
     expect(result.diagnostics.some((d) => d.message.startsWith('only one Defaults document is allowed'))).toBe(true);

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/run.js';
 import { loadSources } from '../../src/config/load.js';
 import { MAX_FILE_BYTES, readSources } from '../../src/config/source.js';
+import { expectOutput } from '../support/json-contract.js';
 import { captureIo } from '../support/io.js';
 
 const fixtures = path.resolve(import.meta.dirname, '../fixtures');
@@ -20,7 +21,7 @@ async function validate(...args: string[]): Promise<{ code: number; stdout: stri
 describe('rmm validate -f DIR', () => {
   it('reads every *.yaml and *.yml file of the folder as one estate', async () => {
     const { code, stdout, stderr } = await validate('-f', splitEstate, '-o', 'json');
-    const result = JSON.parse(stdout) as { valid: boolean; files: string[]; replicas: string[] };
+    const result = expectOutput('validate', stdout) as { valid: boolean; files: string[]; replicas: string[] };
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(result.files.map((f) => path.basename(f))).toEqual([

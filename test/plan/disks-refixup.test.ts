@@ -63,7 +63,7 @@ function afterSync(spec: Spec, first: PlannedAction, change: (c: PointConfig) =>
   const kept = parseAdapted(formatAdapted({ point: POINT, mounts: sync.disks!.mounts, devices: sync.disks!.fixupDevices, files: tree(adapted) }));
   if ('invalid' in kept) throw new Error(kept.invalid);
   const pointConfig = change({ point: POINT, files: kept.files, originals: tree(originals), disks: { mounts: kept.mounts, devices: kept.devices } });
-  return { at: '', replicas: new Map([['db-dr', { replica: 'db-dr', origin: { error: 'connect ECONNREFUSED', code: 'SSH_CONNECT_FAILED' }, target: { record, tools, ...landing, pointConfig } }]]) };
+  return { at: '', replicas: new Map([['db-dr', { replica: 'db-dr', origin: { error: 'connect ECONNREFUSED', code: 'ssh.connect_failed' }, target: { record, tools, ...landing, pointConfig } }]]) };
 }
 
 describe('a disks replica whose IP remap changes', () => {

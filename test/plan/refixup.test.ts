@@ -71,7 +71,7 @@ function observedOf(spec: Spec, point: Point, origin: 'up' | 'down' = 'down'): O
   return {
     at: '',
     replicas: new Map([
-      ['web-dr', { replica: 'web-dr', origin: origin === 'up' ? { facts, configFiles: tree(new Map(Object.entries(ORIGIN))) } : { error: 'connect ECONNREFUSED', code: 'SSH_CONNECT_FAILED' }, target: { record: recordOf(spec, point), tools: { rsync: true }, current: 'points/20261124T090000Z', pointConfig } }],
+      ['web-dr', { replica: 'web-dr', origin: origin === 'up' ? { facts, configFiles: tree(new Map(Object.entries(ORIGIN))) } : { error: 'connect ECONNREFUSED', code: 'ssh.connect_failed' }, target: { record: recordOf(spec, point), tools: { rsync: true }, current: 'points/20261124T090000Z', pointConfig } }],
     ]),
   };
 }

@@ -12,7 +12,7 @@ import type { ReplicaRecord } from '../../src/record/record.js';
 import { rmm } from '../support/cli.js';
 import { describeTree, diffTrees } from '../support/tree.js';
 import { writeLabSpec } from '../support/lab-spec.js';
-import { expectStatus } from '../support/json-contract.js';
+import { expectOutput, expectStatus } from '../support/json-contract.js';
 
 const isRoot = process.getuid?.() === 0;
 const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -280,7 +280,7 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
   it('discovers the origin: OS, filesystems with free space, tools, network files', async () => {
     const { code, out } = await rmm('discover', 'origin', '-f', spec, '-o', 'json');
     expect(code).toBe(0);
-    const { facts, attention } = JSON.parse(out) as { facts: { os: { id: string }; filesystems: { mountPoint: string; fsType: string; availableBytes: number }[]; tools: Record<string, boolean>; networkConfigFiles: string[] }; attention: string[] };
+    const { facts, attention } = expectOutput('discover', out) as unknown as { facts: { os: { id: string }; filesystems: { mountPoint: string; fsType: string; availableBytes: number }[]; tools: Record<string, boolean>; networkConfigFiles: string[] }; attention: string[] };
     expect(facts.os.id).toBe('debian');
     // Root first, then by depth: a parent is always listed before what is mounted inside it.
     expect(facts.filesystems.map((f) => [f.mountPoint, f.fsType])).toEqual([
@@ -288,12 +288,16 @@ describe.skipIf(!isRoot)('replication between lab hosts (needs root)', () => {
       ['/u02', 'xfs'],
       ['/srv/data', 'xfs'],
     ]);
+    // The lab's hosts have a blank machine-id, as some images do: discover says why that matters.
     expect(facts.filesystems.every((f) => f.availableBytes > 0)).toBe(true);
     expect(facts.tools.rsync).toBe(true);
     expect(facts.networkConfigFiles).toContain('/etc/network/interfaces');
-    expect(attention).toEqual([]);
+    expect(attention).toEqual([expect.stringMatching(/^machine-id is blank \(\/etc\/machine-id\): rmm tells a server from another .* run systemd-machine-id-setup on it$/)]);
     const text = await rmm('discover', 'origin', '-f', spec);
-    expect(text.out).toContain('needs attention: nothing');
+    expect(text.out).toContain('machine-id (blank)');
+    expect(text.out).toContain(`needs attention:\n  ! ${attention[0]}`);
+    // In path order, a mount point right before what is mounted below it.
+    expect(text.out.match(/^ {2}(\/\S*) +(?:btrfs|xfs)/gm)?.map((l) => l.trim().split(/ +/)[0])).toEqual(['/', '/srv/data', '/u02']);
     // Any host, without a configuration file.
     const adHoc = await rmm('discover', `rmm@${lab.hosts.origin.address}`, '-i', lab.clientKey, '--known-hosts', lab.knownHosts, '--sudo');
     expect(adHoc.out).toMatch(/btrfs/);

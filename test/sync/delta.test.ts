@@ -41,7 +41,7 @@ describe('what changed since the last point', () => {
 
   it('finds nothing in an unchanged view, and counts its entries and bytes', () => {
     // The root and mount points are listed without their times: always sent, never dropped.
-    expect(diff(base)).toEqual({ drop: [], send: ['.', 'mnt'], entries: 11, bytes: 60 });
+    expect(diff(base)).toEqual({ drop: [], send: ['.', 'mnt'], entries: 11, bytes: 60, sendBytes: 0 });
   });
 
   it('sends a changed file and drops it from the copy; a folder whose attributes changed is sent, never dropped', () => {
@@ -49,6 +49,8 @@ describe('what changed since the last point', () => {
     const d = diff(after);
     expect(sent(d)).toEqual(['dir', 'etc/hosts']);
     expect(d.drop).toEqual(['etc/hosts']);
+    // The bytes of the regular files sent (etc/hosts's, not the folder's), for progress.
+    expect(d.sendBytes).toBe(10);
   });
 
   it('sends the root when its attributes changed', () => {

@@ -62,11 +62,17 @@ describe('a direct tar stream on the origin (TAR_STREAM, with a local shell for 
     proc.stdin.end('big\0');
     const code = await new Promise<number | null>((r) => proc.once('close', r));
     expect(code, stderr).toBe(0);
-    const counts = stdout.trim().split('\n').map(Number);
+    // Each line: bytes read and written, then the archive bytes written.
+    const lines = stdout.trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]);
+    const counts = lines.map(([n]) => n);
+    const written = lines.map(([, w]) => w);
     // One record (1 MiB) at a time; the last may come after the last report.
     expect(counts.length, stdout).toBeGreaterThanOrEqual(3);
     expect(counts).toEqual([...counts].sort((x, y) => x - y));
     expect(counts.at(-1)).toBeGreaterThanOrEqual(3 << 20);
+    expect(written).toEqual([...written].sort((x, y) => x - y));
+    expect(written.every((w, i) => w % (1 << 20) === 0 && w <= counts[i]!), stdout).toBe(true);
+    expect(written.at(-1)).toBeGreaterThanOrEqual(2 << 20);
   });
 
   it("fails with tar's own status when tar on the origin fails", async () => {

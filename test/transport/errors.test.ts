@@ -50,7 +50,7 @@ describe('transport errors', () => {
     expect(err.stderr).toMatch(/^\[… \d+ characters cut …\]\n/);
     expect(err.stderr.endsWith('(code 23)\n')).toBe(true);
     expect(err.toJSON()).toMatchObject({
-      code: 'REMOTE_COMMAND_FAILED',
+      code: 'remote.command_failed',
       host: '198.18.0.10',
       exitCode: 23,
       signal: null,
@@ -102,12 +102,12 @@ describe('transport errors', () => {
     const unknown = new HostKeyUnknownError({ host: '198.18.0.10', port: 2222, fingerprint, knownHostsFile: '/etc/rmm/known hosts' });
     expect(unknown.message).toContain("ssh-keyscan -p 2222 198.18.0.10 >> '/etc/rmm/known hosts'");
     expect(unknown.message).toContain('ssh-ed25519 SHA256:YRtQb');
-    expect(unknown.toJSON()).toMatchObject({ code: 'HOST_KEY_UNKNOWN', host: '198.18.0.10', port: 2222, fingerprint });
+    expect(unknown.toJSON()).toMatchObject({ code: 'ssh.host_key_unknown', host: '198.18.0.10', port: 2222, fingerprint });
 
     const changed = new HostKeyChangedError({ host: '198.18.0.10', port: 2222, fingerprint, knownHostsFile: '/k', line: 7, expected: [fingerprint] });
     expect(changed.message).toMatch(/has CHANGED.*\/k line 7.*man-in-the-middle.*not even with --trust-new-host-keys/s);
     expect(changed.message).toContain("ssh-keygen -R '[198.18.0.10]:2222' -f /k");
-    expect(changed.toJSON()).toMatchObject({ code: 'HOST_KEY_CHANGED', line: 7, expected: [fingerprint] });
+    expect(changed.toJSON()).toMatchObject({ code: 'ssh.host_key_changed', line: 7, expected: [fingerprint] });
   });
 
   it('connection, auth, sudo and timeout errors carry host and port', () => {
@@ -116,10 +116,10 @@ describe('transport errors', () => {
     );
     expect(new ConnectError({ host: 'fd00::1', port: 22, reason: 'timeout' }).message).toContain('[fd00::1]:22');
     const auth = new AuthenticationError({ host: 'h', port: 22, user: 'rmm', reason: 'rejected', methods: ['publickey (/k)'] });
-    expect(auth.toJSON()).toMatchObject({ code: 'SSH_AUTH_FAILED', user: 'rmm', reason: 'rejected', methods: ['publickey (/k)'] });
+    expect(auth.toJSON()).toMatchObject({ code: 'ssh.auth_failed', user: 'rmm', reason: 'rejected', methods: ['publickey (/k)'] });
     const sudo = new SudoError({ host: 'h', user: 'rmm', reason: 'password-required', command: 'sudo -n -- id', stderr: 'sudo: a password is required\n' });
-    expect(sudo.toJSON()).toMatchObject({ code: 'SUDO_FAILED', reason: 'password-required' });
+    expect(sudo.toJSON()).toMatchObject({ code: 'remote.sudo_failed', reason: 'password-required' });
     const timeout = new TimeoutError({ host: 'h', command: 'sleep 9', timeoutMs: 500, stdout: 'a', stderr: '' });
-    expect(timeout.toJSON()).toMatchObject({ code: 'REMOTE_COMMAND_TIMEOUT', timeoutMs: 500, command: 'sleep 9', stdout: 'a' });
+    expect(timeout.toJSON()).toMatchObject({ code: 'remote.command_timeout', timeoutMs: 500, command: 'sleep 9', stdout: 'a' });
   });
 });

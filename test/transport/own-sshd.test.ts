@@ -50,7 +50,7 @@ describe.skipIf(skip)(title, () => {
     const session = await open({ user: fx.users.passwordSudoer, sudo: true });
     const err = await session.exec(['id', '-u']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SudoError);
-    expect(err).toMatchObject({ code: 'SUDO_FAILED', facts: { reason: 'password-required', user: fx.users.passwordSudoer } });
+    expect(err).toMatchObject({ code: 'remote.sudo_failed', facts: { reason: 'password-required', user: fx.users.passwordSudoer } });
     expect((err as Error).message).toContain('NOPASSWD');
   });
 

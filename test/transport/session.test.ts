@@ -94,7 +94,7 @@ describe.skipIf(skip)(title, () => {
       const err = await root.exec(['rsync', '--no-such-option']).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RemoteCommandError);
       const failure = err as RemoteCommandError;
-      expect(failure).toMatchObject({ code: 'REMOTE_COMMAND_FAILED', host: fx.host, exitCode: 1, meaning: 'syntax or usage error' });
+      expect(failure).toMatchObject({ code: 'remote.command_failed', host: fx.host, exitCode: 1, meaning: 'syntax or usage error' });
       // One line that leads with the cause; the command as sent is the detail (--verbose, JSON).
       expect(failure.message).toMatch(new RegExp(`^rsync failed on ${fx.host.replaceAll('.', '\\.')} \\(exit code 1\\): .*no-such-option`));
       expect(failure.message).not.toContain('\n');
@@ -112,7 +112,7 @@ describe.skipIf(skip)(title, () => {
         const started = Date.now();
         const err = await session.exec(['sleep', '31.4159'], { timeoutMs: 700 }).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(TimeoutError);
-        expect(err).toMatchObject({ code: 'REMOTE_COMMAND_TIMEOUT', facts: { timeoutMs: 700, host: fx.host } });
+        expect(err).toMatchObject({ code: 'remote.command_timeout', facts: { timeoutMs: 700, host: fx.host } });
         expect(Date.now() - started).toBeLessThan(5_000);
         const left = await root.exec(['pgrep', '-f', 'sleep 31.4159'], { allowFailure: true });
         expect(left.exitCode).toBe(1);
@@ -149,19 +149,22 @@ describe.skipIf(skip)(title, () => {
       expect(err).toBeInstanceOf(HostKeyChangedError);
       expect((err as Error).message).toMatch(/CHANGED/);
       expect((err as Error).message).toContain(`${knownHostsFile} line 2`);
-      expect((err as HostKeyChangedError).toJSON()).toMatchObject({ code: 'HOST_KEY_CHANGED', line: 2, knownHostsFile });
+      expect((err as HostKeyChangedError).toJSON()).toMatchObject({ code: 'ssh.host_key_changed', line: 2, knownHostsFile });
       expect(readFileSync(knownHostsFile, 'utf8')).toBe(text);
       expect(logins()).toBe(before);
     });
 
     it('trusts a new key on first use when asked, and matches it next time', async () => {
       const knownHostsFile = join(fx.dir, `tofu-${randomBytes(4).toString('hex')}`, 'known_hosts');
-      const first = await open({ knownHostsFile, trustNewHostKeys: true });
+      const told: unknown[] = [];
+      const first = await open({ knownHostsFile, trustNewHostKeys: true, onNewHostKey: (k) => told.push(k) });
       expect((await first.exec(['true'])).exitCode).toBe(0);
+      expect(told).toEqual([{ host: fx.host, port: 22, fingerprint: first.info.hostKey, knownHostsFile }]);
       expect(statSync(knownHostsFile).mode & 0o777).toBe(0o600);
       expect(readFileSync(knownHostsFile, 'utf8')).toBe(`${fx.host} ssh-ed25519 ${hostKey('ssh-ed25519')}\n`);
-      const second = await open({ knownHostsFile });
+      const second = await open({ knownHostsFile, trustNewHostKeys: true, onNewHostKey: (k) => told.push(k) });
       expect(second.info.hostKey).toEqual(first.info.hostKey);
+      expect(told).toHaveLength(1);
     });
 
     it('asks the server for the key type known_hosts has', async () => {
@@ -226,7 +229,7 @@ describe.skipIf(skip)(title, () => {
     it('reports a key the server refuses as AuthenticationError', async () => {
       const err = await openSession(options({ auth: { keyFile: fx.strangerKey } })).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AuthenticationError);
-      expect(err).toMatchObject({ code: 'SSH_AUTH_FAILED', facts: { reason: 'rejected', user: 'root' } });
+      expect(err).toMatchObject({ code: 'ssh.auth_failed', facts: { reason: 'rejected', user: 'root' } });
     });
 
     describe('with ssh-agent', () => {

@@ -57,9 +57,11 @@ export const applyCommand: Command = {
         }
       }
       const stop = new AbortController();
-      const result = await whileStoppable(ctx, stop, () =>
-        applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: json ?? textEvents(ctx.stdout, ctx.values.verbose === true), signal: stop.signal }),
-      );
+      const text = json ? undefined : textEvents(ctx.stdout, ctx.values.verbose === true);
+      // The bars stop where they are before anything is said of the interrupt.
+      const result = await whileStoppable(ctx, stop, () => text?.close(), () =>
+        applyPlan(run.spec, plan, run.pool, { parallelism: run.parallelism, trustNewHostKeys: run.trustNewHostKeys, emit: json ?? text!, signal: stop.signal }),
+      ).finally(() => text?.close());
       if (stop.signal.aborted) {
         // What the operator needs after a Ctrl-C: what each replica still has.
         for (const action of plan.actions.filter((a) => a.kind === 'sync' && !result.synced.includes(a.replica))) {
@@ -91,8 +93,9 @@ export const applyCommand: Command = {
  * undone (snapshots released, work files removed, the record says interrupted, the lock let go). A
  * second signal exits at once; the hosts then let go of what rmm held within heartbeatTimeout.
  */
-async function whileStoppable<T>(ctx: CommandContext, stop: AbortController, work: () => Promise<T>): Promise<T> {
+async function whileStoppable<T>(ctx: CommandContext, stop: AbortController, onStop: () => void, work: () => Promise<T>): Promise<T> {
   const onSignal = (name: NodeJS.Signals): void => {
+    onStop();
     if (stop.signal.aborted) {
       ctx.stderr.write(`\nrmm: ${name} again: exiting now; the hosts let go of what rmm held within the heartbeat timeout\n`);
       process.exit(name === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted);

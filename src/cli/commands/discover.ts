@@ -2,7 +2,7 @@ import { loadSpec } from '../../config/load.js';
 import { discoverOrigin } from '../../observe/origin.js';
 import { readDiskLayout, type DiskLayout, type FsInfo } from '../../observe/layout.js';
 import type { OriginFacts } from '../../observe/facts.js';
-import { createSessionPool } from '../../transport/index.js';
+import { cliSessionPool } from './replica-target.js';
 import { endpointSession } from '../../apply/sessions.js';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,14 +39,14 @@ export const discoverCommand: Command = {
     const name = ctx.positionals[0];
     if (!name) throw new UsageError('discover needs an Origin name or [USER@]ADDRESS[:PORT]');
     const { endpoint, root, minFreePercent } = await resolveHost(ctx, name);
-    const pool = createSessionPool();
+    const pool = cliSessionPool(ctx);
     try {
       const session = await endpointSession(pool, endpoint, ctx.values['trust-new-host-keys'] === true);
       const facts = await discoverOrigin(session, root);
       // The disks as a layout sees them: what a disks target lays out from, or onto.
       const layout = await readDiskLayout(session).catch((err: unknown) => ({ error: (err as Error).message }));
       const attention = needsAttention(facts, minFreePercent);
-      if (ctx.output === 'json') writeJson(ctx, { origin: name, facts, layout, attention });
+      if (ctx.output === 'json') writeJson(ctx, { formatVersion: 1, origin: name, facts, layout, attention });
       else ctx.stdout.write(renderFacts(name, facts, attention) + renderLayout(layout));
       return EXIT.ok;
     } finally {
@@ -96,6 +96,13 @@ export function needsAttention(facts: OriginFacts, minFreePercent: number): stri
     if (fs.usedBytes > 1024 ** 4) notes.push(`${fs.mountPoint}: ${(fs.usedBytes / 1024 ** 4).toFixed(1)} TiB used; a first copy will take long`);
   }
   for (const tool of ['rsync', 'flock', 'ssh', 'ssh-keygen']) if (!facts.tools[tool]) notes.push(`missing tool: ${tool}`);
+  // systemd writes `uninitialized` while first boot has not set it.
+  if (facts.machineId === '' || facts.machineId === 'uninitialized') {
+    notes.push(
+      'machine-id is blank (/etc/machine-id): rmm tells a server from another at the same address by it, so a target holding ' +
+        "another server's copy would not be refused, and a replica that boots makes a new one of its own; run systemd-machine-id-setup on it",
+    );
+  }
   return notes;
 }
 
@@ -118,15 +125,26 @@ function renderFacts(name: string, f: OriginFacts, attention: readonly string[])
   const gib = (b: number): string => `${(b / 1024 ** 3).toFixed(1)} GiB`;
   const lines = [
     `${name}: ${f.hostname} (${f.os.prettyName}, kernel ${f.kernel} ${f.arch})`,
-    `machine-id ${f.machineId}`,
+    `machine-id ${f.machineId || '(blank)'}`,
     'filesystems:',
-    ...f.filesystems.map((fs) => `  ${fs.mountPoint.padEnd(16)} ${fs.fsType.padEnd(6)} ${fs.source}${fs.lvmName ? ` (LVM ${fs.lvmName})` : ''}  ${gib(fs.usedBytes)} used, ${gib(fs.availableBytes)} free of ${gib(fs.sizeBytes)}`),
+    // In path order, each mount below the one it is in.
+    ...[...f.filesystems].sort((a, b) => byPath(a.mountPoint, b.mountPoint)).map((fs) => `  ${fs.mountPoint.padEnd(16)} ${fs.fsType.padEnd(6)} ${fs.source}${fs.lvmName ? ` (LVM ${fs.lvmName})` : ''}  ${gib(fs.usedBytes)} used, ${gib(fs.availableBytes)} free of ${gib(fs.sizeBytes)}`),
     'block devices:',
-    ...f.blockDevices.map((d) => `  ${d.path} ${d.type} ${gib(d.sizeBytes)}${d.fsType ? ` ${d.fsType}` : ''}${d.mountPoint ? ` on ${d.mountPoint}` : ''}`),
+    ...[...f.blockDevices].sort((a, b) => byPath(a.path, b.path)).map((d) => `  ${d.path} ${d.type} ${gib(d.sizeBytes)}${d.fsType ? ` ${d.fsType}` : ''}${d.mountPoint ? ` on ${d.mountPoint}` : ''}`),
     `network config: ${f.networkConfigFiles.join(', ') || 'none found'}`,
     `tools: ${Object.entries(f.tools).map(([t, ok]) => `${t}${ok ? '' : ' (missing)'}`).join(', ')}`,
     attention.length ? 'needs attention:' : 'needs attention: nothing',
     ...attention.map((a) => `  ! ${a}`),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** Folder by folder (a mount point right before what is mounted below it), numbers as numbers (sda2 before sda10). */
+function byPath(a: string, b: string): number {
+  const [x, y] = [a.split('/'), b.split('/')];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const order = x[i]!.localeCompare(y[i]!, 'en', { numeric: true });
+    if (order !== 0) return order;
+  }
+  return x.length - y.length;
 }

@@ -6,7 +6,8 @@ import { observe, type Observed } from '../../observe/observe.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { makePlan, type Plan } from '../../plan/plan.js';
-import { createSessionPool, type SessionPool } from '../../transport/index.js';
+import type { SessionPool } from '../../transport/index.js';
+import { cliSessionPool } from './replica-target.js';
 import { fileArgs, type CommandContext } from '../command.js';
 import { UsageError } from '../errors.js';
 
@@ -42,7 +43,7 @@ export async function loadObservePlan(ctx: CommandContext): Promise<EngineRun> {
   const { spec, warnings } = await loadSpec(args);
   if (ctx.output === 'text') for (const w of warnings) ctx.stderr.write(`${formatDiagnostic(w)}\n`);
   const trustNewHostKeys = ctx.values['trust-new-host-keys'] === true;
-  const pool = createSessionPool();
+  const pool = cliSessionPool(ctx);
   try {
     const observed = await observe(spec, pool, { parallelism, trustNewHostKeys });
     const syncNow = (ctx.values['sync-now'] as string[] | undefined) ?? [];

@@ -31,7 +31,7 @@ export const repairCommand: Command = {
   async run(ctx) {
     const { replica, pool, host, driver, trustNewHostKeys } = await openReplicaTarget(ctx);
     const say = (facts: Record<string, unknown>, text: string): void => {
-      if (ctx.output === 'json') writeJson(ctx, { replica: replica.name, host: host.info.host, ...facts });
+      if (ctx.output === 'json') writeJson(ctx, { formatVersion: 1, replica: replica.name, host: host.info.host, ...facts });
       else ctx.stdout.write(`${text}\n`);
     };
     const now = new Date();

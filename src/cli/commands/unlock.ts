@@ -25,7 +25,7 @@ export const unlockCommand: Command = {
   async run(ctx) {
     const { replica, pool, host, driver } = await openReplicaTarget(ctx);
     const say = (facts: Record<string, unknown>, text: string): void => {
-      if (ctx.output === 'json') writeJson(ctx, { replica: replica.name, host: host.info.host, ...facts });
+      if (ctx.output === 'json') writeJson(ctx, { formatVersion: 1, replica: replica.name, host: host.info.host, ...facts });
       else ctx.stdout.write(`${text}\n`);
     };
     try {

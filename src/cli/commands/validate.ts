@@ -24,6 +24,7 @@ export const validateCommand: Command = {
     const errors = result.diagnostics.filter((d) => d.severity === 'error');
     if (ctx.output === 'json') {
       writeJson(ctx, {
+        formatVersion: 1,
         valid: errors.length === 0,
         files: files.map((f) => f.name),
         replicas: result.spec?.replicas.map((r) => r.name) ?? [],

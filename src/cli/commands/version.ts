@@ -14,7 +14,7 @@ export const versionCommand: Command = {
   options: {},
   async run(ctx) {
     const facts = { rmm: rmmVersion(), apiVersion: 'rmm/v1', node: process.version };
-    if (ctx.output === 'json') writeJson(ctx, facts);
+    if (ctx.output === 'json') writeJson(ctx, { formatVersion: 1, ...facts });
     else ctx.stdout.write(`rmm ${facts.rmm} (configuration ${facts.apiVersion}, node ${facts.node})\n`);
     return EXIT.ok;
   },
