@@ -103,7 +103,9 @@ export class CopyMeter {
       this.#bytesTotal = Math.max(p.bytes, Math.round((p.bytes * 100) / p.percent));
       this.#exact = true;
     }
-    this.#advance(this.#held.bytes + p.bytes, this.#held.files + p.files);
+    // rsync's bytes are of the files it sent; the entries it checked count the unchanged ones too.
+    if (p.listed && this.#filesTotal === null && p.listedEntries !== undefined) this.#filesTotal = p.listedEntries;
+    this.#advance(this.#held.bytes + p.bytes, this.#held.files + (p.checked ?? p.files));
   }
 
   /** The copy ended: its figures are the copy's own. */

@@ -148,13 +148,19 @@ export interface RsyncProgress {
    * walks the tree (`ir-chk`, incremental recursion) it is only of what it found so far.
    */
   readonly listed: boolean;
+  /**
+   * Entries rsync has checked so far, sent or found unchanged (of its `to-chk=LEFT/ALL`: ALL - LEFT),
+   * and all it listed so far; none on a line without them.
+   */
+  readonly checked?: number;
+  readonly listedEntries?: number;
 }
 
 const RATE_UNITS: Readonly<Record<string, number>> = { 'B/s': 1, 'kB/s': 1024, 'MB/s': 1024 ** 2, 'GB/s': 1024 ** 3, 'TB/s': 1024 ** 4 };
 
 /** Parses one --info=progress2 line: `  1,234,567  45%   12.34MB/s    0:00:10 (xfr#10, to-chk=5/100)`. */
 export function parseProgress(line: string): RsyncProgress | undefined {
-  const m = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d{2}:\d{2})(?:\s+\(xfr#(\d+)(?:, (ir|to)-chk=)?)?/.exec(line);
+  const m = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d{2}:\d{2})(?:\s+\(xfr#(\d+)(?:, (ir|to)-chk=(\d+)\/(\d+))?)?/.exec(line);
   if (!m) return undefined;
   const rate = /^([\d.]+)([kMGT]?B\/s)$/.exec(m[3]!);
   const [h, min, sec] = m[4]!.split(':').map(Number) as [number, number, number];
@@ -167,5 +173,6 @@ export function parseProgress(line: string): RsyncProgress | undefined {
     etaSeconds: h * 3600 + min * 60 + sec,
     files: Number(m[5] ?? 0),
     listed: m[6] === 'to',
+    ...(m[7] !== undefined ? { checked: Number(m[8]) - Number(m[7]), listedEntries: Number(m[8]) } : {}),
   };
 }

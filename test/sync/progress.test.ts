@@ -56,6 +56,17 @@ describe('a copy meter', () => {
     expect(seen.at(-1)!.p).toMatchObject({ bytes: 1000, bytesTotal: 4000, percent: 25 });
   });
 
+  it('counts the entries rsync checked, the unchanged ones too (a copy over an earlier one)', () => {
+    const { meter, seen, tick } = meterOf({ bytes: 1_000_000 });
+    meter.start();
+    tick(1000);
+    meter.rsync({ bytes: 0, percent: 0, rate: '', eta: '', bytesPerSecond: 0, etaSeconds: 0, files: 0, listed: false, checked: 300, listedEntries: 900 });
+    expect(seen.at(-1)!.p).toMatchObject({ files: 300, filesTotal: null });
+    tick(1000);
+    meter.rsync({ bytes: 10, percent: 0, rate: '', eta: '', bytesPerSecond: 0, etaSeconds: 0, files: 1, listed: true, checked: 700, listedEntries: 1000 });
+    expect(seen.at(-1)!.p).toMatchObject({ files: 700, filesTotal: 1000 });
+  });
+
   it('says no more than four times a second, and never goes back, whatever the processes say', () => {
     const step = fc.oneof(
       fc.record({ kind: fc.constant('listed' as const), bytes: fc.nat(1e9), files: fc.nat(1e5), archiveBytes: fc.nat(2e9), complete: fc.boolean() }),

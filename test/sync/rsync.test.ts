@@ -57,9 +57,11 @@ total size is 25,123,456  speedup is 95.72
       etaSeconds: 10,
       files: 10,
       listed: true,
+      checked: 95,
+      listedEntries: 100,
     });
     // While rsync still walks the tree (incremental recursion), its percent is of what it found so far.
-    expect(parseProgress('     32,768   3%   31.25kB/s    0:00:00 (xfr#2, ir-chk=1020/1030)')).toMatchObject({ percent: 3, files: 2, listed: false });
+    expect(parseProgress('     32,768   3%   31.25kB/s    0:00:00 (xfr#2, ir-chk=1020/1030)')).toMatchObject({ percent: 3, files: 2, listed: false, checked: 10, listedEntries: 1030 });
     expect(parseProgress('  7,000  100%  512.00kB/s    1:02:03')).toMatchObject({ bytesPerSecond: 512 * 1024, etaSeconds: 3723, files: 0, listed: false });
     expect(parseProgress('sending incremental file list')).toBeUndefined();
   });
