@@ -41,6 +41,13 @@ export interface Command {
   run(ctx: CommandContext): Promise<ExitCode>;
 }
 
+/** Options every command takes. */
+export const GLOBAL_OPTIONS = {
+  output: { type: 'string', short: 'o' },
+  help: { type: 'boolean', short: 'h' },
+  verbose: { type: 'boolean' },
+} as const;
+
 export const FILE_OPTION = { file: { type: 'string', short: 'f', multiple: true } } as const;
 export const FILE_HELP = '  -f, --file FILE         configuration: a YAML file, a directory of *.yaml, or - for stdin (repeatable)';
 export const OUTPUT_HELP = '  -o, --output FMT        text (default) or json\n  --verbose               with a failure, the command and output behind it (JSON always has them)';

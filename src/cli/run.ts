@@ -3,15 +3,10 @@ import { Command as Parser, CommanderError, Option } from 'commander';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.js';
 import { didYouMean } from '../config/suggest.js';
 import { detailOf, InputError, RmmError } from '../errors.js';
-import { EXIT, type Command, type CommandContext, type OutputFormat } from './command.js';
+import { EXIT, GLOBAL_OPTIONS, type Command, type CommandContext, type OutputFormat } from './command.js';
 import { commands } from './commands/index.js';
 import { UsageError } from './errors.js';
 
-const GLOBAL_OPTIONS = {
-  output: { type: 'string', short: 'o' },
-  help: { type: 'boolean', short: 'h' },
-  verbose: { type: 'boolean' },
-} as const;
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
