@@ -52,6 +52,22 @@ describe('apply as text', () => {
     expect(out.writes.at(-1)).toBe('web: after\n');
   });
 
+  it('on a terminal: several replicas, a line each; a failed step takes its bar away', () => {
+    const out = screen(true);
+    const view = textEvents(out);
+    view(progress(1000, 1));
+    view(progress(2000, 2, { replica: 'db', mountPoint: '/' }));
+    vi.advanceTimersByTime(300);
+    // A line printed: the bars are drawn again whole below it.
+    view({ type: 'note', replica: 'db', step: 'copy', text: 'sync / -> dr' });
+    expect(stripAnsi(out.writes.at(-1)!)).toMatch(/^web \/srv\/data \[-{20}\] 1%.*\ndb \/ \[-{20}\] 2%/m);
+    view({ type: 'step', replica: 'web', step: 'copy /srv/data', status: 'failed', detail: 'the link went down' });
+    expect(stripAnsi(out.writes.at(-2)!)).toBe('web: copy /srv/data failed: the link went down\n');
+    expect(stripAnsi(out.writes.at(-1)!)).toMatch(/^db \/ \[/);
+    expect(stripAnsi(out.writes.at(-1)!)).not.toContain('web /srv/data');
+    view.close();
+  });
+
   it('in a log: a progress line when a copy starts and every 10 s, none at 100% (the copied line says it)', () => {
     const out = screen(false);
     const view = textEvents(out);
