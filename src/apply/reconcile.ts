@@ -15,6 +15,8 @@ export interface ReconcileDeps {
   readonly emit: EventSink;
   readonly scripts?: ScriptDigests;
   readonly wrapHost?: (host: RemoteHost, role: 'origin' | 'target') => RemoteHost;
+  /** Aborted when the operator stops rmm: a running sync ends its step and undoes it. */
+  readonly signal?: AbortSignal;
 }
 
 export type ReconcileOutcome = 'synced' | 'verified' | 'fixed-up' | 'rolled-back' | 'up-to-date' | 'suspended' | 'blocked' | 'failed';
@@ -59,6 +61,7 @@ export async function reconcileReplica(replica: Replica, deps: ReconcileDeps, op
       runId,
       holder: `rmm reconcile ${runId} pid ${process.pid}`,
       ...(deps.wrapHost ? { wrapHost: deps.wrapHost } : {}),
+      ...(deps.signal ? { signal: deps.signal } : {}),
     });
     const next = nextDueAt(replica, point);
     return { outcome: action.kind === 'fixup' ? 'fixed-up' : action.kind === 'rollback' ? 'rolled-back' : copied ? 'synced' : 'verified', action, ...(next ? { requeueAfterMs: Math.max(0, next.getTime() - Date.now()) } : {}) };

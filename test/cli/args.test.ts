@@ -61,12 +61,13 @@ describe('the command line forgives a typo by naming what was meant', () => {
     expect((await rmm('apply', '--help')).out).toContain('-y, --yes');
   });
 
-  it('says plainly that watch is not there yet, and what to run instead', async () => {
+  it('says what watch does, and refuses what it cannot watch before starting', async () => {
     const help = await rmm('watch', '--help');
-    expect(help.out).toContain('Not available yet in this version');
-    expect(help.out).toContain('rmm apply -f FILE --yes');
-    const watch = await rmm('watch', '-f', 'examples/migration-p2v.yaml');
-    expect(watch.code).toBe(1);
-    expect(watch.err).toContain('not available yet');
+    expect(help.out).toContain('an invalid one is reported (file:line) and the last valid configuration');
+    expect((await rmm('watch')).err).toContain('watch needs at least one -f FILE');
+    const stdin = await rmm('watch', '-f', '-');
+    expect(stdin.code).toBe(2);
+    expect(stdin.err).toContain('not - (stdin)');
+    expect((await rmm('watch', '-f', 'examples/migration-p2v.yaml', '--parallelism', '0')).code).toBe(2);
   });
 });

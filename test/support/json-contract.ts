@@ -13,6 +13,7 @@ const applyEvent = load('apply-events.schema.json');
 const status = load('status.schema.json');
 const plan = load('plan.schema.json'); // after apply-events, whose $defs it uses
 const failure = load('error.schema.json');
+const watchEvent = load('watch-events.schema.json');
 ajv.addSchema(JSON.parse(readFileSync(new URL('../../schemas/outputs.schema.json', import.meta.url), 'utf8')) as object);
 
 /** The commands whose output outputs.schema.json describes, each by a definition of its own. */
@@ -75,6 +76,20 @@ function expectProgressContract(events: readonly Record<string, unknown>[]): voi
       last.delete(key);
     }
   }
+}
+
+/** `rmm watch -o json`'s standard output so far, checked: every line an event of the schema, numbered from 0, version first; the events. */
+export function expectWatchEvents(stdout: string): Record<string, unknown>[] {
+  const events = stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  events.forEach((e, i) => expectValid(watchEvent, e, `watch event ${i}`));
+  expect(events.map((e) => e['seq'])).toEqual(events.map((_, i) => i));
+  expect(events[0]?.['type']).toBe('version');
+  expect(events[1]?.['type']).toBe('watch.start');
+  expectProgressContract(events);
+  return events;
 }
 
 /** `rmm plan -o json`'s standard output, checked; the plan. */

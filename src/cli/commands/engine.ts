@@ -61,7 +61,7 @@ export async function loadObservePlan(ctx: CommandContext): Promise<EngineRun> {
 export { renderPlan } from '../views/plan.js';
 
 /** The content hash of every hook script on this host: a script edited after a saved plan makes it stale. */
-function scriptDigests(spec: Spec): Map<string, string> {
+export function scriptDigests(spec: Spec): Map<string, string> {
   const digests = new Map<string, string>();
   for (const replica of spec.replicas)
     for (const hooks of Object.values(replica.hooks))

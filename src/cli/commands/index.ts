@@ -3,7 +3,7 @@ import { applyCommand } from './apply.js';
 import { completionCommand } from './completion.js';
 import { discoverCommand } from './discover.js';
 import { fixupCommand } from './fixup.js';
-import { watchCommand } from './pending.js';
+import { watchCommand } from './watch.js';
 import { planCommand } from './plan.js';
 import { repairCommand } from './repair.js';
 import { statusCommand } from './status.js';

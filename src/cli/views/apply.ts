@@ -1,6 +1,7 @@
 import { createLogUpdate } from 'log-update';
 import prettyBytes from 'pretty-bytes';
 import type { ApplyEvent } from '../../apply/events.js';
+import type { WatchEvent } from '../../watch/controller.js';
 import { progressBar, progressLine } from './progress.js';
 
 type Progress = Extract<ApplyEvent, { type: 'progress' }>;
@@ -13,7 +14,7 @@ export type CliEvent =
   | { type: 'interrupted'; replica: string; point: string | null; recorded: boolean };
 
 /** `-o json`: one event per line, numbered, starting with the stream's version; a replica's progress at most once a second. */
-export function jsonEvents(out: NodeJS.WritableStream, version: string, now: () => number = Date.now): (e: ApplyEvent | CliEvent) => void {
+export function jsonEvents(out: NodeJS.WritableStream, version: string, now: () => number = Date.now): (e: ApplyEvent | CliEvent | WatchEvent) => void {
   let seq = 0;
   const lastProgress = new Map<string, number>();
   const write = (e: object, at = now()) => out.write(`${JSON.stringify({ seq: seq++, at: new Date(at).toISOString(), ...e })}\n`);

@@ -1,0 +1,101 @@
+import { reconcileReplica } from '../../apply/reconcile.js';
+import { InterruptedError } from '../../apply/interrupt.js';
+import { formatDiagnostic } from '../../config/diagnostics.js';
+import { loadSpec } from '../../config/load.js';
+import type { Spec } from '../../config/spec.js';
+import { WatchController } from '../../watch/controller.js';
+import { reloadSpec, watchFiles } from '../../watch/files.js';
+import { EXIT, FILE_HELP, FILE_OPTION, fileArgs, OUTPUT_HELP, type Command } from '../command.js';
+import { UsageError } from '../errors.js';
+import { jsonEvents } from '../views/apply.js';
+import { watchTextEvents } from '../views/watch.js';
+import { scriptDigests } from './engine.js';
+import { cliSessionPool, TRUST_HELP, TRUST_OPTION } from './replica-target.js';
+import { rmmVersion } from './version.js';
+
+export const watchCommand: Command = {
+  name: 'watch',
+  summary: 'keep replicas converged: each synced when its policy says, the files read again when they change',
+  usage: 'rmm watch -f FILE [--parallelism N] [-o json]',
+  details: [
+    FILE_HELP,
+    OUTPUT_HELP,
+    '  --parallelism N         replicas synced at once (default 4; replicas of one origin one after another)',
+    TRUST_HELP,
+    '',
+    'Runs until stopped. Each replica is looked at (observed, planned, and synced when its schedule or RPO',
+    'says, as rmm apply does), then again at its next scheduled time, or after a backoff that doubles while',
+    'it keeps failing (1 min up to 30 min). A replica with no schedule is looked at every 10 min. An edit of',
+    'the files is taken at once; an invalid one is reported (file:line) and the last valid configuration',
+    'keeps running. A replica is never synced twice at once: its lock on the target also keeps a concurrent',
+    'rmm apply out. Ctrl-C or SIGTERM ends each running sync as apply does (its step undone, the record',
+    'interrupted, the lock let go), then exits 130 (143); a second one exits at once.',
+    '',
+    'Text output is a line per look, what each sync copied, and whatever failed; --verbose adds every step.',
+  ].join('\n'),
+  options: { ...FILE_OPTION, ...TRUST_OPTION, parallelism: { type: 'string' } },
+  async run(ctx) {
+    const args = fileArgs(ctx);
+    if (args.length === 0) throw new UsageError('watch needs at least one -f FILE');
+    if (args.includes('-')) throw new UsageError('watch reads its files again when they change: give files or folders, not - (stdin)');
+    const parallelism = Number(ctx.values.parallelism ?? 4);
+    if (!Number.isInteger(parallelism) || parallelism < 1) throw new UsageError('--parallelism must be a whole number of at least 1');
+    const { spec: first, warnings } = await loadSpec(args);
+    if (ctx.output === 'text') for (const w of warnings) ctx.stderr.write(`${formatDiagnostic(w)}\n`);
+    const trustNewHostKeys = ctx.values['trust-new-host-keys'] === true;
+    const pool = cliSessionPool(ctx);
+    const text = ctx.output === 'json' ? undefined : watchTextEvents(ctx.stdout, ctx.values.verbose === true);
+    const emit = text ?? jsonEvents(ctx.stdout, rmmVersion());
+    let spec: Spec = first;
+    let scripts = scriptDigests(spec);
+    const controller = new WatchController({
+      parallelism,
+      emit,
+      reconcile: (replica, signal) => reconcileReplica(replica, { pool, trustNewHostKeys, emit, scripts, signal }, { now: new Date() }),
+    });
+    emit({ type: 'watch.start', replicas: spec.replicas.map((r) => r.name), files: args });
+    controller.setSpec(spec);
+    // One reload at a time, the last edit winning.
+    let reloading = Promise.resolve();
+    const files = watchFiles(args, () => {
+      reloading = reloading.then(async () => {
+        const next = await reloadSpec(args);
+        if ('problems' in next) {
+          emit({ type: 'watch.invalid', message: `the files changed but are not valid (${next.problems.length} problem${next.problems.length === 1 ? '' : 's'}): still running the last valid configuration`, problems: next.problems });
+          return;
+        }
+        spec = next.spec;
+        scripts = scriptDigests(spec);
+        emit({ type: 'watch.reload', replicas: spec.replicas.map((r) => r.name), ...controller.setSpec(spec) });
+      });
+    });
+    let signal: NodeJS.Signals | undefined;
+    // A second signal: out at once; the hosts let go of what rmm held within the heartbeat timeout.
+    const again = (name: NodeJS.Signals): never => process.exit(name === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted);
+    await new Promise<void>((resolve) => {
+      const onSignal = (name: NodeJS.Signals): void => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        process.on('SIGINT', again);
+        process.on('SIGTERM', again);
+        signal = name;
+        resolve();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+    try {
+      text?.close();
+      ctx.stderr.write(`\nrmm watch: ${signal}: stopping: undoing each running step (${signal} again exits at once)\n`);
+      await files.close();
+      await reloading;
+      await controller.stop(new InterruptedError(signal!));
+      emit({ type: 'watch.stop', reason: signal! });
+      await pool.closeAll();
+    } finally {
+      process.off('SIGINT', again);
+      process.off('SIGTERM', again);
+    }
+    return signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
+  },
+};

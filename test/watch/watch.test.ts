@@ -1,0 +1,100 @@
+/**
+ * rmm watch on real lab hosts: two replicas on 5 s and 8 s schedules kept within their RPO for
+ * several cycles; a replica added to the file started without a restart; an invalid edit reported
+ * by file and line while the last valid configuration keeps running; SIGTERM ends it with every
+ * lock free. Needs root.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rmm } from '../support/cli.js';
+import { expectStatus, expectWatchEvents } from '../support/json-contract.js';
+import { labDown, labUp, type Lab } from '../support/lab/lab.js';
+import { writeLabSpec } from '../support/lab-spec.js';
+import { lockIsFree, MOSTLY_DATA } from '../support/replica-lab.js';
+
+const isRoot = process.getuid?.() === 0;
+const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
+
+async function waitFor(ok: () => boolean, ms: number, what: () => string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe.skipIf(!isRoot)('rmm watch (needs root)', () => {
+  let lab: Lab;
+  let dir: string;
+  let child: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    lab = await labUp();
+    dir = mkdtempSync(path.join(tmpdir(), 'rmm-watch-'));
+  });
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    if (isRoot && !process.env.RMM_KEEP_LAB) await labDown();
+  });
+
+  it('keeps two replicas on 5 s and 8 s schedules within their RPO, takes an added replica and refuses an invalid edit without stopping, and stops on SIGTERM with every lock free', async () => {
+    // One estate in a folder: the replicas in a file of their own, which the test edits.
+    const base = writeLabSpec(lab, { replica: 'every-5s', exclude: MOSTLY_DATA, policy: { schedule: { interval: '5s' }, rpo: '15s', retention: { recoveryPoints: 2 } } });
+    const docs = readFileSync(base, 'utf8').split('\n---\n');
+    const replicaDoc = (name: string, policy: string) => JSON.stringify({ apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name }, spec: { origin: 'origin', environment: 'lab', policy } });
+    const slower = { apiVersion: 'rmm/v1', kind: 'Policy', metadata: { name: 'every-8s' }, spec: { schedule: { interval: '8s' }, rpo: '20s', retention: { recoveryPoints: 2 } } };
+    writeFileSync(path.join(dir, 'estate.yaml'), [...docs.slice(0, -1), JSON.stringify(slower)].join('\n---\n'));
+    const replicas = path.join(dir, 'replicas.yaml');
+    writeFileSync(replicas, [replicaDoc('every-5s', 'test-policy'), replicaDoc('every-8s', 'every-8s')].join('\n---\n'));
+
+    let out = '';
+    let err = '';
+    child = spawn(process.execPath, [cli, 'watch', '-f', dir, '-o', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const events = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const results = (name: string) => events().filter((e) => e['type'] === 'watch.result' && e['replica'] === name);
+    const good = (e: Record<string, unknown>) => ['synced', 'verified', 'up-to-date'].includes(e['outcome'] as string);
+    const said = () => `${out.slice(-3000)}\n${err}`;
+
+    // Several cycles of each: its first copy, then a look each time its schedule comes.
+    await waitFor(() => results('every-5s').filter(good).length >= 5 && results('every-8s').filter(good).length >= 3, 120_000, said);
+    expect(results('every-5s').every(good), said()).toBe(true);
+    const status = expectStatus((await rmm('status', '-f', dir, '-o', 'json')).out);
+    expect(status.map((r) => [r['replica'], r['state'], r['withinRpo']])).toEqual([
+      ['every-5s', 'consistent', true],
+      ['every-8s', 'consistent', true],
+    ]);
+    // Each look came when its schedule said: after the first copy, 5 s (8 s) from the sync before, give or take the jitter.
+    const gaps = (name: string) => {
+      const at = results(name).map((e) => Date.parse(e['nextAt'] as string));
+      return at.slice(1).map((t, i) => t - at[i]!);
+    };
+    for (const gap of gaps('every-5s').slice(1)) expect(gap).toBeGreaterThanOrEqual(4_000);
+
+    // A third replica: taken at once, without a restart.
+    writeFileSync(replicas, [replicaDoc('every-5s', 'test-policy'), replicaDoc('every-8s', 'every-8s'), replicaDoc('added-later', 'every-8s')].join('\n---\n'));
+    await waitFor(() => results('added-later').some((e) => e['outcome'] === 'synced'), 60_000, said);
+    expect(events().find((e) => e['type'] === 'watch.reload')).toMatchObject({ added: ['added-later'], changed: [], removed: [] });
+
+    // An invalid edit: reported by file and line; the replicas keep their schedules.
+    writeFileSync(replicas, `${replicaDoc('every-5s', 'test-policy')}\n---\n${replicaDoc('every-8s', 'no-such-policy')}\n`);
+    await waitFor(() => events().some((e) => e['type'] === 'watch.invalid'), 30_000, said);
+    const invalid = events().find((e) => e['type'] === 'watch.invalid')!;
+    expect((invalid['problems'] as string[]).join('\n')).toMatch(new RegExp(`^${replicas.replaceAll('/', '\\/')}:3:\\d+: spec\\.policy: .*no-such-policy`, 'm'));
+    const before = results('added-later').length;
+    await waitFor(() => results('added-later').length > before && results('every-5s').length > 0, 30_000, said);
+
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => (child!.exitCode !== null ? r(child!.exitCode) : child!.once('exit', r)));
+    expect(code, said()).toBe(143);
+    const all = expectWatchEvents(out);
+    expect(all.at(-1)).toMatchObject({ type: 'watch.stop', reason: 'SIGTERM' });
+    for (const name of ['every-5s', 'every-8s', 'added-later']) expect(lockIsFree(path.join(lab.hosts.target.root, 'srv/replicas', name)), name).toBe(true);
+  });
+});
