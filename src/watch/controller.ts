@@ -1,3 +1,4 @@
+import { hashOf } from '../config/resolve.js';
 import type { Replica, Spec } from '../config/spec.js';
 import type { ReconcileOutcome, ReconcileResult } from '../apply/reconcile.js';
 
@@ -57,7 +58,7 @@ export class WatchController {
     this.#random = opts.random ?? Math.random;
   }
 
-  /** The replicas to watch: new ones and ones whose spec changed are due at once; gone ones are dropped (a running one ends its run). */
+  /** The replicas to watch: new ones and changed ones (any field) are due at once; gone ones are dropped (a running one ends its run). */
   setSpec(spec: Spec): { added: string[]; changed: string[]; removed: string[] } {
     const added: string[] = [];
     const changed: string[] = [];
@@ -73,7 +74,8 @@ export class WatchController {
     for (const replica of spec.replicas) {
       const before = this.#replicas.get(replica.name);
       this.#replicas.set(replica.name, replica);
-      if (before && before.specHash === replica.specHash) continue;
+      // Any change counts, not only the copy's shape (specHash): a new schedule or RPO is looked at now.
+      if (before && hashOf(before) === hashOf(replica)) continue;
       (before ? changed : added).push(replica.name);
       this.#failures.delete(replica.name);
       if (!this.#running.has(replica.name)) this.#due.set(replica.name, this.#now());
@@ -144,7 +146,7 @@ export class WatchController {
     if (this.#stopped) return;
     const current = this.#replicas.get(replica.name);
     if (!current) return; // removed while it ran
-    const wait = current.specHash !== replica.specHash ? 0 : this.#wait(replica.name, result);
+    const wait = current !== replica && hashOf(current) !== hashOf(replica) ? 0 : this.#wait(replica.name, result);
     const at = this.#now() + wait;
     this.#due.set(replica.name, at);
     const { requeueAfterMs: _, ...said } = result;

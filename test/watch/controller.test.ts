@@ -3,7 +3,7 @@ import type { ReconcileResult } from '../../src/apply/reconcile.js';
 import type { Replica, Spec } from '../../src/config/spec.js';
 import { WatchController, type WatchEvent } from '../../src/watch/controller.js';
 
-const replica = (name: string, origin: string, specHash = 'h1') => ({ name, specHash, origin: { endpoint: { address: origin, port: 22 } } }) as unknown as Replica;
+const replica = (name: string, origin: string, specHash = 'h1', policy: Record<string, unknown> = {}) => ({ name, specHash, policy, origin: { endpoint: { address: origin, port: 22 } } }) as unknown as Replica;
 const spec = (...replicas: Replica[]) => ({ replicas, files: [] }) as unknown as Spec;
 const done = (requeueAfterMs: number): ReconcileResult => ({ outcome: 'synced', action: { reasons: ['schedule'] }, requeueAfterMs }) as unknown as ReconcileResult;
 
@@ -89,6 +89,11 @@ describe('the watch loop', () => {
     expect(h.runs.map((r) => `${r.name}@${r.at}`)).toEqual(['a@0', 'b@0', 'c@500', 'a@1000']);
     await vi.advanceTimersByTimeAsync(120_000);
     expect(h.runs.filter((r) => r.name === 'b')).toHaveLength(1);
+    // A new schedule (the copy's shape, specHash, unchanged) is looked at now, not at the old time.
+    const runs = h.runs.length;
+    expect(h.controller.setSpec(spec(replica('a', 'o1', 'h2', { schedule: '5m' }), replica('c', 'o3')))).toEqual({ added: [], changed: ['a'], removed: [] });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(h.runs.slice(runs).map((r) => r.name)).toEqual(['a']);
     await h.controller.stop('test');
   });
 
