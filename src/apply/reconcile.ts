@@ -1,7 +1,7 @@
 import type { Replica } from '../config/spec.js';
 import { observeReplica } from '../observe/observe.js';
 import { makePlan, type PlannedAction } from '../plan/plan.js';
-import { nextDueAt } from '../policy/schedule.js';
+import { currentAsOf, currentPoint, nextDueAt } from '../policy/schedule.js';
 import type { ScriptDigests } from '../plan/inputs.js';
 import type { RemoteHost, SessionPool } from '../transport/index.js';
 import { applyAction, newRunId } from './apply.js';
@@ -27,6 +27,8 @@ export interface ReconcileResult {
   /** When to look again: at the next due time, or after a backoff when the error may pass. */
   readonly requeueAfterMs?: number;
   readonly error?: { readonly message: string; readonly code: string; readonly retryable: boolean };
+  /** Since when the replica's current recovery point is known to equal the origin, when the look read it. */
+  readonly asOf?: string;
 }
 
 /** First wait after a retryable failure; a watch loop doubles it per consecutive failure. */
@@ -46,11 +48,13 @@ export async function reconcileReplica(replica: Replica, deps: ReconcileDeps, op
     ...(deps.scripts ? { scripts: deps.scripts } : {}),
   });
   const action = plan.actions[0]!;
+  const seen = 'record' in observed.target ? currentPoint(observed.target.record) : undefined;
+  const held = seen ? { asOf: currentAsOf(seen) } : {};
   const untilDue = action.nextDueAt ? Math.max(0, Date.parse(action.nextDueAt) - opts.now.getTime()) : undefined;
   const due = untilDue !== undefined ? { requeueAfterMs: untilDue } : {};
-  if (action.kind === 'none') return { outcome: replica.suspend ? 'suspended' : 'up-to-date', action, ...due };
+  if (action.kind === 'none') return { outcome: replica.suspend ? 'suspended' : 'up-to-date', action, ...due, ...held };
   if (action.kind === 'blocked') {
-    return { outcome: 'blocked', action, requeueAfterMs: RETRY_AFTER_MS, error: { message: action.reasons[0] ?? 'blocked', code: 'replica.blocked', retryable: true } };
+    return { outcome: 'blocked', action, requeueAfterMs: RETRY_AFTER_MS, error: { message: action.reasons[0] ?? 'blocked', code: 'replica.blocked', retryable: true }, ...held };
   }
   const runId = newRunId();
   try {
@@ -64,7 +68,7 @@ export async function reconcileReplica(replica: Replica, deps: ReconcileDeps, op
       ...(deps.signal ? { signal: deps.signal } : {}),
     });
     const next = nextDueAt(replica, point);
-    return { outcome: action.kind === 'fixup' ? 'fixed-up' : action.kind === 'rollback' ? 'rolled-back' : copied ? 'synced' : 'verified', action, ...(next ? { requeueAfterMs: Math.max(0, next.getTime() - Date.now()) } : {}) };
+    return { outcome: action.kind === 'fixup' ? 'fixed-up' : action.kind === 'rollback' ? 'rolled-back' : copied ? 'synced' : 'verified', action, ...(next ? { requeueAfterMs: Math.max(0, next.getTime() - Date.now()) } : {}), asOf: currentAsOf(point) };
   } catch (err) {
     const retryable = err instanceof StepFailedError ? err.retryable : isRetryable(err);
     const code = (err as { code?: unknown }).code;
@@ -73,6 +77,7 @@ export async function reconcileReplica(replica: Replica, deps: ReconcileDeps, op
       action,
       ...(retryable ? { requeueAfterMs: RETRY_AFTER_MS } : {}),
       error: { message: (err as Error).message, code: typeof code === 'string' ? code : 'rmm.internal', retryable },
+      ...held,
     };
   }
 }

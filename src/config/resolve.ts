@@ -27,6 +27,7 @@ import {
   type Policy,
   type Replica,
   type Spec,
+  ALERT_KINDS,
 } from './spec.js';
 import { parseDuration, parseRate } from './units.js';
 
@@ -192,6 +193,7 @@ function resolvePolicy(doc: PolicyDocument): Policy {
     autoInstallPackages: spec.autoInstallPackages ?? false,
     parallelStreams: spec.parallelStreams ?? 2,
     stallTimeoutMs: parseDuration(spec.stallTimeout ?? '5m')!,
+    ...(spec.alerts?.webhooks ? { alerts: { webhooks: spec.alerts.webhooks.map((w) => ({ url: w.url, events: w.events ?? [...ALERT_KINDS] })) } } : {}),
   };
 }
 

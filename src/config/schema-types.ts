@@ -471,6 +471,36 @@ export interface Retention {
   maxAge?: string;
 }
 /**
+ * Who is told when a replica falls behind its RPO, fails, or recovers: rmm watch posts a JSON message to each webhook (rmm apply, a one-shot command, does not).
+ *
+ * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema
+ * via the `definition` "Alerts".
+ */
+export interface Alerts {
+  /**
+   * @minItems 1
+   */
+  webhooks?: [Webhook, ...Webhook[]];
+}
+/**
+ * An HTTP(S) endpoint that takes a POST of one JSON object per alert. Its URL may carry a token (as chat webhooks do): rmm never prints more of it than the scheme, host and port.
+ *
+ * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema
+ * via the `definition` "Webhook".
+ */
+export interface Webhook {
+  /**
+   * Where the alert is posted: http:// or https://.
+   */
+  url: string;
+  /**
+   * Which alerts go to this webhook; all three when absent.
+   *
+   * @minItems 1
+   */
+  events?: ['rpo-breached' | 'failed' | 'recovered', ...('rpo-breached' | 'failed' | 'recovered')[]];
+}
+/**
  * Settings that origins, landing hosts and replicas inherit unless they set their own.
  *
  * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema
@@ -550,6 +580,7 @@ export interface PolicySpec {
    * How many streams make a replica's first copy of a filesystem (tar over SSH, each on its share of the files; an rsync pass follows only for sockets, which tar skips); later syncs are one rsync that sends only changes.
    */
   parallelStreams?: number;
+  alerts?: Alerts;
 }
 /**
  * This interface was referenced by `RmmConfigurationDocument`'s JSON-Schema

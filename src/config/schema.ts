@@ -24,6 +24,7 @@ export const INLINE_PATTERN_MEANINGS: Readonly<Record<string, string>> = {
   '^(/dev/[^\\s]+|[A-Za-z0-9+_.*?\\[\\]-]+/[A-Za-z0-9+_.*?\\[\\]-]+)$':
     'a device path (/dev/sdc, /dev/mapper/asm*) or an LVM volume group/volume (vg_asm/*, vg0/lv_scratch)',
   '^[^\\n\\r]+$': 'a pattern on a single line',
+  '^https?://[^\\s/?#]+([/?#]\\S*)?$': 'an http:// or https:// URL',
   '^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$':
     "a label key: letters, digits, '.', '_', '/' and '-', 1 to 63 characters, starting and ending with a letter or digit",
 };
@@ -205,6 +206,8 @@ function patternProblem(err: ErrorObject, path: (string | number)[]): Problem {
     return { path: [...path, err.propertyName], message: `${showValue(err.propertyName)} is not ${meaning}`, atKey: true };
   }
   const flaw = def === 'Name' && typeof err.data === 'string' ? nameFlaw(err.data) : '';
+  // A webhook's URL may carry a token: never shown.
+  if (path.at(-1) === 'url') return { path, message: `is not ${meaning}`, atKey: false };
   return { path, message: `${showValue(err.data)} is not ${meaning}${flaw}`, atKey: false };
 }
 

@@ -556,6 +556,10 @@ function checkPolicy(spec: PolicySpec, report: Report): void {
   checkDuration(spec.stallTimeout, ['spec', 'stallTimeout'], report);
   if (spec.snapshot?.provider === 'none')
     report(['spec', 'snapshot', 'provider'], 'provider none copies the live filesystem: replicas are never marked consistent', { severity: 'warning' });
+  spec.alerts?.webhooks?.forEach((hook, i) => {
+    // The URL itself is never shown: it may carry a token.
+    if (!URL.canParse(hook.url)) report(['spec', 'alerts', 'webhooks', i, 'url'], 'is not a valid http:// or https:// URL');
+  });
 }
 
 function cronProblem(cron: string, timezone: string | undefined): string | undefined {

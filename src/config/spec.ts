@@ -79,7 +79,13 @@ export interface Policy {
   readonly parallelStreams: number;
   /** A copy that moves no data for this long has failed. */
   readonly stallTimeoutMs: number;
+  /** Who rmm watch tells when a replica falls behind its RPO, fails, or recovers. */
+  readonly alerts?: { readonly webhooks: readonly { readonly url: string; readonly events: readonly AlertKind[] }[] };
 }
+
+/** What rmm watch tells: a replica past its RPO, a sync that failed, and the end of either. */
+export const ALERT_KINDS = ['rpo-breached', 'failed', 'recovered'] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
 
 export interface Exclusions {
   readonly volumes: readonly string[];

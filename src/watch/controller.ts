@@ -1,5 +1,5 @@
 import { hashOf } from '../config/resolve.js';
-import type { Replica, Spec } from '../config/spec.js';
+import type { AlertKind, Replica, Spec } from '../config/spec.js';
 import type { ReconcileOutcome, ReconcileResult } from '../apply/reconcile.js';
 
 /** What the watch loop says of itself, beside the events of each sync it runs. */
@@ -10,7 +10,9 @@ export type WatchEvent =
   /** The files changed and are not valid: the last valid configuration keeps running. */
   | { type: 'watch.invalid'; message: string; problems: readonly string[] }
   /** A replica was reconciled: how it came out, and when the loop looks at it again. */
-  | { type: 'watch.result'; replica: string; outcome: ReconcileOutcome; nextAt: string | null; reason?: string; error?: { message: string; code: string; retryable: boolean } }
+  | { type: 'watch.result'; replica: string; outcome: ReconcileOutcome; nextAt: string | null; reason?: string; error?: { message: string; code: string; retryable: boolean }; asOf?: string }
+  /** An alert posted to a webhook (`to`: its scheme, host and port only: the rest may be a token). */
+  | { type: 'watch.alert'; replica: string; alert: AlertKind; to: string; delivered: boolean; problem?: string }
   | { type: 'watch.stop'; reason: string };
 
 export interface ControllerOptions {
@@ -136,7 +138,13 @@ export class WatchController {
     this.#abort.signal.addEventListener('abort', stop, { once: true });
     try {
       const r = await this.opts.reconcile(replica, run.signal);
-      result = { outcome: r.outcome, ...(r.requeueAfterMs !== undefined ? { requeueAfterMs: r.requeueAfterMs } : {}), ...(r.error ? { error: r.error } : {}), ...(r.action.reasons[0] !== undefined ? { reason: r.action.reasons[0] } : {}) };
+      result = {
+        outcome: r.outcome,
+        ...(r.requeueAfterMs !== undefined ? { requeueAfterMs: r.requeueAfterMs } : {}),
+        ...(r.error ? { error: r.error } : {}),
+        ...(r.action.reasons[0] !== undefined ? { reason: r.action.reasons[0] } : {}),
+        ...(r.asOf !== undefined ? { asOf: r.asOf } : {}),
+      };
     } catch (err) {
       // reconcile reports its failures itself; one that escapes it (a bug, a lost session) is retried.
       result = { outcome: 'failed', error: { message: (err as Error)?.message ?? String(err), code: (err as { code?: string })?.code ?? 'rmm.internal', retryable: true } };
@@ -146,7 +154,7 @@ export class WatchController {
     if (this.#stopped) return;
     const current = this.#replicas.get(replica.name);
     if (!current) return; // removed while it ran
-    const wait = current !== replica && hashOf(current) !== hashOf(replica) ? 0 : this.#wait(replica.name, result);
+    const wait = current !== replica && hashOf(current) !== hashOf(replica) ? 0 : this.#wait(current, result);
     const at = this.#now() + wait;
     this.#due.set(replica.name, at);
     const { requeueAfterMs: _, ...said } = result;
@@ -154,12 +162,16 @@ export class WatchController {
   }
 
   /** How long until the next look: the result's own time, a doubling backoff after failures, plus jitter. */
-  #wait(name: string, result: Look): number {
+  #wait(replica: Replica, result: Look): number {
+    const name = replica.name;
     let wait: number;
     if (result.error) {
       const failures = (this.#failures.get(name) ?? 0) + 1;
       this.#failures.set(name, failures);
-      const base = result.error.retryable ? Math.max(1000, result.requeueAfterMs ?? 60_000) : MAX_BACKOFF_MS;
+      // A replica on a short schedule is retried as often as it is synced, at first.
+      const schedule = replica.policy?.schedule;
+      const every = schedule?.kind === 'interval' ? schedule.intervalMs : Infinity;
+      const base = result.error.retryable ? Math.max(1000, Math.min(every, result.requeueAfterMs ?? 60_000)) : MAX_BACKOFF_MS;
       wait = Math.min(MAX_BACKOFF_MS, base * 2 ** (failures - 1));
     } else {
       this.#failures.delete(name);
@@ -175,6 +187,7 @@ interface Look {
   readonly requeueAfterMs?: number;
   readonly reason?: string;
   readonly error?: { readonly message: string; readonly code: string; readonly retryable: boolean };
+  readonly asOf?: string;
 }
 
 /** Replicas of one origin are reconciled one after another. */

@@ -4,7 +4,9 @@
  * by file and line while the last valid configuration keeps running; SIGTERM ends it with every
  * lock free. Needs root.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -96,5 +98,51 @@ describe.skipIf(!isRoot)('rmm watch (needs root)', () => {
     const all = expectWatchEvents(out);
     expect(all.at(-1)).toMatchObject({ type: 'watch.stop', reason: 'SIGTERM' });
     for (const name of ['every-5s', 'every-8s', 'added-later']) expect(lockIsFree(path.join(lab.hosts.target.root, 'srv/replicas', name)), name).toBe(true);
+  });
+
+  it("posts alerts to a policy's webhook: failed and rpo-breached while the target cannot be reached, recovered once it can, never showing the URL's token", async () => {
+    const got: Record<string, unknown>[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        got.push({ path: req.url, ...(JSON.parse(body) as Record<string, unknown>) });
+        res.end();
+      });
+    });
+    // On the lab's bridge: the rmm host's own address there.
+    await new Promise<void>((r) => receiver.listen(0, lab.rmmAddress, r));
+    const url = `http://${lab.rmmAddress}:${(receiver.address() as AddressInfo).port}/hooks/t0ken-in-path`;
+    const spec = writeLabSpec(lab, {
+      replica: 'alerted',
+      exclude: MOSTLY_DATA,
+      connection: { connectTimeout: '3s', heartbeatTimeout: '10s' },
+      policy: { schedule: { interval: '3s' }, rpo: '8s', alerts: { webhooks: [{ url }] } },
+    });
+    let out = '';
+    let err = '';
+    const veth = lab.hosts.target.netns;
+    child = spawn(process.execPath, [cli, 'watch', '-f', spec], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const said = () => `${out.slice(-3000)}\n${err}\n${JSON.stringify(got)}`;
+    const alerts = () => got.map((g) => g['alert']);
+    try {
+      await waitFor(() => /alerted: (synced|verified)/.test(out), 60_000, said);
+      execFileSync('ip', ['link', 'set', veth, 'down']);
+      await waitFor(() => alerts().includes('failed') && alerts().includes('rpo-breached'), 60_000, said);
+      execFileSync('ip', ['link', 'set', veth, 'up']);
+      await waitFor(() => alerts().includes('recovered'), 90_000, said);
+    } finally {
+      execFileSync('ip', ['link', 'set', veth, 'up']);
+    }
+    child.kill('SIGTERM');
+    await new Promise((r) => (child!.exitCode !== null ? r(child!.exitCode) : child!.once('exit', r)));
+    receiver.close();
+    expect(alerts().filter((a) => a === 'recovered')).toHaveLength(1);
+    expect(got.every((g) => g['path'] === '/hooks/t0ken-in-path' && g['type'] === 'rmm.alert' && g['replica'] === 'alerted')).toBe(true);
+    expect(got.find((g) => g['alert'] === 'rpo-breached')).toMatchObject({ rpoMs: 8000, target: lab.hosts.target.address, message: expect.stringMatching(/^replica alerted is past its RPO of 8s: its copy is \d+s old/) });
+    expect(out).toMatch(new RegExp(`alerted: alert rpo-breached posted to http://${lab.rmmAddress.replaceAll('.', '\\.')}:\\d+\\n`));
+    expect(out + err).not.toContain('t0ken');
   });
 });

@@ -2,7 +2,9 @@ import { reconcileReplica } from '../../apply/reconcile.js';
 import { InterruptedError } from '../../apply/interrupt.js';
 import { formatDiagnostic } from '../../config/diagnostics.js';
 import { loadSpec } from '../../config/load.js';
-import type { Spec } from '../../config/spec.js';
+import type { Replica, Spec } from '../../config/spec.js';
+import { AlertTracker, type Alert } from '../../watch/alerts.js';
+import { postAlert, shownUrl } from '../../watch/webhooks.js';
 import { WatchController } from '../../watch/controller.js';
 import { reloadSpec, watchFiles } from '../../watch/files.js';
 import { EXIT, FILE_HELP, FILE_OPTION, fileArgs, OUTPUT_HELP, type Command } from '../command.js';
@@ -32,6 +34,8 @@ export const watchCommand: Command = {
     'interrupted, the lock let go), then exits 130 (143); a second one exits at once.',
     '',
     'Text output is a line per look, what each sync copied, and whatever failed; --verbose adds every step.',
+    "A policy's alerts.webhooks are posted a JSON message when a replica falls behind its RPO, fails, or",
+    'recovers (once each time).',
   ].join('\n'),
   options: { ...FILE_OPTION, ...TRUST_OPTION, parallelism: { type: 'string' } },
   async run(ctx) {
@@ -48,9 +52,28 @@ export const watchCommand: Command = {
     const emit = text ?? jsonEvents(ctx.stdout, rmmVersion());
     let spec: Spec = first;
     let scripts = scriptDigests(spec);
+    // Alerts: each replica's standing after each look, and between looks (an RPO passes by the clock).
+    const tracker = new AlertTracker();
+    const posting = new Set<Promise<void>>();
+    const tell = (replica: Replica, alerts: readonly Alert[]): void => {
+      for (const alert of alerts)
+        for (const hook of replica.policy.alerts?.webhooks ?? []) {
+          if (!hook.events.includes(alert.alert)) continue;
+          const post = postAlert(hook.url, alert).then((r) => emit({ type: 'watch.alert', replica: replica.name, alert: alert.alert, to: shownUrl(hook.url), delivered: r.delivered, ...(r.problem ? { problem: r.problem } : {}) }));
+          posting.add(post);
+          void post.finally(() => posting.delete(post));
+        }
+    };
+    const ticker = setInterval(() => {
+      for (const replica of spec.replicas) tell(replica, tracker.tick([replica], Date.now()));
+    }, 1000);
     const controller = new WatchController({
       parallelism,
-      emit,
+      emit: (e) => {
+        emit(e);
+        const replica = e.type === 'watch.result' ? spec.replicas.find((r) => r.name === e.replica) : undefined;
+        if (e.type === 'watch.result' && replica) tell(replica, tracker.look(replica, { outcome: e.outcome, ...(e.asOf ? { asOf: e.asOf } : {}), ...(e.error ? { error: e.error } : {}) }, Date.now()));
+      },
       reconcile: (replica, signal) => reconcileReplica(replica, { pool, trustNewHostKeys, emit, scripts, signal }, { now: new Date() }),
     });
     emit({ type: 'watch.start', replicas: spec.replicas.map((r) => r.name), files: args });
@@ -66,6 +89,7 @@ export const watchCommand: Command = {
         }
         spec = next.spec;
         scripts = scriptDigests(spec);
+        tracker.keep(new Set(spec.replicas.map((r) => r.name)));
         emit({ type: 'watch.reload', replicas: spec.replicas.map((r) => r.name), ...controller.setSpec(spec) });
       });
     });
@@ -90,6 +114,8 @@ export const watchCommand: Command = {
       await files.close();
       await reloading;
       await controller.stop(new InterruptedError(signal!));
+      clearInterval(ticker);
+      await Promise.all(posting); // alerts on their way are delivered (each bounded) before rmm ends
       emit({ type: 'watch.stop', reason: signal! });
       await pool.closeAll();
     } finally {

@@ -42,6 +42,9 @@ export function watchTextEvents(out: NodeJS.WritableStream, verbose = false, now
         out.write(`${e.replica}: ${what}; ${next}\n`);
         break;
       }
+      case 'watch.alert':
+        out.write(`${e.replica}: alert ${e.alert} ${e.delivered ? 'posted to' : 'NOT delivered to'} ${e.to}${e.problem ? ` (${e.problem})` : ''}\n`);
+        break;
       case 'watch.stop':
         out.write(`rmm watch: stopped (${e.reason})\n`);
         break;
