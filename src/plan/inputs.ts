@@ -62,7 +62,8 @@ export function applyInputs(replica: Replica, facts: OriginFacts | undefined, ca
       ...(replica.target.disks !== undefined ? { disks: replica.target.disks } : {}),
     },
     transfer: replica.environment.transfer,
-    policy: replica.policy,
+    // Alerts change nothing apply does, and a webhook's URL may hold a token: never in a plan.
+    policy: withoutAlerts(replica.policy),
     exclude: replica.exclude,
     hooks: withScriptDigests(replica.hooks, cache.scripts),
     ipRemap: replica.ipRemap,
@@ -118,4 +119,9 @@ function flatten(value: unknown, path = '', out = new Map<string, string>()): Ma
     out.set(path, JSON.stringify(value));
   }
   return out;
+}
+
+function withoutAlerts(policy: Policy): Policy {
+  const { alerts: _alerts, ...rest } = policy;
+  return rest;
 }

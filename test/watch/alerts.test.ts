@@ -79,3 +79,16 @@ describe('a webhook in the configuration', () => {
     expect(err).not.toContain('s3cret');
   });
 });
+
+describe('a webhook and the plan', () => {
+  it('stays out of what a plan carries (and so its JSON and saved file): alerts change nothing apply does, and the URL may hold a token', async () => {
+    const { loadSpec } = await import('../../src/config/load.js');
+    const { applyInputs, InputsCache } = await import('../../src/plan/inputs.js');
+    const { spec } = await loadSpec(['examples/dr-ipremap-asm.yaml']);
+    const replica = spec.replicas.find((r) => r.policy.alerts)!;
+    expect(replica.policy.alerts?.webhooks[0]?.url).toBe('https://oncall.example.com/hooks/rmm');
+    const inputs = applyInputs(replica, undefined, new InputsCache(new Map()));
+    expect(JSON.stringify(inputs)).not.toContain('oncall.example.com');
+    expect(inputs.policy.rpoMs).toBe(replica.policy.rpoMs);
+  });
+});
