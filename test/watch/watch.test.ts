@@ -44,11 +44,13 @@ describe.skipIf(!isRoot)('rmm watch (needs root)', () => {
     if (isRoot && !process.env.RMM_KEEP_LAB) await labDown();
   });
 
-  it('keeps two replicas on 5 s and 8 s schedules within their RPO, takes an added replica and refuses an invalid edit without stopping, and stops on SIGTERM with every lock free', async () => {
+  it('keeps two replicas on 5 s and 8 s schedules within their RPO, takes an added replica (whose lock keeps a concurrent apply out) and refuses an invalid edit without stopping, and stops on SIGTERM with every lock free', async () => {
     // One estate in a folder: the replicas in a file of their own, which the test edits.
     const base = writeLabSpec(lab, { replica: 'every-5s', exclude: MOSTLY_DATA, policy: { schedule: { interval: '5s' }, rpo: '15s', retention: { recoveryPoints: 2 } } });
     const docs = readFileSync(base, 'utf8').split('\n---\n');
-    const replicaDoc = (name: string, policy: string) => JSON.stringify({ apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name }, spec: { origin: 'origin', environment: 'lab', policy } });
+    const replicaDoc = (name: string, policy: string, more: Record<string, unknown> = {}) => JSON.stringify({ apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name }, spec: { origin: 'origin', environment: 'lab', policy, ...more } });
+    // Its syncs hold its lock a while: long enough for a concurrent apply to meet it.
+    const slow = { hooks: { preSync: [{ command: ['sleep', '5'], on: 'origin' }] } };
     const slower = { apiVersion: 'rmm/v1', kind: 'Policy', metadata: { name: 'every-8s' }, spec: { schedule: { interval: '8s' }, rpo: '20s', retention: { recoveryPoints: 2 } } };
     writeFileSync(path.join(dir, 'estate.yaml'), [...docs.slice(0, -1), JSON.stringify(slower)].join('\n---\n'));
     const replicas = path.join(dir, 'replicas.yaml');
@@ -80,12 +82,18 @@ describe.skipIf(!isRoot)('rmm watch (needs root)', () => {
     for (const gap of gaps('every-5s').slice(1)) expect(gap).toBeGreaterThanOrEqual(4_000);
 
     // A third replica: taken at once, without a restart.
-    writeFileSync(replicas, [replicaDoc('every-5s', 'test-policy'), replicaDoc('every-8s', 'every-8s'), replicaDoc('added-later', 'every-8s')].join('\n---\n'));
+    writeFileSync(replicas, [replicaDoc('every-5s', 'test-policy'), replicaDoc('every-8s', 'every-8s'), replicaDoc('added-later', 'every-8s', slow)].join('\n---\n'));
+    // While watch syncs it, an apply from elsewhere (CI, a person) meets its lock and says so; nothing breaks.
+    await waitFor(() => events().some((e) => e['type'] === 'step' && e['replica'] === 'added-later' && e['step'] === 'lock' && e['status'] === 'done'), 60_000, said);
+    const concurrent = await rmm('apply', '-f', dir, '--yes', '--sync-now', 'added-later');
+    expect(concurrent.code).toBe(1);
+    expect(concurrent.out).toMatch(/added-later: FAILED: lock \(198\.18\.\d+\.20\): replica 'added-later' is being synced by another run \(rmm reconcile \S+ pid \d+\) on 198\.18\.\d+\.20; try again when it ends/);
     await waitFor(() => results('added-later').some((e) => e['outcome'] === 'synced'), 60_000, said);
     expect(events().find((e) => e['type'] === 'watch.reload')).toMatchObject({ added: ['added-later'], changed: [], removed: [] });
 
     // An invalid edit: reported by file and line; the replicas keep their schedules.
     writeFileSync(replicas, `${replicaDoc('every-5s', 'test-policy')}\n---\n${replicaDoc('every-8s', 'no-such-policy')}\n`);
+    // (added-later, gone from this file, stays watched: the edit is not taken.)
     await waitFor(() => events().some((e) => e['type'] === 'watch.invalid'), 30_000, said);
     const invalid = events().find((e) => e['type'] === 'watch.invalid')!;
     expect((invalid['problems'] as string[]).join('\n')).toMatch(new RegExp(`^${replicas.replaceAll('/', '\\/')}:3:\\d+: spec\\.policy: .*no-such-policy`, 'm'));
