@@ -4,13 +4,13 @@ import type { ReconcileOutcome, ReconcileResult } from '../apply/reconcile.js';
 
 /** What the watch loop says of itself, beside the events of each sync it runs. */
 export type WatchEvent =
-  | { type: 'watch.start'; replicas: readonly string[]; files: readonly string[] }
+  | { type: 'watch.start'; replicas: readonly string[]; files: readonly string[]; metrics?: string }
   /** The files changed and were valid: the replicas now watched, and what changed. */
   | { type: 'watch.reload'; replicas: readonly string[]; added: readonly string[]; changed: readonly string[]; removed: readonly string[] }
   /** The files changed and are not valid: the last valid configuration keeps running. */
   | { type: 'watch.invalid'; message: string; problems: readonly string[] }
   /** A replica was reconciled: how it came out, and when the loop looks at it again. */
-  | { type: 'watch.result'; replica: string; outcome: ReconcileOutcome; nextAt: string | null; reason?: string; error?: { message: string; code: string; retryable: boolean }; asOf?: string }
+  | { type: 'watch.result'; replica: string; outcome: ReconcileOutcome; nextAt: string | null; seconds: number; reason?: string; error?: { message: string; code: string; retryable: boolean }; asOf?: string }
   /** An alert posted to a webhook (`to`: its scheme, host and port only: the rest may be a token). */
   | { type: 'watch.alert'; replica: string; alert: AlertKind; to: string; delivered: boolean; problem?: string }
   | { type: 'watch.stop'; reason: string };
@@ -131,6 +131,7 @@ export class WatchController {
 
   async #run(replica: Replica): Promise<void> {
     let result: Look;
+    const started = this.#now();
     // A signal of its own, ended with the loop's: what a run hangs on it goes with the run (the
     // loop's own would gather a listener per run for as long as watch runs).
     const run = new AbortController();
@@ -158,7 +159,7 @@ export class WatchController {
     const at = this.#now() + wait;
     this.#due.set(replica.name, at);
     const { requeueAfterMs: _, ...said } = result;
-    this.opts.emit({ type: 'watch.result', replica: replica.name, nextAt: new Date(at).toISOString(), ...said });
+    this.opts.emit({ type: 'watch.result', replica: replica.name, nextAt: new Date(at).toISOString(), seconds: (this.#now() - started) / 1000, ...said });
   }
 
   /** How long until the next look: the result's own time, a doubling backoff after failures, plus jitter. */

@@ -50,7 +50,7 @@ describe('the watch loop', () => {
     expect(times('a')).toEqual([0, 6000, 12000, 18000, 24000, 30000, 36000]);
     expect(times('b')).toEqual([0, 9000, 18000, 27000, 36000]);
     expect(h.most()).toBe(2);
-    expect(h.events.filter((e) => e.type === 'watch.result')[0]).toEqual({ type: 'watch.result', replica: 'a', outcome: 'synced', nextAt: new Date(6000).toISOString(), reason: 'schedule' });
+    expect(h.events.filter((e) => e.type === 'watch.result')[0]).toEqual({ type: 'watch.result', replica: 'a', outcome: 'synced', nextAt: new Date(6000).toISOString(), seconds: 1, reason: 'schedule' });
     await h.controller.stop('test');
   });
 

@@ -1,8 +1,9 @@
 /**
  * rmm watch on real lab hosts: two replicas on 5 s and 8 s schedules kept within their RPO for
- * several cycles; a replica added to the file started without a restart; an invalid edit reported
- * by file and line while the last valid configuration keeps running; SIGTERM ends it with every
- * lock free. Needs root.
+ * several cycles (as metrics and a status page too); a replica added to the file started without a
+ * restart, whose lock keeps a concurrent apply out; an invalid edit reported by file and line while
+ * the last valid configuration keeps running; SIGTERM ends it with every lock free; alerts posted to
+ * a webhook while the target is cut off and once it is back. Needs root.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -58,7 +59,7 @@ describe.skipIf(!isRoot)('rmm watch (needs root)', () => {
 
     let out = '';
     let err = '';
-    child = spawn(process.execPath, [cli, 'watch', '-f', dir, '-o', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [cli, 'watch', '-f', dir, '-o', 'json', '--metrics', `${lab.rmmAddress}:0`], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
     const events = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -74,6 +75,13 @@ describe.skipIf(!isRoot)('rmm watch (needs root)', () => {
       ['every-5s', 'consistent', true],
       ['every-8s', 'consistent', true],
     ]);
+    // The same, as Prometheus metrics and on the status page.
+    const served = events().find((e) => e['type'] === 'watch.start')!['metrics'] as string;
+    expect(served).toMatch(new RegExp(`^http://${lab.rmmAddress.replaceAll('.', '\\.')}:\\d+$`));
+    const metrics = await (await fetch(`${served}/metrics`)).text();
+    for (const name of ['every-5s', 'every-8s']) expect(metrics).toContain(`rmm_replica_within_rpo{replica="${name}"} 1`);
+    expect(metrics).toMatch(/rmm_replica_looks_total\{replica="every-5s",outcome="(synced|verified)"\} [1-9]/);
+    expect(await (await fetch(`${served}/`)).text()).toMatch(/<td>every-8s<\/td><td>(synced|verified|up-to-date)<\/td><td>\d+s ago<\/td><td>20s<\/td><td>yes<\/td>/);
     // Each look came when its schedule said: after the first copy, 5 s (8 s) from the sync before, give or take the jitter.
     const gaps = (name: string) => {
       const at = results(name).map((e) => Date.parse(e['nextAt'] as string));

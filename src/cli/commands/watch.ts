@@ -5,7 +5,9 @@ import { loadSpec } from '../../config/load.js';
 import type { Replica, Spec } from '../../config/spec.js';
 import { AlertTracker, type Alert } from '../../watch/alerts.js';
 import { postAlert, shownUrl } from '../../watch/webhooks.js';
-import { WatchController } from '../../watch/controller.js';
+import type { ApplyEvent } from '../../apply/events.js';
+import { WatchController, type WatchEvent } from '../../watch/controller.js';
+import { parseAddress, WatchMetrics } from '../../watch/metrics.js';
 import { reloadSpec, watchFiles } from '../../watch/files.js';
 import { EXIT, FILE_HELP, FILE_OPTION, fileArgs, OUTPUT_HELP, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
@@ -18,11 +20,12 @@ import { rmmVersion } from './version.js';
 export const watchCommand: Command = {
   name: 'watch',
   summary: 'keep replicas converged: each synced when its policy says, the files read again when they change',
-  usage: 'rmm watch -f FILE [--parallelism N] [-o json]',
+  usage: 'rmm watch -f FILE [--parallelism N] [--metrics HOST:PORT] [-o json]',
   details: [
     FILE_HELP,
     OUTPUT_HELP,
     '  --parallelism N         replicas synced at once (default 4; replicas of one origin one after another)',
+    '  --metrics HOST:PORT     serve Prometheus metrics at /metrics and a status page at / (read-only)',
     TRUST_HELP,
     '',
     'Runs until stopped. Each replica is looked at (observed, planned, and synced when its schedule or RPO',
@@ -37,20 +40,38 @@ export const watchCommand: Command = {
     "A policy's alerts.webhooks are posted a JSON message when a replica falls behind its RPO, fails, or",
     'recovers (once each time).',
   ].join('\n'),
-  options: { ...FILE_OPTION, ...TRUST_OPTION, parallelism: { type: 'string' } },
+  options: { ...FILE_OPTION, ...TRUST_OPTION, parallelism: { type: 'string' }, metrics: { type: 'string' } },
   async run(ctx) {
     const args = fileArgs(ctx);
     if (args.length === 0) throw new UsageError('watch needs at least one -f FILE');
     if (args.includes('-')) throw new UsageError('watch reads its files again when they change: give files or folders, not - (stdin)');
     const parallelism = Number(ctx.values.parallelism ?? 4);
     if (!Number.isInteger(parallelism) || parallelism < 1) throw new UsageError('--parallelism must be a whole number of at least 1');
+    const metricsAt = typeof ctx.values.metrics === 'string' ? ctx.values.metrics : undefined;
+    if (metricsAt !== undefined) {
+      try {
+        parseAddress(metricsAt);
+      } catch (err) {
+        throw new UsageError(`--metrics: ${(err as Error).message}`);
+      }
+    }
     const { spec: first, warnings } = await loadSpec(args);
     if (ctx.output === 'text') for (const w of warnings) ctx.stderr.write(`${formatDiagnostic(w)}\n`);
     const trustNewHostKeys = ctx.values['trust-new-host-keys'] === true;
     const pool = cliSessionPool(ctx);
     const text = ctx.output === 'json' ? undefined : watchTextEvents(ctx.stdout, ctx.values.verbose === true);
-    const emit = text ?? jsonEvents(ctx.stdout, rmmVersion());
+    const show = text ?? jsonEvents(ctx.stdout, rmmVersion());
+    const metrics = new WatchMetrics();
+    const emit = (e: ApplyEvent | WatchEvent): void => {
+      metrics.observe(e);
+      show(e);
+    };
+    const served = metricsAt === undefined ? undefined : await metrics.serve(metricsAt).catch(async (err: unknown) => {
+      await pool.closeAll();
+      throw new UsageError(`--metrics: cannot listen on ${metricsAt}: ${(err as Error).message}`);
+    });
     let spec: Spec = first;
+    metrics.setReplicas(spec.replicas);
     let scripts = scriptDigests(spec);
     // Alerts: each replica's standing after each look, and between looks (an RPO passes by the clock).
     const tracker = new AlertTracker();
@@ -76,7 +97,7 @@ export const watchCommand: Command = {
       },
       reconcile: (replica, signal) => reconcileReplica(replica, { pool, trustNewHostKeys, emit, scripts, signal }, { now: new Date() }),
     });
-    emit({ type: 'watch.start', replicas: spec.replicas.map((r) => r.name), files: args });
+    emit({ type: 'watch.start', replicas: spec.replicas.map((r) => r.name), files: args, ...(served ? { metrics: served.url } : {}) });
     controller.setSpec(spec);
     // One reload at a time, the last edit winning.
     let reloading = Promise.resolve();
@@ -90,6 +111,7 @@ export const watchCommand: Command = {
         spec = next.spec;
         scripts = scriptDigests(spec);
         tracker.keep(new Set(spec.replicas.map((r) => r.name)));
+        metrics.setReplicas(spec.replicas);
         emit({ type: 'watch.reload', replicas: spec.replicas.map((r) => r.name), ...controller.setSpec(spec) });
       });
     });
@@ -117,6 +139,7 @@ export const watchCommand: Command = {
       clearInterval(ticker);
       await Promise.all(posting); // alerts on their way are delivered (each bounded) before rmm ends
       emit({ type: 'watch.stop', reason: signal! });
+      await served?.close();
       await pool.closeAll();
     } finally {
       process.off('SIGINT', again);

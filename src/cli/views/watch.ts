@@ -26,6 +26,7 @@ export function watchTextEvents(out: NodeJS.WritableStream, verbose = false, now
     switch (e.type) {
       case 'watch.start':
         out.write(`rmm watch: ${e.replicas.length} replica${e.replicas.length === 1 ? '' : 's'} (${e.replicas.join(', ')}) from ${e.files.join(', ')}; the files are read again when they change; Ctrl-C stops\n`);
+        if (e.metrics) out.write(`rmm watch: metrics at ${e.metrics}/metrics, status page at ${e.metrics}/\n`);
         break;
       case 'watch.reload': {
         const parts = [...(e.added.length ? [`added ${e.added.join(', ')}`] : []), ...(e.changed.length ? [`changed ${e.changed.join(', ')}`] : []), ...(e.removed.length ? [`removed ${e.removed.join(', ')}`] : [])];
