@@ -1,7 +1,7 @@
 import type { Replica } from '../config/spec.js';
 import { observeReplica } from '../observe/observe.js';
 import { makePlan, type PlannedAction } from '../plan/plan.js';
-import { currentAsOf, currentPoint, nextDueAt } from '../policy/schedule.js';
+import { currentAsOf, currentPoint, nextLookAt } from '../policy/schedule.js';
 import type { ScriptDigests } from '../plan/inputs.js';
 import type { RemoteHost, SessionPool } from '../transport/index.js';
 import { applyAction, newRunId } from './apply.js';
@@ -50,7 +50,9 @@ export async function reconcileReplica(replica: Replica, deps: ReconcileDeps, op
   const action = plan.actions[0]!;
   const seen = 'record' in observed.target ? currentPoint(observed.target.record) : undefined;
   const held = seen ? { asOf: currentAsOf(seen) } : {};
-  const untilDue = action.nextDueAt ? Math.max(0, Date.parse(action.nextDueAt) - opts.now.getTime()) : undefined;
+  // A suspended replica is not synced when due: looked at now and then, not when its schedule says.
+  const look = seen && !replica.suspend ? nextLookAt(replica, seen) : undefined;
+  const untilDue = look ? Math.max(0, look.getTime() - opts.now.getTime()) : undefined;
   const due = untilDue !== undefined ? { requeueAfterMs: untilDue } : {};
   if (action.kind === 'none') return { outcome: replica.suspend ? 'suspended' : 'up-to-date', action, ...due, ...held };
   if (action.kind === 'blocked') {
@@ -67,7 +69,7 @@ export async function reconcileReplica(replica: Replica, deps: ReconcileDeps, op
       ...(deps.wrapHost ? { wrapHost: deps.wrapHost } : {}),
       ...(deps.signal ? { signal: deps.signal } : {}),
     });
-    const next = nextDueAt(replica, point);
+    const next = nextLookAt(replica, point);
     return { outcome: action.kind === 'fixup' ? 'fixed-up' : action.kind === 'rollback' ? 'rolled-back' : copied ? 'synced' : 'verified', action, ...(next ? { requeueAfterMs: Math.max(0, next.getTime() - Date.now()) } : {}), asOf: currentAsOf(point) };
   } catch (err) {
     const retryable = err instanceof StepFailedError ? err.retryable : isRetryable(err);

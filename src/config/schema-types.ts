@@ -562,7 +562,7 @@ export interface EnvironmentSpec {
 export interface PolicySpec {
   schedule?: Schedule;
   /**
-   * Recovery point objective: the age of the newest consistent copy that counts as late.
+   * Recovery point objective: the age of the newest consistent copy that counts as late. With no schedule, a replica is synced once its copy is half this old.
    */
   rpo?: string;
   snapshot?: SnapshotSettings;

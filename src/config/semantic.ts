@@ -559,6 +559,8 @@ function checkPolicy(spec: PolicySpec, report: Report): void {
   spec.alerts?.webhooks?.forEach((hook, i) => {
     // The URL itself is never shown: it may carry a token.
     if (!URL.canParse(hook.url)) report(['spec', 'alerts', 'webhooks', i, 'url'], 'is not a valid http:// or https:// URL');
+    else if (new URL(hook.url).username || new URL(hook.url).password)
+      report(['spec', 'alerts', 'webhooks', i, 'url'], 'carries a user or password (user:password@), which HTTP clients refuse to send: put the token in the path or query, as webhook services do');
   });
 }
 

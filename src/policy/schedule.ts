@@ -25,6 +25,21 @@ export function nextDueAt(replica: Replica, current: RecoveryPoint): Date | unde
   return new Cron(schedule.cron, { paused: true, timezone: schedule.timezone }).nextRun(last) ?? undefined;
 }
 
+/**
+ * When a loop (rmm watch) should look at the replica again after its current point: when its
+ * schedule next comes, and no later than its RPO allows: just past the RPO with a schedule (apply
+ * then syncs it as late), at half the RPO without one (when apply syncs it, see syncReasons).
+ * Undefined when neither says: the loop then looks now and then.
+ */
+export function nextLookAt(replica: Replica, current: RecoveryPoint): Date | undefined {
+  const next = nextDueAt(replica, current);
+  const rpo = replica.policy.rpoMs;
+  if (rpo === undefined) return next;
+  const asOf = Date.parse(currentAsOf(current));
+  const byRpo = new Date(replica.policy.schedule ? asOf + rpo + 1000 : asOf + rpo / 2);
+  return next && next < byRpo ? next : byRpo;
+}
+
 /** Why the replica needs a sync now; empty when it does not. `next` is nextDueAt's answer, when the caller has it. */
 export function syncReasons(replica: Replica, record: ReplicaRecord | undefined, now: Date, next = nextDue(replica, record)): string[] {
   const current = currentPoint(record);
@@ -45,6 +60,8 @@ export function syncReasons(replica: Replica, record: ReplicaRecord | undefined,
   const rpo = replica.policy.rpoMs;
   const age = now.getTime() - Date.parse(currentAsOf(current));
   if (rpo !== undefined && age > rpo) reasons.push(`RPO ${formatDuration(rpo)} exceeded by ${formatDuration(age - rpo)}`);
+  // With no schedule, the RPO alone says when: synced at half of it, so that it is kept.
+  else if (rpo !== undefined && !replica.policy.schedule && age > rpo / 2) reasons.push(`RPO ${formatDuration(rpo)}: the copy is ${formatDuration(age)} old, past half of it (with no schedule, rmm syncs at half the RPO)`);
   return reasons;
 }
 

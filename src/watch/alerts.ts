@@ -42,14 +42,14 @@ export class AlertTracker {
     if (look.asOf !== undefined) s.asOf = Math.max(s.asOf ?? 0, Date.parse(look.asOf));
     const alerts: Alert[] = [];
     if (GOOD.has(look.outcome) && !look.error) {
-      const late = this.#late(replica, s, now);
-      if ((s.failing || s.breached) && !late) {
+      // An episode ends with the one `recovered` that says so: a good look while the copy is still
+      // too old ends neither (a failure then is the same episode, not a second `failed`).
+      if ((s.failing || s.breached) && !this.#late(replica, s, now)) {
         const ended = [...(s.failing ? [`its syncs failing (${s.failing.message})`] : []), ...(s.breached ? ['its RPO breach'] : [])].join(' and ');
         alerts.push(this.#alert('recovered', replica, s, now, `replica ${replica.name} recovered: ${ended} ended; ${this.#age(s, now)}`));
         s.failing = undefined;
         s.breached = false;
       }
-      s.failing = undefined;
     } else if (!s.failing) {
       s.failing = look.error ?? { code: `replica.${look.outcome}`, message: look.outcome };
       alerts.push(this.#alert('failed', replica, s, now, `replica ${replica.name} failed: ${s.failing.message}`, s.failing));

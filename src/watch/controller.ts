@@ -114,8 +114,10 @@ export class WatchController {
       if (this.#busyOrigins.has(originOf(replica))) continue;
       this.#start(replica);
     }
-    const next = Math.min(...[...this.#due].filter(([name]) => !this.#running.has(name)).map(([, at]) => at));
-    if (Number.isFinite(next)) this.#timer = setTimeout(() => this.#pump(), Math.min(MAX_TIMER_MS, Math.max(0, next - this.#now())));
+    // The next time a replica comes due; one due already but held back (its origin busy, or
+    // parallelism reached) starts when a run ends, which pumps again.
+    const next = Math.min(...[...this.#due.values()].filter((at) => at > now));
+    if (Number.isFinite(next)) this.#timer = setTimeout(() => this.#pump(), Math.min(MAX_TIMER_MS, next - now));
   }
 
   #start(replica: Replica): void {
@@ -159,7 +161,11 @@ export class WatchController {
     const at = this.#now() + wait;
     this.#due.set(replica.name, at);
     const { requeueAfterMs: _, ...said } = result;
-    this.opts.emit({ type: 'watch.result', replica: replica.name, nextAt: new Date(at).toISOString(), seconds: (this.#now() - started) / 1000, ...said });
+    try {
+      this.opts.emit({ type: 'watch.result', replica: replica.name, nextAt: new Date(at).toISOString(), seconds: (this.#now() - started) / 1000, ...said });
+    } catch {
+      // What shows the result (a closed output) must not stop the loop.
+    }
   }
 
   /** How long until the next look: the result's own time, a doubling backoff after failures, plus jitter. */
@@ -176,7 +182,8 @@ export class WatchController {
       wait = Math.min(MAX_BACKOFF_MS, base * 2 ** (failures - 1));
     } else {
       this.#failures.delete(name);
-      wait = result.requeueAfterMs ?? RECHECK_MS;
+      // At least a second: a look whose plan and next time disagree must not spin.
+      wait = Math.max(1000, result.requeueAfterMs ?? RECHECK_MS);
     }
     return wait + Math.floor(this.#random() * Math.min(wait / 10, MAX_JITTER_MS));
   }

@@ -5,6 +5,7 @@ import type { Observed, ObservedReplica } from '../../src/observe/observe.js';
 import { hasChanges, makePlan } from '../../src/plan/plan.js';
 import { stalenessOf } from '../../src/plan/saved.js';
 import type { ReplicaRecord } from '../../src/record/record.js';
+import { nextLookAt } from '../../src/policy/schedule.js';
 import { filesystem, originFacts } from '../support/facts.js';
 
 function specOf(policy: string, replicaExtra = '', environmentExtra = ''): Spec {
@@ -80,6 +81,19 @@ describe('makePlan', () => {
     const spec = specOf('{ schedule: { interval: 1h }, rpo: 2h }');
     const plan = makePlan(spec, observed(record(spec, '2026-11-24T09:00:00Z')), now);
     expect(plan.actions[0]!.reasons).toEqual(['schedule: 1h since the last sync at 2026-11-24T09:00:00Z', 'RPO 2h exceeded by 1h']);
+  });
+
+  it('with an RPO and no schedule, syncs at half the RPO, and a loop looks again then', () => {
+    const spec = specOf('{ rpo: 2h }');
+    const fresh = record(spec, '2026-11-24T11:30:00Z');
+    expect(makePlan(spec, observed(fresh), now).actions[0]!.kind).toBe('none');
+    expect(nextLookAt(spec.replicas[0]!, fresh.points[0]!)?.toISOString()).toBe('2026-11-24T12:30:00.000Z');
+    const plan = makePlan(spec, observed(record(spec, '2026-11-24T10:30:00Z')), now);
+    expect(plan.actions[0]!.reasons).toEqual(['RPO 2h: the copy is 1h30m old, past half of it (with no schedule, rmm syncs at half the RPO)']);
+    // With a schedule, a loop looks when it comes, or just past the RPO if that is sooner.
+    const daily = specOf('{ schedule: { cron: "0 3 * * *" }, rpo: 2h }');
+    expect(nextLookAt(daily.replicas[0]!, record(daily, '2026-11-24T11:30:00Z').points[0]!)?.toISOString()).toBe('2026-11-24T13:30:01.000Z');
+    expect(nextLookAt(specOf('{ schedule: { interval: 1h }, rpo: 2h }').replicas[0]!, fresh.points[0]!)?.toISOString()).toBe('2026-11-24T12:30:00.000Z');
   });
 
   it('counts schedule and RPO from the last verification of an unchanged origin', () => {

@@ -25,6 +25,15 @@ describe('alerts', () => {
     expect(t.look(replica, { outcome: 'verified', asOf: at(50) }, 51_000)).toEqual([]);
   });
 
+  it('ends an episode only with the recovered that says so: a good look while the copy is still too old ends nothing, and a failure then is no second failed', () => {
+    const t = new AlertTracker();
+    t.look(replica, { outcome: 'synced', asOf: at(0) }, 1000);
+    expect(t.look(replica, { outcome: 'failed', error: { code: 'x.y', message: 'down' } }, 25_000).map((a) => a.alert)).toEqual(['failed', 'rpo-breached']);
+    expect(t.look(replica, { outcome: 'suspended' }, 30_000)).toEqual([]);
+    expect(t.look(replica, { outcome: 'failed', error: { code: 'x.y', message: 'down again' } }, 35_000)).toEqual([]);
+    expect(t.look(replica, { outcome: 'synced', asOf: at(36) }, 40_000).map((a) => a.alert)).toEqual(['recovered']);
+  });
+
   it('never breaches a replica without an RPO or without a copy yet', () => {
     const t = new AlertTracker();
     const noRpo = { ...replica, policy: {} } as unknown as Replica;
@@ -77,6 +86,10 @@ describe('a webhook in the configuration', () => {
     expect(err).toContain(`${file}:7:14: spec.alerts.webhooks[0].url: is not an http:// or https:// URL`);
     expect(err).toMatch(/:8:\d+: spec\.alerts\.webhooks\[1\]\.events\[0\]: .*rpo-breached/);
     expect(err).not.toContain('s3cret');
+    writeFileSync(file, 'apiVersion: rmm/v1\nkind: Policy\nmetadata: { name: p }\nspec:\n  alerts:\n    webhooks:\n      - url: https://me:s3cret@example.com/x\n');
+    const credentials = await rmm('validate', '-f', file);
+    expect(credentials.err).toContain(`${file}:7:14: spec.alerts.webhooks[0].url: carries a user or password`);
+    expect(credentials.err).not.toContain('s3cret');
   });
 });
 

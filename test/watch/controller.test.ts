@@ -64,6 +64,17 @@ describe('the watch loop', () => {
     await h.controller.stop('test');
   });
 
+  it('waits without spinning while a due replica is held back by its origin: the run that holds it wakes it', async () => {
+    const h = harness(4, () => done(60_000), 10_000);
+    h.controller.setSpec(spec(replica('a', 'o1'), replica('b', 'o1')));
+    await vi.advanceTimersByTimeAsync(100);
+    // Only the running sync's own timer: no pump armed for b, which is due but must wait.
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(h.runs.map((r) => `${r.name}@${r.at}`)).toEqual(['a@0', 'b@10000']);
+    await h.controller.stop('test');
+  });
+
   it('backs off after failures, doubling up to a bound, and starts over after a success', async () => {
     let fail = 3;
     const h = harness(1, () =>

@@ -29,8 +29,9 @@ export const watchCommand: Command = {
     TRUST_HELP,
     '',
     'Runs until stopped. Each replica is looked at (observed, planned, and synced when its schedule or RPO',
-    'says, as rmm apply does), then again at its next scheduled time, or after a backoff that doubles while',
-    'it keeps failing (1 min up to 30 min). A replica with no schedule is looked at every 10 min. An edit of',
+    'says, as rmm apply does), then again at its next scheduled time (or just past its RPO, or at half its',
+    'RPO when it has no schedule), or after a backoff that doubles while it keeps failing (from its interval',
+    'or 1 min, up to 30 min). A replica with neither schedule nor RPO is looked at every 10 min. An edit of',
     'the files is taken at once; an invalid one is reported (file:line) and the last valid configuration',
     'keeps running. A replica is never synced twice at once: its lock on the target also keeps a concurrent',
     'rmm apply out. Ctrl-C or SIGTERM ends each running sync as apply does (its step undone, the record',
@@ -80,9 +81,11 @@ export const watchCommand: Command = {
       for (const alert of alerts)
         for (const hook of replica.policy.alerts?.webhooks ?? []) {
           if (!hook.events.includes(alert.alert)) continue;
-          const post = postAlert(hook.url, alert).then((r) => emit({ type: 'watch.alert', replica: replica.name, alert: alert.alert, to: shownUrl(hook.url), delivered: r.delivered, ...(r.problem ? { problem: r.problem } : {}) }));
+          const post = postAlert(hook.url, alert)
+            .then((r) => emit({ type: 'watch.alert', replica: replica.name, alert: alert.alert, to: shownUrl(hook.url), delivered: r.delivered, ...(r.problem ? { problem: r.problem } : {}) }))
+            .catch(() => {}) // what shows it (a closed output) must not end the loop
+            .finally(() => posting.delete(post));
           posting.add(post);
-          void post.finally(() => posting.delete(post));
         }
     };
     const ticker = setInterval(() => {
@@ -101,9 +104,12 @@ export const watchCommand: Command = {
     controller.setSpec(spec);
     // One reload at a time, the last edit winning.
     let reloading = Promise.resolve();
+    let stopping = false;
     const files = watchFiles(args, () => {
       reloading = reloading.then(async () => {
-        const next = await reloadSpec(args);
+        if (stopping) return;
+        const next = await reloadSpec(args).catch((err: unknown) => ({ problems: [`the files could not be read: ${(err as Error).message}`] }));
+        if (stopping) return;
         if ('problems' in next) {
           emit({ type: 'watch.invalid', message: `the files changed but are not valid (${next.problems.length} problem${next.problems.length === 1 ? '' : 's'}): still running the last valid configuration`, problems: next.problems });
           return;
@@ -130,18 +136,18 @@ export const watchCommand: Command = {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
     });
+    // Nothing new starts (no sync, no reload) before anything is let go; what runs is undone.
+    stopping = true;
+    const stopped = controller.stop(new InterruptedError(signal!));
     try {
       text?.close();
       ctx.stderr.write(`\nrmm watch: ${signal}: stopping: undoing each running step (${signal} again exits at once)\n`);
-      await files.close();
-      await reloading;
-      await controller.stop(new InterruptedError(signal!));
-      clearInterval(ticker);
+      await stopped;
       await Promise.all(posting); // alerts on their way are delivered (each bounded) before rmm ends
       emit({ type: 'watch.stop', reason: signal! });
-      await served?.close();
-      await pool.closeAll();
     } finally {
+      clearInterval(ticker);
+      await Promise.allSettled([files.close(), reloading, served?.close(), pool.closeAll()]);
       process.off('SIGINT', again);
       process.off('SIGTERM', again);
     }
