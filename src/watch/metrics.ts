@@ -29,43 +29,27 @@ export class WatchMetrics {
   readonly #failing = new Gauge({ name: 'rmm_replica_failing', help: '1 while the looks at a replica fail.', labelNames: ['replica'], registers: [this.#registry] });
 
   constructor(private readonly now: () => number = Date.now) {
-    const rows = this.#rows;
-    const replicas = () => this.#replicas;
-    const clock = this.now;
     // Ages count at the moment of the scrape, not of the last look.
+    this.#atScrape('rmm_replica_consistent_age_seconds', "Age of a replica's current recovery point: since when it is known to equal the origin.", (_r, asOf, now) => (asOf === undefined ? undefined : (now - asOf) / 1000));
+    this.#atScrape('rmm_replica_rpo_seconds', "A replica's recovery point objective.", (r) => (r.policy.rpoMs === undefined ? undefined : r.policy.rpoMs / 1000));
+    this.#atScrape('rmm_replica_within_rpo', '1 when the replica has a consistent copy younger than its RPO (or has no RPO), else 0.', (r, asOf, now) =>
+      asOf !== undefined && (r.policy.rpoMs === undefined || now - asOf <= r.policy.rpoMs) ? 1 : 0,
+    );
+  }
+
+  /** A gauge per replica, computed when Prometheus asks; `value` undefined leaves the replica out. */
+  #atScrape(name: string, help: string, value: (replica: Replica, asOf: number | undefined, now: number) => number | undefined): void {
+    const metrics = this;
     new Gauge({
-      name: 'rmm_replica_consistent_age_seconds',
-      help: "Age of a replica's current recovery point: since when it is known to equal the origin.",
+      name,
+      help,
       labelNames: ['replica'],
       registers: [this.#registry],
       collect() {
         this.reset();
-        for (const r of replicas()) {
-          const asOf = rows.get(r.name)?.asOf;
-          if (asOf !== undefined) this.set({ replica: r.name }, (clock() - asOf) / 1000);
-        }
-      },
-    });
-    new Gauge({
-      name: 'rmm_replica_rpo_seconds',
-      help: "A replica's recovery point objective.",
-      labelNames: ['replica'],
-      registers: [this.#registry],
-      collect() {
-        this.reset();
-        for (const r of replicas()) if (r.policy.rpoMs !== undefined) this.set({ replica: r.name }, r.policy.rpoMs / 1000);
-      },
-    });
-    new Gauge({
-      name: 'rmm_replica_within_rpo',
-      help: '1 when the replica has a consistent copy younger than its RPO (or has no RPO), else 0.',
-      labelNames: ['replica'],
-      registers: [this.#registry],
-      collect() {
-        this.reset();
-        for (const r of replicas()) {
-          const asOf = rows.get(r.name)?.asOf;
-          this.set({ replica: r.name }, asOf !== undefined && (r.policy.rpoMs === undefined || clock() - asOf <= r.policy.rpoMs) ? 1 : 0);
+        for (const r of metrics.#replicas) {
+          const v = value(r, metrics.#rows.get(r.name)?.asOf, metrics.now());
+          if (v !== undefined) this.set({ replica: r.name }, v);
         }
       },
     });
