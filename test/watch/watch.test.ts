@@ -161,4 +161,38 @@ describe.skipIf(!isRoot)('rmm watch (needs root)', () => {
     expect(out).toMatch(new RegExp(`alerted: alert rpo-breached posted to http://${lab.rmmAddress.replaceAll('.', '\\.')}:\\d+\\n`));
     expect(out + err).not.toContain('t0ken');
   });
+
+  it('converges after watch is SIGKILLed mid-sync: what it held on the hosts goes with its connections, and the next watch syncs', async () => {
+    const spec = writeLabSpec(lab, {
+      replica: 'killed-mid-sync',
+      exclude: MOSTLY_DATA,
+      connection: { heartbeatTimeout: '10s' },
+      policy: { schedule: { interval: '3s' } },
+      hooks: { preSync: [{ command: ['sleep', '5'], on: 'origin' }] },
+    });
+    const start = () => {
+      let out = '';
+      const proc = spawn(process.execPath, [cli, 'watch', '-f', spec, '-o', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      proc.stderr.resume();
+      return { proc, events: () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+    };
+    const first = start();
+    child = first.proc;
+    // Killed while it holds the lock, /srv/data is frozen and the origin runs its hook: no undo
+    // runs. (A host that vanishes without closing its connections: test/apply/steps.test.ts.)
+    await waitFor(() => first.events().some((e) => e['type'] === 'step' && e['step'] === 'hooks preSync' && e['status'] === 'start'), 60_000, () => JSON.stringify(first.events().slice(-5)));
+    first.proc.kill('SIGKILL');
+    await new Promise((r) => (first.proc.exitCode !== null || first.proc.signalCode !== null ? r(undefined) : first.proc.once('exit', r)));
+    const replicaDir = path.join(lab.hosts.target.root, 'srv/replicas', 'killed-mid-sync');
+    const second = start();
+    child = second.proc;
+    const results = () => second.events().filter((e) => e['type'] === 'watch.result');
+    await waitFor(() => results().some((e) => e['outcome'] === 'synced'), 90_000, () => JSON.stringify(results()));
+    expect(results().at(-1)).toMatchObject({ outcome: 'synced', reason: expect.stringMatching(/^initial sync: the first sync \(run \S+\) did not finish$/) });
+    second.proc.kill('SIGTERM');
+    expect(await new Promise((r) => second.proc.once('exit', r))).toBe(143);
+    expect(lockIsFree(replicaDir)).toBe(true);
+    expect((JSON.parse(readFileSync(path.join(replicaDir, '.rmm/record.json'), 'utf8')) as { state: string }).state).toBe('consistent');
+  });
 });
