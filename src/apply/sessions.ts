@@ -19,8 +19,15 @@ export function sessionOptions(endpoint: Endpoint, trustNewHostKeys: boolean): S
     ciphers: endpoint.ciphers,
     sudo: endpoint.sudo,
     connectTimeoutMs: endpoint.connectTimeoutMs,
+    // One bound for silence both ways: the host lets go of what rmm holds after heartbeatTimeout
+    // without hearing it, and rmm gives the host up after as long without an answer to its
+    // keepalives (a slow host, such as a VM under emulation, is given a longer timeout).
+    keepaliveIntervalMs: KEEPALIVE_MS,
+    keepaliveCountMax: Math.max(3, Math.ceil(endpoint.heartbeatTimeoutMs / KEEPALIVE_MS)),
   };
 }
+
+const KEEPALIVE_MS = 10_000;
 
 function authOptions(endpoint: Endpoint): SessionOptions['auth'] {
   const auth = endpoint.auth;

@@ -219,7 +219,7 @@ export interface Connection {
    */
   connectTimeout?: string;
   /**
-   * How long the host keeps what rmm holds there (a freeze, the replica's lock, the copy's one-run key) after it stops hearing from rmm, whose heartbeats come every 5 s: a lost rmm host or network never leaves a filesystem frozen longer than this. At least 10s.
+   * How long the host keeps what rmm holds there (a freeze, the replica's lock, the copy's one-run key) after it stops hearing from rmm, whose heartbeats come every 5 s: a lost rmm host or network never leaves a filesystem frozen longer than this. rmm likewise gives up a host that answers none of its keepalives for this long (30s at least). At least 10s.
    */
   heartbeatTimeout?: string;
 }
