@@ -33,13 +33,7 @@ function expectValid(validate: ValidateFunction, value: unknown, what: string): 
 
 /** `rmm apply -o json`'s standard output: every line an event of the schema, numbered from 0, version first, plan second, summary last. */
 export function expectApplyEvents(stdout: string): Record<string, unknown>[] {
-  const events = stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-  events.forEach((e, i) => expectValid(applyEvent, e, `event ${i}`));
-  expect(events.map((e) => e['seq'])).toEqual(events.map((_, i) => i));
-  expect(events[0]?.['type']).toBe('version');
+  const events = eventLines(stdout, applyEvent, 'event');
   expect(events[1]?.['type']).toBe('plan');
   expect(events.at(-1)?.['type']).toBe('summary');
   expectProgressContract(events);
@@ -80,13 +74,7 @@ function expectProgressContract(events: readonly Record<string, unknown>[]): voi
 
 /** `rmm watch -o json`'s standard output so far, checked: every line an event of the schema, numbered from 0, version first; the events. */
 export function expectWatchEvents(stdout: string): Record<string, unknown>[] {
-  const events = stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-  events.forEach((e, i) => expectValid(watchEvent, e, `watch event ${i}`));
-  expect(events.map((e) => e['seq'])).toEqual(events.map((_, i) => i));
-  expect(events[0]?.['type']).toBe('version');
+  const events = eventLines(stdout, watchEvent, 'watch event');
   expect(events[1]?.['type']).toBe('watch.start');
   expectProgressContract(events);
   return events;
@@ -105,6 +93,18 @@ export function expectError(stderr: string): Record<string, unknown> {
   const value = JSON.parse(stderr) as Record<string, unknown>;
   expectValid(failure, value, 'a failure under -o json');
   return value;
+}
+
+/** An event stream (one JSON object per line): each valid, numbered from 0, the version first. */
+function eventLines(stdout: string, validate: ValidateFunction, what: string): Record<string, unknown>[] {
+  const events = stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  events.forEach((e, i) => expectValid(validate, e, `${what} ${i}`));
+  expect(events.map((e) => e['seq'])).toEqual(events.map((_, i) => i));
+  expect(events[0]?.['type']).toBe('version');
+  return events;
 }
 
 /** `rmm status -o json`'s standard output, checked; its replicas. */

@@ -34,12 +34,18 @@ export interface EngineRun {
   readonly trustNewHostKeys: boolean;
 }
 
+/** --parallelism: replicas handled at once, 4 unless said. */
+export function parallelismOf(ctx: CommandContext): number {
+  const parallelism = Number(ctx.values.parallelism ?? 4);
+  if (!Number.isInteger(parallelism) || parallelism < 1) throw new UsageError('--parallelism must be a whole number of at least 1');
+  return parallelism;
+}
+
 /** Load (nothing connects before the files are valid), observe, plan: what plan, apply and status share. */
 export async function loadObservePlan(ctx: CommandContext): Promise<EngineRun> {
   const args = fileArgs(ctx);
   if (args.length === 0) throw new UsageError('needs at least one -f FILE');
-  const parallelism = Number(ctx.values.parallelism ?? 4);
-  if (!Number.isInteger(parallelism) || parallelism < 1) throw new UsageError('--parallelism must be a whole number of at least 1');
+  const parallelism = parallelismOf(ctx);
   const { spec, warnings } = await loadSpec(args);
   if (ctx.output === 'text') for (const w of warnings) ctx.stderr.write(`${formatDiagnostic(w)}\n`);
   const trustNewHostKeys = ctx.values['trust-new-host-keys'] === true;

@@ -13,7 +13,7 @@ import { EXIT, FILE_HELP, FILE_OPTION, fileArgs, OUTPUT_HELP, type Command } fro
 import { UsageError } from '../errors.js';
 import { jsonEvents } from '../views/apply.js';
 import { watchTextEvents } from '../views/watch.js';
-import { scriptDigests } from './engine.js';
+import { parallelismOf, scriptDigests } from './engine.js';
 import { cliSessionPool, TRUST_HELP, TRUST_OPTION } from './replica-target.js';
 import { rmmVersion } from './version.js';
 
@@ -46,8 +46,7 @@ export const watchCommand: Command = {
     const args = fileArgs(ctx);
     if (args.length === 0) throw new UsageError('watch needs at least one -f FILE');
     if (args.includes('-')) throw new UsageError('watch reads its files again when they change: give files or folders, not - (stdin)');
-    const parallelism = Number(ctx.values.parallelism ?? 4);
-    if (!Number.isInteger(parallelism) || parallelism < 1) throw new UsageError('--parallelism must be a whole number of at least 1');
+    const parallelism = parallelismOf(ctx);
     const metricsAt = typeof ctx.values.metrics === 'string' ? ctx.values.metrics : undefined;
     if (metricsAt !== undefined) {
       try {
