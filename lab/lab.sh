@@ -15,7 +15,7 @@
 # /var/cache/rmm-lab), RMM_LAB_DISKS (loop backing files, default $RMM_LAB_DIR/disks, or
 # /var/tmp/rmm-lab when $RMM_LAB_DIR is on tmpfs), RMM_LAB_MIRROR (default: from apt's sources),
 # RMM_LAB_ORIGIN_VOLUMES / RMM_LAB_TARGET_VOLUMES (a host's volumes, "MOUNTPOINT:FSTYPE:SIZE ...",
-# root first; default "/:btrfs:3G /srv/data:xfs:512M /u02:xfs:300M" and "/:xfs:2G /srv/replicas:xfs:4G").
+# root first; default "/:btrfs:3G /srv/data:xfs:512M /u02:xfs:300M" and "/:xfs:2G /srv/replicas:xfs:4G /srv/snapshots:btrfs:3G").
 set -euo pipefail
 
 # Debian packages this script needs on the machine running the lab (CI: `lab.sh deps`).
@@ -52,7 +52,7 @@ declare -A HOST_ADDRESS=([origin]="198.18.$LAB_ID.10" [target]="198.18.$LAB_ID.2
 # RMM_LAB_TARGET_VOLUMES replace a host's list (bigger labs for benchmarks; loop files are sparse).
 declare -A HOST_VOLUMES=(
   [origin]="${RMM_LAB_ORIGIN_VOLUMES:-/:btrfs:3G /srv/data:xfs:512M /u02:xfs:300M}"
-  [target]="${RMM_LAB_TARGET_VOLUMES:-/:xfs:2G /srv/replicas:xfs:4G}"
+  [target]="${RMM_LAB_TARGET_VOLUMES:-/:xfs:2G /srv/replicas:xfs:4G /srv/snapshots:btrfs:3G}"
 )
 for _h in "${!HOST_VOLUMES[@]}"; do
   [[ "${HOST_VOLUMES[$_h]}" =~ ^/:(btrfs|xfs):[0-9]+[KMGT]?( +/[^ :]+:(btrfs|xfs):[0-9]+[KMGT]?)*$ ]] ||

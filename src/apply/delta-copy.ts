@@ -24,6 +24,7 @@ export interface ChangedEntries {
  */
 export class ChangesSincePoint {
   #listings: Promise<ReadonlyMap<string, Listing> | undefined> | undefined;
+  #snapshot = false;
   /** The last point's listings as read from the target, by mount point, once prefetch() started reading them. */
   #kept: ReadonlyMap<string, Promise<Buffer | undefined>> | undefined;
 
@@ -54,23 +55,32 @@ export class ChangesSincePoint {
     );
   }
 
-  /** Whether the copy starts from the last point's files (made on the first call, with an empty copy folder). */
+  /** Whether the copy starts from the last point's files and listings, to copy by what changed (made on the first call). */
   async start(copyEmpty: () => Promise<boolean>): Promise<boolean> {
     this.#listings ??= this.#read(copyEmpty);
     return (await this.#listings) !== undefined;
   }
 
+  /**
+   * Whether the copy is a btrfs snapshot of the last point (after start()): it shares no file with
+   * that point by a hard link, so rsync may change a file's attributes in place.
+   */
+  get snapshot(): boolean {
+    return this.#snapshot;
+  }
+
   async #read(copyEmpty: () => Promise<boolean>): Promise<ReadonlyMap<string, Listing> | undefined> {
     const base = this.base;
     const manifests = base?.manifests;
-    if (!base || !manifests || !(await copyEmpty())) return undefined;
+    if (!base) return undefined;
+    const empty = await copyEmpty();
     const listings = new Map<string, Listing>();
     await Promise.all(
-      this.units.map(async (unit) => {
+      (manifests ? this.units : []).map(async (unit) => {
         const mountPoint = unit.fs.mountPoint;
         const bytes = await (this.#kept?.get(mountPoint) ?? this.driver.readListing(base.id, unit, this.signature(unit)));
         // Kept on the target, so checked: it must be the listing whose hash the record holds.
-        if (!bytes || manifests[mountPoint] === undefined || listingHash(bytes) !== manifests[mountPoint]) return;
+        if (!bytes || manifests?.[mountPoint] === undefined || listingHash(bytes) !== manifests[mountPoint]) return;
         try {
           listings.set(mountPoint, parseListing(bytes));
         } catch {
@@ -78,14 +88,19 @@ export class ChangesSincePoint {
         }
       }),
     );
-    if (listings.size === 0) return undefined;
-    const start = await this.driver.startFrom(base.id);
+    // A copy an interrupted run left is resumed, unless starting again from the last point costs
+    // nothing (a btrfs snapshot). Without a listing to compare, a copy starts from the last point
+    // only that way: rsync then walks both trees, as into an up-to-date mirror.
+    const { start, replaced } = await this.driver.startFrom(base.id, empty && listings.size > 0 ? 'links' : 'none');
+    if (start === 'none') return undefined;
     if (start === 'unlinkable') {
       this.note(`copy: recovery point ${base.id} has files that cannot be hard-linked (immutable, or at their filesystem's most links): copied in full`);
       return undefined;
     }
-    this.note(`copy: the new point starts as hard links to recovery point ${base.id}'s files${start === 'spare' ? ', made after the last run' : ''}`);
-    return listings;
+    this.#snapshot = start === 'snapshot';
+    if (replaced) this.note('copy: the copy an interrupted run left goes to the trash: starting again from the last point costs nothing');
+    this.note(start === 'snapshot' ? `copy: the new point starts as a btrfs snapshot of recovery point ${base.id}` : `copy: the new point starts as hard links to recovery point ${base.id}'s files${start === 'spare' ? ', made after the last run' : ''}`);
+    return listings.size > 0 ? listings : undefined;
   }
 
   /** Keeps this copy's view listing with it, for the next sync's comparison. */
@@ -107,7 +122,8 @@ export class ChangesSincePoint {
       this.note(`copy ${unit.fs.mountPoint}: the view's listing cannot be compared (${(err as Error).message}): copied in full`);
       return undefined;
     }
-    const diff = diffListings(base, listing, this.#renewed(unit));
+    // In a snapshot no file is shared with the last point: rsync updates a changed file in place of itself.
+    const diff = diffListings(base, listing, this.#renewed(unit), { keepChanged: this.#snapshot });
     const inCopy = (p: string) => (unit.relativePath === '' ? p : `${unit.relativePath}/${p}`);
     if (diff.drop.length > 0) await this.driver.drop(nulList(diff.drop.map(inCopy)));
     this.note(`copy ${unit.fs.mountPoint}: ${diff.send.length} of ${diff.entries} entries changed or new since recovery point ${this.base!.id}, ${diff.drop.length} replaced or gone: only those are sent`);

@@ -423,7 +423,7 @@ class Sync {
     const view = this.#views.get(unit.fs.mountPoint)!;
     const channel = await this.#channel!;
     if (!this.#prepared) {
-      await this.#driver.prepareCopy();
+      await this.#driver.prepareCopy(!this.plan.basePoint);
       this.#prepared = true;
     }
     const dest = this.#driver.copyDir(unit);
@@ -439,8 +439,8 @@ class Sync {
     const changes = since && (await since.start(() => this.#driver.isEmpty(this.#driver.flushDir))) ? await since.changes(unit, await walk) : undefined;
     // A copy a killed run left (or one started from the last point's files) holds files linked from
     // the last point: rsync would change an attribute that differs on the origin in place, in every
-    // point sharing the file.
-    if (points && this.plan.basePoint && !empty && !changes && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest);
+    // point sharing the file. A btrfs snapshot of the point shares none.
+    if (points && this.plan.basePoint && !empty && !changes && !since?.snapshot && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest);
     // The listing compared is kept with the copy while rsync runs.
     const keeping = changes ? walk!.then((l) => l && since!.keep(unit, l)) : undefined;
     keeping?.catch(() => {}); // awaited below
@@ -464,7 +464,9 @@ class Sync {
         dest,
         flushDir: dest,
         ...(this.#driver.attributesFile ? { attributesFile: this.#driver.attributesFile(unit) } : {}),
-        ...(points && this.plan.basePoint ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
+        // A snapshot's files cannot be hard links to another point's (each point is a subvolume):
+        // rsync would replace each unchanged file by a copy of the point's.
+        ...(points && this.plan.basePoint && !since?.snapshot ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
         ...(points ? {} : { delayUpdates: true }),
         ...(changes ? { filesFrom: changes.list, ...(changes.flags ? { flagsSince: changes.flags } : {}) } : {}),
         excludePaths: replica.exclude.paths,

@@ -120,7 +120,7 @@ function planReplica(replica: Replica, seen: ObservedReplica | undefined, now: D
   const fixups = wantsFixups(replica) ? plannedFixups(replica, facts, 'facts' in seen.origin ? seen.origin.configFiles : undefined, landing?.devices) : undefined;
   if (fixups && 'blocked' in fixups) return { ...withRun, kind: 'blocked', reasons: [fixups.blocked, ...reasons] };
   if (fixups && fixups.left.length > 0) reasons.push(`fixups leave ${fixups.left.length} file(s) as they are: ${fixups.left.map((l) => `${l.path} (${l.why})`).join('; ')}`);
-  const sync = syncPlan(replica, facts, selection, record, installs, now, disks ? orphanSnapshots(record, seen.target.volumes ?? []) : (seen.target.leftoverPoints ?? []), Boolean(moved), restore, fixups, landing?.plan);
+  const sync = syncPlan(replica, facts, selection, record, installs, now, disks ? orphanSnapshots(record, seen.target.volumes ?? []) : (seen.target.leftoverPoints ?? []), Boolean(moved), restore, fixups, landing?.plan, seen.target.snapshotPoints);
   const needed = toolsNeeded(sync.units, landing?.plan);
   const lacking = [missingTools('origin', replica.origin.name, needed.origin, facts.tools), missingTools('target', replica.target.endpoint.name, needed.target, targetTools)].filter((r) => r !== undefined);
   if (lacking.length > 0) return { ...withRun, kind: 'blocked', reasons: [...lacking, ...reasons] };
@@ -146,6 +146,8 @@ function syncPlan(
   restore: SyncPlan['restore'],
   fixups: PlannedFixups | undefined,
   disks: DisksPlan | undefined,
+  /** Point folders on the target that are btrfs subvolumes. */
+  snapshotPoints: readonly string[] = [],
 ): SyncPlan {
   const last = currentPoint(record);
   const units = selection.units.map((u) => plannedUnit(replica, u, facts, last));
@@ -162,7 +164,7 @@ function syncPlan(
     ifCopied: [...retain([...points, next], replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers],
     ifUnchanged: mayVerify ? [...retain(recorded, replica.policy.retention, now).dropped.map((p) => p.id), ...leftovers] : [],
   };
-  const stepFacts = { replica, units, installs, basePoint: last?.id, mayVerify, prune, observedRunId: record?.runId, ...(restore ? { restore } : {}), ...(fixups ? { fixups } : {}) };
+  const stepFacts = { replica, units, installs, basePoint: last?.id, baseIsSnapshot: last !== undefined && snapshotPoints.includes(last.id), mayVerify, prune, observedRunId: record?.runId, ...(restore ? { restore } : {}), ...(fixups ? { fixups } : {}) };
   return {
     origin: { name: replica.origin.name, address: replica.origin.endpoint.address, hostname: facts.hostname, machineId: facts.machineId },
     target: disks ? { kind: 'disks', address: replica.target.endpoint.address, record: disksPaths(replica.name).record } : { kind: 'directory', address: replica.target.endpoint.address, path: replica.target.path! },

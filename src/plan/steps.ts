@@ -8,6 +8,8 @@ export interface StepFacts {
   readonly units: readonly PlannedUnit[];
   readonly installs: readonly PlannedInstall[];
   readonly basePoint: string | undefined;
+  /** The base point is a btrfs subvolume: the copy starts as a snapshot of it. */
+  readonly baseIsSnapshot?: boolean;
   readonly mayVerify: boolean;
   readonly prune: { readonly ifCopied: readonly string[]; readonly ifUnchanged: readonly string[] };
   readonly observedRunId: string | undefined;
@@ -44,7 +46,7 @@ export function directorySyncSteps(f: StepFacts): PlannedStep[] {
   hooks('preSync', 'changed');
   const via = r.environment.transfer === 'relay' ? ', reached through a reverse tunnel carried by rmm (relay)' : '';
   add('channel', 'channel', 'both', `authorize a one-run key of the origin on the target${via}`, { when: 'changed' });
-  for (const u of f.units) add(`copy ${u.fs.mountPoint}`, 'copy', 'both', copyDetail(u, f.basePoint, r), { when: 'changed' });
+  for (const u of f.units) add(`copy ${u.fs.mountPoint}`, 'copy', 'both', copyDetail(u, f.basePoint, f.baseIsSnapshot === true, r), { when: 'changed' });
   list.releases(f.units);
   add('revoke', 'revoke', 'both', "remove the one-run key from the target and the run's work files from the origin", { when: 'changed' });
   if (f.fixups) list.fixups(f.fixups);
@@ -217,10 +219,11 @@ function snapshotDetail(u: PlannedUnit): string {
   }
 }
 
-function copyDetail(u: PlannedUnit, base: string | undefined, r: Replica): string {
+function copyDetail(u: PlannedUnit, base: string | undefined, snapshot: boolean, r: Replica): string {
   const into = `${r.target.endpoint.address}:${r.target.path}/points/.partial${u.relativePath ? `/${u.relativePath}` : ''}`;
   if (u.method.kind === 'tar') return `${u.fs.mountPoint} -> ${into} by ${r.policy.parallelStreams} tar stream(s) (rsync if a killed run left files there)`;
-  return `${u.fs.mountPoint} -> ${into} by rsync${base ? `, unchanged files hard-linked to recovery point ${base}` : ''}${u.method.why ? ` (one stream: ${u.method.why})` : ''}`;
+  const start = !base ? '' : snapshot ? `, into a btrfs snapshot of recovery point ${base}` : `, unchanged files hard-linked to recovery point ${base}`;
+  return `${u.fs.mountPoint} -> ${into} by rsync${start}${u.method.why ? ` (one stream: ${u.method.why})` : ''}`;
 }
 
 function pruneDetail(prune: { ifCopied: readonly string[]; ifUnchanged: readonly string[] }, keep: number): string {

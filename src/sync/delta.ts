@@ -86,9 +86,12 @@ export interface ListingDiff {
 /**
  * What differs between the last point's listing and this view's. `alwaysRenew`: paths the last
  * point's tree may hold otherwise than its listing says (files its fixups rewrote or renamed):
- * dropped, and sent again if the view has them.
+ * dropped, and sent again if the view has them. `keepChanged`: the copy shares no file with the
+ * last point (a btrfs snapshot of it), so a changed entry that is still of its type stays, for
+ * rsync to update (with the copy's own file as the basis of its delta); only entries gone or of
+ * another type are dropped.
  */
-export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly string[] = []): ListingDiff {
+export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly string[] = [], opts: { readonly keepChanged?: boolean } = {}): ListingDiff {
   const drop = new Set<string>();
   const send: string[] = [];
   let bytes = 0;
@@ -104,7 +107,7 @@ export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly
     // A folder stays (rsync sets its attributes; its entries are listed on their own); anything else
     // that changed is made anew, so no file shared with the last point is ever written.
     const folder = (t: string) => t === 'd' || t === 'm';
-    if (before && !(folder(before.type) && folder(entry.type) && before.type === entry.type)) drop.add(path);
+    if (before && !(folder(before.type) && folder(entry.type) && before.type === entry.type) && !(opts.keepChanged && before.type === entry.type)) drop.add(path);
   }
   for (const path of base.keys()) if (!view.has(path)) drop.add(path);
   for (const path of alwaysRenew) {

@@ -19,6 +19,8 @@ export interface TargetObservation {
   readonly partial?: boolean;
   /** The point folders on the target (named like point ids), whatever the record says. */
   readonly pointFolders?: readonly string[];
+  /** Those of them that are btrfs subvolumes: a new point starts as a snapshot of one. */
+  readonly snapshotPoints?: readonly string[];
   /** Free bytes where the replica goes. */
   readonly freeBytes?: number;
   /** Disks targets: the landing host's disks. */
@@ -54,7 +56,8 @@ export interface TargetDriver {
   readRecord(): Promise<ReplicaRecord | undefined>;
   writeRecord(record: ReplicaRecord): Promise<void>;
   /** Makes the folder the new copy is written into. */
-  prepareCopy(): Promise<void>;
+  /** `first`: no recovery point is there yet to start from. */
+  prepareCopy(first?: boolean): Promise<void>;
   /** Where one filesystem's copy goes. */
   copyDir(unit: CopyUnit): string;
   /** Where a copy's flags sidecar goes (src/sync/attributes.ts), in a folder prepareCopy made; kept with the point it becomes. */

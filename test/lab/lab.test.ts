@@ -68,7 +68,7 @@ describe.skipIf(!isRoot)(title, () => {
       rmmAddress: '198.18.0.1',
       hosts: {
         origin: { address: '198.18.0.10', port: 22, netns: 'rmmlab-origin', mounts: { '/': 'btrfs', '/srv/data': 'xfs', '/u02': 'xfs' } },
-        target: { address: '198.18.0.20', port: 22, netns: 'rmmlab-target', mounts: { '/': 'xfs', '/srv/replicas': 'xfs' } },
+        target: { address: '198.18.0.20', port: 22, netns: 'rmmlab-target', mounts: { '/': 'xfs', '/srv/replicas': 'xfs', '/srv/snapshots': 'btrfs' } },
       },
     });
     const knownHosts = await readFile(lab.knownHosts, 'utf8');
@@ -90,12 +90,13 @@ describe.skipIf(!isRoot)(title, () => {
     }
   });
 
-  it('has btrfs / and xfs volumes on origin, xfs on target', async () => {
+  it('has btrfs / and xfs volumes on origin, xfs and btrfs on target', async () => {
     expect(await fsType(lab, 'origin', '/')).toBe('btrfs');
     expect(await fsType(lab, 'origin', '/srv/data')).toBe('xfs');
     expect(await fsType(lab, 'origin', '/u02')).toBe('xfs');
     expect(await fsType(lab, 'target', '/')).toBe('xfs');
     expect(await fsType(lab, 'target', '/srv/replicas')).toBe('xfs');
+    expect(await fsType(lab, 'target', '/srv/snapshots')).toBe('btrfs');
     // its own disks and an fstab that names them, like a real server
     expect(await ssh(lab, 'origin', 'blkid -s TYPE -o value "$(findmnt -n -o SOURCE /)"')).toBe('btrfs');
     expect(await ssh(lab, 'origin', "awk '!/^#/ { print $2, $3 }' /etc/fstab")).toBe('/ btrfs\n/srv/data xfs\n/u02 xfs');

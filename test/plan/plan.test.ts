@@ -220,6 +220,19 @@ describe('a sync action carries everything apply needs', () => {
     expect(action.sync!.steps.find((s) => s.id === 'prune')!.detail).toContain('20261120T000000Z');
   });
 
+  it('says a copy starts as a btrfs snapshot of the last point when that point is a subvolume on the target', () => {
+    const spec = specOf('{}');
+    const seen = observed(record(spec, '2026-11-24T09:00:00Z'));
+    const target = seen.replicas.get('web-dr')!.target as { record: ReplicaRecord; tools: Record<string, boolean> };
+    const last = target.record.points.at(-1)!.id;
+    const copy = (snapshotPoints: string[]) => {
+      const o: Observed = { at: '', replicas: new Map([['web-dr', { ...seen.replicas.get('web-dr')!, target: { ...target, snapshotPoints } }]]) };
+      return makePlan(spec, o, now, { syncNow: 'all' }).actions[0]!.sync!.steps.find((s) => s.id === 'copy /')!.detail;
+    };
+    expect(copy([last])).toContain(`by rsync, into a btrfs snapshot of recovery point ${last}`);
+    expect(copy([])).toContain(`by rsync, unchanged files hard-linked to recovery point ${last}`);
+  });
+
   it('blocks when the target has no rsync and the policy may not install it', () => {
     const action = makePlan(specOf('{}'), observed(undefined, { facts }, { rsync: false, flock: true }), now).actions[0]!;
     expect(action.kind).toBe('blocked');

@@ -1,6 +1,7 @@
 /**
- * A later sync by what changed (src/sync/delta.ts, src/apply/delta-copy.ts) between real lab hosts:
- * the new point starts as hard links to the last point's files, rsync sends only the entries whose
+ * A later sync by what changed (src/sync/delta.ts, src/apply/delta-copy.ts) between real lab hosts,
+ * onto an xfs target (the new point starts as hard links to the last point's files) and a btrfs one
+ * (each point a subvolume, the new one a snapshot of the last): rsync sends only the entries whose
  * listing record changed. After every kind of change the whole tree equals the origin, and the last
  * point is untouched; a kill mid-copy leaves it intact and the next apply converges.
  */
@@ -19,124 +20,201 @@ const isRoot = process.getuid?.() === 0;
 const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
 const SKIP = ['proc', 'sys', 'dev', 'run', 'tmp', 'u02', 'var/tmp', 'var/log'];
 
+const TARGETS = [
+  {
+    fs: 'xfs',
+    path: '/srv/replicas',
+    start: /the new point starts as hard links to recovery point/,
+  },
+  {
+    fs: 'btrfs',
+    path: '/srv/snapshots',
+    start: /the new point starts as a btrfs snapshot of recovery point/,
+  },
+] as const;
+
 describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
   let lab: Lab;
-  let origin: string;
-  let replicaDir: string;
-  let spec: string;
-
-  const record = (): ReplicaRecord => JSON.parse(readFileSync(path.join(replicaDir, '.rmm/record.json'), 'utf8')) as ReplicaRecord;
-  const current = (): string => path.join(replicaDir, readlinkSync(path.join(replicaDir, 'current')));
-  const app = (...p: string[]) => path.join(origin, 'srv/app', ...p);
-  const data = (...p: string[]) => path.join(origin, 'srv/data', ...p);
-  const sameAsOrigin = () => expect(diffTrees(describeTree(origin, SKIP), describeTree(current(), SKIP))).toEqual([]);
 
   beforeAll(async () => {
     lab = await labUp();
-    origin = lab.hosts.origin.root;
-    replicaDir = path.join(lab.hosts.target.root, 'srv/replicas/origin-copy');
-    makeData(origin);
-    // Three points: the one before the last stays, to be compared after each sync.
-    spec = writeLabSpec(lab, { policy: { retention: { recoveryPoints: 3 } } });
   });
 
   afterAll(async () => {
     if (isRoot && !process.env.RMM_KEEP_LAB) await labDown();
   });
 
-  it('keeps each filesystem\'s listing with the first point', async () => {
-    const { code, out } = await rmm('apply', '-f', spec, '--yes');
-    expect(out).toContain('consistent at recovery point');
-    expect(code).toBe(0);
-    sameAsOrigin();
-    const id = record().points.at(-1)!.id;
-    const kept = readdirSync(path.join(replicaDir, '.rmm/points', id)).filter((n) => n.startsWith('listing-'));
-    expect(kept.map((n) => n.replace(/\.[0-9a-f]{16}\.gz$/, '')).sort()).toEqual(['listing-%2F', 'listing-%2Fsrv%2Fdata']);
-  });
+  describe.each(TARGETS)('onto a $fs target', (target) => {
+    let origin: string;
+    let replicaDir: string;
+    let spec: string;
 
-  it('sends only the changed entries after every kind of change, and leaves the last point as it was', async () => {
-    const last = current();
-    const before = describeTree(last, SKIP);
-    changeEverything(origin);
-    const { code, out } = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
-    expect(code, out).toBe(0);
-    expect(out).toMatch(/copy \/: \d+ of \d+ entries changed or new since recovery point/);
-    expect(out).toMatch(/copy \/srv\/data: \d+ of \d+ entries changed or new since recovery point/);
-    sameAsOrigin();
-    // The last point: not one file, mode, owner, link or xattr changed by the new one.
-    expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
-    expect(current()).not.toBe(last);
-    // A file replaced without its time changing is caught by its change time.
-    expect(readFileSync(path.join(current(), 'srv/app/same-time'), 'utf8')).toBe('after!\n');
-    expect(statSync(path.join(current(), 'srv/app/sparse-later')).blocks * 512).toBeLessThan(1024 * 1024);
-    expect(statSync(path.join(current(), 'srv/app/dense')).blocks * 512).toBeLessThan(2 * 1024 * 1024);
-    const stats = record().points.at(-1)!.stats!;
-    expect(stats.files).toBeGreaterThan(2000); // every entry of the point, not only those sent
-    expect(stats.filesTransferred).toBeLessThan(200);
-    expect(execFileSync('getfacl', ['-p', path.join(current(), 'srv/data/new-acl-dir')], { encoding: 'utf8' })).toContain('default:user:1234:rwx');
-    // Excluded paths stay out: a change there sends nothing.
-    expect(existsSync(path.join(current(), 'var/tmp/cache-file'))).toBe(false);
-  });
+    const record = (): ReplicaRecord => JSON.parse(readFileSync(path.join(replicaDir, '.rmm/record.json'), 'utf8')) as ReplicaRecord;
+    const current = (): string => path.join(replicaDir, readlinkSync(path.join(replicaDir, 'current')));
+    const app = (...p: string[]) => path.join(origin, 'srv/app', ...p);
+    const data = (...p: string[]) => path.join(origin, 'srv/data', ...p);
+    const sameAsOrigin = () => expect(diffTrees(describeTree(origin, SKIP), describeTree(current(), SKIP))).toEqual([]);
 
-  it('copies a filesystem in full when its kept listing is not the one its record names, and still equals the origin', async () => {
-    const id = record().points.at(-1)!.id;
-    const dir = path.join(replicaDir, '.rmm/points', id);
-    const file = readdirSync(dir).find((n) => n.startsWith('listing-%2Fsrv%2Fdata'))!;
-    execFileSync('sh', ['-c', `printf 'planted' | gzip > "$1"`, 'sh', path.join(dir, file)]);
-    writeFileSync(data('after-planted'), 'x\n');
-    writeFileSync(app('many/d00/f0001.dat'), 'changed again\n');
-    const { code, out } = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
-    expect(code, out).toBe(0);
-    expect(out).toMatch(/copy \/: \d+ of \d+ entries changed or new/);
-    expect(out).not.toMatch(/copy \/srv\/data: \d+ of \d+ entries changed/);
-    sameAsOrigin();
-  });
+    const isSubvolume = (dir: string) =>
+      statSync(dir).ino === 256 &&
+      execFileSync('stat', ['-f', '-c', '%T', dir], {
+        encoding: 'utf8',
+      }).trim() === 'btrfs';
 
-  it('leaves the last point intact when rmm is killed mid-copy, and the next apply converges and compares again', async () => {
-    const last = current();
-    const before = describeTree(last, SKIP);
-    for (let i = 0; i < 20; i++) chmodSync(app('many', 'd01', `f${String(100 + i).padStart(4, '0')}.dat`), 0o600);
-    writeFileSync(app('big.bin'), randomBytes(48 * 1024 * 1024));
-    const slow = writeLabSpec(lab, { policy: { retention: { recoveryPoints: 3 }, bandwidthLimit: '8MiB/s' } });
-    const child = spawn(process.execPath, [cli, 'apply', '-f', slow, '--yes', '--sync-now', 'all'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
-    const start = Date.now();
-    while (!/copy \/: \d+ of \d+ entries changed/.test(text)) {
-      if (Date.now() - start > 60_000) throw new Error(`no delta copy started:\n${text}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await new Promise((r) => setTimeout(r, 2500));
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-    expect(current()).toBe(last);
-    expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
-    expect(record().state).toBe('in-progress');
+    beforeAll(() => {
+      origin = lab.hosts.origin.root;
+      replicaDir = path.join(lab.hosts.target.root, target.path, 'origin-copy');
+      makeData(origin);
+      // Three points: the one before the last stays, to be compared after each sync.
+      spec = writeLabSpec(lab, {
+        policy: { retention: { recoveryPoints: 3 } },
+        targetPath: target.path,
+      });
+    });
 
-    // The lock's holder lets go once rmm's connection is gone.
-    const apply = async () => {
-      for (let i = 0; ; i++) {
-        const r = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
-        if (r.code === 0 || i === 20) return r;
-        await new Promise((res) => setTimeout(res, 2000));
+    it('keeps each filesystem\'s listing with the first point', async () => {
+      const { code, out } = await rmm('apply', '-f', spec, '--yes');
+      expect(out).toContain('consistent at recovery point');
+      expect(code).toBe(0);
+      sameAsOrigin();
+      const id = record().points.at(-1)!.id;
+      const kept = readdirSync(path.join(replicaDir, '.rmm/points', id)).filter((n) => n.startsWith('listing-'));
+      expect(kept.map((n) => n.replace(/\.[0-9a-f]{16}\.gz$/, '')).sort()).toEqual(['listing-%2F', 'listing-%2Fsrv%2Fdata']);
+      expect(isSubvolume(current())).toBe(target.fs === 'btrfs');
+    });
+
+    it('sends only the changed entries after every kind of change, and leaves the last point as it was', async () => {
+      const last = current();
+      const before = describeTree(last, SKIP);
+      changeEverything(origin);
+      const { code, out } = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+      expect(code, out).toBe(0);
+      expect(out).toMatch(/copy \/: \d+ of \d+ entries changed or new since recovery point/);
+      expect(out).toMatch(/copy \/srv\/data: \d+ of \d+ entries changed or new since recovery point/);
+      expect(out).toMatch(target.start);
+      expect(isSubvolume(current())).toBe(target.fs === 'btrfs');
+      sameAsOrigin();
+      // The last point: not one file, mode, owner, link or xattr changed by the new one.
+      expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
+      expect(current()).not.toBe(last);
+      // A file replaced without its time changing is caught by its change time.
+      expect(readFileSync(path.join(current(), 'srv/app/same-time'), 'utf8')).toBe('after!\n');
+      expect(statSync(path.join(current(), 'srv/app/sparse-later')).blocks * 512).toBeLessThan(1024 * 1024);
+      expect(statSync(path.join(current(), 'srv/app/dense')).blocks * 512).toBeLessThan(2 * 1024 * 1024);
+      const stats = record().points.at(-1)!.stats!;
+      expect(stats.files).toBeGreaterThan(2000); // every entry of the point, not only those sent
+      expect(stats.filesTransferred).toBeLessThan(200);
+      expect(execFileSync('getfacl', ['-p', path.join(current(), 'srv/data/new-acl-dir')], { encoding: 'utf8' })).toContain('default:user:1234:rwx');
+      // Excluded paths stay out: a change there sends nothing.
+      expect(existsSync(path.join(current(), 'var/tmp/cache-file'))).toBe(false);
+    });
+
+    it('copies a filesystem in full when its kept listing is not the one its record names, and still equals the origin', async () => {
+      const id = record().points.at(-1)!.id;
+      const dir = path.join(replicaDir, '.rmm/points', id);
+      const file = readdirSync(dir).find((n) => n.startsWith('listing-%2Fsrv%2Fdata'))!;
+      execFileSync('sh', ['-c', `printf 'planted' | gzip > "$1"`, 'sh', path.join(dir, file)]);
+      writeFileSync(data('after-planted'), 'x\n');
+      writeFileSync(app('many/d00/f0001.dat'), 'changed again\n');
+      const { code, out } = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+      expect(code, out).toBe(0);
+      expect(out).toMatch(/copy \/: \d+ of \d+ entries changed or new/);
+      expect(out).not.toMatch(/copy \/srv\/data: \d+ of \d+ entries changed/);
+      expect(out).toMatch(target.start);
+      sameAsOrigin();
+    });
+
+    it('leaves the last point intact when rmm is killed mid-copy, and the next apply converges and compares again', async () => {
+      const last = current();
+      const before = describeTree(last, SKIP);
+      for (let i = 0; i < 20; i++) chmodSync(app('many', 'd01', `f${String(100 + i).padStart(4, '0')}.dat`), 0o600);
+      writeFileSync(app('big.bin'), randomBytes(48 * 1024 * 1024));
+      const slow = writeLabSpec(lab, {
+        policy: { retention: { recoveryPoints: 3 }, bandwidthLimit: '8MiB/s' },
+        targetPath: target.path,
+      });
+      const child = spawn(process.execPath, [cli, 'apply', '-f', slow, '--yes', '--sync-now', 'all'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+      const start = Date.now();
+      while (!/copy \/: \d+ of \d+ entries changed/.test(text)) {
+        if (Date.now() - start > 60_000) throw new Error(`no delta copy started:\n${text}`);
+        await new Promise((r) => setTimeout(r, 100));
       }
-    };
-    const resumed = await apply();
-    expect(resumed.code, resumed.out).toBe(0);
-    expect(record().state).toBe('consistent');
-    sameAsOrigin();
-    expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
+      await new Promise((r) => setTimeout(r, 2500));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      expect(current()).toBe(last);
+      expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
+      expect(record().state).toBe('in-progress');
 
-    writeFileSync(app('after-kill'), 'y\n');
-    const next = await apply();
-    expect(next.code, next.out).toBe(0);
-    expect(next.out).toMatch(/copy \/: \d+ of \d+ entries changed or new/);
-    sameAsOrigin();
+      // The lock's holder lets go once rmm's connection is gone.
+      const apply = async () => {
+        for (let i = 0; ; i++) {
+          const r = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+          if (r.code === 0 || i === 20) return r;
+          await new Promise((res) => setTimeout(res, 2000));
+        }
+      };
+      const resumed = await apply();
+      expect(resumed.code, resumed.out).toBe(0);
+      expect(record().state).toBe('consistent');
+      // On btrfs the interrupted copy is dropped for a new snapshot, and compared again.
+      if (target.fs === 'btrfs') expect(resumed.out).toMatch(/the copy an interrupted run left goes to the trash[^]*entries changed or new/);
+      sameAsOrigin();
+      // An unchanged file is the last point's (a hard link, or the same inode in a snapshot), not a copy of it.
+      expect(statSync(app('appended').replace(origin, current())).ino).toBe(statSync(app('appended').replace(origin, last)).ino);
+      expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
+
+      writeFileSync(app('after-kill'), 'y\n');
+      const next = await apply();
+      expect(next.code, next.out).toBe(0);
+      expect(next.out).toMatch(/copy \/: \d+ of \d+ entries changed or new/);
+      sameAsOrigin();
+    });
+    it.runIf(target.fs === 'btrfs')('with no listing to compare, still starts from a snapshot, and prunes a point by deleting its subvolume', async () => {
+      const last = current();
+      const before = describeTree(last, SKIP);
+      const id = record().points.at(-1)!.id;
+      const dir = path.join(replicaDir, '.rmm/points', id);
+      for (const file of readdirSync(dir).filter((n) => n.startsWith('listing-'))) execFileSync('sh', ['-c', `printf 'planted' | gzip > "$1"`, 'sh', path.join(dir, file)]);
+      writeFileSync(app('many/d02/f0201.dat'), 'changed once more\n');
+      writeFileSync(data('after-both-planted'), 'z\n');
+      const { code, out } = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+      expect(code, out).toBe(0);
+      expect(out).toMatch(target.start);
+      expect(out).not.toMatch(/entries changed or new/);
+      sameAsOrigin();
+      expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
+      // Retention keeps 3: the points' folders are those the record names, each a subvolume, once
+      // the pruned ones (moved to the trash) are deleted after the run.
+      const ids = () => readdirSync(path.join(replicaDir, 'points')).sort();
+      const trash = path.join(replicaDir, '.rmm/trash');
+      for (let i = 0; i < 100 && existsSync(trash) && readdirSync(trash).length > 0; i++) await new Promise((r) => setTimeout(r, 300));
+      expect(readdirSync(trash)).toEqual([]);
+      expect(ids()).toEqual(
+        record()
+          .points.map((p) => p.id)
+          .sort(),
+      );
+      expect(record().points).toHaveLength(3);
+      for (const p of ids()) expect(isSubvolume(path.join(replicaDir, 'points', p))).toBe(true);
+      const volumes = execFileSync('btrfs', ['subvolume', 'list', '-o', path.join(lab.hosts.target.root, target.path)], { encoding: 'utf8' });
+      expect(
+        volumes
+          .split('\n')
+          .filter((l) => l.includes('origin-copy/'))
+          .map((l) => l.replace(/^.* path /, '').replace(/^.*origin-copy\//, ''))
+          .sort(),
+      ).toEqual(ids().map((p) => `points/${p}`));
+    });
   });
 });
 
 function makeData(root: string): void {
   rmSync(path.join(root, 'srv/app'), { recursive: true, force: true });
+  // /srv/data is a mount point: what an earlier run put in it goes, the folder stays.
+  for (const name of readdirSync(path.join(root, 'srv/data'))) rmSync(path.join(root, 'srv/data', name), { recursive: true, force: true });
   for (let d = 0; d < 20; d++) {
     mkdirSync(path.join(root, 'srv/app/many', `d${String(d).padStart(2, '0')}`), { recursive: true });
     for (let i = 0; i < 100; i++) writeFileSync(path.join(root, 'srv/app/many', `d${String(d).padStart(2, '0')}`, `f${String(d * 100 + i).padStart(4, '0')}.dat`), randomBytes(500 + ((d * 100 + i) % 1500)));

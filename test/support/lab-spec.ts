@@ -16,6 +16,8 @@ export interface LabSpecOptions {
   /** More fields of the Environment's and the Replica's spec (ipRemap, fixups, ...). */
   environment?: Record<string, unknown>;
   replicaSpec?: Record<string, unknown>;
+  /** The target's folder for replicas: /srv/replicas (xfs) unless given; the lab's /srv/snapshots is btrfs. */
+  targetPath?: string;
 }
 
 /** Writes an estate that replicates the lab origin to the lab target; returns the file's path. */
@@ -41,7 +43,7 @@ export function writeLabSpec(lab: Lab, opts: LabSpecOptions = {}): string {
       apiVersion: 'rmm/v1',
       kind: 'Environment',
       metadata: { name: 'lab' },
-      spec: { transfer: opts.transfer ?? 'direct', hosts: [{ name: 'target', address: lab.hosts.target.address, path: '/srv/replicas' }], ...opts.environment },
+      spec: { transfer: opts.transfer ?? 'direct', hosts: [{ name: 'target', address: lab.hosts.target.address, path: opts.targetPath ?? '/srv/replicas' }], ...opts.environment },
     },
     ...(opts.policy ? [{ apiVersion: 'rmm/v1', kind: 'Policy', metadata: { name: 'test-policy' }, spec: opts.policy }] : []),
     { apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name: replica }, spec: { origin: 'origin', environment: 'lab', ...(opts.policy ? { policy: 'test-policy' } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}), ...opts.replicaSpec } },

@@ -83,6 +83,13 @@ describe('what changed since the last point', () => {
     expect([...d.drop].sort()).toEqual(['pair-1', 'pair-2']);
   });
 
+  it('into a snapshot of the last point (keepChanged): keeps a changed entry of the same type for rsync to update, drops one gone or of another type', () => {
+    const after = [...base.filter((r) => !r.includes('./dir') && r !== entry('etc/hosts') && r !== entry('link', 'l') && r !== entry('etc/gone') && !r.includes('pair')), entry('dir', 'f', '3'), entry('etc/hosts', 'f', '3'), entry('link', 'l', '3'), '7 2.5 1.0 10 644 0 0 1 f ./pair-1'];
+    const d = diffListings(parseListing(listing(...base)), parseListing(listing(...after)), ['etc/renamed-by-fixup'], { keepChanged: true });
+    expect([...d.drop].sort()).toEqual(['dir', 'etc/gone', 'etc/renamed-by-fixup', 'pair-2']);
+    expect(sent(d)).toEqual(['dir', 'etc/hosts', 'link', 'pair-1']);
+  });
+
   it('renews the files fixups rewrote: dropped always, sent when the view has them', () => {
     const d = diff(base, ['etc/hosts', 'etc/renamed-by-fixup', '../outside', '/abs']);
     expect([...d.drop].sort()).toEqual(['etc/hosts', 'etc/renamed-by-fixup']);
