@@ -188,7 +188,8 @@ function volumes() {
   const large = params.large.files * params.large.bytes;
   return {
     originVolumes: `/:btrfs:3G /bench/small:xfs:${room(params.small.bytes)} /bench/large:xfs:${room(large)} /bench/xfs:xfs:${room(total)} /bench/btrfs:btrfs:${room(total)} /bench/tiny:btrfs:256M`,
-    targetVolumes: `/:xfs:2G /srv/replicas:xfs:${gib(total * 2.5 + 2 ** 30, 1)}`,
+    // A btrfs target too: recovery points there are subvolume snapshots (the re-sync on btrfs compares both).
+    targetVolumes: `/:xfs:2G /srv/replicas:xfs:${gib(total * 2.5 + 2 ** 30, 1)} /srv/snapshots:btrfs:${gib(total * 2.5 + 2 ** 30, 1)}`,
   };
 }
 

@@ -4,14 +4,14 @@ import path from 'node:path';
 
 /**
  * One origin filesystem (`root`, a mount point on the lab origin) replicated to the lab target's
- * /srv/replicas/<replica>. Connection as root by default, like the rsync and tar baselines.
+ * /srv/replicas/<replica> (xfs; `targetPath` /srv/snapshots: btrfs). Connection as root by default, like the rsync and tar baselines.
  */
-export function writeEstate(dir, lab, { replica, root, excludePaths = [], transfer = 'direct', user = 'root', sudo = false, parallelStreams }) {
+export function writeEstate(dir, lab, { replica, root, excludePaths = [], transfer = 'direct', user = 'root', sudo = false, parallelStreams, targetPath = '/srv/replicas' }) {
   const info = lab.info;
   const docs = [
     defaults(info, user, sudo),
     { apiVersion: 'rmm/v1', kind: 'Origin', metadata: { name: 'origin' }, spec: { address: info.hosts.origin.address, root, ...(excludePaths.length ? { exclude: { paths: excludePaths } } : {}) } },
-    environment(info, transfer),
+    environment(info, transfer, targetPath),
     ...(parallelStreams ? [{ apiVersion: 'rmm/v1', kind: 'Policy', metadata: { name: 'bench' }, spec: { parallelStreams } }] : []),
     { apiVersion: 'rmm/v1', kind: 'Replica', metadata: { name: replica }, spec: { origin: 'origin', environment: 'lab', ...(parallelStreams ? { policy: 'bench' } : {}) } },
   ];
@@ -49,8 +49,8 @@ function defaults(info, user, sudo) {
   };
 }
 
-function environment(info, transfer) {
-  return { apiVersion: 'rmm/v1', kind: 'Environment', metadata: { name: 'lab' }, spec: { transfer, hosts: [{ name: 'target', address: info.hosts.target.address, path: '/srv/replicas' }] } };
+function environment(info, transfer, targetPath = '/srv/replicas') {
+  return { apiVersion: 'rmm/v1', kind: 'Environment', metadata: { name: 'lab' }, spec: { transfer, hosts: [{ name: 'target', address: info.hosts.target.address, path: targetPath }] } };
 }
 
 function save(dir, name, docs) {

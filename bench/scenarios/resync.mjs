@@ -2,8 +2,9 @@
 // filesystem (rmm: fsfreeze) and on a btrfs one (rmm: btrfs snapshot): with nothing changed, with
 // 1% of the files rewritten plus 1 MiB inside a large file, and with 10%. rmm (a new recovery point
 // at every sync, the last one kept until it is whole) against rsync --delete into a copy it keeps
-// up to date itself. What a directory target does after rmm exits (AFTER_RUN) ends before the next
-// subject starts, and is shown as a phase of its own.
+// up to date itself, both into the xfs target; the btrfs origin also into a btrfs target, where rmm's
+// points are subvolume snapshots. What a directory target does after rmm exits (AFTER_RUN) ends
+// before the next subject starts, and is shown as a phase of its own.
 import { rsyncCopy } from '../lib/baselines.mjs';
 import { modify, restoreData } from '../lib/data.mjs';
 import { writeEstate } from '../lib/estate.mjs';
@@ -19,36 +20,44 @@ export async function run(ctx) {
 async function resync(ctx, fs) {
   const { lab, rmm, results, params } = ctx;
   const source = `/bench/${fs}`;
-  const replica = `/srv/replicas/rs-${fs}`;
-  const baseDest = `/srv/replicas/rs-${fs}-rsync`;
-  const estate = writeEstate(ctx.estates, lab, { replica: `rs-${fs}`, root: source });
   const bytesOf = (s) => s.bytesSent + s.bytesReceived;
-  const subjects = [
-    {
-      id: 'rmm',
-      run: async (_r, profileDir) => {
-        const m = await rmm.apply(estate, { profileDir });
-        // A verified point copied nothing: its stats are the copy that made it. The SSH commands of
-        // a verification carry a few KB, not counted, as rsync's figure counts no SSH overhead either.
-        const stats = m.verified ? { files: 0, filesTransferred: 0, bytesSent: 0, bytesReceived: 0 } : rmm.record(replica).points.at(-1).stats;
-        return { ...m, stats, bytes: bytesOf(stats) };
+  // Each pair copies into one target filesystem: the xfs /srv/replicas (points as hard-link farms),
+  // and for the btrfs origin also the btrfs /srv/snapshots (points as subvolume snapshots).
+  const targets = [{ suffix: '', path: '/srv/replicas', fs: 'xfs' }, ...(fs === 'btrfs' ? [{ suffix: '-onto-btrfs', path: '/srv/snapshots', fs: 'btrfs' }] : [])];
+  const replicas = [];
+  const subjects = targets.flatMap((t) => {
+    const replica = `${t.path}/rs-${fs}`;
+    const baseDest = `${t.path}/rs-${fs}-rsync`;
+    replicas.push(replica, baseDest);
+    const estate = writeEstate(ctx.estates, lab, { replica: `rs-${fs}`, root: source, targetPath: t.path });
+    return [
+      {
+        id: `rmm${t.suffix}`,
+        label: `rmm apply --sync-now (${fs === 'btrfs' ? 'btrfs snapshot' : 'fsfreeze'}, a new recovery point${t.fs === 'btrfs' ? ': a snapshot of the last on a btrfs target' : ''})`,
+        run: async (_r, profileDir) => {
+          const m = await rmm.apply(estate, { profileDir });
+          // A verified point copied nothing: its stats are the copy that made it. The SSH commands of
+          // a verification carry a few KB, not counted, as rsync's figure counts no SSH overhead either.
+          const stats = m.verified ? { files: 0, filesTransferred: 0, bytesSent: 0, bytesReceived: 0 } : rmm.record(replica).points.at(-1).stats;
+          return { ...m, stats, bytes: bytesOf(stats) };
+        },
       },
-    },
-    {
-      id: 'rsync',
-      run: async () => {
-        const m = await rsyncCopy(lab, { source, dest: baseDest, del: true });
-        return { ...m, bytes: bytesOf(m.stats) };
+      {
+        id: `rsync${t.suffix}`,
+        label: `rsync -aHAXS --numeric-ids --delete (baseline${t.fs === 'btrfs' ? ', into a btrfs target' : ''})`,
+        run: async () => {
+          const m = await rsyncCopy(lab, { source, dest: baseDest, del: true });
+          return { ...m, bytes: bytesOf(m.stats) };
+        },
       },
-    },
-  ];
+    ];
+  });
   const before = async () => {
     if (ctx.opts.coldResync) await dropCaches();
   };
 
   ctx.log(`re-sync on ${fs} (${source}): first copies (not timed)`);
-  removeOnTarget(lab, replica);
-  removeOnTarget(lab, baseDest);
+  for (const dir of replicas) removeOnTarget(lab, dir);
   // The target volume holds one re-sync's two copies: a failed scenario must not leave them to the next.
   try {
     for (const s of subjects) await s.run(0);
@@ -75,9 +84,8 @@ async function resync(ctx, fs) {
       for (const s of subjects) {
         const list = ms[s.id];
         const phases = list[0].phases ? medianPhases(list) : undefined;
-        const label = `${s.id === 'rmm' ? `rmm apply --sync-now (${fs === 'btrfs' ? 'btrfs snapshot' : 'fsfreeze'}, a new recovery point)` : 'rsync -aHAXS --numeric-ids --delete (baseline)'}`;
         results.add(`resync/${fs}/${kind}/${s.id}`, {
-          label,
+          label: s.label,
           values: list.map((m) => m.wall),
           runs: list.map(runDetail),
           extra: { summary: `${summary(list)}${phases ? `; phases: ${phaseLine(phases)}` : ''}`, ...(phases ? { medianPhases: phases } : {}) },
@@ -93,6 +101,13 @@ async function resync(ctx, fs) {
       results.check(`re-sync, ${pct} changed, ${fs}: rmm time <= 1x rsync`, { value: t(kind, 'rmm') / t(kind, 'rsync'), op: '<=', limit: 1.0, basis: `${t(kind, 'rmm').toFixed(2)} s / ${t(kind, 'rsync').toFixed(2)} s` });
     }
     results.check(`re-sync, 10% changed, ${fs}: rmm bytes on the wire <= 1.1x rsync`, { value: t('changed-10pct', 'rmm/bytes') / t('changed-10pct', 'rsync/bytes'), op: '<=', limit: 1.1, basis: `${t('changed-10pct', 'rmm/bytes')} B / ${t('changed-10pct', 'rsync/bytes')} B` });
+    if (fs === 'btrfs') {
+      const b = (kind, who, figure = '') => results.median(`resync/btrfs/${kind}/${who}-onto-btrfs${figure}`);
+      for (const [kind, pct, limit] of [['unchanged', 'nothing', 0.5], ['changed-1pct', '1%', 0.5], ['changed-10pct', '10%', 1.0]]) {
+        results.check(`re-sync, ${pct} changed, btrfs origin onto a btrfs target: rmm time <= ${limit}x rsync`, { value: b(kind, 'rmm') / b(kind, 'rsync'), op: '<=', limit, basis: `${b(kind, 'rmm').toFixed(2)} s / ${b(kind, 'rsync').toFixed(2)} s` });
+      }
+      results.check('re-sync, 1% changed, btrfs origin onto a btrfs target: rmm bytes on the wire <= 1.1x rsync', { value: b('changed-1pct', 'rmm', '/bytes') / b('changed-1pct', 'rsync', '/bytes'), op: '<=', limit: 1.1, basis: `${b('changed-1pct', 'rmm', '/bytes')} B / ${b('changed-1pct', 'rsync', '/bytes')} B` });
+    }
 
     if (ctx.opts.profile) {
       await profiled(ctx, `resync/${fs}/unchanged/rmm`, (dir) => subjects[0].run(0, dir));
@@ -104,8 +119,7 @@ async function resync(ctx, fs) {
     }
   } finally {
     restoreData(lab.stateDir, fs, lab.hostPath('origin', source), params);
-    removeOnTarget(lab, replica);
-    removeOnTarget(lab, baseDest);
+    for (const dir of replicas) removeOnTarget(lab, dir);
   }
 }
 
