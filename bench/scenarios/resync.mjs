@@ -26,10 +26,12 @@ async function resync(ctx, fs) {
   const targets = [{ suffix: '', path: '/srv/replicas', fs: 'xfs' }, ...(fs === 'btrfs' ? [{ suffix: '-onto-btrfs', path: '/srv/snapshots', fs: 'btrfs' }] : [])];
   const replicas = [];
   const subjects = targets.flatMap((t) => {
-    const replica = `${t.path}/rs-${fs}`;
-    const baseDest = `${t.path}/rs-${fs}-rsync`;
+    // Each replica its own name: an estate file is named after it.
+    const name = `rs-${fs}${t.suffix}`;
+    const replica = `${t.path}/${name}`;
+    const baseDest = `${t.path}/${name}-rsync`;
     replicas.push(replica, baseDest);
-    const estate = writeEstate(ctx.estates, lab, { replica: `rs-${fs}`, root: source, targetPath: t.path });
+    const estate = writeEstate(ctx.estates, lab, { replica: name, root: source, targetPath: t.path });
     return [
       {
         id: `rmm${t.suffix}`,

@@ -12,6 +12,8 @@ export interface ChangedEntries {
   readonly diff: ListingDiff;
   /** The last point's flags of the entries that stay, and the entries whose flags are read; none: all are read. */
   readonly flags?: { readonly carried: FlagMap; readonly names: Buffer };
+  /** The copy is a btrfs snapshot of the last point: the entries that stay in it may be updated in place. */
+  readonly inPlace: boolean;
 }
 
 /**
@@ -128,7 +130,7 @@ export class ChangesSincePoint {
     if (diff.drop.length > 0) await this.driver.drop(nulList(diff.drop.map(inCopy)));
     this.note(`copy ${unit.fs.mountPoint}: ${diff.send.length} of ${diff.entries} entries changed or new since recovery point ${this.base!.id}, ${diff.drop.length} replaced or gone: only those are sent`);
     const flags = await this.#flagsSince(unit, listing, diff);
-    return { list: nulList(diff.send), diff, ...(flags ? { flags } : {}) };
+    return { list: nulList(diff.send), diff, inPlace: this.#snapshot, ...(flags ? { flags } : {}) };
   }
 
   /**

@@ -11,7 +11,7 @@ import { copyFilesystem } from '../sync/copy.js';
 import { gunzipListing, listingHash } from '../sync/delta.js';
 import { listView, scanManifests, type ManifestScan } from '../sync/manifest.js';
 import { CopyMeter } from '../sync/progress.js';
-import { addStats, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
+import { addStats, rsyncAtLeast, ZERO_STATS, type RsyncStats } from '../sync/rsync.js';
 import { targetDriver, type TargetDriver } from '../target/index.js';
 import { DirectoryTarget } from '../target/directory/driver.js';
 import { ChangesSincePoint } from './delta-copy.js';
@@ -98,6 +98,7 @@ class Sync {
   #rolledBack: string | undefined;
   /** The comparison with the last point's listings (directory targets; null for others). */
   #since: ChangesSincePoint | null | undefined;
+  #inPlaceOk: Promise<boolean> | undefined;
 
   constructor(
     private readonly replica: Replica,
@@ -451,6 +452,8 @@ class Sync {
     // A copy of the changes starts with what the last point holds of the filesystem.
     const diff = changes?.diff;
     const estimate = diff ? { bytes: diff.bytes, files: diff.entries, heldBytes: diff.bytes - diff.sendBytes, heldFiles: diff.entries - diff.send.length } : { bytes: unit.fs.usedBytes };
+    const inPlace = changes?.inPlace === true && (await this.rsyncKeepsHolesInPlace());
+    if (inPlace) this.note(`copy ${unit.fs.mountPoint}`, 'changed files are updated in place: only their changed blocks are written, the rest stays shared with the last point');
     const meter = new CopyMeter(estimate, (p) => this.ctx.emit({ type: 'progress', replica: this.name, mountPoint: unit.fs.mountPoint, ...p }));
     meter.start();
     const copied = await copyFilesystem(
@@ -469,6 +472,7 @@ class Sync {
         ...(points && this.plan.basePoint && !since?.snapshot ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
         ...(points ? {} : { delayUpdates: true }),
         ...(changes ? { filesFrom: changes.list, ...(changes.flags ? { flagsSince: changes.flags } : {}) } : {}),
+        ...(inPlace ? { inPlace: true } : {}),
         excludePaths: replica.exclude.paths,
         ...(keepOut ? { keepOut } : {}),
         ...(this.plan.disks && !empty ? { protect: this.plan.disks.kernelFiles } : {}),
@@ -504,6 +508,13 @@ class Sync {
   }
 
   /** The comparison with the last point's listings, for a directory target (one per sync). */
+  /** Whether both hosts' rsync keep a sparse file's holes when writing in place (3.1.3 or later): asked once per run. */
+  private rsyncKeepsHolesInPlace(): Promise<boolean> {
+    const ask = (host: RemoteHost) => host.exec(['rsync', '--version'], { allowFailure: true, timeoutMs: 60_000 }).then((r) => rsyncAtLeast(r.stdout));
+    this.#inPlaceOk ??= Promise.all([ask(this.ctx.origin), ask(this.ctx.target)]).then((ok) => ok.every(Boolean));
+    return this.#inPlaceOk;
+  }
+
   private changesSincePoint(): ChangesSincePoint | undefined {
     if (this.#since !== undefined) return this.#since ?? undefined;
     const base = this.plan.basePoint ? this.#previous?.points.find((p) => p.id === this.plan.basePoint) : undefined;

@@ -59,6 +59,12 @@ export interface CopyJob {
    * reads every entry's.
    */
   readonly flagsSince?: { readonly carried: FlagMap; readonly names: Buffer };
+  /**
+   * With filesFrom: rsync writes a changed file in place (--inplace: only its changed blocks), for
+   * a copy that shares no file with another point (a btrfs snapshot, whose blocks are copied on
+   * write). Needs rsync 3.1.3 or later on both hosts, which keeps holes with --sparse.
+   */
+  readonly inPlace?: boolean;
   /** A line for the operator about how the copy goes. */
   readonly note: (text: string) => void;
   /** Takes what the copy's processes say of how far they are. */
@@ -118,7 +124,7 @@ async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: R
   // Each listed entry changed by its change time, maybe with its size and time as they were (a file
   // rewritten, its time set back): --ignore-times compares its blocks instead of trusting them.
   const listFile = `${channel.workDir}/files-from-${unit.fs.mountPoint.replaceAll('/', '_')}`;
-  const base = job.filesFrom ? [...RSYNC_BASE.filter((o) => o !== '--delete'), ...RECEIVER_XATTR_SKIP, `--files-from=${listFile}`, '--from0', '--ignore-times'] : RSYNC_BASE;
+  const base = job.filesFrom ? [...RSYNC_BASE.filter((o) => o !== '--delete'), ...RECEIVER_XATTR_SKIP, `--files-from=${listFile}`, '--from0', '--ignore-times', ...(job.inPlace ? ['--inplace'] : [])] : RSYNC_BASE;
   const rsyncArgv = ['rsync', ...base, stall, ...own, ...options, ...transport, source, destination];
   const rsync = async () => (await channel.allowRsync(rsyncArgv), runRsync(job, rsyncArgv, okCodes));
 

@@ -20,6 +20,8 @@ export interface ListedEntry {
   /** find's %y letter, `d` for the root, `m` for a mount point (named without attributes). */
   readonly type: string;
   readonly size: number;
+  /** Its inode's link count (1 for the root and mount points, listed without attributes). */
+  readonly links: number;
 }
 
 /** A view's entries by path relative to the filesystem (`.` its root), names as latin1 strings. */
@@ -31,7 +33,7 @@ export class ListingError extends RmmError {
   }
 }
 
-const ENTRY = /^\d+ \S+ \S+ (\d+) [0-7]+ \d+ \d+ \d+ (\S) \.\/(.+)$/s;
+const ENTRY = /^\d+ \S+ \S+ (\d+) [0-7]+ \d+ \d+ (\d+) (\S) \.\/(.+)$/s;
 const ROOT = /^root [0-7]+ \d+ \d+$/;
 const MOUNT = /^mount \.\/(.+)$/s;
 
@@ -48,9 +50,10 @@ export function parseListing(bytes: Buffer): Listing {
     let path: string;
     let type: string;
     let size = 0;
+    let links = 1;
     const m = ENTRY.exec(record);
     if (m) {
-      [path, type, size] = [m[3]!, m[2]!, Number(m[1])];
+      [path, type, size, links] = [m[4]!, m[3]!, Number(m[1]), Number(m[2])];
     } else if (ROOT.test(record)) {
       [path, type] = ['.', 'd'];
     } else {
@@ -60,7 +63,7 @@ export function parseListing(bytes: Buffer): Listing {
     }
     if (path !== '.' && !isPlainPath(path)) throw new ListingError(`the listing names a path rmm refuses to use: ${JSON.stringify(path.slice(0, 120))}`);
     if (listing.has(path)) throw new ListingError(`the listing names ${JSON.stringify(path.slice(0, 120))} twice`);
-    listing.set(path, { record, type, size });
+    listing.set(path, { record, type, size, links });
   }
   return listing;
 }
@@ -88,8 +91,9 @@ export interface ListingDiff {
  * point's tree may hold otherwise than its listing says (files its fixups rewrote or renamed):
  * dropped, and sent again if the view has them. `keepChanged`: the copy shares no file with the
  * last point (a btrfs snapshot of it), so a changed entry that is still of its type stays, for
- * rsync to update (with the copy's own file as the basis of its delta); only entries gone or of
- * another type are dropped.
+ * rsync to update in place (its delta against the copy's own file); only entries gone or of another
+ * type are dropped, and a file that had other names in the last point (writing it in place would
+ * change them too: rsync makes it anew).
  */
 export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly string[] = [], opts: { readonly keepChanged?: boolean } = {}): ListingDiff {
   const drop = new Set<string>();
@@ -107,7 +111,7 @@ export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly
     // A folder stays (rsync sets its attributes; its entries are listed on their own); anything else
     // that changed is made anew, so no file shared with the last point is ever written.
     const folder = (t: string) => t === 'd' || t === 'm';
-    if (before && !(folder(before.type) && folder(entry.type) && before.type === entry.type) && !(opts.keepChanged && before.type === entry.type)) drop.add(path);
+    if (before && !(folder(before.type) && folder(entry.type) && before.type === entry.type) && !(opts.keepChanged && before.type === entry.type && before.links === 1)) drop.add(path);
   }
   for (const path of base.keys()) if (!view.has(path)) drop.add(path);
   for (const path of alwaysRenew) {

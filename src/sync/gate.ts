@@ -97,8 +97,12 @@ export function printedCommand(stderr: string): string[] | undefined {
 const FLAGS = new Set('rlptgoDHAXSx');
 const LISTED_FLAGS = new Set('RI');
 const BARE = new Set(['--delete', '--stats', '--numeric-ids', '--mkpath', '--one-file-system']);
-/** Bare options allowed only when rmm's own rsync was given them (a disks replica's copy: src/sync/rsync.ts delayUpdates). */
-const BARE_IF_GIVEN = new Set(['--delay-updates', '--delete-delay']);
+/**
+ * Bare options allowed only when rmm's own rsync was given them: a disks replica's copy
+ * (src/sync/rsync.ts delayUpdates), and --inplace into a copy that shares no file with another
+ * point (a btrfs snapshot: src/apply/delta-copy.ts), never into files linked from older points.
+ */
+const BARE_IF_GIVEN = new Set(['--delay-updates', '--delete-delay', '--inplace']);
 /** Options with a value, which must be the value rmm itself gave its rsync. */
 const VALUED = ['--timeout', '--bwlimit', '--link-dest'];
 // One word of the command as rsync (3.2.4 and later) escapes it for the remote shell: characters

@@ -42,6 +42,18 @@ export interface RsyncPlan {
   readonly protect?: readonly string[];
 }
 
+/**
+ * Whether `rsync --version`'s output names a version at least `least` ([major, minor, patch]).
+ * 3.1.3 is the first whose --inplace keeps --sparse's holes (it punches them).
+ */
+export function rsyncAtLeast(versionOutput: string, least: readonly [number, number, number] = [3, 1, 3]): boolean {
+  const m = /^rsync\s+version\s+v?(\d+)\.(\d+)\.(\d+)/m.exec(versionOutput);
+  if (!m) return false;
+  const have = [Number(m[1]), Number(m[2]), Number(m[3])];
+  for (let i = 0; i < 3; i++) if (have[i] !== least[i]) return have[i]! > least[i]!;
+  return true;
+}
+
 /** Options specific to one filesystem's copy: exclusions re-anchored at its mount point, link-dest, bandwidth. */
 export function rsyncOptions(plan: RsyncPlan): string[] {
   const args: string[] = [];

@@ -93,6 +93,8 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       expect(out).toMatch(/copy \/srv\/data: \d+ of \d+ entries changed or new since recovery point/);
       expect(out).toMatch(target.start);
       expect(isSubvolume(current())).toBe(target.fs === 'btrfs');
+      // Into a snapshot, a changed file is written in place (its changed blocks), never into the last point.
+      expect(/changed files are updated in place/.test(out)).toBe(target.fs === 'btrfs');
       sameAsOrigin();
       // The last point: not one file, mode, owner, link or xattr changed by the new one.
       expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);

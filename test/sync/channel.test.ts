@@ -140,6 +140,10 @@ describe('the rsync server command the one-run key allows', () => {
     const delayed = [...reported.slice(0, 3), '--delay-updates', '--delete-delay', ...reported.slice(3)];
     expect(() => line(delayed)).toThrow(GateError);
     expect(rsyncServerLine(delayed, [...argv, '--delay-updates', '--delete-delay'], dest)).toContain(' --delay-updates --delete-delay ');
+    // In place only into a copy rmm made a snapshot of (its own rsync given --inplace), never otherwise.
+    const inPlace = [...reported.slice(0, 3), '--inplace', ...reported.slice(3)];
+    expect(() => rsyncServerLine(inPlace, argv, dest)).toThrow(GateError);
+    expect(rsyncServerLine(inPlace, [...argv, '--inplace'], dest)).toContain(' --inplace ');
   });
 
   it("allows -R and -I only to a copy of listed entries (rmm's own rsync given --files-from)", () => {

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { diffListings, filtersSignature, isPlainPath, listingHash, ListingError, nulList, parseListing } from '../../src/sync/delta.js';
 
 /** A listing as the manifest walk prints it: `root`, `mount`, and `INODE CTIME MTIME SIZE MODE UID GID LINKS TYPE ./PATH` records. */
-const entry = (path: string, type = 'f', ctime = '1.5', size = 10, inode = 100) => `${inode} ${ctime} 1.0 ${size} 644 0 0 1 ${type} ./${path}`;
+const entry = (path: string, type = 'f', ctime = '1.5', size = 10, inode = 100, links = 1) => `${inode} ${ctime} 1.0 ${size} 644 0 0 ${links} ${type} ./${path}`;
 const listing = (...records: string[]) => Buffer.from(records.map((r) => `${r}\0`).join(''), 'latin1');
-const base = ['root 755 0 0', 'mount ./mnt', entry('etc', 'd'), entry('etc/hosts'), entry('etc/gone'), entry('dir', 'd'), entry('dir/a'), entry('dir/b'), entry('link', 'l'), entry('pair-1', 'f', '1.5', 10, 7), entry('pair-2', 'f', '1.5', 10, 7)];
+const base = ['root 755 0 0', 'mount ./mnt', entry('etc', 'd'), entry('etc/hosts'), entry('etc/gone'), entry('dir', 'd'), entry('dir/a'), entry('dir/b'), entry('link', 'l'), entry('pair-1', 'f', '1.5', 10, 7, 2), entry('pair-2', 'f', '1.5', 10, 7, 2)];
 
 describe('a view listing', () => {
   it('reads records by path, names that are not UTF-8 byte for byte', () => {
@@ -13,7 +13,8 @@ describe('a view listing', () => {
     const parsed = parseListing(Buffer.concat([listing(...base), name]));
     expect(parsed.get('.')?.type).toBe('d');
     expect(parsed.get('mnt')?.type).toBe('m');
-    expect(parsed.get('etc/hosts')).toMatchObject({ type: 'f', size: 10 });
+    expect(parsed.get('etc/hosts')).toMatchObject({ type: 'f', size: 10, links: 1 });
+    expect(parsed.get('pair-1')).toMatchObject({ links: 2 });
     expect(parsed.get('dir')?.type).toBe('d');
     expect(parsed.has(`caf${String.fromCharCode(0xe9)}`)).toBe(true);
     // A newline is part of a name, not a record's end.
@@ -83,10 +84,11 @@ describe('what changed since the last point', () => {
     expect([...d.drop].sort()).toEqual(['pair-1', 'pair-2']);
   });
 
-  it('into a snapshot of the last point (keepChanged): keeps a changed entry of the same type for rsync to update, drops one gone or of another type', () => {
+  it('into a snapshot of the last point (keepChanged): keeps a changed entry of the same type for rsync to update in place, drops one gone, of another type, or that had other names', () => {
     const after = [...base.filter((r) => !r.includes('./dir') && r !== entry('etc/hosts') && r !== entry('link', 'l') && r !== entry('etc/gone') && !r.includes('pair')), entry('dir', 'f', '3'), entry('etc/hosts', 'f', '3'), entry('link', 'l', '3'), '7 2.5 1.0 10 644 0 0 1 f ./pair-1'];
     const d = diffListings(parseListing(listing(...base)), parseListing(listing(...after)), ['etc/renamed-by-fixup'], { keepChanged: true });
-    expect([...d.drop].sort()).toEqual(['dir', 'etc/gone', 'etc/renamed-by-fixup', 'pair-2']);
+    // pair-1 had another name (pair-2): written in place it would change that one too.
+    expect([...d.drop].sort()).toEqual(['dir', 'etc/gone', 'etc/renamed-by-fixup', 'pair-1', 'pair-2']);
     expect(sent(d)).toEqual(['dir', 'etc/hosts', 'link', 'pair-1']);
   });
 

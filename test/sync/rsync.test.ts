@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseProgress, parseRsyncStats, reanchor, rsyncOptions } from '../../src/sync/rsync.js';
+import { parseProgress, parseRsyncStats, reanchor, rsyncAtLeast, rsyncOptions } from '../../src/sync/rsync.js';
 
 describe('rsync options', () => {
   it('re-anchors root-anchored exclusions at each filesystem, and keeps unanchored ones everywhere', () => {
@@ -64,5 +64,17 @@ total size is 25,123,456  speedup is 95.72
     expect(parseProgress('     32,768   3%   31.25kB/s    0:00:00 (xfr#2, ir-chk=1020/1030)')).toMatchObject({ percent: 3, files: 2, listed: false, checked: 10, listedEntries: 1030 });
     expect(parseProgress('  7,000  100%  512.00kB/s    1:02:03')).toMatchObject({ bytesPerSecond: 512 * 1024, etaSeconds: 3723, files: 0, listed: false });
     expect(parseProgress('sending incremental file list')).toBeUndefined();
+  });
+});
+
+describe('rsync versions', () => {
+  it('writes in place with --sparse only from 3.1.3, which punches holes', () => {
+    expect(rsyncAtLeast('rsync  version 3.2.7  protocol version 31\nCopyright (C) 1996-2022')).toBe(true);
+    expect(rsyncAtLeast('rsync  version v3.2.3  protocol version 31')).toBe(true);
+    expect(rsyncAtLeast('rsync  version 3.1.3  protocol version 31')).toBe(true);
+    expect(rsyncAtLeast('rsync  version 3.1.2  protocol version 31')).toBe(false);
+    expect(rsyncAtLeast('rsync  version 3.0.9  protocol version 30')).toBe(false);
+    expect(rsyncAtLeast('rsync  version 4.0.0  protocol version 32')).toBe(true);
+    expect(rsyncAtLeast('sh: rsync: not found')).toBe(false);
   });
 });
