@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type { HookPhase, Replica } from '../config/spec.js';
 import { RmmError } from '../errors.js';
 import { runHooks } from '../hooks/run.js';
@@ -441,7 +442,9 @@ class Sync {
     // A copy a killed run left (or one started from the last point's files) holds files linked from
     // the last point: rsync would change an attribute that differs on the origin in place, in every
     // point sharing the file. A btrfs snapshot of the point shares none.
-    if (points && this.plan.basePoint && !empty && !changes && !since?.snapshot && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest);
+    // Other filesystems' folders inside this one are theirs: not unshared, not deleted from here.
+    const inside = copiedInside(unit, this.plan.units);
+    if (points && this.plan.basePoint && !empty && !changes && !since?.snapshot && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest, inside);
     // The listing compared is kept with the copy while rsync runs.
     const keeping = changes ? walk!.then((l) => l && since!.keep(unit, l)) : undefined;
     keeping?.catch(() => {}); // awaited below
@@ -473,6 +476,8 @@ class Sync {
         ...(points ? {} : { delayUpdates: true }),
         ...(changes ? { filesFrom: changes.list, ...(changes.flags ? { flagsSince: changes.flags } : {}) } : {}),
         ...(inPlace ? { inPlace: true } : {}),
+        // A snapshot of the last point walked in full holds what it held: what the view excludes now goes too.
+        ...(since?.snapshot && !changes ? { deleteExcluded: { protectMounts: inside } } : {}),
         excludePaths: replica.exclude.paths,
         ...(keepOut ? { keepOut } : {}),
         ...(this.plan.disks && !empty ? { protect: this.plan.disks.kernelFiles } : {}),
@@ -507,13 +512,17 @@ class Sync {
     this.#stats = addStats(this.#stats, s);
   }
 
-  /** The comparison with the last point's listings, for a directory target (one per sync). */
-  /** Whether both hosts' rsync keep a sparse file's holes when writing in place (3.1.3 or later): asked once per run. */
+  /**
+   * Whether both hosts' rsync keep a sparse file's holes when writing in place (3.1.3 or later):
+   * asked once per run, through sudo, as the copy runs it.
+   */
   private rsyncKeepsHolesInPlace(): Promise<boolean> {
-    const ask = (host: RemoteHost) => host.exec(['rsync', '--version'], { allowFailure: true, timeoutMs: 60_000 }).then((r) => rsyncAtLeast(r.stdout));
+    const ask = (host: RemoteHost) => host.exec(['rsync', '--version'], { sudo: true, allowFailure: true, timeoutMs: 60_000 }).then((r) => rsyncAtLeast(r.stdout));
     this.#inPlaceOk ??= Promise.all([ask(this.ctx.origin), ask(this.ctx.target)]).then((ok) => ok.every(Boolean));
     return this.#inPlaceOk;
   }
+
+  /** The comparison with the last point's listings, for a directory target (one per sync). */
 
   private changesSincePoint(): ChangesSincePoint | undefined {
     if (this.#since !== undefined) return this.#since ?? undefined;
@@ -628,6 +637,12 @@ class Sync {
     const point = this.#result?.point.id;
     if (this.#driver instanceof DirectoryTarget && point) await this.#driver.afterRun(point);
   }
+}
+
+/** The other filesystems copied into folders inside `unit`'s, relative to it. */
+function copiedInside(unit: PlannedUnit, units: readonly PlannedUnit[]): string[] {
+  const below = unit.fs.mountPoint === '/' ? '/' : `${unit.fs.mountPoint}/`;
+  return units.filter((u) => u !== unit && u.fs.mountPoint.startsWith(below)).map((u) => posix.relative(unit.fs.mountPoint, u.fs.mountPoint));
 }
 
 /** What the record says the prune step removes, so that a next sync finishes a prune that failed. */

@@ -65,6 +65,8 @@ export interface CopyJob {
    * write). Needs rsync 3.1.3 or later on both hosts, which keeps holes with --sparse.
    */
   readonly inPlace?: boolean;
+  /** Without filesFrom, into a copy that holds the last point's whole tree: see RsyncPlan deleteExcluded. */
+  readonly deleteExcluded?: { readonly protectMounts: readonly string[] };
   /** A line for the operator about how the copy goes. */
   readonly note: (text: string) => void;
   /** Takes what the copy's processes say of how far they are. */
@@ -110,6 +112,7 @@ async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: R
     ...(job.delayUpdates ? { delayUpdates: true } : {}),
     ...(job.keepOut ? { keepOut: job.keepOut.patterns, keepOutPaths: job.keepOut.paths } : {}),
     ...(job.protect ? { protect: job.protect } : {}),
+    ...(job.deleteExcluded ? { deleteExcluded: true, protectMounts: job.deleteExcluded.protectMounts } : {}),
   });
   const transport = ['-e', channel.rsh, ...(channel.rsyncPath ? ['--rsync-path', channel.rsyncPath] : []), '--mkpath'];
   const source = `${view.sourcePath.replace(/\/$/, '')}/`;
@@ -124,7 +127,7 @@ async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: R
   // Each listed entry changed by its change time, maybe with its size and time as they were (a file
   // rewritten, its time set back): --ignore-times compares its blocks instead of trusting them.
   const listFile = `${channel.workDir}/files-from-${unit.fs.mountPoint.replaceAll('/', '_')}`;
-  const base = job.filesFrom ? [...RSYNC_BASE.filter((o) => o !== '--delete'), ...RECEIVER_XATTR_SKIP, `--files-from=${listFile}`, '--from0', '--ignore-times', ...(job.inPlace ? ['--inplace'] : [])] : RSYNC_BASE;
+  const base = job.filesFrom ? [...RSYNC_BASE.filter((o) => o !== '--delete'), ...RECEIVER_XATTR_SKIP, `--files-from=${listFile}`, '--from0', '--ignore-times', ...(job.inPlace ? ['--inplace'] : [])] : job.deleteExcluded ? [...RSYNC_BASE, ...RECEIVER_XATTR_SKIP] : RSYNC_BASE;
   const rsyncArgv = ['rsync', ...base, stall, ...own, ...options, ...transport, source, destination];
   const rsync = async () => (await channel.allowRsync(rsyncArgv), runRsync(job, rsyncArgv, okCodes));
 

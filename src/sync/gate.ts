@@ -100,9 +100,10 @@ const BARE = new Set(['--delete', '--stats', '--numeric-ids', '--mkpath', '--one
 /**
  * Bare options allowed only when rmm's own rsync was given them: a disks replica's copy
  * (src/sync/rsync.ts delayUpdates), and --inplace into a copy that shares no file with another
- * point (a btrfs snapshot: src/apply/delta-copy.ts), never into files linked from older points.
+ * point (a btrfs snapshot: src/apply/delta-copy.ts), never into files linked from older points,
+ * and --delete-excluded into such a copy walked in full (src/sync/rsync.ts deleteExcluded).
  */
-const BARE_IF_GIVEN = new Set(['--delay-updates', '--delete-delay', '--inplace']);
+const BARE_IF_GIVEN = new Set(['--delay-updates', '--delete-delay', '--inplace', '--delete-excluded']);
 /** Options with a value, which must be the value rmm itself gave its rsync. */
 const VALUED = ['--timeout', '--bwlimit', '--link-dest'];
 // One word of the command as rsync (3.2.4 and later) escapes it for the remote shell: characters

@@ -40,6 +40,13 @@ export interface RsyncPlan {
   readonly keepOutPaths?: readonly string[];
   /** rsync patterns anchored at the origin root of files sent but never deleted from the copy (the kernels a replica may boot until its bootloader step). */
   readonly protect?: readonly string[];
+  /**
+   * The copy holds the last point's whole tree (a btrfs snapshot of it), walked in full: what the
+   * view excludes now (a path, a mount no longer copied) is deleted from it too (--delete-excluded),
+   * but for `protectMounts`, mount points (relative to this filesystem) that other copies fill.
+   */
+  readonly deleteExcluded?: boolean;
+  readonly protectMounts?: readonly string[];
 }
 
 /**
@@ -62,6 +69,8 @@ export function rsyncOptions(plan: RsyncPlan): string[] {
   for (const anchored of reanchorAll(plan.keepOut ?? [], plan.relativePath)) args.push(`--exclude=${anchored}`);
   for (const anchored of reanchorAll(plan.keepOutPaths ?? [], plan.relativePath)) args.push(`--exclude=${literalPattern(anchored)}`);
   for (const anchored of reanchorAll(plan.protect ?? [], plan.relativePath)) args.push(`--filter=P ${anchored}`);
+  for (const m of plan.protectMounts ?? []) args.push(`--filter=P /${escapePattern(m)}/*`);
+  if (plan.deleteExcluded) args.push('--delete-excluded');
   if (plan.bandwidthBytesPerSecond !== undefined) args.push(`--bwlimit=${Math.max(1, Math.floor(plan.bandwidthBytesPerSecond / 1024))}`);
   if (plan.linkDest !== undefined) args.push(`--link-dest=${plan.linkDest}`);
   if (plan.delayUpdates) args.push('--delay-updates', '--delete-delay');

@@ -68,7 +68,7 @@ export interface TargetDriver {
   pointDir(point: string, unit: CopyUnit): string;
   isEmpty(dir: string): Promise<boolean>;
   /** Removes the files of a copy in progress that share their inode with another (a recovery point's). */
-  unshare(dir: string): Promise<void>;
+  unshare(dir: string, skip?: readonly string[]): Promise<void>;
   /** Whether `current` is the given point (a copy switched by hand is never verified). */
   currentIs(point: string): Promise<boolean>;
   /** The new copy becomes recovery point `id` and `current`. */

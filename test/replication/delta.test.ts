@@ -126,6 +126,33 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       sameAsOrigin();
     });
 
+    it('keeps every filesystem whole when only an inner one has a usable listing, and drops what a new exclusion covers', async () => {
+      // `/` without a usable listing, /srv/data with one: / is walked in full, never into /srv/data's folder.
+      const dir = path.join(replicaDir, '.rmm/points', record().points.at(-1)!.id);
+      const rootListing = readdirSync(dir).find((n) => n.startsWith('listing-%2F.'))!;
+      execFileSync('sh', ['-c', `printf 'planted' | gzip > "$1"`, 'sh', path.join(dir, rootListing)]);
+      writeFileSync(data('after-root-planted'), 'w\n');
+      writeFileSync(app('many/d04/f0401.dat'), 'changed while / is copied in full\n');
+      const first = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+      expect(first.code, first.out).toBe(0);
+      expect(first.out).toMatch(/copy \/srv\/data: \d+ of \d+ entries changed or new/);
+      expect(first.out).not.toMatch(/copy \/: \d+ of \d+ entries changed/);
+      sameAsOrigin();
+      // A new exclusion: what the last point holds there is not in the new one, and stays in the last.
+      const narrower = writeLabSpec(lab, { policy: { retention: { recoveryPoints: 3 } }, targetPath: target.path, exclude: { mounts: ['/u02'], paths: ['/var/tmp/*', '/srv/app/many/d09/*'] } });
+      const last = current();
+      const second = await rmm('apply', '-f', narrower, '--yes', '--sync-now', 'origin-copy');
+      expect(second.code, second.out).toBe(0);
+      expect(readdirSync(path.join(current(), 'srv/app/many/d09'))).toEqual([]);
+      expect(readdirSync(path.join(last, 'srv/app/many/d09'))).toHaveLength(100);
+      const but = (root: string) => describeTree(root, [...SKIP, 'srv/app/many/d09']);
+      expect(diffTrees(but(origin), but(current()))).toEqual([]);
+      // Back to the first exclusions: the folder's files are copied again.
+      const third = await rmm('apply', '-f', spec, '--yes', '--sync-now', 'origin-copy');
+      expect(third.code, third.out).toBe(0);
+      sameAsOrigin();
+    });
+
     it('leaves the last point intact when rmm is killed mid-copy, and the next apply converges and compares again', async () => {
       const last = current();
       const before = describeTree(last, SKIP);

@@ -144,6 +144,9 @@ describe('the rsync server command the one-run key allows', () => {
     const inPlace = [...reported.slice(0, 3), '--inplace', ...reported.slice(3)];
     expect(() => rsyncServerLine(inPlace, argv, dest)).toThrow(GateError);
     expect(rsyncServerLine(inPlace, [...argv, '--inplace'], dest)).toContain(' --inplace ');
+    const deleteExcluded = [...reported.slice(0, 3), '--delete-excluded', ...reported.slice(3)];
+    expect(() => rsyncServerLine(deleteExcluded, argv, dest)).toThrow(GateError);
+    expect(rsyncServerLine(deleteExcluded, [...argv, '--delete-excluded'], dest)).toContain(' --delete-excluded ');
   });
 
   it("allows -R and -I only to a copy of listed entries (rmm's own rsync given --files-from)", () => {

@@ -67,6 +67,17 @@ total size is 25,123,456  speedup is 95.72
   });
 });
 
+describe('a copy into a snapshot of the last point, walked in full', () => {
+  it('deletes what the view excludes now, but never what other filesystems copy inside it', () => {
+    const args = rsyncOptions({ excludePaths: ['/var/tmp/*'], nestedMounts: ['srv/data', 'u02'], relativePath: '', deleteExcluded: true, protectMounts: ['srv/data', 'odd*name'] });
+    expect(args).toContain('--delete-excluded');
+    expect(args).toContain('--filter=P /srv/data/*');
+    expect(args).toContain('--filter=P /odd\\*name/*');
+    expect(args).not.toContain('--filter=P /u02/*');
+    expect(rsyncOptions({ excludePaths: [], nestedMounts: [], relativePath: '' })).not.toContain('--delete-excluded');
+  });
+});
+
 describe('rsync versions', () => {
   it('writes in place with --sparse only from 3.1.3, which punches holes', () => {
     expect(rsyncAtLeast('rsync  version 3.2.7  protocol version 31\nCopyright (C) 1996-2022')).toBe(true);

@@ -158,6 +158,7 @@ mkdir -p -- "$2"`;
 export const FROM_POINT = `set -e
 ${TO_TRASH}
 ${IS_SUBVOLUME}
+if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo none; exit 0; fi
 if [ ! -d "$1" ] || [ -L "$1" ]; then echo "rmm: $1 is not a folder" >&2; exit 3; fi
 empty() { [ -z "$(find "$1" -mindepth 1 -maxdepth 1 -print -quit)" ]; }
 if is_subvolume "$1"; then
@@ -168,7 +169,7 @@ if is_subvolume "$1"; then
   if btrfs subvolume snapshot -- "$1" "$2" >/dev/null; then echo "snapshot$left"; exit 0; fi
   mkdir -p -- "$2"
 fi
-if [ "$4" != links ] || ! empty "$2"; then echo none; exit 0; fi
+if [ "$4" != links ] || ! empty "$2"; then echo "none$left"; exit 0; fi
 if [ -d "$3" ] && [ ! -L "$3" ] && ! is_subvolume "$2" && mv -T -- "$3" "$2" 2>/dev/null; then echo spare; exit 0; fi
 if is_subvolume "$2"; then btrfs subvolume delete -- "$2" >/dev/null; fi
 mkdir -p -- "$2"
@@ -393,9 +394,13 @@ export class DirectoryTarget implements TargetDriver {
     return res.exitCode === 0 ? res.stdout.trim() === '' : /No such file or directory/.test(res.stderr);
   }
 
-  async unshare(dir: string): Promise<void> {
+  /** Removes every entry of `dir` that is a hard link, but below `skip` (folders relative to it that other copies fill). */
+  async unshare(dir: string, skip: readonly string[] = []): Promise<void> {
     // Any entry but a folder may be a hard link (cp -al and rsync link symbolic links and devices too).
-    await this.host.exec(['find', dir, '!', '-type', 'd', '-links', '+1', '-delete'], { sudo: true, timeoutMs: 3_600_000 });
+    // find's -delete would imply -depth, under which -prune does nothing: the names go to rm instead.
+    const pruned = skip.flatMap((p, i) => [...(i > 0 ? ['-o'] : []), '-path', `./${p.replace(/[*?[\]\\]/g, '\\$&')}`]);
+    const find = ['find', '.', ...(pruned.length > 0 ? ['(', ...pruned, ')', '-prune', '-o'] : []), '!', '-type', 'd', '-links', '+1', '-print0'];
+    await this.host.exec(['sh', '-c', 'cd -P -- "$1" || exit 3; shift; "$@" | xargs -0 -r rm -f --', 'rmm-unshare', dir, ...find], { sudo: true, timeoutMs: 3_600_000 });
   }
 
   async currentIs(point: string): Promise<boolean> {
@@ -415,7 +420,9 @@ export class DirectoryTarget implements TargetDriver {
 
   async restore(id: string, previous: RecoveryPoint | undefined): Promise<void> {
     // The promoted copy is newer and whole; a copy in progress beside it is an older run's leftover.
-    await this.host.exec(['sh', '-c', '[ ! -d "$1" ] || rm -rf -- "$2" "$3"', 'rmm-restore', this.#layout.point(id), this.#layout.partial, this.#layout.partialData], { sudo: true });
+    // A copy that is a subvolume is deleted as one (rm -rf cannot remove it before Linux 4.18).
+    await this.host.exec(['sh', '-c', `${IS_SUBVOLUME}
+[ -d "$1" ] || exit 0; if is_subvolume "$2"; then btrfs subvolume delete -- "$2" >/dev/null 2>&1 || :; fi; rm -rf -- "$2" "$3"`, 'rmm-restore', this.#layout.point(id), this.#layout.partial, this.#layout.partialData], { sudo: true });
     await this.demote(id, previous);
   }
 
