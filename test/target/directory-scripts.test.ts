@@ -34,11 +34,26 @@ describe('the copy by what changed, on the landing host', () => {
     symlinkSync('hosts', join(point, 'etc/link'));
     const partial = join(base, 'points/.partial');
     mkdirSync(partial, { recursive: true });
-    const res = sh(FROM_POINT, [point, partial, join(base, '.rmm/spare.P')]);
+    const res = sh(FROM_POINT, [point, partial, join(base, '.rmm/spare.P'), 'links', join(base, '.rmm/trash')]);
     expect(res.status, res.stderr).toBe(0);
     expect(res.stdout.trim()).toBe('');
     expect(statSync(join(partial, 'etc/hosts')).ino).toBe(statSync(join(point, 'etc/hosts')).ino);
     expect(statSync(join(partial, 'etc')).ino).not.toBe(statSync(join(point, 'etc')).ino);
+  });
+
+  it('starts nothing without `links`, into a copy an interrupted run left, or from a point whose folder is gone (not a btrfs subvolume here)', () => {
+    const point = join(base, 'points/P');
+    put(join(point, 'f'));
+    const partial = join(base, 'points/.partial');
+    mkdirSync(partial, { recursive: true });
+    const trash = join(base, '.rmm/trash');
+    expect(sh(FROM_POINT, [point, partial, join(base, '.rmm/spare.P'), 'none', trash]).stdout.trim()).toBe('none');
+    expect(readdirSync(partial)).toEqual([]);
+    put(join(partial, 'left-by-a-killed-run'));
+    expect(sh(FROM_POINT, [point, partial, join(base, '.rmm/spare.P'), 'links', trash]).stdout.trim()).toBe('none');
+    expect(readdirSync(partial)).toEqual(['left-by-a-killed-run']);
+    expect(sh(FROM_POINT, [join(base, 'points/GONE'), partial, join(base, '.rmm/spare.GONE'), 'links', trash]).stdout.trim()).toBe('none');
+    expect(existsSync(trash)).toBe(false);
   });
 
   it('takes a whole spare of the point instead, by rename', () => {
@@ -48,7 +63,7 @@ describe('the copy by what changed, on the landing host', () => {
     put(join(spare, 'f'));
     const partial = join(base, 'points/.partial');
     mkdirSync(partial, { recursive: true });
-    const res = sh(FROM_POINT, [point, partial, spare]);
+    const res = sh(FROM_POINT, [point, partial, spare, 'links', join(base, '.rmm/trash')]);
     expect(res.stdout.trim()).toBe('spare');
     expect(existsSync(spare)).toBe(false);
     expect(readdirSync(partial)).toEqual(['f']);
@@ -62,7 +77,7 @@ describe('the copy by what changed, on the landing host', () => {
     try {
       const partial = join(base, 'points/.partial');
       mkdirSync(partial, { recursive: true });
-      const res = sh(FROM_POINT, [point, partial, join(base, '.rmm/spare.P')]);
+      const res = sh(FROM_POINT, [point, partial, join(base, '.rmm/spare.P'), 'links', join(base, '.rmm/trash')]);
       expect(res.status, res.stderr).toBe(0);
       expect(res.stdout.trim()).toBe('unlinkable');
       expect(readdirSync(partial)).toEqual([]);
