@@ -21,6 +21,7 @@ import { writeLabSpec, type LabSpecOptions } from '../support/lab-spec.js';
 import { applyInProcess, expectNothingLeft as expectNothingLeftOn, lockIsFree, MOSTLY_DATA } from '../support/replica-lab.js';
 import { describeTree, diffTrees } from '../support/tree.js';
 import { expectStatus } from '../support/json-contract.js';
+import { waitFor } from '../support/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -454,14 +455,6 @@ describe.skipIf(!isRoot)('the plan drives the apply (needs root)', () => {
     });
   }
 });
-
-async function waitFor(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const start = Date.now();
-  while (!done()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting: ${what()}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** The processes whose command line matches, one per line; '' when none. */
 function running(pattern: string): string {

@@ -17,17 +17,10 @@ import { expectStatus, expectWatchEvents } from '../support/json-contract.js';
 import { labDown, labUp, type Lab } from '../support/lab/lab.js';
 import { writeLabSpec } from '../support/lab-spec.js';
 import { lockIsFree, MOSTLY_DATA } from '../support/replica-lab.js';
+import { waitFor } from '../support/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
-
-async function waitFor(ok: () => boolean, ms: number, what: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe.skipIf(!isRoot)('rmm watch (needs root)', () => {
   let lab: Lab;
