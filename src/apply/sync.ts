@@ -1,4 +1,3 @@
-import { posix } from 'node:path';
 import type { HookPhase, Replica } from '../config/spec.js';
 import { RmmError } from '../errors.js';
 import { runHooks } from '../hooks/run.js';
@@ -7,6 +6,7 @@ import type { DisksPlan, PlannedAction, PlannedStep, PlannedUnit, SyncPlan } fro
 import { fixupEntry, type RecoveryPoint, type ReplicaRecord } from '../record/record.js';
 import { SnapshotError } from '../snapshot/errors.js';
 import { cleanLeftoverSnapshots, snapshotName, takeSnapshot, type SnapshotView } from '../snapshot/take.js';
+import { mountsBelow } from '../snapshot/select.js';
 import type { PushChannel } from '../sync/channel.js';
 import { copyFilesystem } from '../sync/copy.js';
 import { gunzipListing, listingHash } from '../sync/delta.js';
@@ -443,7 +443,7 @@ class Sync {
     // the last point: rsync would change an attribute that differs on the origin in place, in every
     // point sharing the file. A btrfs snapshot of the point shares none.
     // Other filesystems' folders inside this one are theirs: not unshared, not deleted from here.
-    const inside = copiedInside(unit, this.plan.units);
+    const inside = mountsBelow(this.plan.units.map((u) => u.fs.mountPoint), unit.fs.mountPoint);
     if (points && this.plan.basePoint && !empty && !changes && !since?.snapshot && !(await this.#driver.isEmpty(dest))) await this.#driver.unshare(dest, inside);
     // The listing compared is kept with the copy while rsync runs.
     const keeping = changes ? walk!.then((l) => l && since!.keep(unit, l)) : undefined;
@@ -523,7 +523,6 @@ class Sync {
   }
 
   /** The comparison with the last point's listings, for a directory target (one per sync). */
-
   private changesSincePoint(): ChangesSincePoint | undefined {
     if (this.#since !== undefined) return this.#since ?? undefined;
     const base = this.plan.basePoint ? this.#previous?.points.find((p) => p.id === this.plan.basePoint) : undefined;
@@ -637,12 +636,6 @@ class Sync {
     const point = this.#result?.point.id;
     if (this.#driver instanceof DirectoryTarget && point) await this.#driver.afterRun(point);
   }
-}
-
-/** The other filesystems copied into folders inside `unit`'s, relative to it. */
-function copiedInside(unit: PlannedUnit, units: readonly PlannedUnit[]): string[] {
-  const below = unit.fs.mountPoint === '/' ? '/' : `${unit.fs.mountPoint}/`;
-  return units.filter((u) => u !== unit && u.fs.mountPoint.startsWith(below)).map((u) => posix.relative(unit.fs.mountPoint, u.fs.mountPoint));
 }
 
 /** What the record says the prune step removes, so that a next sync finishes a prune that failed. */

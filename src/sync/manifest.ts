@@ -74,7 +74,8 @@ export function prunable(pattern: string): string[] | undefined {
   }
 }
 
-function escapeGlob(path: string): string {
+/** A path as a find -path pattern matching that name only. */
+export function escapeGlob(path: string): string {
   return path.replace(/[*?[\]\\]/g, '\\$&');
 }
 

@@ -8,6 +8,7 @@ import { parseRecord, POINT_ID, pointDir, readRecord, recordPath, writeRecord, t
 import { RecordError } from '../../record/record.js';
 import type { CopyUnit } from '../../snapshot/select.js';
 import { gunzipListing } from '../../sync/delta.js';
+import { escapeGlob } from '../../sync/manifest.js';
 import { targetDir } from '../../sync/rsync.js';
 import type { RemoteHost } from '../../transport/index.js';
 import type { TargetInventory } from '../../record/rebuild.js';
@@ -397,10 +398,11 @@ export class DirectoryTarget implements TargetDriver {
   /** Removes every entry of `dir` that is a hard link, but below `skip` (folders relative to it that other copies fill). */
   async unshare(dir: string, skip: readonly string[] = []): Promise<void> {
     // Any entry but a folder may be a hard link (cp -al and rsync link symbolic links and devices too).
-    // find's -delete would imply -depth, under which -prune does nothing: the names go to rm instead.
-    const pruned = skip.flatMap((p, i) => [...(i > 0 ? ['-o'] : []), '-path', `./${p.replace(/[*?[\]\\]/g, '\\$&')}`]);
-    const find = ['find', '.', ...(pruned.length > 0 ? ['(', ...pruned, ')', '-prune', '-o'] : []), '!', '-type', 'd', '-links', '+1', '-print0'];
-    await this.host.exec(['sh', '-c', 'cd -P -- "$1" || exit 3; shift; "$@" | xargs -0 -r rm -f --', 'rmm-unshare', dir, ...find], { sudo: true, timeoutMs: 3_600_000 });
+    // find's -delete would imply -depth, under which -prune does nothing: -exec rm removes them,
+    // and find's exit status still says when one could not be removed.
+    const pruned = skip.flatMap((p, i) => [...(i > 0 ? ['-o'] : []), '-path', `./${escapeGlob(p)}`]);
+    const find = ['find', '.', ...(pruned.length > 0 ? ['(', ...pruned, ')', '-prune', '-o'] : []), '!', '-type', 'd', '-links', '+1', '-exec', 'rm', '-f', '--', '{}', '+'];
+    await this.host.exec(['sh', '-c', 'cd -P -- "$1" || exit 3; shift; exec "$@"', 'rmm-unshare', dir, ...find], { sudo: true, timeoutMs: 3_600_000 });
   }
 
   async currentIs(point: string): Promise<boolean> {
