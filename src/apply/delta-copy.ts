@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import type { PlannedFixupFile, PlannedUnit } from '../plan/action.js';
 import { parseFixupEntry, type RecoveryPoint } from '../record/record.js';
 import { parseSidecar, type FlagMap } from '../sync/attributes.js';
-import { diffListings, filtersSignature, listingHash, nulList, parseListing, type Listing, type ListingDiff } from '../sync/delta.js';
+import { diffListings, filtersSignature, listingHash, nulList, parseListing, type ListedEntry, type Listing, type ListingDiff } from '../sync/delta.js';
 import type { DirectoryTarget } from '../target/directory/driver.js';
 import { unitHolding } from './kept-fixups.js';
 
@@ -12,9 +12,21 @@ export interface ChangedEntries {
   readonly diff: ListingDiff;
   /** The last point's flags of the entries that stay, and the entries whose flags are read; none: all are read. */
   readonly flags?: { readonly carried: FlagMap; readonly names: Buffer };
-  /** The copy is a btrfs snapshot of the last point: the entries that stay in it may be updated in place. */
+  /**
+   * rsync writes changed files in place: the copy is a btrfs snapshot of the last point, or its
+   * changed files of REFLINK_MIN_BYTES or more were made reflinks of the point's (xfs, btrfs).
+   */
   readonly inPlace: boolean;
 }
+
+/**
+ * On a target whose points share files by hard links, a changed file this large is made a reflink
+ * of the last point's and written in place: rsync then writes only its changed blocks, where it
+ * would write the whole file anew (a 512 MiB file with 1 MiB changed: 1.3-1.9 s against 2.4 s on the
+ * bench's xfs, and a flush of 0.3 s against 0.7 s), and the points share its other blocks. A smaller
+ * one is made anew, as before: one reflink each is not worth it.
+ */
+export const REFLINK_MIN_BYTES = 1024 * 1024;
 
 /**
  * A later sync onto a directory target by what changed since the last point (src/sync/delta.ts):
@@ -113,8 +125,9 @@ export class ChangesSincePoint {
   /**
    * For one filesystem, given its view's listing: drops from the copy what changed or went, and
    * returns what rsync sends. Undefined: no comparison is possible, the filesystem is copied in full.
+   * `inPlaceOk`: whether rsync on both hosts writes in place keeping holes (3.1.3 or later).
    */
-  async changes(unit: PlannedUnit, view: Buffer | undefined): Promise<ChangedEntries | undefined> {
+  async changes(unit: PlannedUnit, view: Buffer | undefined, inPlaceOk: () => Promise<boolean>): Promise<ChangedEntries | undefined> {
     const base = (await this.#listings)?.get(unit.fs.mountPoint);
     if (!base || !view) return undefined;
     let listing: Listing;
@@ -124,13 +137,30 @@ export class ChangesSincePoint {
       this.note(`copy ${unit.fs.mountPoint}: the view's listing cannot be compared (${(err as Error).message}): copied in full`);
       return undefined;
     }
-    // In a snapshot no file is shared with the last point: rsync updates a changed file in place of itself.
-    const diff = diffListings(base, listing, this.#renewed(unit), { keepChanged: this.#snapshot });
+    // In a snapshot no file is shared with the last point: rsync updates a changed file in place of
+    // itself. In hard-linked points a large one is made a reflink of the point's first.
+    const reflinks = !this.#snapshot && (await inPlaceOk());
+    const keepChanged = this.#snapshot || (reflinks && ((before: ListedEntry) => before.type === 'f' && before.size >= REFLINK_MIN_BYTES));
+    const diff = diffListings(base, listing, this.#renewed(unit), { keepChanged });
     const inCopy = (p: string) => (unit.relativePath === '' ? p : `${unit.relativePath}/${p}`);
     if (diff.drop.length > 0) await this.driver.drop(nulList(diff.drop.map(inCopy)));
     this.note(`copy ${unit.fs.mountPoint}: ${diff.send.length} of ${diff.entries} entries changed or new since recovery point ${this.base!.id}, ${diff.drop.length} replaced or gone: only those are sent`);
+    const inPlace = this.#snapshot ? await inPlaceOk() : diff.kept.length > 0 && (await this.#reflink(unit, base, listing, diff, inCopy));
     const flags = await this.#flagsSince(unit, listing, diff);
-    return { list: nulList(diff.send), diff, inPlace: this.#snapshot, ...(flags ? { flags } : {}) };
+    return { list: nulList(diff.send), diff, inPlace, ...(flags ? { flags } : {}) };
+  }
+
+  /**
+   * The copy's kept files made reflinks of the last point's; the new files it holds (none, if the
+   * listing is right) removed: rsync then writes no file in place that the point shares. False: the
+   * target made no reflinks, and the kept files were removed (rsync makes them anew).
+   */
+  async #reflink(unit: PlannedUnit, base: Listing, view: Listing, diff: ListingDiff, inCopy: (p: string) => string): Promise<boolean> {
+    const fresh = diff.send.filter((p) => view.get(p)?.type === 'f' && !base.has(p));
+    const reflinked = await this.driver.reflinkFrom(this.base!.id, diff.kept.map(inCopy), fresh.map(inCopy));
+    const what = `${diff.kept.length} changed file(s) of 1 MiB or more`;
+    this.note(reflinked ? `copy ${unit.fs.mountPoint}: ${what} updated in place, as reflinks of recovery point ${this.base!.id}'s: only their changed blocks are written` : `copy ${unit.fs.mountPoint}: the target's filesystem makes no reflinks: ${what} made anew`);
+    return reflinked;
   }
 
   /**

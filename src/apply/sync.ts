@@ -438,7 +438,7 @@ class Sync {
     const walk = empty || !view.pointInTime ? undefined : this.viewListing(unit, view);
     walk?.catch(() => {}); // awaited below; a copy that fails first must not leave it unhandled
     const since = points && !empty ? this.changesSincePoint() : undefined;
-    const changes = since && (await since.start(() => this.#driver.isEmpty(this.#driver.flushDir))) ? await since.changes(unit, await walk) : undefined;
+    const changes = since && (await since.start(() => this.#driver.isEmpty(this.#driver.flushDir))) ? await since.changes(unit, await walk, () => this.rsyncKeepsHolesInPlace()) : undefined;
     // A copy a killed run left (or one started from the last point's files) holds files linked from
     // the last point: rsync would change an attribute that differs on the origin in place, in every
     // point sharing the file. A btrfs snapshot of the point shares none.
@@ -455,8 +455,8 @@ class Sync {
     // A copy of the changes starts with what the last point holds of the filesystem.
     const diff = changes?.diff;
     const estimate = diff ? { bytes: diff.bytes, files: diff.entries, heldBytes: diff.bytes - diff.sendBytes, heldFiles: diff.entries - diff.send.length } : { bytes: unit.fs.usedBytes };
-    const inPlace = changes?.inPlace === true && (await this.rsyncKeepsHolesInPlace());
-    if (inPlace) this.note(`copy ${unit.fs.mountPoint}`, 'changed files are updated in place: only their changed blocks are written, the rest stays shared with the last point');
+    const inPlace = changes?.inPlace === true;
+    if (inPlace && since?.snapshot) this.note(`copy ${unit.fs.mountPoint}`, 'changed files are updated in place: only their changed blocks are written, the rest stays shared with the last point');
     const meter = new CopyMeter(estimate, (p) => this.ctx.emit({ type: 'progress', replica: this.name, mountPoint: unit.fs.mountPoint, ...p }));
     meter.start();
     const copied = await copyFilesystem(

@@ -61,8 +61,9 @@ export interface CopyJob {
   readonly flagsSince?: { readonly carried: FlagMap; readonly names: Buffer };
   /**
    * With filesFrom: rsync writes a changed file in place (--inplace: only its changed blocks), for
-   * a copy that shares no file with another point (a btrfs snapshot, whose blocks are copied on
-   * write). Needs rsync 3.1.3 or later on both hosts, which keeps holes with --sparse.
+   * a copy none of whose listed files another point shares (a btrfs snapshot, whose blocks are
+   * copied on write; or files made reflinks of the point's, the others made anew from --link-dest's
+   * basis). Needs rsync 3.1.3 or later on both hosts, which keeps holes with --sparse.
    */
   readonly inPlace?: boolean;
   /** Without filesFrom, into a copy that holds the last point's whole tree: see RsyncPlan deleteExcluded. */

@@ -84,6 +84,8 @@ export interface ListingDiff {
   readonly bytes: number;
   /** The bytes of the regular files among `send`. */
   readonly sendBytes: number;
+  /** Those of `send` that were there before and stay in the copy, for rsync to update in place (`keepChanged`). */
+  readonly kept: readonly string[];
 }
 
 /**
@@ -93,11 +95,14 @@ export interface ListingDiff {
  * last point (a btrfs snapshot of it), so a changed entry that is still of its type stays, for
  * rsync to update in place (its delta against the copy's own file); only entries gone or of another
  * type are dropped, and a file that had other names in the last point (writing it in place would
- * change them too: rsync makes it anew).
+ * change them too: rsync makes it anew). A function: only the entries it accepts stay (on a target
+ * whose points share files by hard links, the files the copy then makes reflinks of).
  */
-export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly string[] = [], opts: { readonly keepChanged?: boolean } = {}): ListingDiff {
+export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly string[] = [], opts: { readonly keepChanged?: boolean | ((before: ListedEntry) => boolean) } = {}): ListingDiff {
   const drop = new Set<string>();
   const send: string[] = [];
+  const kept: string[] = [];
+  const keeps = (before: ListedEntry) => (typeof opts.keepChanged === 'function' ? opts.keepChanged(before) : opts.keepChanged === true);
   let bytes = 0;
   let sendBytes = 0;
   for (const [path, entry] of view) {
@@ -111,7 +116,9 @@ export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly
     // A folder stays (rsync sets its attributes; its entries are listed on their own); anything else
     // that changed is made anew, so no file shared with the last point is ever written.
     const folder = (t: string) => t === 'd' || t === 'm';
-    if (before && !(folder(before.type) && folder(entry.type) && before.type === entry.type) && !(opts.keepChanged && before.type === entry.type && before.links === 1)) drop.add(path);
+    if (!before || (folder(before.type) && folder(entry.type) && before.type === entry.type)) continue;
+    if (before.type === entry.type && before.links === 1 && keeps(before)) kept.push(path);
+    else drop.add(path);
   }
   for (const path of base.keys()) if (!view.has(path)) drop.add(path);
   for (const path of alwaysRenew) {
@@ -123,7 +130,7 @@ export function diffListings(base: Listing, view: Listing, alwaysRenew: readonly
       if (entry.type === 'f') sendBytes += entry.size;
     }
   }
-  return { drop: outermost(drop), send, entries: view.size, bytes, sendBytes };
+  return { drop: outermost(drop), send, entries: view.size, bytes, sendBytes, kept: kept.filter((p) => !drop.has(p)) };
 }
 
 /** The paths without those below another of them (removing a folder removes what is in it). */

@@ -99,8 +99,8 @@ const LISTED_FLAGS = new Set('RI');
 const BARE = new Set(['--delete', '--stats', '--numeric-ids', '--mkpath', '--one-file-system']);
 /**
  * Bare options allowed only when rmm's own rsync was given them: a disks replica's copy
- * (src/sync/rsync.ts delayUpdates), and --inplace into a copy that shares no file with another
- * point (a btrfs snapshot: src/apply/delta-copy.ts), never into files linked from older points,
+ * (src/sync/rsync.ts delayUpdates), and --inplace into a copy whose listed files no other point
+ * shares (a btrfs snapshot, reflinks: src/apply/delta-copy.ts), never into files linked from older points,
  * and --delete-excluded into such a copy walked in full (src/sync/rsync.ts deleteExcluded).
  */
 const BARE_IF_GIVEN = new Set(['--delay-updates', '--delete-delay', '--inplace', '--delete-excluded']);

@@ -93,8 +93,13 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       expect(out).toMatch(/copy \/srv\/data: \d+ of \d+ entries changed or new since recovery point/);
       expect(out).toMatch(target.start);
       expect(isSubvolume(current())).toBe(target.fs === 'btrfs');
-      // Into a snapshot, a changed file is written in place (its changed blocks), never into the last point.
+      // Into a snapshot, a changed file is written in place (its changed blocks), never into the last
+      // point; into hard-linked points, a large one (dense, payload.bin) as a reflink of the point's.
       expect(/changed files are updated in place/.test(out)).toBe(target.fs === 'btrfs');
+      if (target.fs === 'xfs') {
+        expect(out).toMatch(/copy \/: 1 changed file\(s\) of 1 MiB or more updated in place, as reflinks of recovery point/);
+        expect(out).toMatch(/copy \/srv\/data: 1 changed file\(s\) of 1 MiB or more updated in place/);
+      }
       sameAsOrigin();
       // The last point: not one file, mode, owner, link or xattr changed by the new one.
       expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
@@ -103,6 +108,10 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       expect(readFileSync(path.join(current(), 'srv/app/same-time'), 'utf8')).toBe('after!\n');
       expect(statSync(path.join(current(), 'srv/app/sparse-later')).blocks * 512).toBeLessThan(1024 * 1024);
       expect(statSync(path.join(current(), 'srv/app/dense')).blocks * 512).toBeLessThan(2 * 1024 * 1024);
+      // The 4 KiB written inside payload.bin was all that was written: the rest of it is the last point's blocks.
+      const payload = path.join(current(), 'srv/data/payload.bin');
+      if (target.fs === 'xfs') expect(statSync(payload).ino).not.toBe(statSync(path.join(last, 'srv/data/payload.bin')).ino);
+      expect(execFileSync('filefrag', ['-v', payload], { encoding: 'utf8' })).toMatch(/shared/);
       const stats = record().points.at(-1)!.stats!;
       expect(stats.files).toBeGreaterThan(2000); // every entry of the point, not only those sent
       expect(stats.filesTransferred).toBeLessThan(200);
@@ -157,6 +166,7 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       const last = current();
       const before = describeTree(last, SKIP);
       for (let i = 0; i < 20; i++) chmodSync(app('many', 'd01', `f${String(100 + i).padStart(4, '0')}.dat`), 0o600);
+      // Rewritten: on the xfs target a reflink of the last point's, written in place when rmm is killed.
       writeFileSync(app('big.bin'), randomBytes(48 * 1024 * 1024));
       const slow = writeLabSpec(lab, {
         policy: { retention: { recoveryPoints: 3 }, bandwidthLimit: '8MiB/s' },
@@ -176,6 +186,8 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       expect(current()).toBe(last);
       expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
       expect(record().state).toBe('in-progress');
+      const inPlaceList = path.join(replicaDir, '.rmm/partial-in-place');
+      if (target.fs === 'xfs') expect(readFileSync(inPlaceList, 'latin1')).toContain('./srv/app/big.bin\0');
 
       // The lock's holder lets go once rmm's connection is gone.
       const apply = async () => {
@@ -190,6 +202,8 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       expect(record().state).toBe('consistent');
       // On btrfs the interrupted copy is dropped for a new snapshot, and compared again.
       if (target.fs === 'btrfs') expect(resumed.out).toMatch(/the copy an interrupted run left goes to the trash[^]*entries changed or new/);
+      // On xfs the files it was writing in place were dropped from what it left, and sent again.
+      expect(existsSync(inPlaceList)).toBe(false);
       sameAsOrigin();
       // An unchanged file is the last point's (a hard link, or the same inode in a snapshot), not a copy of it.
       expect(statSync(app('appended').replace(origin, current())).ino).toBe(statSync(app('appended').replace(origin, last)).ino);
@@ -261,6 +275,7 @@ function makeData(root: string): void {
   linkSync(a('linked-a'), a('linked-b'));
   writeFileSync(a('gets-a-link'), 'alone first\n');
   writeFileSync(a('dense'), randomBytes(4 * 1024 * 1024));
+  writeFileSync(a('big.bin'), randomBytes(48 * 1024 * 1024));
   writeFileSync(a('file-to-dir'), 'a file first\n');
   mkdirSync(a('dir-to-file'));
   writeFileSync(a('dir-to-file/x'), 'x\n');

@@ -42,7 +42,7 @@ describe('what changed since the last point', () => {
 
   it('finds nothing in an unchanged view, and counts its entries and bytes', () => {
     // The root and mount points are listed without their times: always sent, never dropped.
-    expect(diff(base)).toEqual({ drop: [], send: ['.', 'mnt'], entries: 11, bytes: 60, sendBytes: 0 });
+    expect(diff(base)).toEqual({ drop: [], send: ['.', 'mnt'], entries: 11, bytes: 60, sendBytes: 0, kept: [] });
   });
 
   it('sends a changed file and drops it from the copy; a folder whose attributes changed is sent, never dropped', () => {
@@ -90,6 +90,21 @@ describe('what changed since the last point', () => {
     // pair-1 had another name (pair-2): written in place it would change that one too.
     expect([...d.drop].sort()).toEqual(['dir', 'etc/gone', 'etc/renamed-by-fixup', 'pair-1', 'pair-2']);
     expect(sent(d)).toEqual(['dir', 'etc/hosts', 'link', 'pair-1']);
+    expect(d.kept).toEqual(['etc/hosts', 'link']);
+  });
+
+  it('into hard-linked points (keepChanged, a function): keeps only the changed files it accepts (large ones, made reflinks), drops the rest', () => {
+    const big = (path: string, ctime: string) => entry(path, 'f', ctime, 4 << 20, 200);
+    const before = [...base, big('big', '1.5'), big('big-gone', '1.5'), entry('dir/c', 'f', '1.5', 4 << 20, 300, 2), entry('dir/d', 'f', '1.5', 4 << 20, 300, 2)];
+    const after = [...base.filter((r) => r !== entry('etc/hosts') && r !== entry('dir/a')), entry('etc/hosts', 'f', '3'), big('big', '3'), big('new-big', '3'), entry('dir/c', 'f', '3', 4 << 20, 300, 2), entry('dir/d', 'f', '3', 4 << 20, 300, 2), entry('dir/a', 'f', '3', 4 << 20)];
+    const d = diffListings(parseListing(listing(...before)), parseListing(listing(...after)), ['big'], { keepChanged: (b) => b.type === 'f' && b.size >= 1 << 20 });
+    // big is rewritten by a fixup (always renewed); dir/c and dir/d have each other's name; dir/a
+    // grew large but was small in the last point; etc/hosts is small; new-big is new.
+    expect(d.kept).toEqual([]);
+    const d2 = diffListings(parseListing(listing(...before)), parseListing(listing(...after)), [], { keepChanged: (b) => b.type === 'f' && b.size >= 1 << 20 });
+    expect(d2.kept).toEqual(['big']);
+    expect([...d2.drop].sort()).toEqual(['big-gone', 'dir/a', 'dir/c', 'dir/d', 'etc/hosts']);
+    expect(sent(d2)).toEqual(['big', 'dir/a', 'dir/c', 'dir/d', 'etc/hosts', 'new-big']);
   });
 
   it('renews the files fixups rewrote: dropped always, sent when the view has them', () => {

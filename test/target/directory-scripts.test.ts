@@ -3,7 +3,7 @@ import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AFTER_RUN, DROP, DROP_SPARES, FROM_POINT, PRUNE } from '../../src/target/directory/driver.js';
+import { AFTER_RUN, DROP, DROP_SPARES, FROM_POINT, PRUNE, REFLINK } from '../../src/target/directory/driver.js';
 
 /**
  * The directory driver's scripts for a copy by what changed, run with sh on real folders as the
@@ -107,6 +107,49 @@ describe('the copy by what changed, on the landing host', () => {
     expect(sh(DROP, [copy], Buffer.from('link\0')).status).toBe(0);
     expect(existsSync(join(copy, 'link'))).toBe(false);
     expect(existsSync(outside)).toBe(true);
+  });
+
+  it('makes changed files reflinks of the point\'s (or removes them where the filesystem cannot), removes new files the copy holds, never through a symbolic link, and lists them first', () => {
+    const point = join(base, 'points/P');
+    const copy = join(base, 'points/.partial');
+    const outside = join(base, 'outside');
+    const marker = join(base, '.rmm/partial-in-place');
+    mkdirSync(join(base, '.rmm'), { recursive: true });
+    put(join(outside, 'secret'));
+    for (const f of ['db/data', 'db/other', 'db/stale-new']) {
+      put(join(point, f), `${f}\n`);
+      mkdirSync(join(copy, 'db'), { recursive: true });
+      linkSync(join(point, f), join(copy, f));
+    }
+    symlinkSync(outside, join(copy, 'link'));
+    symlinkSync(outside, join(point, 'link'));
+    const records = Buffer.from(['kdb/data', 'klink/secret', 'ndb/stale-new', 'nnot/there', 'xdb/other', ''].join('\0'));
+    const res = sh(REFLINK, [point, copy, marker], records);
+    expect(res.status, res.stderr).toBe(0);
+    const probe = spawnSync('cp', ['--reflink=always', join(point, 'db/other'), join(base, 'probe')]).status === 0;
+    expect(res.stdout.trim()).toBe(probe ? 'reflinked' : 'dropped');
+    if (probe) {
+      expect(statSync(join(copy, 'db/data')).ino).not.toBe(statSync(join(point, 'db/data')).ino);
+      expect(readFileSync(join(copy, 'db/data'), 'utf8')).toBe('db/data\n');
+    } else expect(existsSync(join(copy, 'db/data'))).toBe(false);
+    // The point's file is as it was, with one name less.
+    expect(readFileSync(join(point, 'db/data'), 'utf8')).toBe('db/data\n');
+    expect(statSync(join(point, 'db/data')).nlink).toBe(1);
+    expect(existsSync(join(copy, 'db/stale-new'))).toBe(false);
+    expect(existsSync(join(point, 'db/stale-new'))).toBe(true);
+    // An unknown record's file stays linked; nothing outside is read or written.
+    expect(statSync(join(copy, 'db/other')).ino).toBe(statSync(join(point, 'db/other')).ino);
+    expect(readFileSync(join(outside, 'secret'), 'utf8')).toBe('x\n');
+    expect(readFileSync(marker, 'latin1').split('\0')).toEqual(['./db/data', '']);
+
+    // A copy an interrupted run left drops what the list names before anything else, and the list goes.
+    put(join(copy, 'db/data'), 'half written\n');
+    const from = sh(FROM_POINT, [point, copy, join(base, '.rmm/spare.P'), 'links', join(base, '.rmm/trash'), marker]);
+    expect(from.status, from.stderr).toBe(0);
+    expect(from.stdout.trim()).toBe('none');
+    expect(existsSync(join(copy, 'db/data'))).toBe(false);
+    expect(existsSync(join(copy, 'db/other'))).toBe(true);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('prunes into the trash, and the job after the run makes the spare, then empties the trash', async () => {

@@ -48,9 +48,11 @@ if [ -e "$f" ] || [ -L "$f" ]; then echo @@rmm:record; exec cat -- "$f"; fi
 echo @@rmm:none`;
 
 // $1 partial dir, $2 final point dir, $3 current symlink, $4 its relative target, $5 the copy's data
-// folder, $6 the point's. rename() of a symlink over the old one is atomic: `current` is always one
-// whole point. The point's data follows its tree, so a point whose tree is not there has none.
+// folder, $6 the point's, $7 the list of the copy's files written in place (whole now). rename() of
+// a symlink over the old one is atomic: `current` is always one whole point. The point's data
+// follows its tree, so a point whose tree is not there has none.
 const PROMOTE = `set -e
+rm -f -- "$7"
 mv -T -- "$1" "$2"
 if [ -d "$5" ]; then rm -rf -- "$6"; mv -T -- "$5" "$6"; fi
 ln -sfn -- "$4" "$3.rmm-new"
@@ -133,6 +135,19 @@ done`;
 const DETACH = `s=$1; shift
 setsid sh -c "$s" rmm-after-run "$@" </dev/null >/dev/null 2>&1 &`;
 
+// xargs -0 -r sh -c "$SAFE_PATHS" NAME < paths, in the copy's folder: each path printed (./path,
+// NUL-terminated) only where every folder above it in the copy is a real folder: a symbolic link
+// there would lead rm or cp outside.
+const SAFE_PATHS = `for p; do
+  d=.; rest=$p; ok=1
+  while :; do
+    case $rest in */*) ;; *) break ;; esac
+    d=$d/\${rest%%/*}; rest=\${rest#*/}
+    if [ -L "$d" ] || [ ! -d "$d" ]; then ok=; break; fi
+  done
+  [ -z "$ok" ] || printf "%s\\0" "./$p"
+done`;
+
 // $1 the copy's folder, $2 its data folder, $3 `subvolume` for a first copy. The copy's data is
 // written anew by each copy: what a killed run left is dropped. A first copy on btrfs is a subvolume,
 // so that its point, and each point after it, can be snapshotted (FROM_POINT).
@@ -146,7 +161,8 @@ rm -rf -- "$2"
 mkdir -p -- "$2"`;
 
 // $1 the last point's folder, $2 the copy's, $3 a whole spare of that point, $4 `links` or `none`,
-// $5 the trash folder. A point that is a btrfs subvolume: the copy becomes a snapshot of it
+// $5 the trash folder, $6 the list of the copy's files an interrupted run wrote in place (REFLINK):
+// those are dropped from what it left first (the full copy that follows sends them again). A point that is a btrfs subvolume: the copy becomes a snapshot of it
 // (`snapshot`: constant time, and the copy shares no file with the point by a hard link, so it may
 // be written in place); what an interrupted run left in the copy goes to the trash first
 // (`snapshot replaced`), as starting again from the point costs nothing. Otherwise only an empty
@@ -159,9 +175,13 @@ mkdir -p -- "$2"`;
 export const FROM_POINT = `set -e
 ${TO_TRASH}
 ${IS_SUBVOLUME}
+empty() { [ -z "$(find "$1" -mindepth 1 -maxdepth 1 -print -quit)" ]; }
+if [ -e "$6" ] || [ -L "$6" ]; then
+  if [ -d "$2" ] && [ ! -L "$2" ] && ! empty "$2"; then (cd -P -- "$2" && xargs -0 -r sh -c '${SAFE_PATHS}' rmm-drop < "$6" | xargs -0 -r rm -rf --); fi
+  rm -f -- "$6"
+fi
 if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo none; exit 0; fi
 if [ ! -d "$1" ] || [ -L "$1" ]; then echo "rmm: $1 is not a folder" >&2; exit 3; fi
-empty() { [ -z "$(find "$1" -mindepth 1 -maxdepth 1 -print -quit)" ]; }
 if is_subvolume "$1"; then
   left=
   if ! empty "$2"; then mkdir -p -- "$5"; to_trash "$5" "$2"; left=' replaced'
@@ -180,18 +200,45 @@ if ! cp -al -- "$1/." "$2/" 2>/dev/null; then
   echo unlinkable
 fi`;
 
-// $1 the copy's folder; paths relative to it on stdin, NUL-terminated. Each is removed only where
-// every folder above it in the copy is a real folder: a symbolic link there would lead rm outside.
+// $1 the copy's folder; paths relative to it on stdin, NUL-terminated, each removed (never through
+// a symbolic link).
 export const DROP = `cd -P -- "$1" || exit 3
-xargs -0 -r sh -c 'for p; do
+xargs -0 -r sh -c '${SAFE_PATHS}' rmm-drop | xargs -0 -r rm -rf --`;
+
+// $1 the last point's folder, $2 the copy's, $3 the list of files made in place (appended to); on
+// stdin, NUL-terminated, the copy's changed files (k PATH: still there, hard links to the point's)
+// and new ones (n PATH: not there), relative to both folders. Each changed file is made a reflink of
+// the point's (cp --reflink --remove-destination: a new inode sharing the point's blocks until written,
+// its time now, so no quick check takes a half-written one for whole), for rsync to write only its
+// changed blocks in place; a new one still there is removed. Then no file rsync writes in place is
+// the point's. Prints \`reflinked\`, or \`dropped\` when the filesystem cannot (then the changed files
+// are removed too, and rsync makes them anew). The list is written first: a copy an interrupted run
+// left drops those files (FROM_POINT), whatever they hold.
+export const REFLINK = `pt=$1 c=$2 m=$3
+cd -P -- "$c" || exit 3
+t=$(mktemp -d) || exit 3
+trap 'rm -rf -- "$t"' EXIT
+xargs -0 -r sh -c 'pt=$1; shift
+for r; do
+  p=\${r#?}
+  case $r in n*) [ -e "$p" ] || [ -L "$p" ] || continue ;; k*) ;; *) continue ;; esac
   d=.; rest=$p; ok=1
   while :; do
     case $rest in */*) ;; *) break ;; esac
     d=$d/\${rest%%/*}; rest=\${rest#*/}
-    if [ -L "$d" ] || [ ! -d "$d" ]; then ok=; break; fi
+    if [ -L "$d" ] || [ ! -d "$d" ] || [ -L "$pt/$d" ] || [ ! -d "$pt/$d" ]; then ok=; break; fi
   done
-  [ -z "$ok" ] || printf "%s\\0" "./$p"
-done' rmm-drop | xargs -0 -r rm -rf --`;
+  [ -n "$ok" ] || continue
+  case $r in
+    k*) [ -f "$p" ] && [ ! -L "$p" ] && [ -f "$pt/$p" ] && [ ! -L "$pt/$p" ] && printf "%s\\0" "./$p" >&3 ;;
+    n*) printf "%s\\0" "./$p" ;;
+  esac
+done' rmm-reflink "$pt" 3>"$t/k" >"$t/n" || exit 3
+xargs -0 -r rm -f -- < "$t/n" || exit 3
+cat -- "$t/k" >> "$m" || exit 3
+if [ ! -s "$t/k" ] || (cd -P -- "$pt" && xargs -0 -r cp --reflink=always --remove-destination --parents -t "$c" --) < "$t/k" 2>/dev/null; then echo reflinked; exit 0; fi
+xargs -0 -r rm -f -- < "$t/k" || exit 3
+echo dropped`;
 
 /** A replica kept as a tree of recovery points on its landing host, with an atomic `current` link. */
 export class DirectoryTarget implements TargetDriver {
@@ -364,7 +411,7 @@ export class DirectoryTarget implements TargetDriver {
    */
   async startFrom(point: string, how: 'links' | 'none' = 'links'): Promise<{ start: 'snapshot' | 'spare' | 'linked' | 'unlinkable' | 'none'; replaced: boolean }> {
     const l = this.#layout;
-    const res = await this.host.exec(['sh', '-c', FROM_POINT, 'rmm-from-point', pointDir(this.path, point), l.partial, `${l.spare}.${point}`, how, l.trash], { sudo: true, timeoutMs: 3_600_000 });
+    const res = await this.host.exec(['sh', '-c', FROM_POINT, 'rmm-from-point', pointDir(this.path, point), l.partial, `${l.spare}.${point}`, how, l.trash, l.inPlace], { sudo: true, timeoutMs: 3_600_000 });
     const [said = '', replaced] = res.stdout.trim().split(' ');
     const start = said === 'snapshot' || said === 'spare' || said === 'unlinkable' || said === 'none' ? said : 'linked';
     return { start, replaced: replaced === 'replaced' };
@@ -390,6 +437,19 @@ export class DirectoryTarget implements TargetDriver {
     await this.host.exec(['sh', '-c', DROP, 'rmm-drop', this.#layout.partial], { sudo: true, stdin: paths, timeoutMs: 3_600_000 });
   }
 
+  /**
+   * Makes the copy's changed files (`changed`, still hard links to point `point`'s) reflinks of
+   * them, for rsync to write in place, and removes any new file (`fresh`) the copy holds (REFLINK).
+   * Paths relative to the copy's folder. False: the target's filesystem cannot (no reflinks), and
+   * the changed files were removed instead.
+   */
+  async reflinkFrom(point: string, changed: readonly string[], fresh: readonly string[]): Promise<boolean> {
+    const l = this.#layout;
+    const records = Buffer.from([...changed.map((p) => `k${p}\0`), ...fresh.map((p) => `n${p}\0`)].join(''), 'latin1');
+    const res = await this.host.exec(['sh', '-c', REFLINK, 'rmm-reflink', pointDir(this.path, point), l.partial, l.inPlace], { sudo: true, stdin: records, timeoutMs: 3_600_000 });
+    return res.stdout.trim() === 'reflinked';
+  }
+
   async isEmpty(dir: string): Promise<boolean> {
     const res = await this.host.exec(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-print', '-quit'], { sudo: true, allowFailure: true });
     return res.exitCode === 0 ? res.stdout.trim() === '' : /No such file or directory/.test(res.stderr);
@@ -412,7 +472,7 @@ export class DirectoryTarget implements TargetDriver {
 
   async promote(id: string): Promise<void> {
     const l = this.#layout;
-    await this.host.exec(['sh', '-c', PROMOTE, 'rmm-promote', l.partial, l.point(id), l.current, `points/${id}`, l.partialData, l.pointData(id)], { sudo: true });
+    await this.host.exec(['sh', '-c', PROMOTE, 'rmm-promote', l.partial, l.point(id), l.current, `points/${id}`, l.partialData, l.pointData(id), l.inPlace], { sudo: true });
   }
 
   async demote(id: string, previous: RecoveryPoint | undefined): Promise<void> {

@@ -17,6 +17,8 @@ export function replicaLayout(path: string) {
     trash: posix.join(path, '.rmm', 'trash'),
     /** Hard links to every file of a point, made after the run for the next sync's copy to start from: `spare.ID` once whole. */
     spare: posix.join(path, '.rmm', 'spare'),
+    /** The copy's files made as reflinks of the last point's to be written in place: a copy an interrupted run left drops them. */
+    inPlace: posix.join(path, '.rmm', 'partial-in-place'),
   };
 }
 
