@@ -8,25 +8,32 @@ import { unitHolding } from './kept-fixups.js';
 
 /** One filesystem's entries to send, once the copy no longer holds what changed or went. */
 export interface ChangedEntries {
+  /** What rsync sends (NUL-terminated), but `apart`. */
   readonly list: Buffer;
+  /** Large files there already, written in place by an rsync of their own beside the first (with inPlace). */
+  readonly apart: Buffer;
   readonly diff: ListingDiff;
   /** The last point's flags of the entries that stay, and the entries whose flags are read; none: all are read. */
   readonly flags?: { readonly carried: FlagMap; readonly names: Buffer };
   /**
    * rsync writes changed files in place: the copy is a btrfs snapshot of the last point, or its
-   * changed files of REFLINK_MIN_BYTES or more were made reflinks of the point's (xfs, btrfs).
+   * changed files of IN_PLACE_MIN_BYTES or more were made reflinks of the point's (xfs, btrfs).
    */
   readonly inPlace: boolean;
 }
 
 /**
- * On a target whose points share files by hard links, a changed file this large is made a reflink
- * of the last point's and written in place: rsync then writes only its changed blocks, where it
- * would write the whole file anew (a 512 MiB file with 1 MiB changed: 1.3-1.9 s against 2.4 s on the
- * bench's xfs, and a flush of 0.3 s against 0.7 s), and the points share its other blocks. A smaller
- * one is made anew, as before: one reflink each is not worth it.
+ * A changed file this large is written in place by an rsync of its own, beside the other entries'
+ * (src/sync/copy.ts). On a target whose points share files by hard links it is first made a reflink
+ * of the last point's: rsync then writes only its changed blocks, not the whole file anew, and the
+ * points share the others (a point costs the blocks that changed, not the file). A smaller file is
+ * made anew from the last point's, as before: that copy is likely still in the target's page cache
+ * from the last sync, while a reflink is a new inode, read from disk. On the bench (a 512 MiB file,
+ * 1 MiB changed, synced again at once) reflinking it made the re-sync 0.3-0.5 s slower
+ * (bench/experiments/ab-resync.mjs: 5.97 s against 5.50 s), so only files of 1 GiB or more, which
+ * a cache holds less often and whose rewrite costs most, are.
  */
-export const REFLINK_MIN_BYTES = 1024 * 1024;
+export const IN_PLACE_MIN_BYTES = 1024 * 1024 * 1024;
 
 /**
  * A later sync onto a directory target by what changed since the last point (src/sync/delta.ts):
@@ -39,8 +46,8 @@ export const REFLINK_MIN_BYTES = 1024 * 1024;
 export class ChangesSincePoint {
   #listings: Promise<ReadonlyMap<string, Listing> | undefined> | undefined;
   #snapshot = false;
-  /** The last point's listings as read from the target, by mount point, once prefetch() started reading them. */
-  #kept: ReadonlyMap<string, Promise<Buffer | undefined>> | undefined;
+  /** The last point's listings as read from the target, checked and parsed, by mount point, once prefetch() started reading them. */
+  #kept: ReadonlyMap<string, Promise<Listing | undefined>> | undefined;
 
   constructor(
     private readonly driver: DirectoryTarget,
@@ -56,17 +63,34 @@ export class ChangesSincePoint {
     return filtersSignature({ excludePaths: this.excludePaths, nestedMounts: unit.nestedMounts, innerMounts: unit.innerMounts, relativePath: unit.relativePath });
   }
 
-  /** Starts reading the last point's listings, before it is known that they are needed (the compare step). */
+  /**
+   * Starts reading the last point's listings, before it is known that they are needed (the compare
+   * step): they are read and parsed while the origin walks its view.
+   */
   prefetch(): void {
     const base = this.base;
     if (!base?.manifests || this.#kept) return;
     this.#kept = new Map(
       this.units.map((u) => {
-        const reading = this.driver.readListing(base.id, u, this.signature(u));
+        const reading = this.#baseListing(base, u);
         reading.catch(() => {}); // a failure is the copy's, when it awaits the listing; an unchanged origin never does
         return [u.fs.mountPoint, reading];
       }),
     );
+  }
+
+  /** The last point's listing of one filesystem, if it kept one that is the one its record names. */
+  async #baseListing(base: RecoveryPoint, unit: PlannedUnit): Promise<Listing | undefined> {
+    const bytes = await this.driver.readListing(base.id, unit, this.signature(unit));
+    const expected = base.manifests?.[unit.fs.mountPoint];
+    // Kept on the target, so checked: it must be the listing whose hash the record holds.
+    if (!bytes || expected === undefined || listingHash(bytes) !== expected) return undefined;
+    try {
+      return parseListing(bytes);
+    } catch {
+      // A listing that cannot be read gives no delta: that filesystem is copied in full.
+      return undefined;
+    }
   }
 
   /** Whether the copy starts from the last point's files and listings, to copy by what changed (made on the first call). */
@@ -91,15 +115,8 @@ export class ChangesSincePoint {
     const listings = new Map<string, Listing>();
     await Promise.all(
       (manifests ? this.units : []).map(async (unit) => {
-        const mountPoint = unit.fs.mountPoint;
-        const bytes = await (this.#kept?.get(mountPoint) ?? this.driver.readListing(base.id, unit, this.signature(unit)));
-        // Kept on the target, so checked: it must be the listing whose hash the record holds.
-        if (!bytes || manifests?.[mountPoint] === undefined || listingHash(bytes) !== manifests[mountPoint]) return;
-        try {
-          listings.set(mountPoint, parseListing(bytes));
-        } catch {
-          // A listing that cannot be read gives no delta: that filesystem is copied in full.
-        }
+        const listing = await (this.#kept?.get(unit.fs.mountPoint) ?? this.#baseListing(base, unit));
+        if (listing) listings.set(unit.fs.mountPoint, listing);
       }),
     );
     // A copy an interrupted run left is resumed, unless starting again from the last point costs
@@ -140,14 +157,16 @@ export class ChangesSincePoint {
     // In a snapshot no file is shared with the last point: rsync updates a changed file in place of
     // itself. In hard-linked points a large one is made a reflink of the point's first.
     const reflinks = !this.#snapshot && (await inPlaceOk());
-    const keepChanged = this.#snapshot || (reflinks && ((before: ListedEntry) => before.type === 'f' && before.size >= REFLINK_MIN_BYTES));
+    const keepChanged = this.#snapshot || (reflinks && ((before: ListedEntry) => before.type === 'f' && before.size >= IN_PLACE_MIN_BYTES));
     const diff = diffListings(base, listing, this.#renewed(unit), { keepChanged });
     const inCopy = (p: string) => (unit.relativePath === '' ? p : `${unit.relativePath}/${p}`);
     if (diff.drop.length > 0) await this.driver.drop(nulList(diff.drop.map(inCopy)));
     this.note(`copy ${unit.fs.mountPoint}: ${diff.send.length} of ${diff.entries} entries changed or new since recovery point ${this.base!.id}, ${diff.drop.length} replaced or gone: only those are sent`);
     const inPlace = this.#snapshot ? await inPlaceOk() : diff.kept.length > 0 && (await this.#reflink(unit, base, listing, diff, inCopy));
     const flags = await this.#flagsSince(unit, listing, diff);
-    return { list: nulList(diff.send), diff, inPlace, ...(flags ? { flags } : {}) };
+    // A file with other names now goes with them (rsync -H links them only within one run).
+    const large = new Set(inPlace ? diff.kept.filter((p) => listing.get(p)?.type === 'f' && listing.get(p)?.links === 1 && (base.get(p)?.size ?? 0) >= IN_PLACE_MIN_BYTES) : []);
+    return { list: nulList(diff.send.filter((p) => !large.has(p))), apart: nulList([...large]), diff, inPlace, ...(flags ? { flags } : {}) };
   }
 
   /**
@@ -158,7 +177,7 @@ export class ChangesSincePoint {
   async #reflink(unit: PlannedUnit, base: Listing, view: Listing, diff: ListingDiff, inCopy: (p: string) => string): Promise<boolean> {
     const fresh = diff.send.filter((p) => view.get(p)?.type === 'f' && !base.has(p));
     const reflinked = await this.driver.reflinkFrom(this.base!.id, diff.kept.map(inCopy), fresh.map(inCopy));
-    const what = `${diff.kept.length} changed file(s) of 1 MiB or more`;
+    const what = `${diff.kept.length} changed file(s) of 1 GiB or more`;
     this.note(reflinked ? `copy ${unit.fs.mountPoint}: ${what} updated in place, as reflinks of recovery point ${this.base!.id}'s: only their changed blocks are written` : `copy ${unit.fs.mountPoint}: the target's filesystem makes no reflinks: ${what} made anew`);
     return reflinked;
   }

@@ -474,7 +474,7 @@ class Sync {
         // rsync would replace each unchanged file by a copy of the point's.
         ...(points && this.plan.basePoint && !since?.snapshot ? { linkDest: this.#driver.pointDir(this.plan.basePoint, unit) } : {}),
         ...(points ? {} : { delayUpdates: true }),
-        ...(changes ? { filesFrom: changes.list, ...(changes.flags ? { flagsSince: changes.flags } : {}) } : {}),
+        ...(changes ? { filesFrom: changes.list, apart: changes.apart, ...(changes.flags ? { flagsSince: changes.flags } : {}) } : {}),
         ...(inPlace ? { inPlace: true } : {}),
         // A snapshot of the last point walked in full holds what it held: what the view excludes now goes too.
         ...(since?.snapshot && !changes ? { deleteExcluded: { protectMounts: inside } } : {}),

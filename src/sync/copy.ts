@@ -10,7 +10,7 @@ import type { PushChannel } from './channel.js';
 import { findArgs, type ManifestScan } from './manifest.js';
 import { prefetchArgv, PrefetchFeed } from './prefetch.js';
 import type { CopyMeter } from './progress.js';
-import { addStats, parseProgress, parseRsyncStats, RECEIVER_XATTR_SKIP, rsyncOptions, RSYNC_BASE, ZERO_STATS, type RsyncStats } from './rsync.js';
+import { addStats, parseProgress, parseRsyncStats, RECEIVER_XATTR_SKIP, rsyncOptions, RSYNC_BASE, ZERO_STATS, type RsyncProgress, type RsyncStats } from './rsync.js';
 import { createArgv, createFoldersArgv, createOptions, extractCommand, extractFoldersCommand, LIST_COMMAND, MAKE_AND_SHOW, readMadeFolder, routeNames, ShareDealer, TAR_STREAM } from './tar.js';
 import { killReceivers, killSenders, stalledCopy, StallWatchdog } from './watchdog.js';
 
@@ -66,6 +66,12 @@ export interface CopyJob {
    * basis). Needs rsync 3.1.3 or later on both hosts, which keeps holes with --sparse.
    */
   readonly inPlace?: boolean;
+  /**
+   * With filesFrom and inPlace: large files, each there already and no other point's, that a second
+   * rsync writes in place beside the first (which sends filesFrom). Its writes change no folder's
+   * entries, so the folders' times the first sets stay right.
+   */
+  readonly apart?: Buffer;
   /** Without filesFrom, into a copy that holds the last point's whole tree: see RsyncPlan deleteExcluded. */
   readonly deleteExcluded?: { readonly protectMounts: readonly string[] };
   /** A line for the operator about how the copy goes. */
@@ -127,23 +133,38 @@ async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: R
   // A list of entries: no walk of either tree, and nothing to delete (the copy holds only what stays).
   // Each listed entry changed by its change time, maybe with its size and time as they were (a file
   // rewritten, its time set back): --ignore-times compares its blocks instead of trusting them.
-  const listFile = `${channel.workDir}/files-from-${unit.fs.mountPoint.replaceAll('/', '_')}`;
-  const base = job.filesFrom ? [...RSYNC_BASE.filter((o) => o !== '--delete'), ...RECEIVER_XATTR_SKIP, `--files-from=${listFile}`, '--from0', '--ignore-times', ...(job.inPlace ? ['--inplace'] : [])] : job.deleteExcluded ? [...RSYNC_BASE, ...RECEIVER_XATTR_SKIP] : RSYNC_BASE;
-  const rsyncArgv = ['rsync', ...base, stall, ...own, ...options, ...transport, source, destination];
-  const rsync = async () => (await channel.allowRsync(rsyncArgv), runRsync(job, rsyncArgv, okCodes));
+  const listFile = (part = '') => `${channel.workDir}/files-from-${unit.fs.mountPoint.replaceAll('/', '_')}${part}`;
+  const listed = (file: string, inPlace: boolean) => [...RSYNC_BASE.filter((o) => o !== '--delete'), ...RECEIVER_XATTR_SKIP, `--files-from=${file}`, '--from0', '--ignore-times', ...(inPlace ? ['--inplace'] : [])];
+  const argvOf = (base: readonly string[]) => ['rsync', ...base, stall, ...own, ...options, ...transport, source, destination];
+  const run = async (argv: string[], onProgress?: (p: RsyncProgress) => void) => (await channel.allowRsync(argv), runRsync(job, argv, okCodes, onProgress));
+  const rsync = () => run(argvOf(job.deleteExcluded ? [...RSYNC_BASE, ...RECEIVER_XATTR_SKIP] : RSYNC_BASE));
 
   job.note(`sync ${unit.fs.mountPoint} -> ${job.target.info.host}:${job.dest}`);
   const tar = unit.method.kind === 'tar' && folderEmpty;
   if (job.filesFrom) {
-    if (job.filesFrom.length === 0) return { stats: ZERO_STATS };
-    const long = firstTooLong(job.filesFrom, source);
-    if (long !== undefined) throw pathTooLong(job, long);
-    await job.origin.writeFileAtomic(listFile, job.filesFrom, { sudo: true, mode: 0o600 });
+    // Large files written in place have an rsync of their own: the delta of each (both ends read it
+    // whole, one after the other) runs beside the other files' instead of after them.
+    const parts = [
+      { list: job.filesFrom, file: listFile(), inPlace: job.inPlace === true },
+      { list: job.inPlace ? (job.apart ?? Buffer.alloc(0)) : Buffer.alloc(0), file: listFile('.large'), inPlace: true },
+    ].filter((p) => p.list.length > 0);
+    if (parts.length === 0) return { stats: ZERO_STATS };
+    if (parts.length > 1) job.note(`copy ${unit.fs.mountPoint}: ${countNames(parts[1]!.list)} large file(s) written in place by an rsync of their own, beside the other entries'`);
+    for (const p of parts) {
+      const long = firstTooLong(p.list, source);
+      if (long !== undefined) throw pathTooLong(job, long);
+    }
+    await Promise.all(parts.map((p) => job.origin.writeFileAtomic(p.file, p.list, { sudo: true, mode: 0o600 })));
     // Written out as it arrives (as tar streams are): PROMOTE's flush then finds little left.
     const flusher = await job.target.spawn(withLifeline(['sh', '-c', FLUSH_LOOP, 'rmm-flush', job.flushDir]), { sudo: true });
     flusher.channel.resume();
     try {
-      return { stats: await rsync() };
+      const progress = summedProgress(parts.length, (p) => job.meter.rsync(p));
+      // Both run to their end (or their stall timeout): a failed one fails the copy, after the other.
+      const runs = await Promise.allSettled(parts.map((p, i) => run(argvOf(listed(p.file, p.inPlace)), (q) => progress(i, q))));
+      const failed = runs.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return { stats: runs.map((r) => (r as PromiseFulfilledResult<RsyncStats>).value).reduce(addStats) };
     } finally {
       flusher.channel.end();
       await flusher.exit;
@@ -374,7 +395,26 @@ async function carriedStream(job: Pick<CopyJob, 'origin' | 'target'>, create: st
   return { names: tar.channel, done };
 }
 
-async function runRsync(job: CopyJob, argv: string[], okCodes: number[]): Promise<RsyncStats> {
+/** How many names a NUL-terminated list holds. */
+function countNames(list: Buffer): number {
+  let n = 0;
+  for (const byte of list) if (byte === 0) n++;
+  return n;
+}
+
+/** rsync's figures of several streams at once, as one: each stream's last, added up. */
+function summedProgress(streams: number, report: (p: RsyncProgress) => void): (stream: number, p: RsyncProgress) => void {
+  if (streams === 1) return (_, p) => report(p);
+  const last: (RsyncProgress | undefined)[] = new Array(streams).fill(undefined);
+  return (stream, p) => {
+    last[stream] = p;
+    const all = last.filter((q): q is RsyncProgress => q !== undefined);
+    const sum = (f: (q: RsyncProgress) => number) => all.reduce((n, q) => n + f(q), 0);
+    report({ ...p, bytes: sum((q) => q.bytes), files: sum((q) => q.files), checked: sum((q) => q.checked ?? q.files), bytesPerSecond: sum((q) => q.bytesPerSecond), listed: false });
+  };
+}
+
+async function runRsync(job: CopyJob, argv: string[], okCodes: number[], onProgress: (p: RsyncProgress) => void = (p) => job.meter.rsync(p)): Promise<RsyncStats> {
   const proc = await job.origin.spawn(withLifeline(argv), { sudo: true });
   let output = '';
   let pendingLine = '';
@@ -386,7 +426,7 @@ async function runRsync(job: CopyJob, argv: string[], okCodes: number[]): Promis
     pendingLine = lines.pop() ?? '';
     for (const line of lines) {
       const p = parseProgress(line);
-      if (p) job.meter.rsync(p);
+      if (p) onProgress(p);
     }
   });
   try {

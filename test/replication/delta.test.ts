@@ -64,7 +64,7 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
     beforeAll(() => {
       origin = lab.hosts.origin.root;
       replicaDir = path.join(lab.hosts.target.root, target.path, 'origin-copy');
-      makeData(origin);
+      makeData(origin, target.fs === 'xfs');
       // Three points: the one before the last stays, to be compared after each sync.
       spec = writeLabSpec(lab, {
         policy: { retention: { recoveryPoints: 3 } },
@@ -94,12 +94,12 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       expect(out).toMatch(target.start);
       expect(isSubvolume(current())).toBe(target.fs === 'btrfs');
       // Into a snapshot, a changed file is written in place (its changed blocks), never into the last
-      // point; into hard-linked points, a large one (dense, payload.bin) as a reflink of the point's.
+      // point; into hard-linked points, one of 1 GiB or more (huge.img) as a reflink of the point's.
       expect(/changed files are updated in place/.test(out)).toBe(target.fs === 'btrfs');
-      if (target.fs === 'xfs') {
-        expect(out).toMatch(/copy \/: 1 changed file\(s\) of 1 MiB or more updated in place, as reflinks of recovery point/);
-        expect(out).toMatch(/copy \/srv\/data: 1 changed file\(s\) of 1 MiB or more updated in place/);
-      }
+      // A large file written in place (on xfs only: huge.img) has an rsync of its own, beside the other entries'.
+      expect(/copy \/: 1 large file\(s\) written in place by an rsync of their own/.test(out)).toBe(target.fs === 'xfs');
+      expect(/copy \/: 1 changed file\(s\) of 1 GiB or more updated in place, as reflinks of recovery point/.test(out)).toBe(target.fs === 'xfs');
+      expect(out).not.toMatch(/copy \/srv\/data: \d+ (large file|changed file\(s\) of 1 GiB)/);
       sameAsOrigin();
       // The last point: not one file, mode, owner, link or xattr changed by the new one.
       expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
@@ -108,10 +108,13 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       expect(readFileSync(path.join(current(), 'srv/app/same-time'), 'utf8')).toBe('after!\n');
       expect(statSync(path.join(current(), 'srv/app/sparse-later')).blocks * 512).toBeLessThan(1024 * 1024);
       expect(statSync(path.join(current(), 'srv/app/dense')).blocks * 512).toBeLessThan(2 * 1024 * 1024);
-      // The 4 KiB written inside payload.bin was all that was written: the rest of it is the last point's blocks.
-      const payload = path.join(current(), 'srv/data/payload.bin');
-      if (target.fs === 'xfs') expect(statSync(payload).ino).not.toBe(statSync(path.join(last, 'srv/data/payload.bin')).ino);
-      expect(execFileSync('filefrag', ['-v', payload], { encoding: 'utf8' })).toMatch(/shared/);
+      if (target.fs === 'xfs') {
+        // The 4 KiB written inside huge.img was all that was written: the rest of it is the last point's blocks.
+        const huge = path.join(current(), 'srv/app/huge.img');
+        expect(statSync(huge).ino).not.toBe(statSync(path.join(last, 'srv/app/huge.img')).ino);
+        expect(execFileSync('filefrag', ['-v', huge], { encoding: 'utf8' })).toMatch(/shared/);
+        expect(statSync(huge).blocks * 512).toBeLessThan(4 * 1024 * 1024);
+      }
       const stats = record().points.at(-1)!.stats!;
       expect(stats.files).toBeGreaterThan(2000); // every entry of the point, not only those sent
       expect(stats.filesTransferred).toBeLessThan(200);
@@ -166,8 +169,9 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       const last = current();
       const before = describeTree(last, SKIP);
       for (let i = 0; i < 20; i++) chmodSync(app('many', 'd01', `f${String(100 + i).padStart(4, '0')}.dat`), 0o600);
-      // Rewritten: on the xfs target a reflink of the last point's, written in place when rmm is killed.
       writeFileSync(app('big.bin'), randomBytes(48 * 1024 * 1024));
+      // On the xfs target a reflink of the last point's, written in place when rmm is killed.
+      if (target.fs === 'xfs') writeInside(app('huge.img'), HUGE_DATA_AT + 65536);
       const slow = writeLabSpec(lab, {
         policy: { retention: { recoveryPoints: 3 }, bandwidthLimit: '8MiB/s' },
         targetPath: target.path,
@@ -187,7 +191,7 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
       expect(diffTrees(before, describeTree(last, SKIP))).toEqual([]);
       expect(record().state).toBe('in-progress');
       const inPlaceList = path.join(replicaDir, '.rmm/partial-in-place');
-      if (target.fs === 'xfs') expect(readFileSync(inPlaceList, 'latin1')).toContain('./srv/app/big.bin\0');
+      if (target.fs === 'xfs') expect(readFileSync(inPlaceList, 'latin1')).toContain('./srv/app/huge.img\0');
 
       // The lock's holder lets go once rmm's connection is gone.
       const apply = async () => {
@@ -254,7 +258,8 @@ describe.skipIf(!isRoot)('a later sync sends what changed (needs root)', () => {
   });
 });
 
-function makeData(root: string): void {
+/** `huge`: with a file of 1 GiB (sparse), which an xfs target's hard-linked points take in place. */
+function makeData(root: string, huge: boolean): void {
   rmSync(path.join(root, 'srv/app'), { recursive: true, force: true });
   // /srv/data is a mount point: what an earlier run put in it goes, the folder stays.
   for (const name of readdirSync(path.join(root, 'srv/data'))) rmSync(path.join(root, 'srv/data', name), { recursive: true, force: true });
@@ -276,6 +281,14 @@ function makeData(root: string): void {
   writeFileSync(a('gets-a-link'), 'alone first\n');
   writeFileSync(a('dense'), randomBytes(4 * 1024 * 1024));
   writeFileSync(a('big.bin'), randomBytes(48 * 1024 * 1024));
+  if (huge) {
+    // 1 GiB, sparse but for 1 MiB: written in place when it changes (src/apply/delta-copy.ts IN_PLACE_MIN_BYTES).
+    writeFileSync(a('huge.img'), '');
+    truncateSync(a('huge.img'), 1024 * 1024 * 1024);
+    const fd = openSync(a('huge.img'), 'r+');
+    writeSync(fd, randomBytes(1024 * 1024), 0, 1024 * 1024, HUGE_DATA_AT);
+    closeSync(fd);
+  }
   writeFileSync(a('file-to-dir'), 'a file first\n');
   mkdirSync(a('dir-to-file'));
   writeFileSync(a('dir-to-file/x'), 'x\n');
@@ -294,8 +307,19 @@ function makeData(root: string): void {
   writeFileSync(path.join(root, 'u02/asm-disk-contents'), 'must never leave the origin\n');
 }
 
+/** Where huge.img holds its data; the rest of it is a hole. */
+const HUGE_DATA_AT = 512 * 1024 * 1024;
+
+/** 4 KiB of new data at `offset` of a file, in place. */
+function writeInside(file: string, offset: number): void {
+  const fd = openSync(file, 'r+');
+  writeSync(fd, randomBytes(4096), 0, 4096, offset);
+  closeSync(fd);
+}
+
 function changeEverything(root: string): void {
   const a = (...p: string[]) => path.join(root, 'srv/app', ...p);
+  if (existsSync(a('huge.img'))) writeInside(a('huge.img'), HUGE_DATA_AT + 8192);
   // Content changed, size and time put back: only the change time tells.
   writeFileSync(a('same-time'), 'after!\n'.slice(0, 7));
   utimesSync(a('same-time'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { FLAGS_LISTING, parseFlagsListing } from '../../src/sync/attributes.js';
 
 /** Everything a replica must preserve about one file, keyed by its path relative to the tree root. */
@@ -33,6 +33,26 @@ export function pathKey(rel: Buffer): string {
   return Buffer.from(text, 'utf8').equals(rel) ? text : `\0bytes:${rel.toString('hex')}`;
 }
 
+// By inode and change time (which any write moves): a large file is read once however often its tree is described.
+const hashes = new Map<string, string>();
+
+/** A file's sha256, read in pieces (a sparse file of 1 GiB is no 1 GiB buffer). */
+function contentHash(abs: Buffer, key: string): string {
+  const known = hashes.get(key);
+  if (known) return known;
+  const hash = createHash('sha256');
+  const fd = openSync(abs, 'r');
+  try {
+    const piece = Buffer.alloc(4 << 20);
+    for (let n; (n = readSync(fd, piece, 0, piece.length, null)) > 0; ) hash.update(piece.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  const digest = hash.digest('hex');
+  hashes.set(key, digest);
+  return digest;
+}
+
 /**
  * Walks a tree (not crossing into `skip` paths) and describes it; ACLs and xattrs come from getfacl/getfattr dumps.
  * Paths are walked as bytes: any name a filesystem holds (newlines, invalid UTF-8) is described.
@@ -45,11 +65,12 @@ export function describeTree(root: string, skip: readonly string[] = [], opts: D
     const abs = rel.length ? Buffer.concat([rootBytes, Buffer.from('/'), rel]) : rootBytes;
     const key = pathKey(rel);
     const st = lstatSync(abs, { bigint: false });
-    const ns = lstatSync(abs, { bigint: true }).mtimeNs;
+    const big = lstatSync(abs, { bigint: true });
+    const ns = big.mtimeNs;
     const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isCharacterDevice() ? 'chr' : st.isBlockDevice() ? 'blk' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'other';
     const e: Entry = { type, mode: st.mode, uid: st.uid, gid: st.gid, size: type === 'dir' ? 0 : st.size, mtime: type !== 'dir' || (opts.folderTimes && rel.length > 0) ? ns.toString() : '' };
     if (type === 'file') {
-      e.sha256 = createHash('sha256').update(readFileSync(abs)).digest('hex');
+      e.sha256 = contentHash(abs, `${big.dev}:${big.ino}:${big.size}:${big.ctimeNs}:${big.mtimeNs}`);
       e.sparse = st.size > 64 * 1024 && st.blocks * 512 < st.size / 2;
       if (st.nlink > 1) inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), key]);
     }
