@@ -6,7 +6,8 @@
 //   node bench/run.mjs --setup-only
 //   git worktree add /tmp/rmm-base BASE && (cd /tmp/rmm-base && npm ci && npx tsc -p .)
 //   node bench/experiments/ab-resync.mjs /tmp/rmm-base/dist [runs] [xfs|btrfs] [every] [target path]
-// COLD=1: every cache dropped before each run (as after a day of other work), not only before none.
+// COLD=1: every cache dropped before each run (as after a day of other work). UNCHANGED=1: no change at all (a verification).
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { BenchLab, REPO } from '../lib/lab.mjs';
 import { Rmm } from '../lib/rmm.mjs';
@@ -44,8 +45,8 @@ try {
   }
   const out = Object.fromEntries(subjects.map((s) => [s.id, []]));
   for (let r = 0; r < runs; r++) {
-    const c = modify(lab.stateDir, fs, lab.hostPath('origin', source), params, 100 + r, every);
-    log(`round ${r + 1}: changed ${c.files} files`);
+    if (process.env.UNCHANGED === '1') log(`round ${r + 1}: nothing changed`);
+    else log(`round ${r + 1}: changed ${modify(lab.stateDir, fs, lab.hostPath('origin', source), params, 100 + r, every).files} files`);
     for (let k = 0; k < subjects.length; k++) {
       const s = subjects[(r + k) % subjects.length];
       if (process.env.COLD === '1') await dropCaches();
@@ -64,9 +65,10 @@ try {
   const used = async () => Number((await lab.exec('target', ['df', '-B1', '--output=used', targetPath])).stdout.trim().split('\n').pop());
   for (const s of subjects) {
     const before = await used();
+    const points = readdirSync(lab.hostPath('target', `${s.dir}/points`)).filter((n) => /^\d{8}T\d{6}Z$/.test(n)).length;
     removeOnTarget(lab, s.dir);
     await lab.exec('target', ['sync', '-f', targetPath]);
-    console.log(`${s.id}: its ${runs + 1} points take ${((before - (await used())) / 2 ** 20).toFixed(0)} MiB on the target`);
+    console.log(`${s.id}: its ${points} point(s) take ${((before - (await used())) / 2 ** 20).toFixed(0)} MiB on the target`);
   }
 } finally {
   restoreData(lab.stateDir, fs, lab.hostPath('origin', source), params);

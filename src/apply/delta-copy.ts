@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import type { PlannedFixupFile, PlannedUnit } from '../plan/action.js';
 import { parseFixupEntry, type RecoveryPoint } from '../record/record.js';
 import { parseSidecar, type FlagMap } from '../sync/attributes.js';
-import { diffListings, filtersSignature, listingHash, nulList, parseListing, type ListedEntry, type Listing, type ListingDiff } from '../sync/delta.js';
+import { diffListings, filtersSignature, ListingParser, listingHash, nulList, parseListing, type ListedEntry, type Listing, type ListingDiff } from '../sync/delta.js';
 import type { DirectoryTarget } from '../target/directory/driver.js';
 import { unitHolding } from './kept-fixups.js';
 
@@ -46,6 +46,7 @@ export const IN_PLACE_MIN_BYTES = 1024 * 1024 * 1024;
 export class ChangesSincePoint {
   #listings: Promise<ReadonlyMap<string, Listing> | undefined> | undefined;
   #snapshot = false;
+  #stopped = false;
   /** The last point's listings as read from the target, checked and parsed, by mount point, once prefetch() started reading them. */
   #kept: ReadonlyMap<string, Promise<Listing | undefined>> | undefined;
 
@@ -65,7 +66,8 @@ export class ChangesSincePoint {
 
   /**
    * Starts reading the last point's listings, before it is known that they are needed (the compare
-   * step): they are read and parsed while the origin walks its view.
+   * step): they are read and parsed while the origin walks its view, a slice at a time, so that the
+   * walk's answer is not kept waiting; stop() ends the parse once the origin proves unchanged.
    */
   prefetch(): void {
     const base = this.base;
@@ -79,6 +81,11 @@ export class ChangesSincePoint {
     );
   }
 
+  /** The prefetched listings are not needed after all (the origin is unchanged): their parse ends. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
   /** The last point's listing of one filesystem, if it kept one that is the one its record names. */
   async #baseListing(base: RecoveryPoint, unit: PlannedUnit): Promise<Listing | undefined> {
     const bytes = await this.driver.readListing(base.id, unit, this.signature(unit));
@@ -86,7 +93,12 @@ export class ChangesSincePoint {
     // Kept on the target, so checked: it must be the listing whose hash the record holds.
     if (!bytes || expected === undefined || listingHash(bytes) !== expected) return undefined;
     try {
-      return parseListing(bytes);
+      const parser = new ListingParser(bytes);
+      while (!parser.step(5000)) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.#stopped) return undefined;
+      }
+      return parser.listing;
     } catch {
       // A listing that cannot be read gives no delta: that filesystem is copied in full.
       return undefined;
@@ -119,17 +131,19 @@ export class ChangesSincePoint {
         if (listing) listings.set(unit.fs.mountPoint, listing);
       }),
     );
-    // A copy an interrupted run left is resumed, unless starting again from the last point costs
-    // nothing (a btrfs snapshot). Without a listing to compare, a copy starts from the last point
-    // only that way: rsync then walks both trees, as into an up-to-date mirror.
-    const { start, replaced } = await this.driver.startFrom(base.id, empty && listings.size > 0 ? 'links' : 'none');
+    // With listings to compare, a copy an interrupted run left goes to the trash and the copy starts
+    // again from the last point: resumed by a walk, rsync would trust a file's size and time, and
+    // link the last point's file for one changed with both put back that the run had not yet sent.
+    // Without, it is resumed, unless starting again costs nothing (a btrfs snapshot); a copy starts
+    // from the last point only that way, and rsync walks both trees, as into an up-to-date mirror.
+    const { start, replaced } = await this.driver.startFrom(base.id, listings.size === 0 ? 'none' : empty ? 'links' : 'fresh');
     if (start === 'none') return undefined;
     if (start === 'unlinkable') {
       this.note(`copy: recovery point ${base.id} has files that cannot be hard-linked (immutable, or at their filesystem's most links): copied in full`);
       return undefined;
     }
     this.#snapshot = start === 'snapshot';
-    if (replaced) this.note('copy: the copy an interrupted run left goes to the trash: starting again from the last point costs nothing');
+    if (replaced) this.note(`copy: the copy an interrupted run left goes to the trash: the new point starts again from recovery point ${base.id}, and is compared again`);
     this.note(start === 'snapshot' ? `copy: the new point starts as a btrfs snapshot of recovery point ${base.id}` : `copy: the new point starts as hard links to recovery point ${base.id}'s files${start === 'spare' ? ', made after the last run' : ''}`);
     return listings.size > 0 ? listings : undefined;
   }

@@ -383,6 +383,7 @@ class Sync {
     const scanned = await scanManifests(this.ctx.origin, units.map((u) => this.scanOf(u, u.fs.mountPoint)), kept);
     const same = base?.manifests !== undefined && units.every((u, i) => scanned[i] !== undefined && scanned[i] === base.manifests![u.fs.mountPoint] && base.snapshots[u.fs.mountPoint] === u.provider);
     this.#unchanged = same && (await this.#driver.currentIs(base.id));
+    if (this.#unchanged) this.changesSincePoint()?.stop();
     units.forEach((u, i) => kept[i] && scanned[i] && this.#listings.set(u.fs.mountPoint, { file: kept[i]!, hash: scanned[i]! }));
     if (this.#unchanged && kept.some((k) => k)) await clear();
     return this.#unchanged ? 'unchanged' : undefined;

@@ -42,30 +42,57 @@ const MOUNT = /^mount \.\/(.+)$/s;
  * be a plain relative path (no empty, `.` or `..` part), each listed once.
  */
 export function parseListing(bytes: Buffer): Listing {
-  const listing = new Map<string, ListedEntry>();
-  const text = bytes.toString('latin1');
-  if (text !== '' && !text.endsWith('\0')) throw new ListingError('the listing does not end with a whole record');
-  for (const record of text.split('\0')) {
-    if (record === '') continue;
-    let path: string;
-    let type: string;
-    let size = 0;
-    let links = 1;
-    const m = ENTRY.exec(record);
-    if (m) {
-      [path, type, size, links] = [m[4]!, m[3]!, Number(m[1]), Number(m[2])];
-    } else if (ROOT.test(record)) {
-      [path, type] = ['.', 'd'];
-    } else {
-      const mount = MOUNT.exec(record);
-      if (!mount) throw new ListingError(`a record of the listing is not one the walk prints: ${JSON.stringify(record.slice(0, 120))}`);
-      [path, type] = [mount[1]!, 'm'];
-    }
-    if (path !== '.' && !isPlainPath(path)) throw new ListingError(`the listing names a path rmm refuses to use: ${JSON.stringify(path.slice(0, 120))}`);
-    if (listing.has(path)) throw new ListingError(`the listing names ${JSON.stringify(path.slice(0, 120))} twice`);
-    listing.set(path, { record, type, size, links });
+  const parser = new ListingParser(bytes);
+  parser.step(Infinity);
+  return parser.listing;
+}
+
+/**
+ * parseListing a slice at a time, for a caller that parses beside other work without holding the
+ * event loop for the whole listing (100,000 records take 0.1-0.3 s).
+ */
+export class ListingParser {
+  readonly #records: string[];
+  readonly #listing = new Map<string, ListedEntry>();
+  #next = 0;
+
+  constructor(bytes: Buffer) {
+    const text = bytes.toString('latin1');
+    if (text !== '' && !text.endsWith('\0')) throw new ListingError('the listing does not end with a whole record');
+    this.#records = text.split('\0');
   }
-  return listing;
+
+  /** Parses up to `count` more records; true once all are. Throws ListingError for a record rmm refuses. */
+  step(count: number): boolean {
+    const end = Math.min(this.#records.length, this.#next + count);
+    for (; this.#next < end; this.#next++) addRecord(this.#listing, this.#records[this.#next]!);
+    return this.#next >= this.#records.length;
+  }
+
+  get listing(): Listing {
+    return this.#listing;
+  }
+}
+
+function addRecord(listing: Map<string, ListedEntry>, record: string): void {
+  if (record === '') return;
+  let path: string;
+  let type: string;
+  let size = 0;
+  let links = 1;
+  const m = ENTRY.exec(record);
+  if (m) {
+    [path, type, size, links] = [m[4]!, m[3]!, Number(m[1]), Number(m[2])];
+  } else if (ROOT.test(record)) {
+    [path, type] = ['.', 'd'];
+  } else {
+    const mount = MOUNT.exec(record);
+    if (!mount) throw new ListingError(`a record of the listing is not one the walk prints: ${JSON.stringify(record.slice(0, 120))}`);
+    [path, type] = [mount[1]!, 'm'];
+  }
+  if (path !== '.' && !isPlainPath(path)) throw new ListingError(`the listing names a path rmm refuses to use: ${JSON.stringify(path.slice(0, 120))}`);
+  if (listing.has(path)) throw new ListingError(`the listing names ${JSON.stringify(path.slice(0, 120))} twice`);
+  listing.set(path, { record, type, size, links });
 }
 
 // An empty part (a leading, doubled or trailing slash), `.` or `..`: one scan (100,000 paths of a

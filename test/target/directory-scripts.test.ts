@@ -36,7 +36,7 @@ describe('the copy by what changed, on the landing host', () => {
     mkdirSync(partial, { recursive: true });
     const res = sh(FROM_POINT, [point, partial, join(base, '.rmm/spare.P'), 'links', join(base, '.rmm/trash')]);
     expect(res.status, res.stderr).toBe(0);
-    expect(res.stdout.trim()).toBe('');
+    expect(res.stdout.trim()).toBe('linked');
     expect(statSync(join(partial, 'etc/hosts')).ino).toBe(statSync(join(point, 'etc/hosts')).ino);
     expect(statSync(join(partial, 'etc')).ino).not.toBe(statSync(join(point, 'etc')).ino);
   });
@@ -54,6 +54,25 @@ describe('the copy by what changed, on the landing host', () => {
     expect(readdirSync(partial)).toEqual(['left-by-a-killed-run']);
     expect(sh(FROM_POINT, [join(base, 'points/GONE'), partial, join(base, '.rmm/spare.GONE'), 'links', trash]).stdout.trim()).toBe('none');
     expect(existsSync(trash)).toBe(false);
+  });
+
+  it('with `fresh`, moves what an interrupted run left to the trash first, then starts from the point', () => {
+    const point = join(base, 'points/P');
+    put(join(point, 'f'), 'the point\n');
+    const partial = join(base, 'points/.partial');
+    put(join(partial, 'f'), 'half written by a killed run\n');
+    put(join(partial, 'extra'), 'a file the killed run made\n');
+    const trash = join(base, '.rmm/trash');
+    const res = sh(FROM_POINT, [point, partial, join(base, '.rmm/spare.P'), 'fresh', trash]);
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stdout.trim()).toBe('linked replaced');
+    expect(readdirSync(partial)).toEqual(['f']);
+    expect(statSync(join(partial, 'f')).ino).toBe(statSync(join(point, 'f')).ino);
+    expect(readdirSync(trash)).toHaveLength(1);
+    // An empty copy with `fresh` is started as with `links`.
+    rmSync(partial, { recursive: true });
+    mkdirSync(partial);
+    expect(sh(FROM_POINT, [point, partial, join(base, '.rmm/spare.P'), 'fresh', trash]).stdout.trim()).toBe('linked');
   });
 
   it('takes a whole spare of the point instead, by rename', () => {

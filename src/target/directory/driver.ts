@@ -160,7 +160,7 @@ mkdir -p -- "$1"
 rm -rf -- "$2"
 mkdir -p -- "$2"`;
 
-// $1 the last point's folder, $2 the copy's, $3 a whole spare of that point, $4 `links` or `none`,
+// $1 the last point's folder, $2 the copy's, $3 a whole spare of that point, $4 `links`, `fresh` or `none`,
 // $5 the trash folder, $6 the list of the copy's files an interrupted run wrote in place (REFLINK):
 // those are dropped from what it left first (the full copy that follows sends them again). A point that is a btrfs subvolume: the copy becomes a snapshot of it
 // (`snapshot`: constant time, and the copy shares no file with the point by a hard link, so it may
@@ -171,7 +171,8 @@ mkdir -p -- "$2"`;
 // xfs, where rsync --link-dest took 8 s), or by taking the spare AFTER_RUN made of them (rename(2)
 // puts a folder in place of an empty one). A file that cannot be linked (made immutable on the
 // target, or at its filesystem's most links) leaves the copy empty again: the sync copies in full,
-// as rsync --link-dest copies what it cannot link. `none`: the copy is left as it was.
+// as rsync --link-dest copies what it cannot link. `fresh`: as `links`, what an interrupted run left
+// in the copy going to the trash first (`replaced`). `none`: the copy is left as it was.
 export const FROM_POINT = `set -e
 ${TO_TRASH}
 ${IS_SUBVOLUME}
@@ -190,15 +191,18 @@ if is_subvolume "$1"; then
   if btrfs subvolume snapshot -- "$1" "$2" >/dev/null; then echo "snapshot$left"; exit 0; fi
   mkdir -p -- "$2"
 fi
-if [ "$4" != links ] || ! empty "$2"; then echo "none$left"; exit 0; fi
-if [ -d "$3" ] && [ ! -L "$3" ] && ! is_subvolume "$2" && mv -T -- "$3" "$2" 2>/dev/null; then echo spare; exit 0; fi
+if [ "$4" = fresh ] && ! empty "$2"; then mkdir -p -- "$5"; to_trash "$5" "$2"; mkdir -p -- "$2"; left=' replaced'; fi
+if [ "$4" = none ] || ! empty "$2"; then echo "none$left"; exit 0; fi
+if [ -d "$3" ] && [ ! -L "$3" ] && ! is_subvolume "$2" && mv -T -- "$3" "$2" 2>/dev/null; then echo "spare$left"; exit 0; fi
 if is_subvolume "$2"; then btrfs subvolume delete -- "$2" >/dev/null; fi
 mkdir -p -- "$2"
 if ! cp -al -- "$1/." "$2/" 2>/dev/null; then
   rm -rf -- "$2"
   mkdir -- "$2"
   echo unlinkable
-fi`;
+  exit 0
+fi
+echo "linked$left"`;
 
 // $1 the copy's folder; paths relative to it on stdin, NUL-terminated, each removed (never through
 // a symbolic link).
@@ -405,11 +409,12 @@ export class DirectoryTarget implements TargetDriver {
   /**
    * Makes the copy a whole copy of point `point`: `snapshot` when the point is a btrfs subvolume
    * (`replaced`: what an interrupted run left in the copy went to the trash first). Else, only
-   * when the copy is empty and `how` is `links`: hard links to every file of the point, `spare`
+   * when the copy is empty and `how` is `links` (or whatever it holds, with `fresh`: what an
+   * interrupted run left goes to the trash, `replaced`): hard links to every file of the point, `spare`
    * when they were made after the last run, `linked` now, `unlinkable` when a file could not be
    * linked (the copy is left empty). `none`: the copy is as it was.
    */
-  async startFrom(point: string, how: 'links' | 'none' = 'links'): Promise<{ start: 'snapshot' | 'spare' | 'linked' | 'unlinkable' | 'none'; replaced: boolean }> {
+  async startFrom(point: string, how: 'links' | 'fresh' | 'none' = 'links'): Promise<{ start: 'snapshot' | 'spare' | 'linked' | 'unlinkable' | 'none'; replaced: boolean }> {
     const l = this.#layout;
     const res = await this.host.exec(['sh', '-c', FROM_POINT, 'rmm-from-point', pointDir(this.path, point), l.partial, `${l.spare}.${point}`, how, l.trash, l.inPlace], { sudo: true, timeoutMs: 3_600_000 });
     const [said = '', replaced] = res.stdout.trim().split(' ');
