@@ -180,6 +180,7 @@ export class ChangesSincePoint {
     const flags = await this.#flagsSince(unit, listing, diff);
     // A file with other names now goes with them (rsync -H links them only within one run).
     const large = new Set(inPlace ? diff.kept.filter((p) => listing.get(p)?.type === 'f' && listing.get(p)?.links === 1 && (base.get(p)?.size ?? 0) >= IN_PLACE_MIN_BYTES) : []);
+    if (large.size > 0) this.note(`copy ${unit.fs.mountPoint}: ${large.size} large file(s) written in place by an rsync of their own, beside the other entries'`);
     return { list: nulList(diff.send.filter((p) => !large.has(p))), apart: nulList([...large]), diff, inPlace, ...(flags ? { flags } : {}) };
   }
 

@@ -146,10 +146,9 @@ async function copyFiles(job: CopyJob, folderEmpty: boolean): Promise<{ stats: R
     // whole, one after the other) runs beside the other files' instead of after them.
     const parts = [
       { list: job.filesFrom, file: listFile(), inPlace: job.inPlace === true },
-      { list: job.inPlace ? (job.apart ?? Buffer.alloc(0)) : Buffer.alloc(0), file: listFile('.large'), inPlace: true },
+      { list: job.inPlace && job.apart ? job.apart : Buffer.alloc(0), file: listFile('.large'), inPlace: true },
     ].filter((p) => p.list.length > 0);
     if (parts.length === 0) return { stats: ZERO_STATS };
-    if (parts.length > 1) job.note(`copy ${unit.fs.mountPoint}: ${countNames(parts[1]!.list)} large file(s) written in place by an rsync of their own, beside the other entries'`);
     for (const p of parts) {
       const long = firstTooLong(p.list, source);
       if (long !== undefined) throw pathTooLong(job, long);
@@ -393,13 +392,6 @@ async function carriedStream(job: Pick<CopyJob, 'origin' | 'target'>, create: st
     throw err;
   });
   return { names: tar.channel, done };
-}
-
-/** How many names a NUL-terminated list holds. */
-function countNames(list: Buffer): number {
-  let n = 0;
-  for (const byte of list) if (byte === 0) n++;
-  return n;
 }
 
 /** rsync's figures of several streams at once, as one: each stream's last, added up. */

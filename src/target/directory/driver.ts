@@ -135,18 +135,21 @@ done`;
 const DETACH = `s=$1; shift
 setsid sh -c "$s" rmm-after-run "$@" </dev/null >/dev/null 2>&1 &`;
 
-// xargs -0 -r sh -c "$SAFE_PATHS" NAME < paths, in the copy's folder: each path printed (./path,
-// NUL-terminated) only where every folder above it in the copy is a real folder: a symbolic link
+// real_dirs ROOT PATH: whether every folder above PATH below ROOT is a real folder; a symbolic link
 // there would lead rm or cp outside.
-const SAFE_PATHS = `for p; do
-  d=.; rest=$p; ok=1
+const REAL_DIRS = `real_dirs() {
+  d=$1; rest=$2
   while :; do
-    case $rest in */*) ;; *) break ;; esac
+    case $rest in */*) ;; *) return 0 ;; esac
     d=$d/\${rest%%/*}; rest=\${rest#*/}
-    if [ -L "$d" ] || [ ! -d "$d" ]; then ok=; break; fi
+    if [ -L "$d" ] || [ ! -d "$d" ]; then return 1; fi
   done
-  [ -z "$ok" ] || printf "%s\\0" "./$p"
-done`;
+}`;
+
+// xargs -0 -r sh -c "$SAFE_PATHS" NAME < paths, in the copy's folder: each path printed (./path,
+// NUL-terminated) only where every folder above it in the copy is a real folder.
+const SAFE_PATHS = `${REAL_DIRS}
+for p; do real_dirs . "$p" && printf "%s\\0" "./$p"; done`;
 
 // $1 the copy's folder, $2 its data folder, $3 `subvolume` for a first copy. The copy's data is
 // written anew by each copy: what a killed run left is dropped. A first copy on btrfs is a subvolume,
@@ -160,9 +163,10 @@ mkdir -p -- "$1"
 rm -rf -- "$2"
 mkdir -p -- "$2"`;
 
-// $1 the last point's folder, $2 the copy's, $3 a whole spare of that point, $4 `links`, `fresh` or `none`,
-// $5 the trash folder, $6 the list of the copy's files an interrupted run wrote in place (REFLINK):
-// those are dropped from what it left first (the full copy that follows sends them again). A point that is a btrfs subvolume: the copy becomes a snapshot of it
+// $1 the last point's folder, $2 the copy's, $3 a whole spare of that point, $4 `links`, `fresh` or
+// `none`, $5 the trash folder, $6 the list of the copy's files an interrupted run wrote in place
+// (REFLINK): those are dropped from what it left first (the full copy that follows sends them
+// again). A point that is a btrfs subvolume: the copy becomes a snapshot of it
 // (`snapshot`: constant time, and the copy shares no file with the point by a hard link, so it may
 // be written in place); what an interrupted run left in the copy goes to the trash first
 // (`snapshot replaced`), as starting again from the point costs nothing. Otherwise only an empty
@@ -222,17 +226,12 @@ export const REFLINK = `pt=$1 c=$2 m=$3
 cd -P -- "$c" || exit 3
 t=$(mktemp -d) || exit 3
 trap 'rm -rf -- "$t"' EXIT
-xargs -0 -r sh -c 'pt=$1; shift
+xargs -0 -r sh -c '${REAL_DIRS}
+pt=$1; shift
 for r; do
   p=\${r#?}
   case $r in n*) [ -e "$p" ] || [ -L "$p" ] || continue ;; k*) ;; *) continue ;; esac
-  d=.; rest=$p; ok=1
-  while :; do
-    case $rest in */*) ;; *) break ;; esac
-    d=$d/\${rest%%/*}; rest=\${rest#*/}
-    if [ -L "$d" ] || [ ! -d "$d" ] || [ -L "$pt/$d" ] || [ ! -d "$pt/$d" ]; then ok=; break; fi
-  done
-  [ -n "$ok" ] || continue
+  real_dirs . "$p" && real_dirs "$pt" "$p" || continue
   case $r in
     k*) [ -f "$p" ] && [ ! -L "$p" ] && [ -f "$pt/$p" ] && [ ! -L "$pt/$p" ] && printf "%s\\0" "./$p" >&3 ;;
     n*) printf "%s\\0" "./$p" ;;
