@@ -234,7 +234,9 @@ export function sshArgs(m: BootMachine): string[] {
     '-o', 'GlobalKnownHostsFile=/dev/null',
     '-o', 'StrictHostKeyChecking=yes',
     '-o', 'BatchMode=yes',
-    '-o', 'ConnectTimeout=10',
+    // It bounds the banner exchange too: a guest under software emulation, busy with a copy while the
+    // other boot test's guests share the cores, took more than 10 s to answer (CI, 2026-12-08).
+    '-o', 'ConnectTimeout=60',
     '-p', String(m.sshPort),
   ];
 }
