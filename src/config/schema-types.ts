@@ -577,7 +577,7 @@ export interface PolicySpec {
    */
   autoInstallPackages?: boolean;
   /**
-   * How many streams make a replica's first copy of a filesystem (tar over SSH, each on its share of the files; an rsync pass follows only for sockets, which tar skips); later syncs are one rsync that sends only changes.
+   * How many streams make a replica's first copy of a filesystem (tar over SSH, each on its share of the files; an rsync pass follows only for sockets, which tar skips); later syncs send only changes, by one rsync (and one more for changed files of 1 GiB or more, written in place).
    */
   parallelStreams?: number;
   alerts?: Alerts;
