@@ -9,7 +9,7 @@
 import { BenchLab } from '../lib/lab.mjs';
 import { dataParams, modify, restoreData } from '../lib/data.mjs';
 import { measure, median } from '../lib/measure.mjs';
-import { rsyncCopy, sshArgv } from '../lib/baselines.mjs';
+import { q, rsyncCopy, sshArgv } from '../lib/baselines.mjs';
 import { removeOnTarget } from '../scenarios/common.mjs';
 
 const [runsArg = '3', everyArg = '100'] = process.argv.slice(2);
@@ -22,7 +22,6 @@ const source = '/bench/btrfs';
 const rsyncDest = '/srv/snapshots/exp-rsync';
 const sendDest = '/srv/snapshots/exp-send';
 const log = (m) => process.stderr.write(`${m}\n`);
-const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 const target = `root@${lab.address('target')}`;
 
 /** On the origin: a read-only snapshot NEW, sent whole or against PARENT; on the target: received, then a writable snapshot of it as point NEW. */
@@ -43,18 +42,26 @@ async function sh(host, script) {
   return r.stdout;
 }
 
-try {
-  await sh('origin', `cd ${q(source)} && for s in .exp-*; do [ -d "$s" ] && btrfs subvolume delete "$s"; done; true`);
+/** Removes every snapshot and copy the experiment made, on both hosts. */
+async function removeAll() {
+  await sh('origin', `shopt -s nullglob; cd ${q(source)} && for s in .exp-*; do btrfs subvolume delete "$s" >/dev/null; done; true`);
   for (const d of [rsyncDest, sendDest]) {
     await sh('target', `shopt -s dotglob nullglob; for s in ${q(d)}/points/* ${q(d)}/received/*; do btrfs subvolume delete "$s" >/dev/null; done; true`);
     removeOnTarget(lab, d);
   }
+}
+
+const rsyncOnce = () => rsyncCopy(lab, { source, dest: rsyncDest, excludes: ['/.exp-*'], del: true });
+const sendOnce = (parent, snap) => measure(lab, lab.inCgroupArgv('origin', lab.execArgv('origin', ['bash', '-c', sendScript(parent, snap)])), { inOrigin: true });
+
+try {
+  await removeAll();
   // Deleted subvolumes free their space in the background: wait, or the copies below may not fit.
   await sh('target', `btrfs subvolume sync /srv/snapshots && mkdir -p ${q(`${sendDest}/received`)} ${q(`${sendDest}/points`)}`);
   log('first copies: rsync, then a full send');
-  await rsyncCopy(lab, { source, dest: rsyncDest, excludes: ['/.exp-*'], del: true });
+  await rsyncOnce();
   let parent = '.exp-0';
-  const first = await measure(lab, lab.inCgroupArgv('origin', lab.execArgv('origin', ['bash', '-c', sendScript(undefined, parent)])), { inOrigin: true });
+  const first = await sendOnce(undefined, parent);
   log(`  full send: ${first.wall.toFixed(2)} s (code ${first.code})`);
   const out = { rsync: [], send: [] };
   for (let r = 1; r <= runs; r++) {
@@ -62,10 +69,7 @@ try {
     const snap = `.exp-${r}`;
     const order = r % 2 ? ['rsync', 'send'] : ['send', 'rsync'];
     for (const who of order) {
-      const m =
-        who === 'rsync'
-          ? await rsyncCopy(lab, { source, dest: rsyncDest, excludes: ['/.exp-*'], del: true })
-          : await measure(lab, lab.inCgroupArgv('origin', lab.execArgv('origin', ['bash', '-c', sendScript(parent, snap)])), { inOrigin: true });
+      const m = who === 'rsync' ? await rsyncOnce() : await sendOnce(parent, snap);
       if (m.code !== 0) throw new Error(`${who} failed (${m.code}): ${m.stderr}`);
       out[who].push(m);
       log(`  ${who}: ${m.wall.toFixed(2)} s (cpu origin ${m.cpu.origin}, target ${m.cpu.target})`);
@@ -77,13 +81,11 @@ try {
   console.log(`differences between the origin and the last received point (rsync -n -i): ${diff.stdout.trim() === '' ? 'none' : `\n${diff.stdout}`}`);
   const rs = median(out.rsync.map((m) => m.wall));
   const se = median(out.send.map((m) => m.wall));
-  console.log(`every ${every}: rsync --delete median ${rs.toFixed(2)} s (${out.rsync.map((m) => m.wall.toFixed(2)).join(', ')}); send -p | receive + snapshot median ${se.toFixed(2)} s (${out.send.map((m) => m.wall.toFixed(2)).join(', ')}): ${(se / rs).toFixed(2)}x`);
+  console.log(
+    `every ${every}: rsync --delete median ${rs.toFixed(2)} s (${out.rsync.map((m) => m.wall.toFixed(2)).join(', ')}); send -p | receive + snapshot median ${se.toFixed(2)} s (${out.send.map((m) => m.wall.toFixed(2)).join(', ')}): ${(se / rs).toFixed(2)}x`,
+  );
 } finally {
   restoreData(lab.stateDir, 'btrfs', lab.hostPath('origin', source), params);
-  await sh('origin', `cd ${q(source)} && for s in .exp-*; do [ -d "$s" ] && btrfs subvolume delete "$s" >/dev/null; done; true`).catch(() => {});
-  for (const d of [rsyncDest, sendDest]) {
-    await sh('target', `shopt -s dotglob nullglob; for s in ${q(d)}/points/* ${q(d)}/received/*; do btrfs subvolume delete "$s" >/dev/null; done; true`).catch(() => {});
-    removeOnTarget(lab, d);
-  }
+  await removeAll().catch(() => {});
   lab.releaseCpuAccounting();
 }

@@ -4,7 +4,7 @@
 // (every 500th progress line), and none. Needs the bench lab up with its data:
 //   node bench/run.mjs --setup-only && node bench/experiments/progress-over-ssh.mjs [RUNS]
 import { BenchLab } from '../lib/lab.mjs';
-import { sshArgv } from '../lib/baselines.mjs';
+import { q, sshArgv } from '../lib/baselines.mjs';
 import { measure, median } from '../lib/measure.mjs';
 import { dropCaches } from '../lib/proc.mjs';
 import { rounds, removeOnTarget } from '../scenarios/common.mjs';
@@ -15,7 +15,6 @@ lab.setupCpuAccounting();
 const info = lab.info;
 const target = lab.address('target');
 const DEST = '/srv/replicas/bench-baseline';
-const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 const OPTS = ['-aHAXS', '--numeric-ids', '--one-file-system', '--delete', '--stats', '--info=progress2', '--mkpath'];
 const line = (extra) => ['rsync', ...OPTS, ...extra, '-e', sshArgv().join(' '), '/bench/small/', `root@${target}:${DEST}/`].map(q).join(' ');
 const fromHere = (cmd) => ['ssh', '-i', info.clientKey, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${info.knownHosts}`, '-c', 'aes128-gcm@openssh.com', `root@${lab.address('origin')}`, cmd];

@@ -7,7 +7,7 @@
 import { BenchLab } from '../lib/lab.mjs';
 import { Rmm } from '../lib/rmm.mjs';
 import { writeEstate } from '../lib/estate.mjs';
-import { sshArgv } from '../lib/baselines.mjs';
+import { q, sshArgv } from '../lib/baselines.mjs';
 import { measure, median } from '../lib/measure.mjs';
 import { dropCaches } from '../lib/proc.mjs';
 import { countTree, removeOnTarget, rounds } from '../scenarios/common.mjs';
@@ -33,7 +33,6 @@ const client = `exec 5<&0 6>&1 </dev/null >/dev/null; rsync -aHAXS --numeric-ids
 const server = `mkdir -p ${DEST} && rsync --server -lHogDtpAXrSe.iLsfxCIvu --numeric-ids . ${DEST}/`;
 const pipeScript = `set -e; d=$(mktemp -d); mkfifo $d/p; ${ssh(origin, client)} < $d/p | ${ssh(target, server)} > $d/p; rm -rf $d`;
 const fromHere = (extra, command) => ['ssh', '-i', info.clientKey, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${info.knownHosts}`, '-c', 'aes128-gcm@openssh.com', ...extra, `root@${origin}`, command];
-const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 const fwdLine = ['rsync', '-aHAXS', '--numeric-ids', '-e', [...sshArgv(), '-p', '2222', '-o', `HostKeyAlias=${target}`].join(' '), `/bench/${set}/`, `root@127.0.0.1:${DEST}/`].map(q).join(' ');
 const direct = writeEstate(estates, lab, { replica: `x-${set}-direct`, root: `/bench/${set}` });
 const relay = writeEstate(estates, lab, { replica: `x-${set}-relay`, root: `/bench/${set}`, transfer: 'relay' });

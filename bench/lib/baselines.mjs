@@ -78,7 +78,8 @@ export function sshFromOrigin(lab, user, command) {
   return [...sshArgv(), `${user}@${lab.address('target')}`, command];
 }
 
-function q(s) {
+/** A word for a POSIX shell: as it is when it holds no special character, else in single quotes. */
+export function q(s) {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 

@@ -4,7 +4,7 @@
 // reverse tunnel (ssh -R through this machine) next to rmm relay. Two candidate first-copy
 // strategies: rsync --inplace --whole-file, and tar | ssh | tar followed by an rsync pass that
 // fixes what tar cannot (the time of both). Cold caches before every run.
-import { rsyncCopy, RSYNC_OPTIONS, sshArgv, tarCopy } from '../lib/baselines.mjs';
+import { q, rsyncCopy, RSYNC_OPTIONS, sshArgv, tarCopy } from '../lib/baselines.mjs';
 import { measure } from '../lib/measure.mjs';
 import { dropCaches } from '../lib/proc.mjs';
 import { writeEstate } from '../lib/estate.mjs';
@@ -24,7 +24,6 @@ async function anatomy(ctx, set) {
   const source = `/bench/${set}`;
   const info = lab.info;
   const target = lab.address('target');
-  const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
   const rsyncLine = (sshOpts, dest) => ['rsync', ...RMM_OPTIONS, '-e', [...sshArgv(), ...sshOpts].join(' '), `${source}/`, dest].map(q).join(' ');
   const fromHere = (extra, command) => [...['ssh', '-i', info.clientKey, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${info.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-c', 'aes128-gcm@openssh.com'], ...extra, `root@${lab.address('origin')}`, command];
   const rmmReplica = (transfer) => `/srv/replicas/an-${set}-${transfer}`;
